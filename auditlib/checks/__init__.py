@@ -1,0 +1,94 @@
+"""The check registry: one small plugin per checklist id over one shared parse.
+
+A check is a generator function decorated with :func:`check`; it receives the audit
+:class:`~auditlib.context.AuditContext` and yields :class:`~auditlib.findings.Finding`s.
+Modules are named after their id (``sec_030_committed_secrets.py`` holds SEC-030), so
+"where is SEC-030?" is one ``ls`` away. :func:`run_checks` isolates failures: a check
+that raises yields a "not verified" WARNING and the others still run.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import traceback
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+from ..findings import Finding, Location, Severity, not_verified
+from ..redact import redact_text
+
+
+@dataclass
+class Check:
+    id: str
+    area: str
+    title: str
+    source: str
+    func: Callable[..., Iterable[Finding]]
+
+    @property
+    def doc(self) -> str:
+        return (self.func.__doc__ or "").strip()
+
+    def finding(self, ctx, severity: Severity | str, title: str, message: str, fix: str,
+                file: str, line: int | None = None, *, excerpt: str | None = None,
+                end_line: int | None = None, **extra) -> Finding:
+        """A finding of this check at ``file:line``; the excerpt defaults to that line."""
+        if excerpt is None:
+            src = ctx.index.get(file)
+            excerpt = src.line(line) if src is not None else ""
+        loc = Location(file, line, end_line or line, redact_text(excerpt)[:300])
+        return Finding(check=self.id, area=self.area, severity=Severity(severity), title=title,
+                       message=message, fix=fix, source=extra.pop("source", self.source),
+                       locations=[loc], **extra)
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def check(id: str, area: str, title: str, source: str = "static"):
+    """Register a check function under its checklist id."""
+    key = id if source == "static" else f"{id}/{source}"  # e.g. DEP-002 and DEP-002/db
+
+    def deco(func):
+        if key in REGISTRY:
+            raise ValueError(f"check {key} registered twice")
+        REGISTRY[key] = Check(id, area, title, source, func)
+        func.check = REGISTRY[key]
+        return func
+    return deco
+
+
+def load_all() -> dict[str, Check]:
+    for mod in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{mod.name}")
+    return REGISTRY
+
+
+def checks_for(area: str | None = None, ids: Iterable[str] | None = None) -> list[Check]:
+    load_all()
+    wanted = set(ids or [])
+    return [c for c in sorted(REGISTRY.values(), key=lambda c: (c.id, c.source))
+            if (area is None or c.area == area) and (not wanted or c.id in wanted)]
+
+
+def run_check(chk: Check, ctx) -> list[Finding]:
+    try:
+        return list(chk.func(ctx))
+    except Exception as exc:  # one broken check must not lose the audit
+        tb = traceback.extract_tb(exc.__traceback__)[-1]
+        reason = f"the check crashed: {type(exc).__name__}: {exc} (at {tb.filename.rsplit('/', 1)[-1]}:{tb.lineno})"
+        return [not_verified(chk.id, chk.area, chk.title, reason, source=chk.source)]
+
+
+def run_checks(ctx, area: str | None = None, ids: Iterable[str] | None = None) -> list[Finding]:
+    out: list[Finding] = []
+    for chk in checks_for(area, ids):
+        out.extend(run_check(chk, ctx))
+    return out
+
+
+def iter_docs() -> Iterator[tuple[str, str, str, str]]:
+    """(id, area, title, docstring) for every registered check: the catalogue."""
+    for c in checks_for():
+        yield c.id, c.area, c.title, c.doc

@@ -1,0 +1,101 @@
+"""``auditlib run PATH``: the batch audit from the command line.
+
+Exit codes (a contract; extend, don't change): 0 the verdict is below ``--fail-on``;
+1 at or above it; 2 the audit itself could not run (bad path, not a Python project,
+unreadable config), with a one-line reason and no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+
+EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="auditlib", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"auditlib {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="audit a FastAPI backend on disk")
+    run.add_argument("target", help="path to the target project")
+    run.add_argument("--out", help="output directory (default: output/<target-name>)")
+    run.add_argument("--jobs", type=int, default=0, help="notebooks run in parallel (default: CPU count)")
+    run.add_argument("--db", default="auto",
+                     help="auto (embedded PostgreSQL when server binaries are found), none, or a URL")
+    run.add_argument("--config", help="TOML file with [tool.auditlib]-style settings")
+    run.add_argument("--fail-on", choices=["blocker", "warning", "never"], default="blocker",
+                     help="exit 1 when the verdict reaches this level (default: blocker)")
+    run.add_argument("--target-python", help="interpreter that has the target's dependencies (for Alembic)")
+    run.add_argument("--provision", action="store_true",
+                     help="create and cache a virtualenv for the target from its requirements")
+    run.add_argument("--notebooks", help=argparse.SUPPRESS)  # alternative notebook dir (tests)
+    run.add_argument("--timeout", type=float, help="seconds per notebook cell (default from config)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sub.add_parser("checks", help="list the registered checks")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "checks":
+        from .checks import iter_docs
+
+        for cid, area, title, _doc in iter_docs():
+            print(f"{cid:10} {area:14} {title}")
+        return EXIT_OK
+    return _run(args)
+
+
+def _run(args) -> int:
+    from .config import ConfigError, load_config
+    from .context import TargetError, validate_target
+
+    try:
+        root = validate_target(args.target)
+        if args.config:
+            load_config(root, args.config)
+        if args.target_python and not os.access(args.target_python, os.X_OK):
+            raise TargetError(f"--target-python is not an executable: {args.target_python}")
+        if args.jobs < 0:
+            raise TargetError("--jobs must be >= 0")
+    except (TargetError, ConfigError) as exc:
+        print(f"auditlib: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+    from .findings import counts, verdict
+    from .runner import RunOptions, run_audit
+
+    t0 = time.monotonic()
+    run = run_audit(RunOptions(target=str(root), out=args.out, jobs=args.jobs, db=args.db,
+                               config=args.config, target_python=args.target_python,
+                               provision=args.provision, notebooks_dir=args.notebooks,
+                               timeout=args.timeout, progress=not args.no_progress))
+    v, c = verdict(run.findings), counts(run.findings)
+    out = Path(args.out) if args.out else None
+    print(f"\nVERDICT: {v.value}")
+    print(f"  blockers {c['BLOCKER']}, warnings {c['WARNING']}, recommendations {c['RECOMMENDATION']}, "
+          f"info {c['INFO']}")
+    for name, state in run.stages.items():
+        print(f"  stage {name}: {state}")
+    failed = [n.area for n in run.notebooks if n.status != "ok"]
+    if failed:
+        print(f"  notebooks failed: {', '.join(failed)}")
+    print(f"  report: {(out or run_out(run)) / 'report.html'}  ({time.monotonic() - t0:.1f}s)")
+    level = {"blocker": 3, "warning": 2, "never": 99}[args.fail_on]
+    worst = max((f.severity.rank for f in run.findings), default=0)
+    return EXIT_FAIL if worst >= level else EXIT_OK
+
+
+def run_out(run) -> Path:
+    from .context import REPO_ROOT
+
+    return REPO_ROOT / "output" / run.target_name
+
+
+if __name__ == "__main__":
+    sys.exit(main())

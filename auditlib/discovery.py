@@ -1,0 +1,182 @@
+"""Target discovery: where the app, settings, migrations, tests, Docker files and docs are.
+
+Everything is found from code and file names (``FastAPI()`` calls, ``APIRouter``,
+``BaseSettings`` bases, ``alembic.ini``), never from a fixed layout, and every location
+can be overridden in the configuration (``app_paths``, ``alembic_ini``, ``test_paths``).
+"""
+from __future__ import annotations
+
+import ast
+import configparser
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from .index import CodeIndex, SourceFile
+
+
+@dataclass
+class Layout:
+    app_paths: list[str] = field(default_factory=list)  # package dirs (or files) of the app
+    app_files: list[str] = field(default_factory=list)  # where FastAPI() is instantiated
+    router_files: list[str] = field(default_factory=list)
+    settings_classes: list[tuple[str, str, int]] = field(default_factory=list)  # (file, class, line)
+    alembic_ini: str = ""
+    alembic_dir: str = ""  # the script_location
+    migration_files: list[str] = field(default_factory=list)
+    test_paths: list[str] = field(default_factory=list)
+    dockerfiles: list[str] = field(default_factory=list)
+    compose_files: list[str] = field(default_factory=list)
+    env_examples: list[str] = field(default_factory=list)
+    docs: list[str] = field(default_factory=list)
+
+    def is_test(self, path: str) -> bool:
+        name = path.rsplit("/", 1)[-1]
+        if name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py":
+            return True
+        return any(path == t or path.startswith(t.rstrip("/") + "/") for t in self.test_paths)
+
+    def is_migration(self, path: str) -> bool:
+        return bool(self.alembic_dir) and path.startswith(self.alembic_dir.rstrip("/") + "/")
+
+    def is_app(self, path: str) -> bool:
+        """Application code: inside the app paths, and neither tests nor migrations."""
+        if not path.endswith(".py") or self.is_test(path) or self.is_migration(path):
+            return False
+        if not self.app_paths:
+            return True
+        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.app_paths)
+
+    def app_sources(self, index: CodeIndex) -> list[SourceFile]:
+        return [f for f in index if self.is_app(f.path)]
+
+    def as_rows(self) -> list[dict]:
+        """One row per discovered item, for display."""
+        rows = []
+        for kind, values in [
+            ("app package", self.app_paths), ("FastAPI app", self.app_files),
+            ("routers", self.router_files),
+            ("settings", [f"{f}:{line} {cls}" for f, cls, line in self.settings_classes]),
+            ("alembic.ini", [self.alembic_ini] if self.alembic_ini else []),
+            ("migrations", [self.alembic_dir] if self.alembic_dir else []),
+            ("tests", self.test_paths), ("Dockerfiles", self.dockerfiles),
+            ("compose files", self.compose_files), ("env examples", self.env_examples),
+            ("docs", self.docs),
+        ]:
+            rows.append({"what": kind, "count": len(values), "where": ", ".join(values) or "(none found)"})
+        return rows
+
+
+def _call_name(node: ast.AST) -> str:
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return ""
+
+
+def _package_root(path: str, index: CodeIndex) -> str:
+    """The outermost package directory containing ``path`` (walks up while __init__.py exists)."""
+    parts = PurePosixPath(path).parts[:-1]
+    if not parts:
+        return path  # a top-level module is its own "package"
+    top = len(parts)
+    while top > 0 and index.get("/".join(parts[:top]) + "/__init__.py"):
+        top -= 1
+    # top is now the index of the first package level (or len(parts) if no __init__ at all)
+    return "/".join(parts[: top + 1]) if top < len(parts) else "/".join(parts)
+
+
+def discover(index: CodeIndex, config: dict | None = None) -> Layout:
+    config = config or {}
+    lay = Layout()
+    for f in index.python_files():
+        for node in ast.walk(f.tree):
+            if isinstance(node, ast.Call):
+                name = _call_name(node)
+                if name == "FastAPI" and f.path not in lay.app_files:
+                    lay.app_files.append(f.path)
+                elif name == "APIRouter" and f.path not in lay.router_files:
+                    lay.router_files.append(f.path)
+            elif isinstance(node, ast.ClassDef):
+                if any(_call_name(b).endswith("BaseSettings") for b in node.bases):
+                    lay.settings_classes.append((f.path, node.name, node.lineno))
+
+    _discover_tests(index, lay, config)
+    _discover_alembic(index, lay, config)
+
+    if config.get("app_paths"):
+        lay.app_paths = [p.rstrip("/") for p in config["app_paths"]]
+    else:
+        roots = []
+        for path in lay.app_files or lay.router_files:
+            if lay.is_test(path) or lay.is_migration(path):
+                continue
+            r = _package_root(path, index)
+            if r not in roots:
+                roots.append(r)
+        lay.app_paths = roots
+
+    for f in index:
+        name = f.path.rsplit("/", 1)[-1]
+        low = name.lower()
+        if low.startswith(("dockerfile", "containerfile")) or low.endswith(".dockerfile"):
+            lay.dockerfiles.append(f.path)
+        elif re.fullmatch(r"(docker-)?compose[\w.-]*\.ya?ml", low):
+            lay.compose_files.append(f.path)
+        elif low.startswith(".env") and any(w in low for w in ("example", "sample", "template", "dist")) \
+                or low in ("env.example", "example.env"):
+            lay.env_examples.append(f.path)
+        elif low.endswith((".md", ".rst")) and ("/" not in f.path or f.path.startswith(("docs/", "doc/"))):
+            lay.docs.append(f.path)
+    return lay
+
+
+def _discover_tests(index: CodeIndex, lay: Layout, config: dict) -> None:
+    if config.get("test_paths"):
+        lay.test_paths = [p.rstrip("/") for p in config["test_paths"]]
+        return
+    dirs = []
+    for f in index.select("*.py"):
+        parts = f.path.split("/")
+        for i, part in enumerate(parts[:-1]):
+            if part in ("tests", "test"):
+                d = "/".join(parts[: i + 1])
+                if d not in dirs:
+                    dirs.append(d)
+                break
+    lay.test_paths = dirs
+
+
+def _discover_alembic(index: CodeIndex, lay: Layout, config: dict) -> None:
+    ini = config.get("alembic_ini") or ""
+    if not ini:
+        candidates = [f for f in index.select("alembic.ini")]
+        candidates.sort(key=lambda f: (f.path.count("/"), f.path))
+        ini = candidates[0].path if candidates else ""
+    if ini and (src := index.get(ini)) and src.text is not None:
+        lay.alembic_ini = ini
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read_string(src.text)
+            loc = parser.get("alembic", "script_location", fallback="")
+        except configparser.Error:
+            loc = ""
+        loc = loc.replace("%(here)s", ".").strip()
+        base = str(PurePosixPath(ini).parent)
+        if loc and ":" not in loc:
+            lay.alembic_dir = str(PurePosixPath(base) / loc) if base != "." else loc
+            lay.alembic_dir = lay.alembic_dir.removeprefix("./")
+    if not lay.alembic_dir:
+        # no ini: a directory holding env.py and versions/
+        for f in index.select("env.py"):
+            d = str(PurePosixPath(f.path).parent)
+            if any(g.path.startswith(f"{d}/versions/") for g in index.select("*.py")):
+                lay.alembic_dir = d
+                break
+    if lay.alembic_dir:
+        prefix = f"{lay.alembic_dir}/versions/"
+        lay.migration_files = sorted(f.path for f in index.select("*.py")
+                                     if f.path.startswith(prefix) and "/" not in f.path[len(prefix):])

@@ -1,0 +1,70 @@
+"""Redaction: secret values found in a target never reach any output.
+
+Every excerpt passes through :func:`redact_text` when a finding is made, and the report
+writers run it again over everything they print. A value is replaced by its first few
+characters (enough to recognise the kind: ``sk_live_``) followed by ``****``.
+"""
+from __future__ import annotations
+
+import re
+
+# Provider formats: (name, regex of the whole token, how many leading chars to keep).
+SECRET_PATTERNS: list[tuple[str, re.Pattern, int]] = [
+    ("Stripe secret key", re.compile(r"\b[sr]k_(?:live|test)_[0-9A-Za-z]{16,}"), 8),
+    ("Stripe webhook secret", re.compile(r"\bwhsec_[0-9A-Za-z+/=]{16,}"), 6),
+    ("AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), 4),
+    ("SendGrid API key", re.compile(r"\bSG\.[\w-]{16,32}\.[\w-]{30,64}"), 3),
+    ("GitHub token", re.compile(r"\bgh[pousr]_[0-9A-Za-z]{30,}"), 4),
+    ("Slack token", re.compile(r"\bxox[abposr]-[0-9A-Za-z-]{10,}"), 5),
+    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), 4),
+    ("private key block", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----"), 11),
+]
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][\w+.-]*://[^\s:/@'\"]*:)(?P<pw>[^\s@/'\"]+)(?=@)")
+_SECRET_NAME = r"(?i:[\w.-]*(?:secret|passw(?:or)?d|pwd|token|api_?key|private_?key|credential)s?[\w.-]*)"
+# name = "value" / name: str = "value" / name = Field("value") (quoted literal values)
+_ASSIGNED_SECRET = re.compile(
+    r"(?P<head>" + _SECRET_NAME + r"['\"]?\s*(?::\s*[\w\[\]| .]+)?\s*(?:=|:)\s*(?:[a-zA-Z_][\w.]*\(\s*)?['\"])"
+    r"(?P<val>[^'\"\n]{4,})(?=['\"])")
+# KEY=value lines of env files (unquoted values)
+_ENV_SECRET = re.compile(r"^(?P<head>\s*(?:export\s+)?" + _SECRET_NAME + r"\s*=\s*)(?P<val>[^\s'\"#]{4,})\s*$",
+                         re.MULTILINE)
+
+PLACEHOLDER_RX = re.compile(
+    r"^(?:|none|null|changeme|change[-_]?me|replace[-_]?me|todo|xxx+|\*+|\.\.\.|<[^>]*>|\$\{[^}]*\}|\{\{[^}]*\}\}|"
+    r"(?:your|my|example|sample|dummy|placeholder|fake|test|dev|local)[\w-]*|[\w-]*(?:here|placeholder|example)[\w-]*)$",
+    re.IGNORECASE)
+
+
+def mask(value: str, keep: int = 4) -> str:
+    keep = min(keep, max(len(value) // 4, 0))
+    return value[:keep] + "****"
+
+
+def redact_text(text: str) -> str:
+    """``text`` with provider tokens, URL passwords and assigned secret values masked."""
+    if not text:
+        return text
+    for _name, rx, keep in SECRET_PATTERNS:
+        text = rx.sub(lambda m, k=keep: m.group(0)[:k] + "****", text)
+    text = _URL_PASSWORD.sub(lambda m: m.group("head") + "***", text)
+
+    def _assigned(m: re.Match) -> str:
+        val = m.group("val")
+        if val.endswith("****") or val == "***" or is_placeholder(val):
+            return m.group(0)
+        return m.group("head") + mask(val, 2)
+
+    text = _ASSIGNED_SECRET.sub(_assigned, text)
+    return _ENV_SECRET.sub(_assigned, text)
+
+
+def is_placeholder(value: str) -> bool:
+    """Whether an example/default value is an obvious placeholder rather than a secret."""
+    v = value.strip().strip("'\"")
+    return bool(PLACEHOLDER_RX.match(v)) or v.lower() in {"secret", "password", "token", "key"}
+
+
+def redact_url(url: str) -> str:
+    """A database URL without its password (``postgresql://u:***@host/db``)."""
+    url = _URL_PASSWORD.sub(lambda m: m.group("head") + "***", url)
+    return re.sub(r"(?i)(password=)[^&\s]+", r"\1***", url)

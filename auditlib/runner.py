@@ -1,0 +1,235 @@
+"""The batch run: index once, start the database, execute the area notebooks with
+papermill in parallel processes, then the summary, then write every report.
+
+Processes, not threads: papermill changes the working directory. Each notebook runs
+with an explicit kernel bound to this interpreter (a bare ``python3`` kernelspec can
+resolve to another interpreter without auditlib). A notebook that fails does not lose
+the others: its section says it failed and the audit gets a WARNING.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import __version__
+from .checks import run_checks
+from .context import REPO_ROOT, AuditContext
+from .findings import Finding, Location, Severity, assign_fingerprints
+from .redact import redact_text, redact_url
+from .report import write_reports
+from .report.model import NotebookResult, RunResult
+from .workbook import load_recorded, record
+
+log = logging.getLogger("auditlib")
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+KERNEL_NAME = "auditlib-run"
+
+
+@dataclass
+class RunOptions:
+    target: str
+    out: str | None = None
+    jobs: int = 0
+    db: str = "auto"
+    config: str | None = None
+    target_python: str | None = None
+    provision: bool = False
+    notebooks_dir: str | None = None
+    timeout: float | None = None
+    progress: bool = True
+
+
+def notebook_plan(nb_dir: Path) -> tuple[list[tuple[str, Path]], Path | None]:
+    """Area notebooks ``NN_<area>.ipynb`` in order, and the summary notebook."""
+    areas, summary = [], None
+    for p in sorted(nb_dir.glob("[0-9][0-9]_*.ipynb")):
+        area = p.stem.split("_", 1)[1]
+        if area == "summary":
+            summary = p
+        else:
+            areas.append((area, p))
+    return areas, summary
+
+
+def ensure_kernel(cache_dir: Path) -> str:
+    """A kernelspec that runs *this* interpreter, on a private JUPYTER_PATH."""
+    spec = cache_dir / "jupyter" / "kernels" / KERNEL_NAME
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "auditlib (run)", "language": "python",
+        "env": {"MPLBACKEND": "module://matplotlib_inline.backend_inline"},
+    }))
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        [str(cache_dir / "jupyter")] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p])
+    return KERNEL_NAME
+
+
+def _execute(nb: str, out_nb: str, params: dict, kernel: str, cwd: str, timeout: float | None,
+             jupyter_path: str) -> tuple[str, str, float]:
+    """Run one notebook (in a worker process). Returns (status, error, seconds)."""
+    os.environ["JUPYTER_PATH"] = jupyter_path
+    import papermill as pm
+
+    t0 = time.monotonic()
+    try:
+        pm.execute_notebook(nb, out_nb, parameters=params, kernel_name=kernel, cwd=cwd,
+                            execution_timeout=timeout, progress_bar=False, log_output=False,
+                            start_timeout=120)
+    except Exception as exc:  # PapermillExecutionError, timeouts, kernel death...
+        ename = getattr(exc, "ename", type(exc).__name__)
+        evalue = getattr(exc, "evalue", str(exc))
+        return "failed", f"{ename}: {evalue}".strip().splitlines()[0][:500], time.monotonic() - t0
+    return "ok", "", time.monotonic() - t0
+
+
+def _start_db(opts: RunOptions, stages: dict) -> tuple[object | None, str, str]:
+    """(server or None, url or 'none', reason when none)."""
+    if opts.db == "none":
+        stages["db"] = "skipped: disabled (--db none)"
+        return None, "none", "the database stage is disabled (--db none)"
+    if opts.db != "auto":
+        stages["db"] = f"ran: {redact_url(opts.db)}"
+        return None, opts.db, ""
+    from .pg import EmbeddedPostgres, PostgresUnavailable, find_pg_bindir
+
+    if find_pg_bindir() is None:
+        reason = "no PostgreSQL server binaries found (set PG_BINDIR or pass --db URL)"
+        stages["db"] = f"skipped: {reason}"
+        return None, "none", reason
+    try:
+        server = EmbeddedPostgres().start()
+    except PostgresUnavailable as exc:
+        stages["db"] = f"failed: embedded PostgreSQL did not start: {exc}"
+        return None, "none", f"embedded PostgreSQL did not start: {exc}"
+    stages["db"] = "ran: embedded PostgreSQL (throwaway)"
+    return server, server.url(driver=""), ""
+
+
+def run_audit(opts: RunOptions) -> RunResult:
+    started = datetime.now(timezone.utc)
+    ctx = AuditContext.open(opts.target, opts.out, config_file=opts.config, db="none",
+                            target_python=opts.target_python, provision=opts.provision)
+    out = ctx.out_dir
+    for stale in ("findings", "notebooks"):
+        for p in (out / stale).glob("*"):
+            p.unlink()
+    _setup_log(out)
+    log.info("auditing %s -> %s", ctx.root, out)
+    nb_dir = Path(opts.notebooks_dir) if opts.notebooks_dir else NOTEBOOKS_DIR
+    areas, summary = notebook_plan(nb_dir)
+
+    t0 = time.monotonic()
+    index = ctx.index  # built once here, cached on disk for the notebooks
+    log.info("indexed %d files in %.2fs (%d unparsed)", len(index.files), time.monotonic() - t0,
+             len(index.problems))
+    audit_findings = run_checks(ctx, area="audit") + _config_findings(ctx)
+
+    stages = {"static": "ran"}
+    server, db_url, db_reason = _start_db(opts, stages)
+    stages["tests"] = "skipped: the tests stage is not implemented in this version"
+    stages["live"] = "skipped: the live stage is not implemented in this version"
+    kernel = ensure_kernel(ctx.cache_dir)
+    params = {"target": str(ctx.root), "out_dir": str(out), "db": db_url, "db_reason": db_reason,
+              "config": str(Path(opts.config).resolve()) if opts.config else "",
+              "target_python": opts.target_python or "", "provision": bool(opts.provision)}
+    timeout = opts.timeout or ctx.config.get("timeouts", {}).get("notebook", 600)
+    jobs = opts.jobs or os.cpu_count() or 1
+    results: dict[str, NotebookResult] = {}
+    (out / "notebooks").mkdir(exist_ok=True)
+    try:
+        _run_batch(areas, out, params, kernel, nb_dir, timeout, jobs, opts.progress, results)
+        for area, _nb in areas:
+            res = results.get(area)
+            if res is None or res.status != "ok":
+                audit_findings.append(_notebook_failed(area, res))
+        # recorded before the summary notebook runs, so its verdict includes these
+        record(ctx, "audit", assign_fingerprints(audit_findings))
+        if summary is not None:
+            _run_batch([("summary", summary)], out, params, kernel, nb_dir, timeout, 1, opts.progress, results)
+    finally:
+        if server is not None:
+            server.stop()
+
+    by_area, stats = load_recorded(out)
+    findings = assign_fingerprints([f for area in by_area.values() for f in area])
+    ordered = ([results["summary"]] if "summary" in results else []) + [results[a] for a, _ in areas if a in results]
+    stats.update({"files_indexed": len(index.files), "files_unparsed": len(index.problems),
+                  "db_url": redact_url(db_url) if db_url != "none" else None,
+                  "duration_s": round(time.monotonic() - t0, 2)})
+    run = RunResult(tool_version=__version__, target_root=ctx.root, target_name=ctx.name,
+                    commit=ctx.commit, started=started, finished=datetime.now(timezone.utc),
+                    stages=stages, findings=findings, notebooks=ordered, stats=stats,
+                    config={k: v for k, v in ctx.config.items() if not k.startswith("_")})
+    write_reports(run, out)
+    log.info("done in %.1fs", time.monotonic() - t0)
+    return run
+
+
+def _run_batch(plan, out, params, kernel, nb_dir, timeout, jobs, progress, results) -> None:
+    from tqdm import tqdm
+
+    jupyter_path = os.environ["JUPYTER_PATH"]
+    with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(plan)))) as pool:
+        futures = {}
+        for area, nb in plan:
+            out_nb = out / "notebooks" / nb.name
+            futures[pool.submit(_execute, str(nb), str(out_nb), params, kernel, str(nb_dir),
+                                timeout, jupyter_path)] = (area, nb, out_nb)
+        bar = tqdm(total=len(plan), desc="notebooks", unit="nb", disable=not progress, file=sys.stderr)
+        for fut in as_completed(futures):
+            area, nb, out_nb = futures[fut]
+            try:
+                status, error, secs = fut.result()
+            except Exception as exc:  # the worker process itself died
+                status, error, secs = "failed", f"{type(exc).__name__}: {exc}", 0.0
+            error = redact_text(error)
+            results[area] = NotebookResult(area=area, title=_title(nb), path=out_nb if out_nb.exists() else None,
+                                           status=status, error=error, duration=secs)
+            log.info("notebook %s: %s in %.1fs %s", nb.name, status, secs, error)
+            bar.set_postfix_str(f"{nb.stem} {status}")
+            bar.update(1)
+        bar.close()
+
+
+def _title(nb: Path) -> str:
+    try:
+        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+        first = "".join(cells[0]["source"]).splitlines()[0]
+        return first.lstrip("# ").strip() or nb.stem
+    except Exception:
+        return nb.stem
+
+
+def _notebook_failed(area: str, res: NotebookResult | None) -> Finding:
+    reason = res.error if res else "the notebook did not run"
+    return Finding(check="AUDIT-002", area="audit", severity=Severity.WARNING,
+                   title=f"Not verified: the {area} notebook failed",
+                   message=f"not verified: the {area} area's notebook failed ({reason}); its checks "
+                           "may not have run, so problems in that area could be missing from this report.",
+                   fix="Open the executed notebook in the output's notebooks/ folder, fix the cause and re-run.",
+                   source="static", locations=[Location(".", None, None, reason[:300])], key=f"notebook:{area}")
+
+
+def _config_findings(ctx: AuditContext) -> list[Finding]:
+    return [Finding(check="AUDIT-003", area="audit", severity=Severity.WARNING,
+                    title="Configuration problem", message=w,
+                    fix="Fix [tool.auditlib] in the target's pyproject.toml or the --config file.",
+                    locations=[Location("pyproject.toml", None, None, "")], key=w)
+            for w in ctx.config.get("_warnings", [])]
+
+
+def _setup_log(out: Path) -> None:
+    for h in list(log.handlers):
+        log.removeHandler(h)
+    handler = logging.FileHandler(out / "audit.log", mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)

@@ -1,0 +1,114 @@
+"""What the notebooks call: open the audit, run an area's checks, show and record them.
+
+Notebooks stay thin: each cell calls one of these functions and displays the result.
+Findings travel between processes as JSON sidecars in ``<out>/findings/<area>.json``
+(scrapbook is unmaintained and fails to import on a fresh install).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .checks import checks_for, run_checks
+from .context import AuditContext
+from .findings import AREAS, Finding, assign_fingerprints, counts, findings_frame, verdict
+
+NOTEBOOK_AREAS = [a for a in AREAS if a != "audit"]
+
+
+def open_audit(target, out_dir: str = "", db: str = "none", config: str = "",
+               target_python: str = "", provision: bool = False, db_reason: str = "") -> AuditContext:
+    """The audit context for a notebook's parameters.
+
+    ``db="auto"`` (interactive use) starts a private embedded PostgreSQL owned by this
+    kernel when a check first needs it; the batch runner starts one for the whole run
+    and passes its URL instead.
+    """
+    stages = {"db_reason": db_reason} if db_reason else {}
+    return AuditContext.open(target, out_dir or None, config_file=config or None, db=db,
+                             target_python=target_python or None, provision=provision, stages=stages)
+
+
+def area_findings(ctx: AuditContext, area: str) -> list[Finding]:
+    """Run every registered check of ``area`` (failures become WARNINGs) with fingerprints."""
+    return assign_fingerprints(run_checks(ctx, area=area))
+
+
+def checks_table(area: str) -> pd.DataFrame:
+    """The checks of an area with what each detects (their docstrings' first line)."""
+    rows = [{"check": c.id, "source": c.source, "title": c.title,
+             "detects": c.doc.split("\n\n")[0].replace("\n", " ")} for c in checks_for(area)]
+    return pd.DataFrame(rows, columns=["check", "source", "title", "detects"])
+
+
+def show(findings: list[Finding]) -> pd.DataFrame:
+    """A findings table for display (pandas escapes the HTML of every cell)."""
+    return findings_frame(findings).drop(columns=["fingerprint"])
+
+
+def record(ctx: AuditContext, area: str, findings: list[Finding], **stats) -> Path:
+    """Write the area's sidecar for the batch runner and the summary notebook."""
+    path = ctx.out_dir / "findings" / f"{area}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"area": area, "findings": [f.to_dict() for f in findings], "stats": stats}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def load_recorded(out_dir: Path) -> tuple[dict[str, list[Finding]], dict]:
+    """Sidecars found in ``out_dir/findings``: ({area: findings}, merged stats)."""
+    by_area, stats = {}, {}
+    for p in sorted((Path(out_dir) / "findings").glob("*.json")):
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        by_area[data["area"]] = [Finding.from_dict(d) for d in data.get("findings", [])]
+        stats.update(data.get("stats", {}))
+    return by_area, stats
+
+
+def collect_all(ctx: AuditContext) -> list[Finding]:
+    """Every area's findings: recorded sidecars, running the missing areas inline
+    (so the summary notebook also works on its own, interactively)."""
+    by_area, _ = load_recorded(ctx.out_dir)
+    out = []
+    for area in list(AREAS):
+        out += by_area[area] if area in by_area else area_findings(ctx, area)
+    return assign_fingerprints(out)
+
+
+def summary_frame(findings: list[Finding]) -> pd.DataFrame:
+    """Counts per area and severity (rows: areas, columns: severities)."""
+    df = findings_frame(findings)
+    df["area"] = [AREAS.get(f.area, f.area) for f in findings]
+    table = pd.crosstab(df["area"], df["severity"]) if len(df) else pd.DataFrame()
+    for sev in ["BLOCKER", "WARNING", "RECOMMENDATION", "INFO"]:
+        if sev not in table:
+            table[sev] = 0
+    return table[["BLOCKER", "WARNING", "RECOMMENDATION", "INFO"]]
+
+
+def verdict_line(findings: list[Finding]) -> str:
+    c = counts(findings)
+    return (f"VERDICT: {verdict(findings).value} - {c['BLOCKER']} blocker(s), {c['WARNING']} warning(s), "
+            f"{c['RECOMMENDATION']} recommendation(s), {c['INFO']} info")
+
+
+def plot_summary(findings: list[Finding]):
+    """A stacked bar chart of findings per area and severity."""
+    import matplotlib.pyplot as plt
+
+    table = summary_frame(findings).drop(columns=["INFO"])
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    if len(table):
+        table.plot.barh(stacked=True, ax=ax, color=["#c0392b", "#e67e22", "#2980b9"])
+    ax.set_xlabel("findings")
+    ax.set_ylabel("")
+    ax.set_title("Findings by area and severity")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,1 @@
+"""Bookly: booking, invoicing and lead tracking for cleaning companies."""
