@@ -71,8 +71,10 @@ def _run(args) -> int:
     from .runner import RunOptions, run_audit
 
     t0 = time.monotonic()
+    # absolute, but not resolved: a venv's python is a symlink whose location matters
+    target_python = os.path.abspath(args.target_python) if args.target_python else None
     run = run_audit(RunOptions(target=str(root), out=args.out, jobs=args.jobs, db=args.db,
-                               config=args.config, target_python=args.target_python,
+                               config=args.config, target_python=target_python,
                                provision=args.provision, notebooks_dir=args.notebooks,
                                timeout=args.timeout, progress=not args.no_progress))
     v, c = verdict(run.findings), counts(run.findings)

@@ -3,6 +3,8 @@ and the switches of the stages that run the target's code."""
 from __future__ import annotations
 
 import atexit
+import hashlib
+import os
 import subprocess
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -79,7 +81,10 @@ class AuditContext:
 
     @property
     def cache_dir(self) -> Path:
-        return self.out_dir / ".cache"
+        """Per-target cache (index, kernelspec), outside the output directory: the index
+        holds the target's raw text, which must not travel with the shareable report."""
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "auditlib" / "targets"
+        return base / hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
 
     @cached_property
     def index(self) -> CodeIndex:

@@ -7,6 +7,8 @@ characters (enough to recognise the kind: ``sk_live_``) followed by ``****``.
 from __future__ import annotations
 
 import re
+from typing import Iterable
+from urllib.parse import quote, unquote
 
 # Provider formats: (name, regex of the whole token, how many leading chars to keep).
 SECRET_PATTERNS: list[tuple[str, re.Pattern, int]] = [
@@ -19,7 +21,6 @@ SECRET_PATTERNS: list[tuple[str, re.Pattern, int]] = [
     ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), 4),
     ("private key block", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----"), 11),
 ]
-_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][\w+.-]*://[^\s:/@'\"]*:)(?P<pw>[^\s@/'\"]+)(?=@)")
 _SECRET_NAME = r"(?i:[\w.-]*(?:secret|passw(?:or)?d|pwd|token|api_?key|private_?key|credential)s?[\w.-]*)"
 # name = "value" / name: str = "value" / name = Field("value") (quoted literal values)
 _ASSIGNED_SECRET = re.compile(
@@ -28,6 +29,24 @@ _ASSIGNED_SECRET = re.compile(
 # KEY=value lines of env files (unquoted values)
 _ENV_SECRET = re.compile(r"^(?P<head>\s*(?:export\s+)?" + _SECRET_NAME + r"\s*=\s*)(?P<val>[^\s'\"#]{4,})\s*$",
                          re.MULTILINE)
+
+_SECRET_KEYS = r"password|passwd|pwd|sslpassword"
+# Userinfo grammar of SQLAlchemy's URL parser (user without ':' or '/',
+# password up to '@', possibly containing '/', ':', '?'), widened to swallow
+# further '@'-separated chunks before the host: an unencoded '@' in a
+# password is a common mistake and must not leak the rest of the password.
+_URL_USERINFO_RE = re.compile(
+    r"(?P<pre>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*):(?P<pw>[^\s@]*(?:@[^\s@/]*(?=@))*)@"
+)
+_QUERY_SECRET_RE = re.compile(
+    rf"(?P<pre>[?&;](?:{_SECRET_KEYS})=)(?P<val>[^&#;\s]*)", re.IGNORECASE
+)
+_KV_SECRET_RE = re.compile(
+    rf"(?P<pre>(?<![\w.])(?:{_SECRET_KEYS})\s*=\s*)"
+    r"(?P<val>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;,'\"]+)",
+    re.IGNORECASE,
+)
+
 
 PLACEHOLDER_RX = re.compile(
     r"^(?:|none|null|changeme|change[-_]?me|replace[-_]?me|todo|xxx+|\*+|\.\.\.|<[^>]*>|\$\{[^}]*\}|\{\{[^}]*\}\}|"
@@ -40,13 +59,23 @@ def mask(value: str, keep: int = 4) -> str:
     return value[:keep] + "****"
 
 
-def redact_text(text: str) -> str:
-    """``text`` with provider tokens, URL passwords and assigned secret values masked."""
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with secrets masked: the literal ``secrets`` given (and their
+    percent-encoded forms), provider tokens, URL passwords, ``password=...`` pairs and
+    values assigned to secret-like names. When in doubt it over-redacts."""
     if not text:
         return text
+    forms: set[str] = set()
+    for s in secrets:
+        if s:
+            forms.update({s, quote(s, safe=""), unquote(s)})
+    # Literals shorter than 3 chars would shred the text and protect nothing.
+    for form in sorted((f for f in forms if len(f) >= 3), key=len, reverse=True):
+        text = text.replace(form, "***")
     for _name, rx, keep in SECRET_PATTERNS:
         text = rx.sub(lambda m, k=keep: m.group(0)[:k] + "****", text)
-    text = _URL_PASSWORD.sub(lambda m: m.group("head") + "***", text)
+    text = _URL_USERINFO_RE.sub(lambda m: m.group("pre") + ":***@", text)
+    text = _QUERY_SECRET_RE.sub(lambda m: m.group("pre") + "***", text)
 
     def _assigned(m: re.Match) -> str:
         val = m.group("val")
@@ -55,7 +84,8 @@ def redact_text(text: str) -> str:
         return m.group("head") + mask(val, 2)
 
     text = _ASSIGNED_SECRET.sub(_assigned, text)
-    return _ENV_SECRET.sub(_assigned, text)
+    text = _ENV_SECRET.sub(_assigned, text)
+    return _KV_SECRET_RE.sub(lambda m: m.group("pre") + ("***" if not m.group("val").endswith("****") else m.group("val")), text)
 
 
 def is_placeholder(value: str) -> bool:
@@ -65,6 +95,15 @@ def is_placeholder(value: str) -> bool:
 
 
 def redact_url(url: str) -> str:
-    """A database URL without its password (``postgresql://u:***@host/db``)."""
-    url = _URL_PASSWORD.sub(lambda m: m.group("head") + "***", url)
-    return re.sub(r"(?i)(password=)[^&\s]+", r"\1***", url)
+    """Return *url* with any password replaced by ``***``.
+
+    Handles ``scheme://user:pass@host/db`` (parsed like SQLAlchemy does: the
+    password runs to the first ``@``), URLs without a password (returned
+    unchanged), ``?password=...``-style query parameters, and libpq
+    ``key=value`` strings (``host=x password=secret``).  When in doubt it
+    over-redacts rather than leak.
+    """
+    if "://" not in url:
+        return _KV_SECRET_RE.sub(lambda m: m.group("pre") + "***", url)
+    url = _URL_USERINFO_RE.sub(lambda m: m.group("pre") + ":***@", url, count=1)
+    return _QUERY_SECRET_RE.sub(lambda m: m.group("pre") + "***", url)

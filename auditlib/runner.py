@@ -73,9 +73,16 @@ def ensure_kernel(cache_dir: Path) -> str:
 
 
 def _execute(nb: str, out_nb: str, params: dict, kernel: str, cwd: str, timeout: float | None,
-             jupyter_path: str) -> tuple[str, str, float]:
-    """Run one notebook (in a worker process). Returns (status, error, seconds)."""
+             jupyter_path: str, log_path: str) -> tuple[str, str, float]:
+    """Run one notebook (in a worker process). Returns (status, error, seconds).
+
+    The worker's stderr (and so its kernel's) goes to a log file: kernel chatter must
+    not scramble the terminal's progress bar.
+    """
     os.environ["JUPYTER_PATH"] = jupyter_path
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 2)
+    os.close(fd)
     import papermill as pm
 
     t0 = time.monotonic()
@@ -118,7 +125,7 @@ def run_audit(opts: RunOptions) -> RunResult:
     ctx = AuditContext.open(opts.target, opts.out, config_file=opts.config, db="none",
                             target_python=opts.target_python, provision=opts.provision)
     out = ctx.out_dir
-    for stale in ("findings", "notebooks"):
+    for stale in ("findings", "notebooks", "logs"):
         for p in (out / stale).glob("*"):
             p.unlink()
     _setup_log(out)
@@ -144,8 +151,12 @@ def run_audit(opts: RunOptions) -> RunResult:
     jobs = opts.jobs or os.cpu_count() or 1
     results: dict[str, NotebookResult] = {}
     (out / "notebooks").mkdir(exist_ok=True)
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(areas) + (summary is not None), desc="notebooks", unit="nb",
+               disable=not opts.progress, file=sys.stderr)
     try:
-        _run_batch(areas, out, params, kernel, nb_dir, timeout, jobs, opts.progress, results)
+        _run_batch(areas, out, params, kernel, nb_dir, timeout, jobs, bar, results)
         for area, _nb in areas:
             res = results.get(area)
             if res is None or res.status != "ok":
@@ -153,8 +164,9 @@ def run_audit(opts: RunOptions) -> RunResult:
         # recorded before the summary notebook runs, so its verdict includes these
         record(ctx, "audit", assign_fingerprints(audit_findings))
         if summary is not None:
-            _run_batch([("summary", summary)], out, params, kernel, nb_dir, timeout, 1, opts.progress, results)
+            _run_batch([("summary", summary)], out, params, kernel, nb_dir, timeout, 1, bar, results)
     finally:
+        bar.close()
         if server is not None:
             server.stop()
 
@@ -173,17 +185,16 @@ def run_audit(opts: RunOptions) -> RunResult:
     return run
 
 
-def _run_batch(plan, out, params, kernel, nb_dir, timeout, jobs, progress, results) -> None:
-    from tqdm import tqdm
-
+def _run_batch(plan, out, params, kernel, nb_dir, timeout, jobs, bar, results) -> None:
     jupyter_path = os.environ["JUPYTER_PATH"]
+    log_path = str(out / "logs" / "kernels.log")
+    Path(log_path).parent.mkdir(exist_ok=True)
     with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(plan)))) as pool:
         futures = {}
         for area, nb in plan:
             out_nb = out / "notebooks" / nb.name
             futures[pool.submit(_execute, str(nb), str(out_nb), params, kernel, str(nb_dir),
-                                timeout, jupyter_path)] = (area, nb, out_nb)
-        bar = tqdm(total=len(plan), desc="notebooks", unit="nb", disable=not progress, file=sys.stderr)
+                                timeout, jupyter_path, log_path)] = (area, nb, out_nb)
         for fut in as_completed(futures):
             area, nb, out_nb = futures[fut]
             try:
@@ -196,7 +207,6 @@ def _run_batch(plan, out, params, kernel, nb_dir, timeout, jobs, progress, resul
             log.info("notebook %s: %s in %.1fs %s", nb.name, status, secs, error)
             bar.set_postfix_str(f"{nb.stem} {status}")
             bar.update(1)
-        bar.close()
 
 
 def _title(nb: Path) -> str:
