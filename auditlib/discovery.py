@@ -100,9 +100,7 @@ def discover(index: CodeIndex, config: dict | None = None) -> Layout:
                     lay.app_files.append(f.path)
                 elif name == "APIRouter" and f.path not in lay.router_files:
                     lay.router_files.append(f.path)
-            elif isinstance(node, ast.ClassDef):
-                if any(_call_name(b).endswith("BaseSettings") for b in node.bases):
-                    lay.settings_classes.append((f.path, node.name, node.lineno))
+    lay.settings_classes = _settings_classes(index)
 
     _discover_tests(index, lay, config)
     _discover_alembic(index, lay, config)
@@ -132,6 +130,42 @@ def discover(index: CodeIndex, config: dict | None = None) -> Layout:
         elif low.endswith((".md", ".rst")) and ("/" not in f.path or f.path.startswith(("docs/", "doc/"))):
             lay.docs.append(f.path)
     return lay
+
+
+def _import_aliases(tree: ast.Module) -> dict[str, str]:
+    """Local name -> imported name (``from x import BaseSettings as B`` gives B -> BaseSettings)."""
+    out = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for a in node.names:
+                out[a.asname or a.name.split(".")[0]] = a.name.rsplit(".", 1)[-1]
+    return out
+
+
+def _settings_classes(index: CodeIndex) -> list[tuple[str, str, int]]:
+    """Classes deriving from pydantic's ``BaseSettings`` (through import aliases and
+    through other settings classes of the project, to a fixpoint)."""
+    classes = []  # (file, node, aliases)
+    for f in index.python_files():
+        aliases = _import_aliases(f.tree)
+        classes += [(f.path, n, aliases) for n in ast.walk(f.tree) if isinstance(n, ast.ClassDef)]
+    known: set[str] = set()
+    found: dict[tuple[str, str], int] = {}
+    changed = True
+    while changed:
+        changed = False
+        for path, node, aliases in classes:
+            if (path, node.name) in found:
+                continue
+            for b in node.bases:
+                name = _call_name(b)
+                name = aliases.get(name, name)
+                if name.endswith("BaseSettings") or name in known:
+                    found[(path, node.name)] = node.lineno
+                    known.add(node.name)
+                    changed = True
+                    break
+    return sorted((p, c, line) for (p, c), line in found.items())
 
 
 def _discover_tests(index: CodeIndex, lay: Layout, config: dict) -> None:

@@ -196,7 +196,7 @@ def _gitignore_spec(root: Path) -> pathspec.PathSpec | None:
     if not gi.is_file():
         return None
     try:
-        return pathspec.PathSpec.from_lines("gitwildmatch", gi.read_text(errors="replace").splitlines())
+        return pathspec.GitIgnoreSpec.from_lines(gi.read_text(errors="replace").splitlines())
     except Exception:
         return None
 

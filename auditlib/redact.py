@@ -48,6 +48,11 @@ _KV_SECRET_RE = re.compile(
 )
 
 
+# libpq-style pairs in free text (``password=secret``), but not code that passes a
+# reference (``password=settings.smtp_password``, ``password=os.environ["X"]``).
+_KV_FREE_RE = re.compile(
+    rf"(?P<pre>(?<![\w.])(?:{_SECRET_KEYS})=)(?![\w]*[.(\[])(?P<val>'[^']*'|\"[^\"]*\"|[^\s&;,'\")]+)",
+    re.IGNORECASE)
 PLACEHOLDER_RX = re.compile(
     r"^(?:|none|null|changeme|change[-_]?me|replace[-_]?me|todo|xxx+|\*+|\.\.\.|<[^>]*>|\$\{[^}]*\}|\{\{[^}]*\}\}|"
     r"(?:your|my|example|sample|dummy|placeholder|fake|test|dev|local)[\w-]*|[\w-]*(?:here|placeholder|example)[\w-]*)$",
@@ -85,7 +90,7 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
 
     text = _ASSIGNED_SECRET.sub(_assigned, text)
     text = _ENV_SECRET.sub(_assigned, text)
-    return _KV_SECRET_RE.sub(lambda m: m.group("pre") + ("***" if not m.group("val").endswith("****") else m.group("val")), text)
+    return _KV_FREE_RE.sub(lambda m: m.group("pre") + "***", text)
 
 
 def is_placeholder(value: str) -> bool:

@@ -16,6 +16,9 @@ from .context import AuditContext
 from .findings import AREAS, Finding, assign_fingerprints, counts, findings_frame, verdict
 
 NOTEBOOK_AREAS = [a for a in AREAS if a != "audit"]
+# Evidence is shown in full: no truncated excerpts, no elided rows.
+pd.set_option("display.max_colwidth", 400)
+pd.set_option("display.max_rows", None)
 
 
 def open_audit(target, out_dir: str = "", db: str = "none", config: str = "",

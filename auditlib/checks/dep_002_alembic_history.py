@@ -27,7 +27,7 @@ def alembic_history(ctx):
     ids = graph.by_id
     for r in graph.revisions:
         if r.revision is None:
-            yield chk.finding(ctx, Severity.BLOCKER, f"Revision file without a literal `revision` id",
+            yield chk.finding(ctx, Severity.BLOCKER, "Revision file without a literal `revision` id",
                               "Alembic cannot load a revision file whose `revision` is missing or computed.",
                               "Define `revision = \"<id>\"` at module level.", r.file, r.revision_line or 1,
                               key="no-revision")

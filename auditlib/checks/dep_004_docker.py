@@ -6,7 +6,7 @@ import re
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from ..findings import Location, Severity
+from ..findings import Severity
 from . import check
 
 STATEFUL_IMAGE = re.compile(r"(^|/)(postgres|postgis|mysql|mariadb|redis|mongo|valkey|rabbitmq|minio|elasticsearch)\b")

@@ -255,7 +255,11 @@ def build_report_notebook(run: RunResult) -> NotebookNode:
                 f'<div class="auditlib-failed"><p><strong>This section failed:</strong> '
                 f"{esc1(sec.error)}</p></div>", f"s{si:02d}-failed"))
         k = 0
-        for cell in cells:
+        for ci, cell in enumerate(cells):
+            if ci == 0 and cell.cell_type == "markdown" and cell.source.startswith("# "):
+                # the notebook's own title: the section heading above replaces it
+                cell = nbformat.from_dict({**cell, "source": cell.source.split("\n", 1)[1]
+                                           if "\n" in cell.source else ""})
             new = _clean_cell(cell, f"s{si:02d}-c{k:04d}")
             if new is not None:
                 nb.cells.append(new)

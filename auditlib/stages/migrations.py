@@ -89,7 +89,7 @@ def upgrade_findings(ctx, chk):
             rev = files.get(up.failing_revision)
             file, line = (rev.file, rev.revision_line) if rev else (lay.alembic_ini, None)
             yield chk.finding(ctx, Severity.BLOCKER,
-                              f"`alembic upgrade head` fails on an empty database"
+                              "`alembic upgrade head` fails on an empty database"
                               + (f" at revision {up.failing_revision}" if up.failing_revision else ""),
                               "The deploy's migration step cannot create the schema from scratch "
                               "(new environments, disaster recovery, CI).",
