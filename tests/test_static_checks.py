@@ -33,9 +33,13 @@ def static_findings(root: Path, tmp_path: Path):
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_findings_match_annotations(name, tmp_path):
+def test_findings_match_annotations(name, tmp_path, monkeypatch):
     root = CASES[name]
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
     found = {(f.check, f.locations[0].file, f.locations[0].line) for f in static_findings(root, tmp_path)}
+    assert list(cwd.iterdir()) == [], "a check wrote into the working directory"
     expected = {(c, f, ln) for c, f, ln in expected_findings(root)} | UNANNOTATABLE.get(name, set())
     assert sorted(found - expected, key=str) == [], "unexpected findings"
     assert sorted(expected - found, key=str) == [], "missed findings"

@@ -1,6 +1,7 @@
 """DEP-004: Docker image and compose readiness."""
 from __future__ import annotations
 
+import io
 import re
 
 import yaml
@@ -16,8 +17,9 @@ ROOT_USERS = {"root", "0", "0:0", "root:root"}
 def dockerfile_stages(text: str) -> list[dict]:
     """Stages of a Dockerfile: [{"from": instr, "instructions": [...]}] (dockerfile-parse
     handles continuation lines, comments and parser directives)."""
-    parser = DockerfileParser(fileobj=None)
-    parser.content = text
+    # in memory: DockerfileParser's default path is ./Dockerfile and setting
+    # ``.content`` would write it into the working directory
+    parser = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8")))
     stages: list[dict] = []
     for ins in parser.structure:
         if ins["instruction"] == "FROM":
