@@ -134,7 +134,8 @@ def run_audit(opts: RunOptions) -> RunResult:
     areas, summary = notebook_plan(nb_dir)
 
     t0 = time.monotonic()
-    index = ctx.index  # built once here, cached on disk for the notebooks
+    index = ctx.index  # walked once here; parse outcomes cached on disk for the notebooks
+    index.save_cache()
     log.info("indexed %d files in %.2fs (%d unparsed)", len(index.files), time.monotonic() - t0,
              len(index.problems))
     audit_findings = run_checks(ctx, area="audit") + _config_findings(ctx)

@@ -51,14 +51,19 @@ def test_problems_are_recorded_not_fatal():
 def test_cache_is_reused_and_invalidated_by_content(tmp_path):
     root = make_tree(tmp_path / "t", {"a.py": "x = 1\n", "b.py": "y = 2\n"})
     cache = tmp_path / "cache"
+    (root / "c.py").write_text("def broken(:\n")
     first = CodeIndex.build(root, cache)
     assert first.cache_hits == 0
+    first.save_cache()
     second = CodeIndex.build(root, cache)
-    assert second.cache_hits == 2
+    assert second.cache_hits == 3
+    # the known-bad file is not parsed again; the good ones parse on first use
+    assert [(p.path, p.error_line) for p in second.problems] == [("c.py", 1)]
+    assert second.get("c.py")._tree is None and second.get("a.py")._tree is None
     assert second.get("a.py").tree is not None
     (root / "b.py").write_text("y = 3\n")
     third = CodeIndex.build(root, cache)
-    assert third.cache_hits == 1 and "3" in third.get("b.py").text
+    assert third.cache_hits == 2 and "3" in third.get("b.py").text and not third.get("b.py").parsed
 
 
 def test_grep_returns_a_frame_with_locations():
@@ -141,6 +146,7 @@ def test_context_cache_lives_outside_the_output(tmp_path, monkeypatch):
     target = shutil.copytree(DEMO, tmp_path / "demo")
     ctx = AuditContext.open(target, tmp_path / "out")
     assert len(ctx.index.files) > 10
+    ctx.index.save_cache()
     assert (ctx.cache_dir / "index.pickle").is_file()
     assert not (tmp_path / "out" / "index.pickle").exists()
     assert str(ctx.cache_dir).startswith(str(tmp_path / "xdg"))
