@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# The main job: audit the bundled demo target with an embedded PostgreSQL.
+# The main job: audit the bundled demo target with an embedded PostgreSQL. The demo is
+# NOT READY on purpose, so the verdict does not fail make (--fail-on never).
 demo: $(STAMP)
-	$(BIN)/auditlib run examples/bookly --target-python $(BIN)/python
+	$(BIN)/auditlib run examples/bookly --target-python $(BIN)/python --fail-on never
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
