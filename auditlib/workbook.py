@@ -15,7 +15,6 @@ from .checks import checks_for, run_checks
 from .context import AuditContext
 from .findings import AREAS, Finding, assign_fingerprints, counts, findings_frame, verdict
 
-NOTEBOOK_AREAS = [a for a in AREAS if a != "audit"]
 # Evidence is shown in full: no truncated excerpts, no elided rows.
 pd.set_option("display.max_colwidth", 400)
 pd.set_option("display.max_rows", None)
@@ -34,16 +33,26 @@ def open_audit(target, out_dir: str = "", db: str = "none", config: str = "",
                              target_python=target_python or None, provision=provision, stages=stages)
 
 
+# Notebooks that own the checks of a source other than "static": one migration of the
+# database serves every db check, one test run every tests check.
+STAGE_NOTEBOOKS = {"db": "database", "tests": "tests", "live": "live"}
+
+
 def area_findings(ctx: AuditContext, area: str) -> list[Finding]:
-    """Run every registered check of ``area`` (failures become WARNINGs) with fingerprints."""
-    return assign_fingerprints(run_checks(ctx, area=area))
+    """Run the static checks of ``area`` (failures become WARNINGs) with fingerprints."""
+    return assign_fingerprints(run_checks(ctx, area=area, source="static"))
 
 
-def checks_table(area: str) -> pd.DataFrame:
-    """The checks of an area with what each detects (their docstrings' first line)."""
-    rows = [{"check": c.id, "source": c.source, "title": c.title,
-             "detects": c.doc.split("\n\n")[0].replace("\n", " ")} for c in checks_for(area)]
-    return pd.DataFrame(rows, columns=["check", "source", "title", "detects"])
+def stage_findings(ctx: AuditContext, source: str) -> list[Finding]:
+    """Run every check of a stage (``db``, ``tests``, ``live``), whatever its area."""
+    return assign_fingerprints(run_checks(ctx, source=source))
+
+
+def checks_table(area: str | None = None, source: str | None = "static") -> pd.DataFrame:
+    """Checks of an area (or a stage) with what each detects (their docstrings' first line)."""
+    rows = [{"check": c.id, "area": c.area, "source": c.source, "title": c.title,
+             "detects": c.doc.split("\n\n")[0].replace("\n", " ")} for c in checks_for(area, source=source)]
+    return pd.DataFrame(rows, columns=["check", "area", "source", "title", "detects"])
 
 
 def show(findings: list[Finding]) -> pd.DataFrame:
@@ -82,6 +91,11 @@ def collect_all(ctx: AuditContext) -> list[Finding]:
     out = []
     for area in list(AREAS):
         out += by_area[area] if area in by_area else area_findings(ctx, area)
+    for source, name in STAGE_NOTEBOOKS.items():
+        if name in by_area:
+            out += by_area[name]
+        elif source == "db":  # the other stages need explicit switches (batch run)
+            out += stage_findings(ctx, source)
     return assign_fingerprints(out)
 
 

@@ -29,7 +29,7 @@ def outputs_text(nb) -> str:
     return "\n".join(parts)
 
 
-@pytest.mark.parametrize("name", ["01_functional.ipynb", "08_deployment.ipynb", "00_summary.ipynb"])
+@pytest.mark.parametrize("name", ["01_functional.ipynb", "10_database.ipynb", "00_summary.ipynb"])
 def test_notebook_runs_with_its_defaults(name, kernel, tmp_path):
     out_nb = tmp_path / name
     # only the output directory is overridden, to keep the repository clean
@@ -42,10 +42,10 @@ def test_notebook_runs_with_its_defaults(name, kernel, tmp_path):
         assert "VERDICT: NOT READY - 2 blocker(s)" in text
         assert "image/png" in text  # the plot
     else:
-        area = name[3:-6]
+        area = name[3:-6]  # the sidecar is named after the notebook
         sidecar = json.loads((tmp_path / "out" / "findings" / f"{area}.json").read_text())
         assert sidecar["area"] == area and sidecar["findings"]
-    if name == "08_deployment.ipynb":
+    if name == "10_database.ipynb":
         # db="auto" started a private PostgreSQL; with no target interpreter the
         # migration check says precisely what it could not verify
         db = [f for f in sidecar["findings"] if f["check"] == "DEP-002" and f["source"] == "db"]

@@ -65,11 +65,14 @@ def load_all() -> dict[str, Check]:
     return REGISTRY
 
 
-def checks_for(area: str | None = None, ids: Iterable[str] | None = None) -> list[Check]:
+def checks_for(area: str | None = None, ids: Iterable[str] | None = None,
+               source: str | None = None) -> list[Check]:
+    """Registered checks, filtered by area, ids and source (static / db / tests / live)."""
     load_all()
     wanted = set(ids or [])
     return [c for c in sorted(REGISTRY.values(), key=lambda c: (c.id, c.source))
-            if (area is None or c.area == area) and (not wanted or c.id in wanted)]
+            if (area is None or c.area == area) and (not wanted or c.id in wanted)
+            and (source is None or c.source == source)]
 
 
 def run_check(chk: Check, ctx) -> list[Finding]:
@@ -81,9 +84,10 @@ def run_check(chk: Check, ctx) -> list[Finding]:
         return [not_verified(chk.id, chk.area, chk.title, reason, source=chk.source)]
 
 
-def run_checks(ctx, area: str | None = None, ids: Iterable[str] | None = None) -> list[Finding]:
+def run_checks(ctx, area: str | None = None, ids: Iterable[str] | None = None,
+               source: str | None = None) -> list[Finding]:
     out: list[Finding] = []
-    for chk in checks_for(area, ids):
+    for chk in checks_for(area, ids, source):
         out.extend(run_check(chk, ctx))
     return out
 
