@@ -46,7 +46,7 @@ def ruff_hits(ctx, select: tuple[str, ...] = DEFAULT_SELECT) -> list[RuffHit]:
 
     Raises :class:`RuffUnavailable` when Ruff is missing, fails or times out.
     """
-    files = sorted(f.path for f in ctx.index.select("*.py") if f.text is not None)
+    files = sorted(f.path for f in ctx.index.select("*.py") if f.tree is not None)
     key = hashlib.sha256(json.dumps([list(select)] + [(p, ctx.index.get(p).sha256) for p in files])
                          .encode()).hexdigest()[:20]
     memo = _MEMO.get(key)
@@ -91,7 +91,7 @@ def _run(root: Path, files: list[str], select: tuple[str, ...]) -> list[RuffHit]
                               f"{(proc.stderr or '').strip().splitlines()[-1:] or ['no output']}") from None
     out = []
     for d in raw:
-        if not d.get("code"):  # syntax errors are AUDIT-001's business
+        if not d.get("code") or not d["code"][0].isupper():  # syntax errors: AUDIT-001's business
             continue
         rel = Path(d["filename"]).resolve().relative_to(root.resolve()).as_posix()
         out.append(RuffHit(d["code"], rel, d["location"]["row"], d["end_location"]["row"],
