@@ -129,3 +129,22 @@ def plot_summary(findings: list[Finding]):
     ax.set_title("Findings by area and severity")
     fig.tight_layout()
     return fig
+
+
+def plot_by_check(findings: list[Finding]):
+    """Horizontal bars: findings per check id, stacked by severity (None when empty)."""
+    import matplotlib.pyplot as plt
+
+    df = findings_frame([f for f in findings if f.severity.value != "INFO"])
+    if df.empty:
+        return None
+    table = pd.crosstab(df["check"], df["severity"])
+    cols = [c for c in ["BLOCKER", "WARNING", "RECOMMENDATION"] if c in table]
+    colors = {"BLOCKER": "#c0392b", "WARNING": "#e67e22", "RECOMMENDATION": "#2980b9"}
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(table) + 1.2))
+    table[cols].plot.barh(stacked=True, ax=ax, color=[colors[c] for c in cols])
+    ax.set_xlabel("findings")
+    ax.set_ylabel("")
+    ax.set_title("Findings by check and severity")
+    fig.tight_layout()
+    return fig
