@@ -63,6 +63,11 @@ class AuditContext:
         ``auto`` starts a private embedded PostgreSQL owned by this process on first use
         and stops it at exit (interactive notebooks); the batch runner passes a URL.
         """
+        if self.db.startswith("env:"):  # the batch runner passes the URL out of band
+            name = self.db[4:]
+            self.db = os.environ.get(name, "none")
+            if self.db == "none":
+                self.stages.setdefault("db_reason", f"the database URL variable {name} is not set")
         if self.db == "auto":
             from .pg import EmbeddedPostgres, PostgresUnavailable
 

@@ -30,6 +30,7 @@ from .workbook import load_recorded, record
 log = logging.getLogger("auditlib")
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 KERNEL_NAME = "auditlib-run"
+DB_URL_ENV = "AUDITLIB_DB_URL"
 
 
 @dataclass
@@ -145,7 +146,12 @@ def run_audit(opts: RunOptions) -> RunResult:
     stages["tests"] = "skipped: the tests stage is not implemented in this version"
     stages["live"] = "skipped: the live stage is not implemented in this version"
     kernel = ensure_kernel(ctx.cache_dir)
-    params = {"target": str(ctx.root), "out_dir": str(out), "db": db_url, "db_reason": db_reason,
+    # the URL (and its password) reaches the kernels through the environment, never
+    # through the parameters that papermill writes into every executed notebook
+    if db_url != "none":
+        os.environ[DB_URL_ENV] = db_url
+    params = {"target": str(ctx.root), "out_dir": str(out),
+              "db": f"env:{DB_URL_ENV}" if db_url != "none" else "none", "db_reason": db_reason,
               "config": str(Path(opts.config).resolve()) if opts.config else "",
               "target_python": opts.target_python or "", "provision": bool(opts.provision)}
     timeout = opts.timeout or ctx.config.get("timeouts", {}).get("notebook", 600)

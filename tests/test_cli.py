@@ -157,3 +157,23 @@ def test_notebooks_are_committed_without_outputs():
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(not c.outputs and c.execution_count is None for c in code), path.name
         assert "parameters" in code[0].metadata.get("tags", []), path.name
+
+
+def test_db_url_uses_an_existing_server_and_never_prints_its_password(tmp_path, pg):
+    import psycopg
+
+    password = "Sup3rSecretPw"
+    with psycopg.connect(pg.url(driver=""), autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE auditor LOGIN CREATEDB PASSWORD '{password}'")
+    url = f"postgresql://auditor:{password}@{pg.host}:{pg.port}/postgres"
+    proc = auditlib("run", DEMO, "--out", tmp_path, "--db", url, "--target-python", sys.executable,
+                    "--no-progress")
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert password not in proc.stdout + proc.stderr
+    data = json.loads((tmp_path / "findings.json").read_text())
+    assert data["stages"]["db"] == f"ran: postgresql://auditor:***@{pg.host}:{pg.port}/postgres"
+    assert any(f["check"] == "DEP-002" and f["source"] == "db" and f["severity"] == "INFO"
+               for f in data["findings"])
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert password not in path.read_text(encoding="utf-8", errors="replace"), path
