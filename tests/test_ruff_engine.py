@@ -20,3 +20,16 @@ def test_target_config_cannot_switch_rules_off(tmp_path):
 
     engine._MEMO.clear()
     assert ruff_hits(ctx, ("S",)) == hits
+
+
+def test_ruff_failure_is_never_a_silent_pass(tmp_path):
+    import pytest
+
+    from auditlib.engines.ruff import RuffUnavailable
+
+    root = tmp_path / "t"
+    root.mkdir()
+    (root / "a.py").write_text("x = 1\n")
+    ctx = AuditContext.open(root, tmp_path / "out")
+    with pytest.raises(RuffUnavailable, match="exit 2"):
+        ruff_hits(ctx, ("NOSUCHRULE999",))

@@ -84,8 +84,12 @@ def _run(root: Path, files: list[str], select: tuple[str, ...]) -> list[RuffHit]
         raise RuffUnavailable(f"ruff did not finish within {TIMEOUT_S} s") from None
     except OSError as exc:
         raise RuffUnavailable(f"ruff could not start: {exc.strerror}") from None
+    if proc.returncode not in (0, 1) or not proc.stdout.strip():
+        # exit 2 = ruff itself failed (bad selector, crash): never a silent "no hits"
+        tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no output"]
+        raise RuffUnavailable(f"ruff failed (exit {proc.returncode}): {tail[0][:200]}")
     try:
-        raw = json.loads(proc.stdout or "[]")
+        raw = json.loads(proc.stdout)
     except ValueError:
         raise RuffUnavailable(f"ruff failed (exit {proc.returncode}): "
                               f"{(proc.stderr or '').strip().splitlines()[-1:] or ['no output']}") from None
