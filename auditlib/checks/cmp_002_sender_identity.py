@@ -1,0 +1,87 @@
+"""CMP-002: sender identity (EMAIL_FROM / EMAIL_FROM_NAME) configured, no placeholder in production."""
+from __future__ import annotations
+
+import ast
+import re
+
+from ..email_model import sends_mail
+from ..findings import Severity
+from ..pyast import literal
+from ..pyresolve import Project
+from ..settings_lookup import find_settings, prod_requirement
+from . import check
+
+SENDER = r"^(email_from|mail_from|from_email|default_from_email|smtp_from|sender_email|email_sender|" \
+         r"sendgrid_from(_email)?|email_from_address)$"
+SENDER_NAME = r"^(email_from_name|mail_from_name|from_name|sender_name|email_sender_name)$"
+PLACEHOLDER = re.compile(r"@((\w+\.)*(example\.(com|org|net)|localhost|test|invalid|local))$|^(|noreply|no-reply)$", re.I)
+
+
+def _literal_from(ctx):
+    """``msg["From"] = "x@y"`` / ``from_email="x@y"`` with a literal address in app code."""
+    for src in Project.of(ctx).files:
+        if not ctx.layout.is_app(src.path):
+            continue
+        for n in ast.walk(src.tree):
+            value = None
+            if isinstance(n, ast.Assign) and any(isinstance(t, ast.Subscript) and literal(t.slice) in ("From", "from")
+                                                 for t in n.targets):
+                value = n.value
+            elif isinstance(n, ast.keyword) and n.arg in ("from_email", "sender", "from_addr", "mail_from"):
+                value = n.value
+            v = literal(value) if value is not None else None
+            if isinstance(v, str) and "@" in v:
+                yield src, value.lineno, v
+
+
+@check("CMP-002", "compliance", "E-mail sender identity")
+def sender_identity(ctx):
+    """In an app that sends mail: the sender address comes from a setting
+    (``EMAIL_FROM``-like: email_from, mail_from, default_from_email ...) whose default is
+    not a placeholder (``noreply@example.com``, ``@localhost``, ``@test``, empty) unless
+    production validation rejects it; a display-name setting (``EMAIL_FROM_NAME``) exists;
+    no literal ``From`` address is hard-coded in the sending code.
+
+    Why: mail from an example.com or unconfigured sender fails SPF/DKIM/DMARC alignment
+    and lands in spam (or is rejected), and CAN-SPAM requires accurate sender
+    identification. A placeholder default not rejected in production, a hard-coded
+    From, or no sender setting at all: WARNING. No display-name setting: RECOMMENDATION.
+    Not flagged: a required sender field (no default), a real-domain default, apps that
+    send no e-mail. (FUNC-003 also reports the example.com literal as a placeholder.)
+    """
+    chk = sender_identity.check
+    sends = sends_mail(ctx)
+    if not sends:
+        return
+    senders = find_settings(ctx, ctx.config.get("email_sender_setting", SENDER))
+    names = find_settings(ctx, ctx.config.get("email_sender_name_setting", SENDER_NAME))
+    for src, line, value in _literal_from(ctx):
+        yield chk.finding(ctx, Severity.WARNING, "Sender address hard-coded in the sending code",
+                          f"The From address `{value}` is a literal: it cannot differ per environment and is "
+                          "easily a placeholder in production.",
+                          "Read the sender from an EMAIL_FROM setting (with EMAIL_FROM_NAME).", src.path, line,
+                          key=f"literal:{value}")
+    if not senders:
+        src, line = sends[0]
+        yield chk.finding(ctx, Severity.WARNING, "No sender address setting (EMAIL_FROM)",
+                          "The app sends mail but no EMAIL_FROM-like setting was found: the sender is implicit "
+                          "(SMTP account default) or hard-coded.",
+                          "Add `email_from: str` (required) and `email_from_name: str` to the settings and use "
+                          "them for every message.", src.path, line, key="no-sender")
+        return
+    for s in senders:
+        if isinstance(s.default, str) and PLACEHOLDER.search(s.default.strip()) and not prod_requirement(ctx, s):
+            yield chk.finding(ctx, Severity.WARNING, f"{s.env} defaults to a placeholder sender ({s.default or 'empty'})",
+                              f"`{s.name}` defaults to `{s.default}` and production validation does not reject it: "
+                              "a deployment that forgets EMAIL_FROM sends from an address whose domain you do not "
+                              "control (SPF/DMARC failures, spam folder, CAN-SPAM sender identification).",
+                              f"Make `{s.name}` required, or reject placeholder domains when APP_ENV is production; "
+                              "use an address on your own authenticated domain.", s.file, s.line,
+                              settings=[s.env], key="placeholder")
+    if not names:
+        s = senders[0]
+        yield chk.finding(ctx, Severity.RECOMMENDATION, "No sender display name setting (EMAIL_FROM_NAME)",
+                          "Messages show a bare address as sender: recipients recognise (and trust) a brand name "
+                          "better, which helps deliverability.",
+                          "Add `email_from_name` and send `formataddr((name, address))` as From.", s.file, s.line,
+                          settings=[s.env], key="no-name")

@@ -1,0 +1,128 @@
+"""CMP-004: data retention settings, a cleanup job, and a protected cleanup endpoint."""
+from __future__ import annotations
+
+import ast
+import re
+
+from ..findings import Severity
+from ..ops_routes import find_routes, protection
+from ..pyast import dotted, literal
+from ..settings_lookup import find_settings
+from . import check
+
+# category -> (table name pattern, [(setting pattern, expected default)])
+POLICIES = {
+    "chat": (r"chat|conversation", [(r"retention.*(chat|conversation)|(chat|conversation).*retention", 30)]),
+    "lead": (r"(^|_)leads?($|_)", [(r"retention.*lead.*days|lead.*retention.*days", 365),
+                                   (r"retention.*enable.*lead|enable.*lead.*retention", False)]),
+}
+CUTOFF = re.compile(r"timedelta|interval|days|retention|cutoff|older|expire", re.I)
+CLEANUP_PATH = re.compile(r"retention|cleanup|purge", re.I)
+
+
+def _tables(ctx) -> dict[str, tuple[str, int, str]]:
+    """table name -> (file, line, model class or '') from models and migrations."""
+    out: dict[str, tuple[str, int, str]] = {}
+    for src in ctx.index.python_files():
+        if ctx.layout.is_test(src.path):
+            continue
+        for n in ast.walk(src.tree):
+            if isinstance(n, ast.ClassDef):
+                for stmt in n.body:
+                    if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and dotted(
+                            stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target) == "__tablename__" \
+                            and isinstance(literal(stmt.value), str):
+                        out[stmt.value.value] = (src.path, n.lineno, n.name)
+            elif isinstance(n, ast.Call) and dotted(n.func).split(".")[-1] in ("create_table", "Table") and n.args \
+                    and isinstance(literal(n.args[0]), str):
+                out.setdefault(n.args[0].value, (src.path, n.lineno, ""))
+    return out
+
+
+def _cleanup(ctx, table: str, model: str) -> str | None:
+    """``file:line`` of a function deleting old rows of ``table`` (``delete(Model)``,
+    ``DELETE FROM table``, ``session.delete`` of the model) with a date cutoff."""
+    for src in ctx.layout.app_sources(ctx.index):
+        for fn in ast.walk(src.tree) if src.tree else ():
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            hit = None
+            for n in ast.walk(fn):
+                if isinstance(n, ast.Call) and dotted(n.func).split(".")[-1] == "delete" and model and any(
+                        dotted(a) == model for a in n.args):
+                    hit = n
+                elif isinstance(n, ast.Constant) and isinstance(n.value, str) \
+                        and re.search(rf"delete\s+from\s+\"?{re.escape(table)}\b", n.value, re.I):
+                    hit = n
+                elif model and isinstance(n, ast.Call) and dotted(n.func).endswith("delete") \
+                        and re.search(rf"\b{model}\b", ast.unparse(n.func)):
+                    hit = n
+                if hit:
+                    break
+            if hit and any(CUTOFF.search(dotted(x) if isinstance(x, (ast.Name, ast.Attribute)) else
+                                         str(x.value) if isinstance(x, ast.Constant) else "")
+                           for x in ast.walk(fn)):
+                return f"{src.path}:{hit.lineno}"
+    return None
+
+
+@check("CMP-004", "compliance", "Data retention")
+def retention(ctx):
+    """For each category of short-lived personal data the app stores (tables found in
+    models and migrations: chat sessions/messages, leads; categories and patterns are
+    ``retention_policies``-configurable): a retention setting (``RETENTION_CHAT_DAYS``
+    default 30, ``RETENTION_LEAD_DAYS`` 365, ``RETENTION_ENABLE_LEADS`` false; other
+    defaults are reported as INFO), and a cleanup function that deletes rows of that
+    table older than a cutoff. Routes whose path says retention/cleanup/purge must be
+    authenticated.
+
+    Why: GDPR's storage-limitation principle: chat transcripts and unconverted leads
+    kept forever are liability without purpose. No cleanup job for a category: WARNING
+    at its model; a cleanup job with the period hard-coded (no setting): RECOMMENDATION.
+    An unauthenticated cleanup endpoint lets anyone trigger mass deletion: BLOCKER.
+    Not flagged: categories the app does not store; whether the job is scheduled
+    (REL-006 reads the jobs runner).
+    """
+    chk = retention.check
+    policies = ctx.config.get("retention_policies", POLICIES)
+    tables = _tables(ctx)
+    for category, (table_rx, settings) in policies.items():
+        hits = sorted((t, loc) for t, loc in tables.items() if re.search(table_rx, t, re.I))
+        if not hits:
+            continue
+        found = {rx: find_settings(ctx, rx) for rx, _ in settings}
+        for rx, expected in settings:
+            for s in found[rx]:
+                if s.default != expected:
+                    yield chk.finding(ctx, Severity.INFO, f"{s.env} defaults to {s.default!r} (checklist: {expected!r})",
+                                      f"Retention setting `{s.name}` = {s.default!r}.", "", s.file, s.line,
+                                      settings=[s.env], key=f"default:{s.env}")
+        has_setting = any(found[rx] for rx, _ in settings[:1])
+        for table, (file, line, model) in hits:
+            job = _cleanup(ctx, table, model)
+            if job and has_setting:
+                continue
+            missing = ([] if job else ["a cleanup job"]) + ([] if has_setting else ["a retention setting"])
+            yield chk.finding(ctx, Severity.WARNING if not job else Severity.RECOMMENDATION,
+                              f"No retention for `{table}`: missing {' and '.join(missing)}",
+                              f"`{table}` ({category} data) lacks {' and '.join(missing)}"
+                              f"{f' (cleanup found at {job})' if job else ''}: personal data is kept indefinitely, "
+                              "against GDPR's storage limitation.",
+                              f"Add a setting such as RETENTION_{category.upper()}_DAYS and a scheduled job deleting "
+                              f"`{table}` rows older than it (leads: only when RETENTION_ENABLE_LEADS).",
+                              file, line, tables=[table], key=f"retention:{table}")
+    for route in find_routes(ctx):
+        if not CLEANUP_PATH.search(route.path) or route.method in ("GET", "HEAD", "MOUNT"):
+            continue
+        how = protection(ctx, route)
+        if how:
+            yield chk.finding(ctx, Severity.INFO, f"{route.method} {route.path} is authenticated ({how})",
+                              "The cleanup endpoint requires credentials.", "", route.file, route.line,
+                              routes=[{"method": route.method, "path": route.path}], key="endpoint")
+            continue
+        yield chk.finding(ctx, Severity.BLOCKER, f"Cleanup endpoint {route.method} {route.path} has no authentication",
+                          "Anyone can trigger the retention cleanup: mass deletion of data (and a heavy "
+                          "database job) on demand.",
+                          "Protect it with the admin dependency (router-level `dependencies=[Depends(require_admin)]`) "
+                          "or remove it in favour of the scheduled job.", route.file, route.line,
+                          routes=[{"method": route.method, "path": route.path}], key="endpoint")

@@ -1,0 +1,114 @@
+"""CMP-005: GDPR basics: data export, erasure, privacy link in e-mails, cookie consent."""
+from __future__ import annotations
+
+import ast
+import re
+
+from ..email_model import email_text, emails
+from ..findings import Severity
+from ..ops_routes import find_routes
+from ..pyast import dotted
+from . import check
+
+PERSONAL = re.compile(r"(^|_)(e_?mail|phone|mobile|address|street|postcode|date_of_birth)(_|$)", re.I)
+NOT_PERSONAL = re.compile(r"^(ip|remote|email_from|from_email|sender)", re.I)
+EXPORT = re.compile(r"dsar|gdpr|subject_?access|right_?to|personal_?data|"
+                    r"(export|download|dump)\w*(user|customer|client|person|account|my|me|subject|contact|data)|"
+                    r"(user|customer|client|person|account|my|me|contact)\w*(export|download|dump)", re.I)
+ERASE = re.compile(r"anonymi[sz]|erase|erasure|forget|right_?to_?be|gdpr_?delet|"
+                   r"(delete|purge|remove|redact)_?(my_?)?(user|customer|client|account|person|contact|personal|profile)",
+                   re.I)
+PERSON_PATH = re.compile(r"/(users|customers|clients|accounts|me|persons|people|contacts|profiles?)(/|$)", re.I)
+TRACKERS = re.compile(r"googletagmanager|google-analytics|gtag\(|analytics\.js|cdn\.segment|hotjar|"
+                      r"connect\.facebook\.net|fbevents|mixpanel|clarity\.ms|amplitude", re.I)
+CUSTOMER = re.compile(r"customer|client|lead|contact|person|patient|guest|booking|subscriber", re.I)
+CONSENT = re.compile(r"consent|cookiebot|onetrust|klaro|cookieconsent|cookie-banner|cookie_banner", re.I)
+
+
+def _personal_models(ctx):
+    """(file, line, class, fields) of ORM models holding personal data."""
+    for src in ctx.layout.app_sources(ctx.index):
+        for cls in ast.walk(src.tree) if src.tree else ():
+            if not isinstance(cls, ast.ClassDef):
+                continue
+            names = [dotted(s.target if isinstance(s, ast.AnnAssign) else s.targets[0])
+                     for s in cls.body if isinstance(s, (ast.AnnAssign, ast.Assign))]
+            if "__tablename__" not in names:
+                continue
+            fields = [n for n in names if PERSONAL.search(n) and not NOT_PERSONAL.search(n)]
+            if fields:
+                yield src.path, cls.lineno, cls.name, fields
+
+
+def _named(ctx, rx: re.Pattern, person_delete: bool = False) -> str | None:
+    """``file:line`` of a route or app function whose path/name matches ``rx`` (or, for
+    erasure, a DELETE route on a person resource)."""
+    for r in find_routes(ctx):
+        name = r.handler.name if r.handler else ""
+        if rx.search(r.path.replace("-", "_")) or rx.search(name) \
+                or (person_delete and r.method == "DELETE" and PERSON_PATH.search(r.path)):
+            return f"{r.file}:{r.line}"
+    for src in ctx.layout.app_sources(ctx.index):
+        for fn in ast.walk(src.tree) if src.tree else ():
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and rx.search(fn.name):
+                return f"{src.path}:{fn.lineno}"
+    return None
+
+
+@check("CMP-005", "compliance", "Privacy / GDPR basics")
+def privacy(ctx):
+    """When ORM models hold personal data (email, phone, address ... columns): a way to
+    export a person's data (route or function named export/download of user/customer
+    data, DSAR, GDPR) and to erase it (anonymise/erase/forget/delete_customer ..., or a
+    DELETE route on a users/customers/contacts resource); e-mails that mention a privacy
+    policy (a ``privacy`` link in the composer, its callers/callees or templates); and,
+    where the web UI loads tracking scripts (Google Analytics/Tag Manager, Segment,
+    Hotjar, Facebook pixel, Mixpanel ...), a cookie-consent mechanism.
+
+    Why: GDPR Art. 15/20 (access, portability) and 17 (erasure) requests must be answered
+    within a month; without tooling they are ad-hoc SQL against production. Missing
+    export or erasure: WARNING at the first personal-data model. E-mails without a
+    privacy link: RECOMMENDATION at the first composer. Tracking without consent
+    (ePrivacy): WARNING at the script.
+    Not flagged: apps without personal data; strictly necessary cookies (sessions, CSRF)
+    need no consent, so a web UI without trackers is not asked for a banner.
+    """
+    chk = privacy.check
+    models = sorted(_personal_models(ctx), key=lambda m: not CUSTOMER.search(m[2]))  # customers' data first
+    if models:
+        file, line, cls, fields = models[0]
+        holders = ", ".join(f"{c} ({', '.join(f)})" for _p, _l, c, f in models[:4])
+        if not _named(ctx, re.compile(ctx.config.get("gdpr_export_names", EXPORT.pattern), re.I)):
+            yield chk.finding(ctx, Severity.WARNING, "No personal-data export (GDPR access / portability)",
+                              f"Personal data is stored in {holders} but no export route or function was found: "
+                              "subject access requests (one month deadline) need hand-written SQL on production.",
+                              "Add an admin-only export of everything held about one person (JSON), covering "
+                              "every table that references them.", file, line, key="export")
+        if not _named(ctx, re.compile(ctx.config.get("gdpr_erase_names", ERASE.pattern), re.I), person_delete=True):
+            yield chk.finding(ctx, Severity.WARNING, "No personal-data erasure (right to be forgotten)",
+                              f"Personal data is stored in {holders} but no erase/anonymise routine or DELETE route "
+                              "for a person was found: erasure requests cannot be honoured consistently.",
+                              "Add an admin-only erase that deletes or anonymises a person's rows everywhere "
+                              "(keeping invoices as legally required, with personal fields blanked).",
+                              file, line, key="erase")
+    composers = emails(ctx)
+    if composers and not any(re.search(r"privacy", t, re.I) for e in composers for _f, _l, t in email_text(ctx, e)):
+        first = composers[0]
+        yield chk.finding(ctx, Severity.RECOMMENDATION, "E-mails carry no privacy-policy link",
+                          "None of the e-mails links the privacy policy: recipients are not told how their data "
+                          "is processed (GDPR Art. 13 transparency).",
+                          "Add a PRIVACY_POLICY_URL setting and link it in every e-mail footer.",
+                          first.src.path, first.func.lineno, key="privacy-link")
+    web = [f for f in ctx.index.select(["*.html", "*.htm", "*.jinja", "*.jinja2", "*.j2", "*.js", "*.ts"])
+           if f.text and not ctx.layout.is_test(f.path)]
+    if web and not any(CONSENT.search(f.text) for f in web):
+        for f in web:
+            for i, text in enumerate(f.lines, 1):
+                if TRACKERS.search(text):
+                    yield chk.finding(ctx, Severity.WARNING, "Tracking script without cookie consent",
+                                      "The web UI loads an analytics/tracking script but no consent mechanism was "
+                                      "found: ePrivacy/GDPR require opt-in before non-essential cookies are set.",
+                                      "Load trackers only after consent (a consent banner such as Klaro or "
+                                      "Cookiebot), or switch to a cookieless analytics setup.", f.path, i,
+                                      key=f"tracker:{f.path}")
+                    break

@@ -1,0 +1,133 @@
+"""OBS-001: liveness and readiness endpoints, and what readiness really checks."""
+from __future__ import annotations
+
+import ast
+import re
+
+from ..findings import Severity
+from ..ops_routes import app_anchor, callees, routes_matching
+from ..pyast import dotted
+from . import check
+
+HEALTH_PATHS = ["/healthz", "/health", "/livez", "/healthcheck"]
+READY_PATHS = ["/readyz", "/ready", "/readiness"]
+DB_CALLS = {"execute", "scalar", "scalars", "exec_driver_sql", "fetch", "fetchval", "fetchrow"}
+MIGRATION_NAMES = {"ScriptDirectory", "MigrationContext", "get_current_revision", "get_current_heads", "get_heads"}
+HEARTBEAT = re.compile(r"heartbeat", re.I)
+
+
+def _evidence(ctx, handler_src, handler):
+    """{what: "file:line"} for the checks found in the handler and its callees."""
+    found: dict[str, str] = {}
+    fails = False
+    for src, fn in callees(ctx, handler_src, handler):
+        for n in ast.walk(fn):
+            where = f"{src.path}:{getattr(n, 'lineno', fn.lineno)}"
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in DB_CALLS:
+                found.setdefault("database query", where)
+            name = dotted(n) if isinstance(n, (ast.Name, ast.Attribute)) else ""
+            text = n.value if isinstance(n, ast.Constant) and isinstance(n.value, str) else ""
+            if name.split(".")[-1] in MIGRATION_NAMES or "alembic_version" in text:
+                found.setdefault("migration version", where)
+            if HEARTBEAT.search(name) or HEARTBEAT.search(text):
+                found.setdefault("jobs heartbeat", where)
+            if isinstance(n, ast.Raise) or (isinstance(n, ast.Constant) and n.value in (500, 503)) \
+                    or (isinstance(n, ast.Attribute) and n.attr.startswith(("HTTP_5", "HTTP_424"))) \
+                    or (isinstance(n, ast.keyword) and n.arg == "status_code"):
+                fails = True
+    catches = any(isinstance(n, ast.Try) and n.handlers for n in ast.walk(handler))
+    return found, (catches and not fails)
+
+
+def _heartbeat_elsewhere(ctx, skip: set[int]) -> str | None:
+    """A jobs heartbeat written or configured anywhere in the app (outside readiness)."""
+    for src in ctx.layout.app_sources(ctx.index):
+        for n in ast.walk(src.tree) if src.tree else ():
+            if id(n) in skip:
+                continue
+            name = dotted(n) if isinstance(n, (ast.Name, ast.Attribute)) else ""
+            text = n.value if isinstance(n, ast.Constant) and isinstance(n.value, str) else ""
+            if HEARTBEAT.search(name) or HEARTBEAT.search(text):
+                return f"{src.path}:{n.lineno}"
+    return None
+
+
+@check("OBS-001", "observability", "Health and readiness endpoints")
+def health_endpoints(ctx):
+    """Liveness (``/healthz``) and readiness (``/readyz``) routes exist, found from route
+    decorators, ``add_api_route`` and mounts (router prefixes included); then the
+    readiness handler *and the functions it calls* (imports resolved) are read for what
+    they verify: a database query (``execute`` / ``scalar`` ...), the migration version
+    against the Alembic head (``alembic_version`` or Alembic's ``ScriptDirectory`` /
+    ``MigrationContext``), and the jobs heartbeat when the app has one.
+
+    Why: orchestrators route traffic by readiness; a ``/readyz`` that answers 200 while the
+    database is down, or while the schema lags behind the code after a deploy, sends
+    users to a broken instance. Every gap is a WARNING: no liveness or readiness route
+    (at the ``FastAPI()`` call), readiness without a DB query, without the migration
+    comparison, without the heartbeat although the app records one, and a readiness
+    handler that catches errors yet never answers non-200. What it checks is INFO.
+    Accepted path aliases: ``health_paths`` / ``ready_paths`` in config.
+    Not flagged: ``/healthz`` doing no I/O (a liveness probe should not depend on the
+    database); no heartbeat check when the app has no jobs heartbeat at all (REL-006).
+    The live probe of these endpoints is the live stage's part.
+    """
+    chk = health_endpoints.check
+    anchor_file, anchor_line = app_anchor(ctx)
+    health = routes_matching(ctx, ctx.config.get("health_paths", HEALTH_PATHS))
+    ready = routes_matching(ctx, ctx.config.get("ready_paths", READY_PATHS))
+    if not health:
+        yield chk.finding(ctx, Severity.WARNING, "No liveness endpoint (/healthz)",
+                          "No `/healthz` (or `/health`, `/livez`) route was found: the orchestrator cannot "
+                          "tell a hung process from a live one and will not restart it.",
+                          "Add `@app.get(\"/healthz\")` returning 200 without touching dependencies, and "
+                          "point the container/Kubernetes liveness probe at it.",
+                          anchor_file, anchor_line, key="no-healthz")
+    if not ready:
+        yield chk.finding(ctx, Severity.WARNING, "No readiness endpoint (/readyz)",
+                          "No `/readyz` route was found: traffic reaches instances whose database is "
+                          "unreachable or whose schema is older than the code.",
+                          "Add `/readyz` that runs `SELECT 1`, compares `alembic_version` with the Alembic "
+                          "head (ScriptDirectory.get_current_head()) and checks the jobs heartbeat, "
+                          "answering 503 when any fails.", anchor_file, anchor_line, key="no-readyz")
+    for route in ready:
+        if route.handler is None:
+            continue
+        found, always_ok = _evidence(ctx, route.src, route.handler)
+        route_ref = [{"method": route.method, "path": route.path}]
+        yield chk.finding(ctx, Severity.INFO, f"{route.path} checks: " + (", ".join(found) or "nothing"),
+                          "Readiness evidence: " + ("; ".join(f"{k} at {v}" for k, v in found.items())
+                                                    or "no I/O found in the handler or its callees") + ".",
+                          "", route.file, route.line, key="summary", routes=route_ref)
+        if "database query" not in found:
+            yield chk.finding(ctx, Severity.WARNING, f"{route.path} does not check the database",
+                              f"`{route.handler.name}` and the functions it calls run no query, so readiness "
+                              "stays green while PostgreSQL is unreachable.",
+                              "Execute `SELECT 1` through the app's engine/session in the readiness handler "
+                              "and answer 503 on failure.", route.file, route.line, key="no-db", routes=route_ref)
+        if "migration version" not in found:
+            yield chk.finding(ctx, Severity.WARNING, f"{route.path} does not compare the migration version with "
+                              "the Alembic head",
+                              f"`{route.handler.name}` never reads `alembic_version` nor the Alembic head: after a "
+                              "deploy whose migration failed or has not run, instances report ready and serve "
+                              "code against an old schema.",
+                              "Read `SELECT version_num FROM alembic_version` and compare with "
+                              "`ScriptDirectory.from_config(cfg).get_current_head()` (computed once at startup); "
+                              "answer 503 when they differ.", route.file, route.line, key="no-migration",
+                              routes=route_ref)
+        if "jobs heartbeat" not in found:
+            skip = {id(n) for _s, fn in callees(ctx, route.src, route.handler) for n in ast.walk(fn)}
+            elsewhere = _heartbeat_elsewhere(ctx, skip)
+            if elsewhere:
+                yield chk.finding(ctx, Severity.WARNING, f"{route.path} ignores the jobs heartbeat",
+                                  f"The app records a jobs heartbeat ({elsewhere}) but readiness never reads "
+                                  "it: a dead jobs runner (no reminders, no emails) goes unnoticed.",
+                                  "Have /readyz read the last heartbeat and answer 503 when it is older than "
+                                  "a few intervals (when JOB_HEARTBEAT_REQUIRED is set).", route.file, route.line,
+                                  key="no-heartbeat", routes=route_ref)
+        if always_ok and found:
+            yield chk.finding(ctx, Severity.WARNING, f"{route.path} always answers 200",
+                              f"`{route.handler.name}` catches the failure of its checks but never raises or "
+                              "sets a 5xx status, so the probe cannot fail.",
+                              "Return `JSONResponse(..., status_code=503)` (or raise HTTPException(503)) when a "
+                              "check fails.", route.file, route.line, key="always-ok", routes=route_ref)

@@ -1,0 +1,219 @@
+"""SEC-050: file uploads (size, content type, file names, path traversal) and object storage exposure."""
+from __future__ import annotations
+
+import ast
+import re
+
+from ..findings import Severity
+from ..ops_routes import callees, find_routes
+from ..pyast import dotted, literal
+from ..pyresolve import Project
+from . import check
+
+SIZE_NAME = re.compile(r"size|bytes|length|max_upload|content_length", re.I)
+CONTENT_SNIFF = re.compile(r"^(magic\.|filetype\.|imghdr\.what|puremagic\.|PIL\.Image\.open|"
+                           r"PIL\.Image\.verify|fleep\.)")
+SANITIZER = re.compile(r"secure_filename|basename|sanitiz|slugify|uuid|token_hex|token_urlsafe|clean_?name|"
+                       r"safe_?name|normpath_within|hash", re.I)
+GUARD = re.compile(r"is_relative_to|commonpath|within_directory", re.I)
+FS_SINKS = {"open", "aiofiles.open", "os.path.join", "shutil.copy", "shutil.copyfile",
+            "shutil.move", "os.remove", "os.unlink", "os.rename", "FileResponse", "send_file",
+            "fastapi.responses.FileResponse", "starlette.responses.FileResponse"}
+FS_METHODS = {"write_bytes", "write_text", "open", "unlink", "joinpath", "save"}
+KEY_SINKS = {"put_object", "upload_fileobj", "upload_file", "copy_object", "delete_object"}
+LONG_LINK_S = 24 * 3600
+
+
+def _upload_params(fn) -> set[str]:
+    args = fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
+    return {a.arg for a in args if a.annotation is not None and "UploadFile" in ast.unparse(a.annotation)}
+
+
+def _path_params(route) -> set[str]:
+    """Handler parameters a client controls as plain strings (path/query), not dependencies."""
+    fn = route.handler
+    names = set(re.findall(r"{(\w+)(?::path)?}", route.path))
+    args = fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
+    out = set()
+    for a in args:
+        ann = ast.unparse(a.annotation) if a.annotation is not None else ""
+        if "Depends" in ann:
+            continue
+        if ann in ("str", "Path", "str | None", "Optional[str]") or (a.arg in names and not ann):
+            out.add(a.arg)
+    return out
+
+
+def _taint(fn, seeds: set[str], attr: str | None = None) -> set[str]:
+    """Locals derived from ``seeds`` (or from ``<x>.filename`` when ``attr``), through
+    assignments, unless a sanitising call wraps the value."""
+    tainted = set(seeds)
+    for _ in range(3):
+        for n in ast.walk(fn):
+            if isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None and _dirty(n.value, tainted, attr):
+                for t in (n.targets if isinstance(n, ast.Assign) else [n.target]):
+                    if isinstance(t, ast.Name):
+                        tainted.add(t.id)
+    return tainted
+
+
+def _dirty(expr, tainted: set[str], attr: str | None) -> bool:
+    stack = [expr]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Call) and SANITIZER.search(dotted(n.func)):
+            continue
+        if isinstance(n, ast.Attribute) and n.attr == "name" and isinstance(n.value, ast.Call) \
+                and dotted(n.value.func).split(".")[-1] in ("Path", "PurePath", "PurePosixPath"):
+            continue  # Path(x).name drops directories
+        if isinstance(n, ast.Name) and n.id in tainted:
+            return True
+        if attr and isinstance(n, ast.Attribute) and n.attr == attr:
+            return True
+        stack.extend(ast.iter_child_nodes(n))
+    return False
+
+
+def _sinks(proj, src, fn, tainted, attr):
+    """(kind, node) where tainted data reaches a filesystem path or an object key."""
+    for n in ast.walk(fn):
+        if not isinstance(n, ast.Call):
+            continue
+        q = proj.qualify(src, n.func)
+        name = dotted(n.func)
+        args = list(n.args) + [k.value for k in n.keywords]
+        if (q in FS_SINKS or name in FS_SINKS) and any(_dirty(a, tainted, attr) for a in args):
+            yield "fs", n
+        elif isinstance(n.func, ast.Attribute) and n.func.attr in FS_METHODS and _dirty(n.func.value, tainted, attr):
+            yield "fs", n
+        elif attr and isinstance(n.func, ast.Attribute) and n.func.attr in KEY_SINKS and any(
+                _dirty(a, tainted, attr) for a in args):
+            yield "key", n
+
+
+@check("SEC-050", "security", "File upload and storage safety")
+def file_uploads(ctx):
+    """Upload handlers (routes with an ``UploadFile`` parameter) and the functions they
+    call (imports resolved): a size limit (a comparison on a size/length/``len()`` or a
+    ``MAX_*_SIZE`` setting), the type checked from the content (python-magic, filetype,
+    imghdr, ``PIL.Image.open``/``verify``), not only from the client's ``content_type`` or
+    the extension; the client's ``filename`` kept out of filesystem paths and object keys
+    unless sanitised (``secure_filename``, ``os.path.basename``, ``Path(x).name``, uuid
+    names). Every route: string path/query parameters reaching ``open`` / ``Path`` /
+    ``os.path.join`` / ``FileResponse`` without sanitising or an ``is_relative_to`` /
+    ``commonpath`` guard. Storage: ``ACL="public-read"`` or ``make_public()``, and
+    presigned URLs' ``ExpiresIn``.
+
+    Why: a client file name such as ``../../app/main.py`` written to disk is an arbitrary
+    file write (BLOCKER), as is a path parameter opened unchecked (file disclosure,
+    BLOCKER); a client file name as object key lets users overwrite others' objects
+    (WARNING); an unbounded upload exhausts memory/disk and a spoofed content type
+    stores HTML/SVG served from your domain (WARNING each); public-read objects expose
+    customers' photos to anyone with the URL (WARNING); presigned links valid over a
+    day (RECOMMENDATION).
+    Not flagged: ``generate_presigned_url`` without ``ExpiresIn`` (botocore's default is
+    3600 s, reported as INFO); sanitised or guarded paths.
+    """
+    chk = file_uploads.check
+    proj = Project.of(ctx)
+    seen: set[tuple[str, int]] = set()
+
+    def once(file, line):
+        if (file, line) in seen:
+            return False
+        seen.add((file, line))
+        return True
+
+    for route in find_routes(ctx):
+        fn, src = route.handler, route.src
+        if fn is None or src is None:
+            continue
+        uploads = _upload_params(fn)
+        closure = callees(ctx, src, fn) if uploads else [(src, fn)]
+        for csrc, cfn in closure:
+            params = _path_params(route) if cfn is fn else set()
+            up = {a for a in _upload_params(cfn)} | (uploads if cfn is fn else set())
+            tainted = _taint(cfn, params, "filename" if up or uploads else None)
+            if not tainted and not up and not uploads:
+                continue
+            if any(GUARD.search(dotted(n)) for n in ast.walk(cfn) if isinstance(n, (ast.Attribute, ast.Name))):
+                continue
+            for kind, node in _sinks(proj, csrc, cfn, tainted, "filename" if up or uploads else None):
+                if not once(csrc.path, node.lineno) or not once(kind, id(cfn)):
+                    continue
+                if kind == "fs":
+                    yield chk.finding(ctx, Severity.BLOCKER, "Client-controlled path reaches the filesystem",
+                                      f"`{cfn.name}` builds a filesystem path from a client-supplied file name or "
+                                      "parameter without sanitising it: `../` sequences read or overwrite files "
+                                      "outside the upload directory (path traversal).",
+                                      "Store under a generated name (`uuid4().hex` + a whitelisted extension); for "
+                                      "downloads resolve the path and check `path.resolve().is_relative_to(BASE)`.",
+                                      csrc.path, node.lineno, key=f"fs:{cfn.name}",
+                                      routes=[{"method": route.method, "path": route.path}])
+                else:
+                    yield chk.finding(ctx, Severity.WARNING, "Object key built from the client's file name",
+                                      f"`{cfn.name}` uses the uploaded file's name in the storage key: users can "
+                                      "overwrite each other's objects and choose arbitrary key prefixes.",
+                                      "Generate keys server-side (`{org_id}/{uuid4().hex}.{ext}`) and keep the "
+                                      "original name only as metadata.", csrc.path, node.lineno, key=f"key:{cfn.name}",
+                                      routes=[{"method": route.method, "path": route.path}])
+        if not uploads:
+            continue
+        nodes = [(s, n) for s, f in closure for n in ast.walk(f)]
+        sized = any(isinstance(n, ast.Compare) and any(
+            (isinstance(x, ast.Call) and dotted(x.func) == "len") or
+            (isinstance(x, (ast.Name, ast.Attribute)) and SIZE_NAME.search(dotted(x)))
+            for x in ast.walk(n)) for _s, n in nodes)
+        sniffed = any(isinstance(n, ast.Call) and CONTENT_SNIFF.match(proj.qualify(s, n.func)) for s, n in nodes)
+        declared = next(((s, n) for s, n in nodes if isinstance(n, ast.Compare) and any(
+            isinstance(x, ast.Attribute) and x.attr in ("content_type", "suffix") or
+            isinstance(x, ast.Call) and dotted(x.func).split(".")[-1] in ("endswith", "splitext")
+            for x in ast.walk(n))), None)
+        ref = [{"method": route.method, "path": route.path}]
+        if not sized:
+            yield chk.finding(ctx, Severity.WARNING, f"Upload {route.path} has no size limit",
+                              f"`{fn.name}` and its callees never compare the upload's size: Starlette accepts "
+                              "any size (spooling to disk) and `await file.read()` loads it all into memory.",
+                              "Reject bodies above MAX_UPLOAD_SIZE_MB (check `file.size` / read in chunks and "
+                              "stop past the limit) and cap request size at the proxy too.",
+                              route.file, route.line, key="size", routes=ref)
+        if not sniffed:
+            file, line = (declared[0].path, declared[1].lineno) if declared else (route.file, route.line)
+            yield chk.finding(ctx, Severity.WARNING, f"Upload {route.path}: type not verified from the content",
+                              ("The type is checked only from the client's declaration (content type or "
+                               "extension), which the client chooses freely" if declared else
+                               "No type check was found") + ": HTML/SVG/executables can be stored and served "
+                              "back from your domain.",
+                              "Sniff the bytes (python-magic `from_buffer`, `filetype.guess`, or "
+                              "`PIL.Image.open(...).verify()` for images) against an allow-list.",
+                              file, line, key="mime", routes=ref)
+    for src in proj.files:
+        if not ctx.layout.is_app(src.path):
+            continue
+        for n in ast.walk(src.tree):
+            if isinstance(n, ast.Constant) and n.value in ("public-read", "public-read-write"):
+                yield chk.finding(ctx, Severity.WARNING, f"Objects stored with ACL {n.value}",
+                                  "Objects uploaded with a public ACL are readable by anyone who has or guesses "
+                                  "the URL: customer photos and documents leak.",
+                                  "Keep the bucket private (Block Public Access on) and hand out short-lived "
+                                  "presigned GET URLs.", src.path, n.lineno, key=f"acl:{n.value}")
+            elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "make_public":
+                yield chk.finding(ctx, Severity.WARNING, "Blob made public",
+                                  "`make_public()` exposes the object to anyone with its URL.",
+                                  "Serve signed URLs with a short expiration instead.", src.path, n.lineno,
+                                  key="make-public")
+            elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) \
+                    and n.func.attr in ("generate_presigned_url", "generate_presigned_post"):
+                exp = next((k.value for k in n.keywords if k.arg == "ExpiresIn"), None)
+                value = literal(exp) if exp is not None else 3600
+                if isinstance(value, (int, float)) and value > LONG_LINK_S:
+                    yield chk.finding(ctx, Severity.RECOMMENDATION, f"Presigned URL valid for {int(value)} s",
+                                      "A presigned link valid for more than a day keeps working after it is "
+                                      "forwarded, logged or leaked.",
+                                      "Use minutes to an hour (`ExpiresIn=900`) and re-issue links on demand.",
+                                      src.path, n.lineno, key="expires")
+                else:
+                    yield chk.finding(ctx, Severity.INFO, "Presigned URL expiry: "
+                                      + (f"{value} s" if exp is not None and value is not literal(None)
+                                         else "botocore default 3600 s" if exp is None else "from configuration"),
+                                      "Presigned URLs expire.", "", src.path, n.lineno, key="expires")

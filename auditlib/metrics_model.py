@@ -1,0 +1,121 @@
+"""Prometheus instrumentation of the target, from the AST: metric definitions
+(prometheus_client ``Counter`` / ``Gauge`` / ``Histogram`` / ``Summary`` / ``Info`` /
+``Enum``, found through the module's imports, so ``prom.Counter`` and aliases count), their
+``.labels(...)`` calls, and the exporters that instrument every request
+(prometheus-fastapi-instrumentator, starlette-exporter, starlette-prometheus).
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from .index import SourceFile
+from .pyast import dotted, literal
+from .pyresolve import Project, kwarg
+
+KINDS = {"Counter", "Gauge", "Histogram", "Summary", "Info", "Enum"}
+# Libraries that count every request by route template, method and status on their own.
+EXPORTERS = {
+    "prometheus_fastapi_instrumentator.Instrumentator": "prometheus-fastapi-instrumentator",
+    "starlette_exporter.PrometheusMiddleware": "starlette-exporter",
+    "starlette_prometheus.PrometheusMiddleware": "starlette-prometheus",
+}
+
+
+@dataclass
+class Metric:
+    var: str  # the module-level (or attribute) name it is bound to, '' if none
+    name: str  # the metric name given to prometheus_client
+    kind: str
+    labels: list[str]
+    file: str
+    line: int
+
+
+@dataclass
+class LabelCall:
+    metric: Metric | None
+    call: ast.Call
+    src: SourceFile
+    func: ast.AST | None  # the enclosing function
+    values: dict[str, ast.AST] = field(default_factory=dict)  # label name (or #i) -> value expression
+
+
+@dataclass
+class Exporter:
+    library: str
+    call: ast.Call
+    src: SourceFile
+
+
+def _labelnames(call: ast.Call) -> list[str]:
+    node = kwarg(call, "labelnames")
+    if node is None and len(call.args) > 2:
+        node = call.args[2]
+    val = literal(node) if node is not None else ()
+    return [v for v in val if isinstance(v, str)] if isinstance(val, (list, tuple)) else []
+
+
+def _app_files(ctx) -> list[SourceFile]:
+    return [f for f in Project.of(ctx).files if ctx.layout.is_app(f.path)]
+
+
+def metrics(ctx) -> list[Metric]:
+    """Every prometheus_client metric defined in application code (cached)."""
+    if "_metrics_model" in ctx.__dict__:
+        return ctx.__dict__["_metrics_model"]
+    proj, out = Project.of(ctx), []
+    for f in _app_files(ctx):
+        for node in ast.walk(f.tree):
+            value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+            if not isinstance(value, ast.Call):
+                continue
+            q = proj.qualify(f, value.func)
+            kind = q.rsplit(".", 1)[-1]
+            if not (q.startswith("prometheus_client") and kind in KINDS):
+                continue
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            name = literal(value.args[0]) if value.args else literal(kwarg(value, "name"))
+            out.append(Metric(dotted(target).split(".")[-1], name if isinstance(name, str) else "",
+                              kind, _labelnames(value), f.path, value.lineno))
+    ctx.__dict__["_metrics_model"] = out
+    return out
+
+
+def label_calls(ctx) -> list[LabelCall]:
+    """``X.labels(...)`` calls on known metrics, with each label's value expression."""
+    by_var = {m.var: m for m in metrics(ctx) if m.var}
+    out = []
+    for f in _app_files(ctx):
+        stack = [(f.tree, None)]
+        while stack:
+            node, func = stack.pop()
+            for child in ast.iter_child_nodes(node):
+                inner = child if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else func
+                stack.append((child, inner))
+                if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) \
+                        and child.func.attr == "labels":
+                    metric = by_var.get(dotted(child.func.value).split(".")[-1])
+                    if metric is None:
+                        continue
+                    values = {metric.labels[i] if i < len(metric.labels) else f"#{i}": a
+                              for i, a in enumerate(child.args)}
+                    values.update({k.arg: k.value for k in child.keywords if k.arg})
+                    out.append(LabelCall(metric, child, f, func, values))
+    return out
+
+
+def exporters(ctx) -> list[Exporter]:
+    """Calls that construct a request-instrumenting exporter (``Instrumentator(...)``,
+    ``PrometheusMiddleware`` passed to ``add_middleware`` or called)."""
+    proj, out = Project.of(ctx), []
+    for f in _app_files(ctx):
+        for node in ast.walk(f.tree):
+            if not isinstance(node, ast.Call):
+                continue
+            refs = [node.func] + (node.args[:1] if dotted(node.func).endswith("add_middleware") else [])
+            for ref in refs:
+                lib = EXPORTERS.get(proj.qualify(f, ref))
+                if lib:
+                    out.append(Exporter(lib, node, f))
+    return out
