@@ -1,0 +1,63 @@
+"""SEC-004: authorization per endpoint, from the static route inventory."""
+from __future__ import annotations
+
+import re
+
+from ..findings import Severity, not_verified
+from ..routes import apps, route_inventory
+from . import check
+
+ADMIN = re.compile(r"(^|[/_.:-])admin", re.IGNORECASE)
+
+
+def is_admin_route(route) -> bool:
+    """Path segment, router/module or handler named admin."""
+    return bool(ADMIN.search(route.path) or ADMIN.search(route.router) or ADMIN.search(route.handler))
+
+
+@check("SEC-004", "security", "Authorization per endpoint")
+def endpoint_authorization(ctx):
+    """Every route (method, full path through every router prefix, handler, file:line)
+    classified as unprotected, authenticated or role-gated, by which dependency (app,
+    router, include, decorator or parameter level, followed through dependency functions)
+    or auth-enforcing path-prefix middleware. See :mod:`auditlib.routes`.
+
+    Why: a route that forgot its auth dependency is reachable by anyone; admin routes
+    are the worst case. Severity: an admin-looking route (path, router, module or handler
+    named admin) with no protection is a BLOCKER; every other unprotected route is an
+    INFO finding so the auditor can confirm it is meant to be public; one INFO summary
+    counts routes by protection. Authentication is recognised structurally (a
+    ``fastapi.security`` scheme in the dependency chain, a 401/403 rejection), never by a
+    function's name alone. Not flagged: protected routes; websocket routes.
+    """
+    chk = endpoint_authorization.check
+    routes = route_inventory(ctx)
+    if not routes:
+        yield not_verified(chk.id, chk.area, "route inventory",
+                           "no FastAPI app or APIRouter with routes was found in the application code")
+        return
+    counts = {"none": 0, "authenticated": 0, "role": 0}
+    for r in routes:
+        counts[r.auth] += 1
+    anchor = next((r for r in routes if r.router in apps(ctx)), routes[0])
+    yield chk.finding(
+        ctx, Severity.INFO, f"{len(routes)} routes: {counts['none']} unprotected, {counts['authenticated']} "
+        f"authenticated, {counts['role']} role-gated",
+        "Route inventory by protection; the security notebook lists every route with its dependencies.",
+        "", anchor.file, anchor.line, key="summary")
+    for r in routes:
+        if r.auth != "none":
+            continue
+        if is_admin_route(r):
+            yield chk.finding(
+                ctx, Severity.BLOCKER, f"Admin route without authentication: {' '.join(r.methods)} {r.path}",
+                f"`{r.handler}` is an admin route but no dependency or middleware authenticates its caller: "
+                "anyone who can reach the API can call it.",
+                "Add the admin auth dependency at router level (`APIRouter(dependencies=[Depends(require_admin)])`) "
+                "or on the route, and a test that calls it without credentials and expects 401/403.",
+                r.file, r.line, routes=r.as_dicts())
+        else:
+            yield chk.finding(
+                ctx, Severity.INFO, f"Public route: {' '.join(r.methods)} {r.path}",
+                f"`{r.handler}` has no authentication dependency or middleware; confirm it is meant to be public.",
+                "If it is not public, add the auth dependency.", r.file, r.line, routes=r.as_dicts())

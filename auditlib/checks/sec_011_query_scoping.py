@@ -1,0 +1,53 @@
+"""SEC-011: queries on tenant tables without org scoping."""
+from __future__ import annotations
+
+from ..findings import Severity
+from ..tenancy import endpoint_verdicts
+from . import check
+
+BAD = {"unscoped", "id-substitution", "unknown"}
+
+
+@check("SEC-011", "security", "Queries without tenant scoping")
+def query_scoping(ctx):
+    """Every data access on a tenant table (``select`` / ``update`` / ``delete`` /
+    ``session.get`` / ``session.query`` / ``text()`` SQL / a model built with an org from
+    the request) reached from a route, in the handler or any function it calls across
+    modules, whose conditions never constrain the org column to the caller's org
+    (directly, through a joined table or a subquery), with no org comparison after the
+    fetch and no session-level mechanism (row-level security set per request, a
+    ``with_loader_criteria`` global filter). Analysis in :mod:`auditlib.tenancy`.
+
+    Why: one unscoped query leaks or modifies another organisation's rows. Severity:
+    BLOCKER at the query line when an authenticated tenant route reaches it; WARNING
+    when only unauthenticated routes reach it (confirm the lookup key is an unguessable
+    token) or when the org value's origin could not be decided. Not flagged: queries
+    on non-tenant tables, code no route reaches (jobs, scripts), routes of a
+    platform-operator credential (cross-tenant by design, see SEC-012).
+    """
+    chk = query_scoping.check
+    seen: dict[tuple, list] = {}
+    for v in endpoint_verdicts(ctx):
+        if v.platform:
+            continue
+        for a in v.accesses:
+            if a.status in BAD:
+                seen.setdefault((a.access.query.key, a.table), []).append((a, v))
+    for (_key, table), items in seen.items():
+        a = items[0][0]
+        q = a.access.query
+        authed = [v for _, v in items if v.route.auth != "none"]
+        routes = [d for _, v in items for d in v.route.as_dicts()]
+        severe = authed and any(x.status != "unknown" for x, v in items if v.route.auth != "none")
+        sev = Severity.BLOCKER if severe else Severity.WARNING
+        what = {"id-substitution": "loaded by a request-supplied id without an org check",
+                "unknown": "org constraint of undecidable origin"}.get(a.status, "not scoped to the caller's org")
+        chain = " -> ".join(a.access.chain)
+        yield chk.finding(
+            ctx, sev, f"{q.kind} on tenant table `{table}` {what}",
+            f"{a.reason}. Reached from {len(items)} route(s) via {chain}"
+            + ("" if authed else "; only unauthenticated routes reach it") + ".",
+            f"Constrain the query to the caller's org (`.where({table.title().rstrip('s')}.{ctx.config.get('org_column', 'org_id')} "
+            "== current_user.org_id)` or through a join to a scoped table), taking the org from the "
+            "authenticated identity, never from the request.",
+            q.file, q.line, routes=routes, tables=[table], key=f"{a.access.func}:{table}")

@@ -1,0 +1,56 @@
+"""SEC-012: every auth path carries or sets the caller's organisation."""
+from __future__ import annotations
+
+from ..findings import Severity
+from ..orm_schema import schema
+from ..tenancy import auth_paths, endpoint_verdicts
+from . import check
+
+
+@check("SEC-012", "security", "Org context set by every auth path")
+def org_context(ctx):
+    """Each dependency or middleware that identifies a caller (a ``fastapi.security``
+    scheme or a 401/403 rejection; role gates wrapping another auth dependency are the
+    same path) must give the request its organisation: return an identity with the org
+    (a dataclass / model with ``org_id``, a model row of a tenant table, a mapping with
+    the org key), or set ``request.state.<...org...>``.
+
+    Why: without the caller's org, handlers cannot scope queries (SEC-011/SEC-013) and
+    fall back to ids from the request. Severity: BLOCKER per auth path without org
+    context, at its definition. Deliberately not a BLOCKER: a platform-operator
+    credential (compared to configured settings, no tenant user loaded) guarding routes
+    that manage the organisation table itself, which is cross-tenant by design (INFO;
+    force with ``platform_auth``). Not flagged: auth paths whose routes reach no tenant
+    data, or get the org from another auth path (a middleware beside an org-carrying
+    dependency). Skipped when the target has no tenant tables.
+    """
+    chk = org_context.check
+    if not schema(ctx).tenant_tables:
+        return
+    paths = auth_paths(ctx)
+    with_org = {id(r) for ap in paths if ap.carries_org for r in ap.routes}
+    tenant_data = {id(v.route) for v in endpoint_verdicts(ctx) if v.verdict != "no tenant data"}
+    for ap in paths:
+        short = ap.name.rsplit(":", 1)[-1]
+        if ap.carries_org:
+            continue
+        # only where it matters: routes reaching tenant data with no other auth path giving the org
+        needy = [r for r in ap.routes if id(r) in tenant_data and id(r) not in with_org]
+        if not needy:
+            continue
+        routes = [d for r in needy for d in r.as_dicts()]
+        if ap.platform:
+            yield chk.finding(
+                ctx, Severity.INFO, f"Platform-operator auth `{short}` has no org (cross-tenant by design)",
+                f"`{ap.name}` checks a configured credential and guards organisation management; it "
+                f"carries no org, so its {len(needy)} route(s) act across tenants. Confirm only platform "
+                "operators hold it.", "", ap.file, ap.line, routes=routes)
+            continue
+        yield chk.finding(
+            ctx, Severity.BLOCKER, f"Auth path `{short}` does not set the caller's organisation",
+            f"`{ap.name}` ({ap.kind}) identifies the caller but returns no identity with an org and sets no "
+            f"`request.state` org: the {len(needy)} route(s) behind it cannot scope data to the caller's "
+            "tenant.",
+            "Resolve the caller's org in the auth dependency (from the token / user row) and return it "
+            "(e.g. `CurrentUser(id, org_id, role)`) or set `request.state.current_org_id`; use it in every query.",
+            ap.file, ap.line, routes=routes)
