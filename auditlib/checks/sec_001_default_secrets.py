@@ -1,61 +1,60 @@
 """SEC-001: secret settings with an insecure literal default."""
 from __future__ import annotations
 
-import ast
-import re
-
 from ..findings import Severity
-from ..pyast import NOT_LITERAL, dotted, literal
+from ..prod_validation import bypass_on_by_default, env_default_text, prod_validation
+from ..settings_model import settings_model
 from . import check
-
-SECRET_NAME = re.compile(r"secret|passw(or)?d|pwd|token|api_?key|private_?key|credential", re.I)
-
-
-def field_default(value: ast.AST | None):
-    """The literal default of a settings field: ``x: str = "v"`` or ``Field("v")`` /
-    ``Field(default="v")``; NOT_LITERAL when there is none or it is computed."""
-    if isinstance(value, ast.Call) and dotted(value.func).split(".")[-1] == "Field":
-        if value.args:
-            return literal(value.args[0])
-        for kw in value.keywords:
-            if kw.arg == "default":
-                return literal(kw.value)
-        return NOT_LITERAL
-    return literal(value)
 
 
 @check("SEC-001", "security", "Secret settings with insecure defaults")
 def default_secrets(ctx):
-    """Fields of pydantic ``BaseSettings`` classes whose name says secret (secret,
-    password, token, api_key, private_key, credential) and whose default is a non-empty
-    string literal, e.g. ``auth_secret_key: str = "dev-auth-secret"``.
+    """Settings whose name says secret (secret, password, token, api_key, private_key,
+    credential, signing_key; not ``*_url``, ``*_ttl``, ``*_header``...) or whose type is
+    ``SecretStr``, and whose default is a non-empty string literal: pydantic settings
+    fields (``auth_secret_key: str = "dev-auth-secret"``, ``Field("...")``) and direct
+    reads (``os.getenv("AUTH_SECRET", "dev")``), from :mod:`auditlib.settings_model`.
 
-    Why: a deployment that forgets the environment variable silently runs with a
-    secret everybody can read in the repository: forged JWTs and sessions. BLOCKER.
-    Not flagged: defaults of ``None`` or ``""`` (the app must get a value from the
-    environment; whether production validation demands it is SEC-002's question),
-    fields without a default, and non-secret names.
+    Why: a deployment that forgets the environment variable silently runs with a secret
+    everybody can read in the repository: forged tokens and sessions.
+    Severity: BLOCKER, unless production config validation (SEC-002, see
+    :mod:`auditlib.prod_validation`) rejects that default at startup: then a WARNING
+    that names the validator, says that it only runs when the environment setting says
+    production (and what that setting defaults to), and whether a testing/debug flag can
+    bypass it. A bypass flag whose own default switches validation off keeps the BLOCKER.
+    Not flagged: defaults of ``None`` or ``""`` and fields without a default (the app
+    must get a value from the environment; an optional admin password that disables
+    the feature when unset fails closed), and non-secret names.
     """
     chk = default_secrets.check
-    for path, cls_name, _line in ctx.layout.settings_classes:
-        src = ctx.index.get(path)
-        cls = next((n for n in ast.walk(src.tree) if isinstance(n, ast.ClassDef)
-                    and n.name == cls_name), None) if src and src.tree else None
-        for stmt in cls.body if cls else []:
-            if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
-                continue
-            name = stmt.target.id
-            if not SECRET_NAME.search(name):
-                continue
-            default = field_default(stmt.value)
-            if not isinstance(default, str) or not default.strip():
-                continue
-            yield chk.finding(
-                ctx, Severity.BLOCKER, f"Secret setting `{name}` has a hard-coded default",
-                f"`{cls_name}.{name}` (env var {name.upper()}) falls back to a literal that is "
-                "committed to the repository; a deployment that does not set it signs or "
-                "authenticates with a publicly known secret.",
-                f"Remove the default (declare `{name}: str` or `SecretStr` with no default) so the "
-                "app refuses to start without it, and reject known dev values in production "
-                "config validation.",
-                path, stmt.lineno, settings=[name.upper()])
+    model = settings_model(ctx)
+    pv = prod_validation(ctx)
+    always_off = bypass_on_by_default(pv, model)
+    for s in model.secrets():
+        if not (isinstance(s.default, str) and s.default.strip()):
+            continue
+        where = f"`{s.owner}.{s.name}`" if s.owner != "os.environ" else f"`os.environ[{s.env!r}]`"
+        cover = pv.covering(s)
+        severity = Severity.BLOCKER
+        why = (f"{where} (env var {s.env}) falls back to a literal committed to the repository; a "
+               "deployment that does not set it signs or authenticates with a publicly known secret.")
+        if cover and not always_off:
+            v, f, ln = cover
+            severity = Severity.WARNING
+            why += (f" Production config validation `{v.name}` ({f}:{ln}) rejects it at startup when "
+                    f"`{v.gate}`")
+            env_default = env_default_text(pv)
+            why += f"; {env_default}, so a deployment that also forgets that setting is not protected" \
+                if env_default else ""
+            bypass = pv.bypass_text()
+            why += f"; it can be bypassed by {bypass}." if bypass else "; no testing/debug flag bypasses it."
+        elif cover:
+            why += (f" Production validation exists but is switched off by default ({', '.join(always_off)}).")
+        else:
+            why += " No production config validation rejects this default (SEC-002)."
+        yield chk.finding(
+            ctx, severity, f"Secret setting `{s.name}` has a hard-coded default",
+            why,
+            f"Remove the default (declare `{s.name}: SecretStr` with no default) so the app refuses to "
+            "start without it, and reject known dev values in production config validation.",
+            s.file, s.line, settings=[s.env], key=s.env)

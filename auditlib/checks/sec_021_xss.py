@@ -1,0 +1,121 @@
+"""SEC-021: cross-site scripting: unescaped templates and HTML built from strings."""
+from __future__ import annotations
+
+import ast
+import re
+
+from ..engines.ruff import RuffUnavailable, ruff_hits
+from ..findings import Severity, not_verified
+from ..pyast import literal
+from ..pyresolve import Project, import_map, qualify
+from ..value_origin import tracer_for
+from . import check
+
+TEMPLATE_EXT = (".html", ".htm", ".jinja", ".jinja2", ".j2", ".xml")
+SAFE_FILTER = re.compile(r"\|\s*safe\b")
+AUTOESCAPE_OFF = re.compile(r"{%-?\s*autoescape\s+(false|False)\s*-?%}")
+HTML_TAG = re.compile(r"<\s*(html|body|div|p|a|span|table|form|script|h[1-6])\b", re.IGNORECASE)
+# select_autoescape() defaults: html, htm, xml (Starlette's Jinja2Templates uses it)
+SELECT_DEFAULT = ("html", "htm", "xml")
+MARKUP = {"markupsafe.Markup", "jinja2.Markup", "flask.Markup"}
+HTML_RESPONSE = {"fastapi.responses.HTMLResponse", "starlette.responses.HTMLResponse"}
+SEVERITY = {"param": Severity.BLOCKER, "unknown": Severity.WARNING}
+
+
+@check("SEC-021", "security", "Cross-site scripting (XSS)")
+def xss(ctx):
+    """Where HTML output escapes nothing:
+
+    - Jinja ``Environment(...)`` without ``autoescape`` (Jinja's default is off) or with
+      ``autoescape=False``, and ``jinja2.Template(...)`` (always unescaped); Ruff S701
+      (the engine part) catches the same through aliases. ``select_autoescape()`` and
+      Starlette's ``Jinja2Templates`` (which uses it) escape only ``.html/.htm/.xml``:
+      HTML templates named ``.jinja``/``.j2`` under such an environment are reported.
+    - ``|safe`` filters and ``{% autoescape false %}`` blocks in template files;
+    - ``Markup(...)`` of a string built from non-constant values, and ``HTMLResponse``
+      content built by formatting, with values traced to their origin.
+
+    Why: user-controlled text rendered as HTML runs script in other users' browsers
+    (session theft, actions on their behalf, admin portal takeover).
+    Severity: HTML built from a request/handler parameter: BLOCKER; from values of
+    unknown origin, autoescape off, ``|safe``, autoescape blocks: WARNING (whether
+    user data reaches them cannot be told statically).
+    Not flagged: ``Markup`` of literals, ``Markup("<b>{}</b>").format(x)`` (escapes
+    ``x``), values passed through ``html.escape``/``markupsafe.escape``, numbers,
+    ``autoescape=True`` / ``select_autoescape`` for ``.html`` templates.
+    """
+    chk = xss.check
+    project = Project.of(ctx)
+    sources = [s for s in ctx.layout.app_sources(ctx.index) if s.tree is not None]
+    handled: set[tuple[str, int]] = set()
+    partial_env = False  # an environment that escapes .html only
+    for src in sources:
+        if not re.search(r"jinja|Markup|HTMLResponse", src.text or ""):
+            continue
+        imports = {k: project.absolute(src, v) for k, v in import_map(src.tree).items()}
+        tracer = tracer_for(src, project, sources)
+        for call in (n for n in ast.walk(src.tree) if isinstance(n, ast.Call)):
+            q = qualify(call.func, imports)
+            if q in ("jinja2.Environment", "jinja2.Template", "jinja2.environment.Environment"):
+                handled.add((src.path, call.lineno))
+                ae = next((k.value for k in call.keywords if k.arg == "autoescape"), None)
+                if ae is None or literal(ae) is False:
+                    what = "without autoescape (Jinja's default is off)" if ae is None else "with autoescape=False"
+                    yield chk.finding(
+                        ctx, Severity.WARNING, f"Jinja {q.rsplit('.', 1)[-1]} {what}",
+                        "Every `{{ value }}` is inserted into the HTML as is: any user-controlled value "
+                        "becomes script in the reader's browser.",
+                        "Pass `autoescape=select_autoescape([\"html\", \"htm\", \"xml\", \"jinja\"])` (or True) "
+                        "and mark trusted HTML explicitly.", src.path, call.lineno, key="autoescape")
+                elif isinstance(ae, ast.Call) and qualify(ae.func, imports).endswith("select_autoescape"):
+                    exts = literal(ae.args[0]) if ae.args else SELECT_DEFAULT
+                    partial_env = partial_env or isinstance(exts, (list, tuple)) and not {"jinja", "j2"} & set(exts)
+            elif q.endswith("templating.Jinja2Templates") and not any(k.arg == "env" for k in call.keywords):
+                partial_env = True
+            elif q in MARKUP or q in HTML_RESPONSE:
+                content = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "content"), None)
+                if content is None:
+                    continue
+                built, parts = tracer.string_parts(content, call)
+                risky = [p for p in parts if p.kind in SEVERITY]
+                if built and risky:
+                    sev = max((SEVERITY[p.kind] for p in risky), key=lambda s: s.rank)
+                    kind = "Markup()" if q in MARKUP else "HTMLResponse"
+                    yield chk.finding(
+                        ctx, sev, f"{kind} built from unescaped values",
+                        f"HTML for {kind} is assembled from "
+                        + "; ".join(f"`{p.text}` ({p.detail or p.kind})" for p in risky[:4])
+                        + " without escaping: markup in those values is rendered (XSS).",
+                        "Render a template with autoescape, or escape each value with `markupsafe.escape` / "
+                        "`html.escape` (`Markup(\"<b>{}</b>\").format(value)` escapes for you).",
+                        src.path, call.lineno, key=f"{kind}:{ast.unparse(content)[:60]}")
+    for f in ctx.index:
+        if f.text is None or not f.path.endswith(TEMPLATE_EXT) or ctx.layout.is_test(f.path):
+            continue
+        for n, line in enumerate(f.text.splitlines(), 1):
+            if SAFE_FILTER.search(line):
+                yield chk.finding(ctx, Severity.WARNING, "`|safe` disables escaping in a template",
+                                  "The value is inserted as raw HTML; if any part of it comes from a user it "
+                                  "runs as script.", "Drop `|safe`, or sanitise the value (e.g. with `nh3`) "
+                                  "before it reaches the template.", f.path, n, key="safe")
+            if AUTOESCAPE_OFF.search(line):
+                yield chk.finding(ctx, Severity.WARNING, "`{% autoescape false %}` block in a template",
+                                  "Everything inside the block is rendered unescaped.",
+                                  "Remove the block; mark individual trusted values instead.", f.path, n,
+                                  key="autoescape-block")
+        if partial_env and f.path.endswith((".jinja", ".jinja2", ".j2")) and HTML_TAG.search(f.text):
+            yield chk.finding(ctx, Severity.WARNING, "HTML template not covered by select_autoescape",
+                              "`select_autoescape()` (also used by Starlette's Jinja2Templates) escapes only "
+                              ".html/.htm/.xml templates: this HTML template is rendered unescaped.",
+                              "Rename it to .html, or list its extension in select_autoescape([...]).",
+                              f.path, 1, key="extension")
+    try:
+        hits = [h for h in ruff_hits(ctx, ("S701",)) if h.code == "S701"]
+    except RuffUnavailable as exc:
+        yield not_verified(chk.id, chk.area, "Jinja autoescape through aliases (Ruff S701)", str(exc))
+        return
+    app_paths = {s.path for s in sources}
+    for h in hits:
+        if h.file in app_paths and (h.file, h.line) not in handled:
+            yield chk.finding(ctx, Severity.WARNING, "Jinja environment without autoescape (Ruff S701)",
+                              f"Ruff S701: {h.message}.", "Enable autoescape.", h.file, h.line, key="S701")

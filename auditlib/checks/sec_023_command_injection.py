@@ -1,0 +1,115 @@
+"""SEC-023: shell commands and subprocess arguments built from non-constant values."""
+from __future__ import annotations
+
+import ast
+import re
+
+from ..engines.ruff import RuffUnavailable, ruff_hits
+from ..findings import Severity, not_verified
+from ..pyast import literal
+from ..pyresolve import Project, import_map, qualify
+from ..value_origin import Origin, function_of, tracer_for
+from . import check
+
+SHELL_SINKS = {"os.system", "os.popen", "subprocess.getoutput", "subprocess.getstatusoutput",
+               "asyncio.create_subprocess_shell", "commands.getoutput", "os.popen2", "os.popen3"}
+ARGV_SINKS = {"subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output",
+              "subprocess.Popen", "asyncio.create_subprocess_exec", "os.execv", "os.execvp", "os.execvpe",
+              "os.execl", "os.execlp", "os.spawnv", "os.spawnvp", "os.spawnl", "os.spawnlp"}
+LAUNCH_HINT = re.compile(r"subprocess|system|popen|spawn|exec[lv]|getoutput")
+SEVERITY = {"param": Severity.BLOCKER, "unknown": Severity.WARNING, "settings": Severity.RECOMMENDATION}
+
+
+@check("SEC-023", "security", "Command injection")
+def command_injection(ctx):
+    """Process launches in application code: shell sinks (``os.system``, ``os.popen``,
+    ``subprocess.getoutput``, ``asyncio.create_subprocess_shell``, any ``subprocess.*``
+    with ``shell=True``) and argv launches (``subprocess.run([...])``,
+    ``create_subprocess_exec``, ``os.exec*``/``spawn*``), through import aliases. Values
+    in the command are traced to their origin (:mod:`auditlib.value_origin`). Ruff's
+    S602/S604/S605/S609 (the engine part) catch shell launches through wrappers the AST
+    pass does not resolve.
+
+    Why: a value interpolated into a shell command line is parsed by the shell
+    (``; rm -rf``, ``$(...)``): remote code execution.
+    Severity: shell command built from a function parameter (request data, or callers
+    passing non-constants): BLOCKER; of unknown origin: WARNING; from settings, or a
+    constant command run through a shell: RECOMMENDATION. Without a shell, a
+    non-constant program is a BLOCKER and non-constant arguments a WARNING (argument
+    injection, e.g. a value starting with ``-``).
+    Not flagged: constant argv lists, ``shlex.quote``-d values, int-typed values,
+    tests and migrations.
+    """
+    chk = command_injection.check
+    project = Project.of(ctx)
+    sources = [s for s in ctx.layout.app_sources(ctx.index) if s.tree is not None]
+    handled: set[tuple[str, int]] = set()
+    for src in sources:
+        if not LAUNCH_HINT.search(src.text or ""):
+            continue
+        imports = {k: project.absolute(src, v) for k, v in import_map(src.tree).items()}
+        tracer = tracer_for(src, project, sources)
+        for call in (n for n in ast.walk(src.tree) if isinstance(n, ast.Call)):
+            q = qualify(call.func, imports)
+            shell = any(k.arg == "shell" and literal(k.value) is not False for k in call.keywords)
+            if q not in SHELL_SINKS and q not in ARGV_SINKS and not (shell and q.startswith("subprocess.")):
+                continue
+            handled.add((src.path, call.lineno))
+            cmd = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg in ("args", "cmd")), None)
+            if cmd is None:
+                continue
+            name = q.rsplit(".", 1)[-1] if q.startswith("os.") else q
+            fn = function_of(call, tracer.up)
+            if q in SHELL_SINKS or shell:
+                _built, parts = tracer.string_parts(cmd, call) if not isinstance(cmd, (ast.List, ast.Tuple)) \
+                    else (True, [o for e in cmd.elts for o in tracer.origins(e, call, fn, 3) if o.kind != "constant"])
+                risky = [p for p in parts if p.kind in SEVERITY]
+                if risky:
+                    sev = max((SEVERITY[p.kind] for p in risky), key=lambda s: s.rank)
+                    yield _finding(ctx, chk, sev, f"Shell command for {name}() includes non-constant values",
+                                   risky, src.path, call, "The shell parses the whole command line")
+                elif not parts:
+                    yield chk.finding(
+                        ctx, Severity.RECOMMENDATION, f"Constant command run through a shell ({name})",
+                        "The command is constant, so not injectable today, but any later interpolation "
+                        "becomes shell injection.", "Use `subprocess.run([...], check=True)` with an argv list.",
+                        src.path, call.lineno, key=f"const:{name}")
+                continue
+            elts = list(call.args) if q.startswith(("asyncio.", "os.exec", "os.spawn")) else \
+                (list(cmd.elts) if isinstance(cmd, (ast.List, ast.Tuple)) else [cmd])
+            if q.startswith("os.spawn"):
+                elts = elts[1:]  # the mode
+            origins = [(i, o) for i, e in enumerate(elts) for o in
+                       (tracer.origins(e, call, fn, 3) if not isinstance(e, ast.Starred) else
+                        [Origin("unknown", ast.unparse(e), call.lineno, "unpacked arguments")])]
+            program = [o for i, o in origins if i == 0 and o.dangerous]
+            args = [o for i, o in origins if i > 0 and o.dangerous]
+            if program:
+                yield _finding(ctx, chk, Severity.BLOCKER if program[0].kind == "param" else Severity.WARNING,
+                               f"Program run by {name}() is not a constant", program, src.path, call,
+                               "Whoever controls the program name runs any executable")
+            elif args:
+                yield _finding(ctx, chk, Severity.WARNING, f"Arguments of {name}() are not constant", args,
+                               src.path, call, "No shell is involved, but a value starting with `-` is read "
+                               "as an option (argument injection)")
+    try:
+        hits = ruff_hits(ctx, ("S602", "S604", "S605", "S609"))
+    except RuffUnavailable as exc:
+        yield not_verified(chk.id, chk.area, "shell launches through wrappers (Ruff S60x)", str(exc))
+        return
+    app_paths = {s.path for s in sources}
+    for h in hits:
+        if h.file in app_paths and (h.file, h.line) not in handled and "seems safe" not in h.message:
+            yield chk.finding(ctx, Severity.WARNING, f"Process started with a shell ({h.code})",
+                              f"Ruff {h.code}: {h.message}. The command may carry untrusted values.",
+                              "Pass an argv list without `shell=True` and validate the values.",
+                              h.file, h.line, key=f"{h.code}")
+
+
+def _finding(ctx, chk, severity, title, parts, path, call, why):
+    return chk.finding(
+        ctx, severity, title,
+        f"{why}: " + "; ".join(f"`{p.text}` ({p.detail or p.kind})" for p in parts[:4]) + ".",
+        "Pass an argv list without a shell (`subprocess.run([\"tool\", \"--\", value], check=True)`), "
+        "validate values against a whitelist, and `shlex.quote` anything that must go through a shell.",
+        path, call.lineno, key=f"{title}:{ast.unparse(call)[:60]}")
