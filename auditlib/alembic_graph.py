@@ -21,6 +21,11 @@ class Revision:
     branch_labels: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
     message: str = ""
+    upgrade_line: int | None = None  # `def upgrade` (None when missing)
+    downgrade_line: int | None = None  # `def downgrade` (None when missing)
+    upgrade_empty: bool = True  # no schema operation (only pass / docstrings / data statements)
+    downgrade_empty: bool = True
+    downgrade_raises: bool = False  # an explicit "irreversible" raise
 
 
 @dataclass
@@ -39,6 +44,36 @@ class RevisionGraph:
     @property
     def bases(self) -> list[Revision]:
         return [r for r in self.revisions if r.revision and r.has_down and not r.down_revisions]
+
+    def ancestors(self, rid: str) -> set[str]:
+        """Every revision reachable through down_revision links (not including rid)."""
+        ids, seen, todo = self.by_id, set(), [rid]
+        while todo:
+            r = ids.get(todo.pop())
+            for d in (r.down_revisions if r else ()):
+                if d not in seen:
+                    seen.add(d)
+                    todo.append(d)
+        return seen
+
+    def branch_of(self, rid: str) -> set[str]:
+        """Branch labels that apply to ``rid``: its own and those of its ancestors."""
+        ids = self.by_id
+        return {lbl for r in ({rid} | self.ancestors(rid)) if r in ids for lbl in ids[r].branch_labels}
+
+    def unknown_dependencies(self) -> list[tuple[Revision, str]]:
+        """(revision, name) for each ``depends_on`` entry that is neither a revision id nor a label."""
+        names = set(self.by_id) | {lbl for r in self.revisions for lbl in r.branch_labels}
+        return [(r, d) for r in self.revisions for d in r.depends_on if d not in names]
+
+    def duplicate_labels(self) -> list[tuple[Revision, str]]:
+        seen, out = set(), []
+        for r in self.revisions:
+            for lbl in r.branch_labels:
+                if lbl in seen:
+                    out.append((r, lbl))
+                seen.add(lbl)
+        return out
 
     def duplicates(self) -> list[Revision]:
         seen, dups = set(), []
@@ -102,6 +137,24 @@ def _as_tuple(value) -> tuple[str, ...]:
     return ()
 
 
+_DATA_OPS = {"execute", "bulk_insert", "get_bind", "get_context", "inline_literal", "f"}
+
+
+def _changes_schema(func) -> bool:
+    """Whether the function calls an ``op.<x>`` schema operation (not just data statements)."""
+    return func is not None and any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
+        and n.func.value.id == "op" and n.func.attr not in _DATA_OPS for n in ast.walk(func))
+
+
+def _is_empty(func) -> bool:
+    """No function, or a body of only ``pass`` / docstrings / ``...`` / comments."""
+    if func is None:
+        return True
+    return all(isinstance(st, ast.Pass) or (isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant))
+               for st in func.body)
+
+
 def read_graph(index: CodeIndex, migration_files: list[str]) -> RevisionGraph:
     graph = RevisionGraph()
     for path in migration_files:
@@ -120,6 +173,8 @@ def read_graph(index: CodeIndex, migration_files: list[str]) -> RevisionGraph:
         rev, rev_line = values.get("revision", (_MISSING, None))
         down, down_line = values.get("down_revision", (_MISSING, None))
         doc = ast.get_docstring(src.tree) or ""
+        funcs = {n.name: n for n in src.tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        up_fn, down_fn = funcs.get("upgrade"), funcs.get("downgrade")
         graph.revisions.append(Revision(
             file=path,
             revision=rev if isinstance(rev, str) else None,
@@ -130,5 +185,10 @@ def read_graph(index: CodeIndex, migration_files: list[str]) -> RevisionGraph:
             branch_labels=_as_tuple(values.get("branch_labels", (None, 0))[0]),
             depends_on=_as_tuple(values.get("depends_on", (None, 0))[0]),
             message=doc.strip().splitlines()[0] if doc.strip() else "",
+            upgrade_line=up_fn.lineno if up_fn else None,
+            downgrade_line=down_fn.lineno if down_fn else None,
+            upgrade_empty=not _changes_schema(up_fn),
+            downgrade_empty=_is_empty(down_fn),
+            downgrade_raises=bool(down_fn) and any(isinstance(n, ast.Raise) for n in ast.walk(down_fn)),
         ))
     return graph

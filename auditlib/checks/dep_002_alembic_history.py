@@ -1,6 +1,8 @@
-"""DEP-002: Alembic history (static graph) and `alembic upgrade head` on an empty database."""
+"""DEP-002: Alembic history (static graph, downgrades, env.py metadata) and the target's own
+Alembic on an empty database (upgrade, current, offline SQL, downgrade round trip, drift)."""
 from __future__ import annotations
 
+from ..alembic_env import metadata_coverage
 from ..alembic_graph import read_graph
 from ..findings import Severity, not_verified
 from . import check
@@ -9,12 +11,25 @@ from . import check
 @check("DEP-002", "deployment", "Alembic revision history")
 def alembic_history(ctx):
     """The revision graph read from the revision files (AST, no import): every file
-    defines ``revision`` and ``down_revision``; revision ids are unique; every
-    ``down_revision`` exists; there is exactly one head (else ``alembic upgrade head``
-    fails with "Multiple head revisions"); no cycles. Each of those is a BLOCKER: the
-    deploy's migration step fails. Several bases without branch labels are a WARNING.
-    The head revision is reported as INFO. No Alembic directory at all is a WARNING
-    (schema changes are not versioned, or could not be found: say which in config).
+    defines ``revision`` and ``down_revision``; revision ids and branch labels are unique;
+    every ``down_revision`` and ``depends_on`` exists (a revision whose parent is missing is
+    an orphan); there is exactly one head (else ``alembic upgrade head`` fails with
+    "Multiple head revisions"); no cycles. Each of those is a BLOCKER: the deploy's
+    migration step fails. Several heads that each sit on their own labelled branch are a
+    WARNING (deliberate branches; the deploy must run ``upgrade heads``). Several bases
+    without branch labels are a WARNING. A revision whose ``upgrade()`` changes something
+    but whose ``downgrade()`` is missing or only ``pass`` is a WARNING (no rollback path);
+    an explicit ``raise`` in downgrade() (a documented irreversible migration) and empty
+    upgrade/downgrade pairs (merge revisions) are not flagged.
+
+    ``env.py``'s ``target_metadata``: a model (a ``__tablename__`` class on a declarative
+    base) that env.py never imports, directly or through the modules it imports, or that
+    sits on another declarative base, is a WARNING at the model (autogenerate would
+    propose dropping its table; ``alembic check`` cannot see it). ``target_metadata =
+    None`` is a RECOMMENDATION (no drift detection possible). Not flagged when env.py
+    imports dynamically (importlib with a computed name, pkgutil) or the metadata cannot
+    be resolved statically. The head revision is reported as INFO. No Alembic directory
+    at all is a WARNING (schema changes are not versioned, or could not be found).
     """
     chk = alembic_history.check
     lay = ctx.layout
@@ -24,6 +39,12 @@ def alembic_history(ctx):
                            "env.py beside versions/); set alembic_ini in [tool.auditlib] if it exists")
         return
     graph = read_graph(ctx.index, lay.migration_files)
+    yield from _graph_findings(ctx, chk, graph)
+    yield from _downgrade_findings(ctx, chk, graph)
+    yield from _metadata_findings(ctx, chk)
+
+
+def _graph_findings(ctx, chk, graph):
     ids = graph.by_id
     for r in graph.revisions:
         if r.revision is None:
@@ -40,11 +61,20 @@ def alembic_history(ctx):
                               r.file, r.revision_line, key="no-down")
         for d in r.down_revisions:
             if d not in ids:
-                yield chk.finding(ctx, Severity.BLOCKER, f"Revision {r.revision} points to unknown revision {d}",
+                yield chk.finding(ctx, Severity.BLOCKER, f"Revision {r.revision} is an orphan: its parent {d} does not exist",
                                   f"`down_revision` names {d}, which no revision file defines: Alembic "
                                   "refuses to build the history.",
                                   "Point down_revision at an existing revision, or restore the missing file.",
                                   r.file, r.down_line, key=f"unknown:{d}")
+    for r, d in graph.unknown_dependencies():
+        yield chk.finding(ctx, Severity.BLOCKER, f"Revision {r.revision} depends on unknown {d}",
+                          f"`depends_on` names {d}, which is neither a revision id nor a branch label: "
+                          "Alembic refuses to build the history.",
+                          "Fix or remove the depends_on entry.", r.file, r.revision_line, key=f"depends:{d}")
+    for r, lbl in graph.duplicate_labels():
+        yield chk.finding(ctx, Severity.BLOCKER, f"Branch label {lbl!r} is used twice",
+                          "Alembic requires branch labels to be unique; the history does not load.",
+                          "Rename one of the labels.", r.file, r.revision_line, key=f"label:{lbl}")
     for r in graph.duplicates():
         yield chk.finding(ctx, Severity.BLOCKER, f"Duplicate revision id {r.revision}",
                           "Two revision files define the same id; Alembic keeps one arbitrarily.",
@@ -58,12 +88,21 @@ def alembic_history(ctx):
     heads = graph.heads
     if len(heads) > 1:
         names = ", ".join(h.revision for h in heads)
+        labels = [graph.branch_of(h.revision) for h in heads]
+        branched = all(labels) and all(not (a & b) for i, a in enumerate(labels) for b in labels[i + 1:])
         for h in heads:
-            yield chk.finding(ctx, Severity.BLOCKER, f"Multiple Alembic heads ({names})",
-                              "`alembic upgrade head` fails with 'Multiple head revisions are present'; "
-                              "the deploy's migration step cannot run.",
-                              "Create a merge revision: `alembic merge -m 'merge heads' " + " ".join(
-                                  x.revision for x in heads) + "`.", h.file, h.revision_line, key="multi-head")
+            if branched:
+                yield chk.finding(ctx, Severity.WARNING, f"Several labelled branch heads ({names})",
+                                  "Each head is on its own named branch: `alembic upgrade head` fails, the "
+                                  "deploy must run `alembic upgrade heads`.",
+                                  "Make sure the deploy and /readyz use `heads`, or merge the branches.",
+                                  h.file, h.revision_line, key="multi-branch")
+            else:
+                yield chk.finding(ctx, Severity.BLOCKER, f"Multiple Alembic heads ({names})",
+                                  "`alembic upgrade head` fails with 'Multiple head revisions are present'; "
+                                  "the deploy's migration step cannot run.",
+                                  "Create a merge revision: `alembic merge -m 'merge heads' " + " ".join(
+                                      x.revision for x in heads) + "`.", h.file, h.revision_line, key="multi-head")
     elif len(heads) == 1:
         h = heads[0]
         yield chk.finding(ctx, Severity.INFO, f"Alembic head is {h.revision}",
@@ -80,15 +119,55 @@ def alembic_history(ctx):
                               b.file, b.down_line, key="multi-base")
 
 
+def _downgrade_findings(ctx, chk, graph):
+    for r in graph.revisions:
+        if r.revision is None or r.upgrade_empty or not r.downgrade_empty or r.downgrade_raises:
+            continue
+        missing = r.downgrade_line is None
+        yield chk.finding(ctx, Severity.WARNING,
+                          f"Revision {r.revision} has {'no downgrade()' if missing else 'an empty downgrade()'}",
+                          "upgrade() changes the schema but downgrade() does nothing: the release cannot be "
+                          "rolled back through Alembic, and `downgrade` silently leaves the schema as is.",
+                          "Implement downgrade() as the exact inverse of upgrade(), or raise an explicit "
+                          "error if the migration is deliberately irreversible.",
+                          r.file, r.downgrade_line or r.revision_line, key="downgrade")
+
+
+def _metadata_findings(ctx, chk):
+    cov = metadata_coverage(ctx)
+    if cov is None:
+        return
+    if cov.status == "none":
+        yield chk.finding(ctx, Severity.RECOMMENDATION, "env.py sets `target_metadata = None`",
+                          "Without the models' metadata, `alembic revision --autogenerate` and `alembic check` "
+                          "cannot detect drift between the models and the migrations.",
+                          "Set `target_metadata = Base.metadata` (import the module that imports every model).",
+                          cov.env_file, cov.line, key="metadata-none")
+    for m, why in cov.missing():
+        yield chk.finding(ctx, Severity.WARNING, f"Model {m.name} ({m.table}) is not in env.py's target_metadata",
+                          f"When env.py runs, {why}: autogenerate proposes to drop table {m.table} and "
+                          "`alembic check` cannot compare it.",
+                          f"Import {m.file}'s module in env.py (or in the module that defines the base) so "
+                          "every model registers on target_metadata.",
+                          m.file, m.line, tables=[m.table], key=f"metadata:{m.table}")
+
+
 @check("DEP-002", "deployment", "alembic upgrade head on an empty database", source="db")
 def alembic_upgrade(ctx):
-    """Runs the target's own Alembic (in the target's interpreter, in a subprocess with a
-    timeout) against a fresh database in the audit's PostgreSQL: ``alembic upgrade
-    head``, then ``alembic current`` must equal the head, then ``upgrade head --sql``
-    (offline rendering). A failed upgrade is a BLOCKER at the failing revision's file;
-    the timing is reported as INFO. When the database stage cannot run (no PostgreSQL,
-    no target environment, no alembic.ini) this yields a WARNING saying what was not
-    verified and why.
+    """Runs the target's own Alembic (its interpreter, a subprocess with a timeout, see
+    :mod:`auditlib.stages.database`) against a fresh database of the audit's PostgreSQL.
+    BLOCKER: ``alembic upgrade head`` fails on an empty database (at the failing
+    revision's file, with the error's tail), or ``alembic current`` is not the head
+    afterwards. BLOCKER from ``alembic check`` (autogenerate compare of env.py's
+    target_metadata with the migrated schema): a model table or column no migration
+    creates (queries on it fail). WARNING: the upgrade timed out (at the revision that was
+    running); ``upgrade head --sql`` (offline) does not render; ``downgrade base`` or the
+    ``upgrade head`` after it fails (where ``alembic_downgrade_roundtrip`` is on, the
+    default); a table/column in the schema but not in the metadata, or a type/nullability
+    difference. Index/constraint differences are RECOMMENDATIONs. INFO: the upgrade's
+    timing, and when env.py has no target_metadata (drift not compared). When the stage
+    cannot run (no PostgreSQL, no target environment, no alembic.ini) this yields one
+    WARNING saying what was not verified and why.
     """
     from ..stages.migrations import upgrade_findings
 

@@ -1,0 +1,197 @@
+"""The database stage: one migrated database per audit, shared by every db-source check.
+
+:func:`migrated_database` runs the target's own Alembic (its interpreter, a subprocess
+with a timeout, see :mod:`auditlib.targetenv`) against a fresh database of the audit's
+PostgreSQL, once per process (the runner executes every db check in one notebook):
+
+1. ``alembic heads``, ``alembic history`` and ``alembic upgrade head --sql`` (offline, no
+   database needed) run in threads while ``alembic upgrade head`` runs;
+2. ``alembic current`` must then equal the head; the schema is read once
+   (:mod:`auditlib.dbschema`);
+3. ``alembic check`` compares the target's ``target_metadata`` with the migrated schema;
+4. where enabled (``alembic_downgrade_roundtrip``, default on: the database is
+   throwaway), ``downgrade base`` and ``upgrade head`` again.
+
+The database is dropped when the process exits (or on :func:`close_all`). The stage
+never raises for target problems: ``status``/``reason`` say what happened, and each check
+turns a stage that could not run into its "not verified" WARNING.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..alembic_graph import RevisionGraph, read_graph
+from ..dbschema import Schema, read_schema
+from ..findings import Finding, not_verified
+from ..redact import redact_text, redact_url
+from .migrations import _log, _tail, create_database, db_unavailable_reason, drop_database
+
+DEFAULT_DOWNGRADE_ROUNDTRIP = True
+_RUNNING_SQL_RE = re.compile(r"^-- Running upgrade (.*?) -> (\S+)\s*$", re.M)
+
+
+@dataclass
+class DatabaseStage:
+    """What the database stage did and found (no secrets: URLs are kept private)."""
+
+    status: str = "unavailable"  # ok | unavailable | failed | timeout
+    reason: str = ""  # why the stage is not "ok" (for the not-verified WARNINGs)
+    python: Path | None = None
+    runs: dict = field(default_factory=dict)  # step -> AlembicRun
+    timings: dict[str, float] = field(default_factory=dict)
+    schema: Schema | None = None
+    graph: RevisionGraph | None = None
+    failing_revision: str | None = None
+    db_name: str = ""
+    _url: str = field(default="", repr=False)  # libpq URL of the migrated database
+    _server: str = field(default="", repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and self.schema is not None
+
+    def offline_sql_by_revision(self) -> dict[str, str]:
+        """``upgrade head --sql`` split at Alembic's ``-- Running upgrade A -> B`` markers."""
+        run = self.runs.get("sql")
+        if run is None or not run.ok:
+            return {}
+        text, out = run.stdout, {}
+        marks = list(_RUNNING_SQL_RE.finditer(text))
+        for m, nxt in zip(marks, marks[1:] + [None]):
+            chunk = text[m.end(): nxt.start() if nxt else len(text)]
+            out[m.group(2)] = re.sub(r"^\s*(BEGIN|COMMIT);\s*$", "", chunk, flags=re.M | re.I).strip()
+        return out
+
+    def not_verified(self, chk, what: str, fallback: str = "") -> Finding:
+        """The check's WARNING when the migrated schema is not available."""
+        reason = self.reason or "the database stage did not run"
+        if fallback:
+            reason += f"; static fallback: {fallback}"
+        return not_verified(chk.id, chk.area, what, reason, source="db")
+
+    def close(self) -> None:
+        if self.db_name and self._server:
+            try:
+                drop_database(self._server, self.db_name)
+            except Exception:
+                pass  # the embedded server is thrown away anyway
+            self.db_name = ""
+
+
+_STAGES: dict[str, DatabaseStage] = {}
+_LOCK = threading.Lock()
+
+
+def _key(ctx) -> str:
+    cfg = {k: v for k, v in ctx.config.items() if not k.startswith("_")}
+    return json.dumps([str(ctx.root), ctx.db, ctx.target_python, ctx.provision, cfg], sort_keys=True, default=str)
+
+
+def migrated_database(ctx) -> DatabaseStage:
+    """The database stage for ``ctx``, run on first use and memoised for the process."""
+    with _LOCK:
+        ctx.database_url()  # "auto" starts the embedded server here (changes ctx.db)
+        key = _key(ctx)
+        if key not in _STAGES:
+            _STAGES[key] = _run_stage(ctx)
+        return _STAGES[key]
+
+
+def close_all() -> None:
+    """Drop every database this process migrated (also registered at exit)."""
+    with _LOCK:
+        for stage in _STAGES.values():
+            stage.close()
+        _STAGES.clear()
+
+
+atexit.register(close_all)
+
+
+def _run_stage(ctx) -> DatabaseStage:
+    from ..targetenv import resolve_target_python
+
+    st = DatabaseStage()
+    lay = ctx.layout
+    st.graph = read_graph(ctx.index, lay.migration_files)
+    reason = db_unavailable_reason(ctx)
+    if reason:
+        st.reason = reason
+        return st
+    if not lay.alembic_ini:
+        st.reason = "no alembic.ini found in the target"
+        return st
+    timeouts = ctx.config.get("timeouts", {})
+    python, why = resolve_target_python(ctx.root, ctx.target_python, ctx.provision,
+                                        timeout=timeouts.get("provision", 900))
+    if python is None:
+        st.reason = why
+        return st
+    st.python = Path(python)
+    try:
+        st._url, st.db_name = create_database(ctx.db)
+        st._server = ctx.db
+    except Exception as exc:
+        st.reason = f"could not create a database on {redact_url(ctx.db)}: {type(exc).__name__}"
+        return st
+    try:
+        _migrate(ctx, st, timeouts.get("alembic", 300))
+    except Exception as exc:  # the auditor's own failure: say so, keep the audit going
+        st.status, st.reason = "failed", f"the database stage crashed: {type(exc).__name__}: {redact_text(str(exc))}"
+    return st
+
+
+def _migrate(ctx, st: DatabaseStage, limit: float) -> None:
+    ini = ctx.root / ctx.layout.alembic_ini
+
+    def run(step: str, args: list[str]):
+        from ..targetenv import run_alembic
+
+        r = run_alembic(st.python, ini, st._url, args, timeout=limit)
+        st.runs[step], st.timings[step] = r, round(r.duration, 2)
+        _log(ctx, " ".join(args), r)
+        return r
+
+    with ThreadPoolExecutor(max_workers=3) as pool:  # these do not touch the database
+        side = [pool.submit(run, s, a) for s, a in
+                (("heads", ["heads"]), ("history", ["history"]), ("sql", ["upgrade", "head", "--sql"]))]
+        up = run("upgrade", ["upgrade", "head"])
+        for f in side:
+            f.result()
+    if up.timed_out:
+        st.status = "timeout"
+        st.reason = f"`alembic upgrade head` did not finish within {limit:g} s"
+        st.failing_revision = up.failing_revision
+        return
+    if not up.ok:
+        st.status, st.failing_revision = "failed", up.failing_revision
+        st.reason = ("`alembic upgrade head` failed" + (f" at revision {up.failing_revision}" if up.failing_revision
+                                                         else "") + ": " + _tail(up.output, 3).replace("\n", " | "))
+        return
+    run("current", ["current"])
+    st.schema = read_schema(st._url)
+    st.status = "ok"
+    run("check", ["check"])
+    if ctx.config.get("alembic_downgrade_roundtrip", DEFAULT_DOWNGRADE_ROUNDTRIP):
+        down = run("downgrade", ["downgrade", "base"])
+        if down.ok:
+            run("reupgrade", ["upgrade", "head"])
+
+
+def current_revisions(stage: DatabaseStage) -> set[str]:
+    run = stage.runs.get("current")
+    return set(re.findall(r"^(\w+)(?:\s+\([\w ]+\))*\s*$", run.stdout, re.M)) if run else set()
+
+
+def timings_frame(stage: DatabaseStage):
+    """Seconds per Alembic step, for the notebook."""
+    import pandas as pd
+
+    return pd.DataFrame([{"step": k, "seconds": v, "ok": stage.runs[k].ok}
+                         for k, v in stage.timings.items()], columns=["step", "seconds", "ok"])

@@ -1,0 +1,132 @@
+"""The database stage on real PostgreSQL: the fixture Alembic projects under
+tests/fixtures/alembic/ run through the target's own Alembic (``sys.executable`` as
+the target interpreter) and every db check; findings are asserted exactly."""
+from __future__ import annotations
+
+import glob
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from auditlib.checks import run_checks
+from auditlib.context import AuditContext
+from auditlib.stages.database import close_all, migrated_database
+from auditlib.stages.migrations import parse_check_output
+
+ALEMBIC = Path(__file__).resolve().parent / "fixtures" / "alembic"
+V = "alembic/versions/"
+MINE = {"DEP-002", "SEC-010", "PERF-001", "REL-007", "DEP-006", "DEP-008"}  # this stage's db checks
+
+# (check, severity, file, line) of every non-INFO db finding, per fixture project.
+EXPECTED = {
+    "linear": set(),
+    "merge": set(),
+    "two_heads": {("DEP-002", "BLOCKER", "alembic.ini", None)} | {
+        (c, "WARNING", ".", None) for c in ("SEC-010", "PERF-001", "REL-007", "DEP-008")},
+    "missing_down": {("DEP-002", "BLOCKER", "alembic.ini", None)} | {
+        (c, "WARNING", ".", None) for c in ("SEC-010", "PERF-001", "REL-007", "DEP-008")},
+    "failing_migration": {("DEP-002", "BLOCKER", V + "0002_bookings.py", 9)} | {
+        (c, "WARNING", ".", None) for c in ("SEC-010", "PERF-001", "REL-007")},
+    "hanging_migration": {("DEP-002", "WARNING", V + "0002_slow.py", 9)} | {
+        (c, "WARNING", ".", None) for c in ("SEC-010", "PERF-001", "REL-007")},
+    "data_backfill": {("DEP-008", "RECOMMENDATION", V + "0002_bookings_org_id.py", 16),
+                      ("DEP-008", "RECOMMENDATION", V + "0002_bookings_org_id.py", 20),
+                      ("DEP-008", "RECOMMENDATION", V + "0002_bookings_org_id.py", 21)},
+    "fk_without_index": {("PERF-001", "RECOMMENDATION", V + "0003_invoices.py", 20)},
+    "nullable_org": {("SEC-010", "WARNING", V + "0002_bookings.py", 19),
+                     ("SEC-010", "WARNING", V + "0002_bookings.py", 27)},
+    "unique_nulls_distinct": {("REL-007", "WARNING", V + "0003_email_events.py", 23)},
+    "unique_nulls_not_distinct": set(),
+    "enum_mismatch": {("DEP-006", "BLOCKER", "app/models.py", 34)},
+    "metadata_missing_model": {("DEP-002", "WARNING", V + "0003_audit_log.py", 16)},
+}
+
+
+def _databases(pg) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(pg.url(driver=""), autocommit=True) as conn:
+        return {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+
+
+def _squawk_dirs() -> set[str]:
+    return set(glob.glob(str(Path(tempfile.gettempdir()) / "auditlib-squawk-*")))
+
+
+@pytest.mark.parametrize("case", sorted(EXPECTED))
+def test_fixture_findings_are_exact(case, pg, tmp_path):
+    before, dirs = _databases(pg), _squawk_dirs()
+    ctx = AuditContext.open(ALEMBIC / case, tmp_path, db=pg.url(driver=""), target_python=sys.executable)
+    try:
+        findings = run_checks(ctx, source="db")
+        stage = migrated_database(ctx)
+        assert stage.db_name in _databases(pg) or stage.status == "unavailable"
+    finally:
+        close_all()
+    found = {(f.check, f.severity.value, f.locations[0].file, f.locations[0].line)
+             for f in findings if f.severity.value != "INFO" and f.check in MINE}
+    assert sorted(found, key=str) == sorted(EXPECTED[case], key=str)
+    assert _databases(pg) == before, "the migrated database was not dropped"
+    assert _squawk_dirs() == dirs, "a temporary directory was left behind"
+
+
+def test_upgrade_ok_is_timed_and_the_head_is_current(pg, tmp_path):
+    ctx = AuditContext.open(ALEMBIC / "merge", tmp_path, db=pg.url(driver=""), target_python=sys.executable)
+    try:
+        infos = [f for f in run_checks(ctx, ids=["DEP-002"], source="db") if f.severity.value == "INFO"]
+        stage = migrated_database(ctx)
+        assert set(stage.timings) >= {"upgrade", "current", "sql", "check", "downgrade", "reupgrade"}
+        assert set(stage.offline_sql_by_revision()) == {"0001", "0002", "0003", "0004"}
+    finally:
+        close_all()
+    assert [f.title.split(" in ")[0] for f in infos] == ["`alembic upgrade head` succeeded"]
+    assert "0004" in infos[0].message
+
+
+def test_failure_names_the_revision_and_the_error(pg, tmp_path):
+    ctx = AuditContext.open(ALEMBIC / "failing_migration", tmp_path, db=pg.url(driver=""), target_python=sys.executable)
+    try:
+        [f] = run_checks(ctx, ids=["DEP-002"], source="db")
+        reason = migrated_database(ctx).reason
+    finally:
+        close_all()
+    assert f.title.endswith("at revision 0002")
+    assert "organisations" in f.locations[0].excerpt
+    assert "0002" in reason
+
+
+def test_without_database_every_db_check_says_what_was_not_verified(tmp_path):
+    ctx = AuditContext.open(ALEMBIC / "enum_mismatch", tmp_path, db="none", target_python=sys.executable)
+    try:
+        findings = run_checks(ctx, source="db")
+    finally:
+        close_all()
+    warn = {(f.check, f.severity.value) for f in findings
+            if f.check in MINE and f.title.startswith(f"{f.check} not verified")}
+    assert warn == {(c, "WARNING") for c in ("DEP-002", "SEC-010", "PERF-001", "REL-007", "DEP-006", "DEP-008")}
+    assert all("disabled (--db none)" in f.message for f in findings if "not verified" in f.title)
+    # DEP-006's static fallback still compares the ORM with the migrations' labels
+    static = [f for f in findings if f.check == "DEP-006" and f.severity.value == "BLOCKER"]
+    assert [(f.source, f.locations[0].line) for f in static] == [("static", 34)]
+    assert "static fallback" in next(f.message for f in findings if f.check == "SEC-010")
+
+
+def test_no_target_environment_is_a_warning_not_a_crash(pg, tmp_path):
+    ctx = AuditContext.open(ALEMBIC / "linear", tmp_path, db=pg.url(driver=""))
+    try:
+        [f] = run_checks(ctx, ids=["DEP-002"], source="db")
+    finally:
+        close_all()
+    assert f.severity.value == "WARNING" and "--target-python" in f.message
+
+
+def test_parse_check_output():
+    text = ("FAILED: New upgrade operations detected: [('remove_index', Index('ix_a_org_id', Column('org_id', "
+            "BIGINT(), table=<audit_log>, nullable=False))), ('remove_table', Table('audit_log', MetaData())), "
+            "('add_column', None, 'bookings', Column('notes', TEXT(), table=<bookings>)), "
+            "[('modify_nullable', None, 'leads', 'email', {'existing_type': VARCHAR()}, True, False)]]")
+    got = {(d["op"], d["table"], d["column"] or d["name"]) for d in parse_check_output(text)}
+    assert got == {("remove_index", "audit_log", "ix_a_org_id"), ("remove_table", "audit_log", None),
+                   ("add_column", "bookings", "notes"), ("modify_nullable", "leads", "email")}
