@@ -57,6 +57,14 @@ class AuditContext:
                    db=db or "none", target_python=target_python or None, provision=provision,
                    stages=dict(stages or {}))
 
+    def __post_init__(self) -> None:
+        self.db_requested = self.db  # what the notebook was given, before any resolution
+
+    def db_stage_owns(self) -> bool:
+        """Whether a database stage was requested for this audit, so static fallbacks of
+        db checks stay silent (the db half reports, or runs them itself if it fails)."""
+        return self.db_requested not in ("", "none", None) and not self.stages.get("db_fallback")
+
     def database_url(self) -> str | None:
         """The server URL for db-source checks, or None (reason in ``stages['db_reason']``).
 

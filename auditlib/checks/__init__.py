@@ -92,6 +92,27 @@ def run_checks(ctx, area: str | None = None, ids: Iterable[str] | None = None,
     return out
 
 
+def static_fallback(ctx, check_id: str) -> list[Finding]:
+    """Run the static half of a db check because the database stage could not run.
+
+    Static halves stay silent while a database stage is requested (the db half is the
+    better evidence); when that stage fails, the db half calls this so the static
+    reading still reports, marked as the fallback it is.
+    """
+    chk = REGISTRY.get(check_id)
+    if chk is None or not ctx.db_requested or ctx.db_requested == "none":
+        return []
+    ctx.stages["db_fallback"] = True
+    try:
+        found = run_check(chk, ctx)
+    finally:
+        ctx.stages.pop("db_fallback", None)
+    for f in found:
+        if "static fallback" not in f.message:
+            f.message = "(static fallback: the database stage could not run) " + f.message
+    return found
+
+
 def iter_docs() -> Iterator[tuple[str, str, str, str]]:
     """(id, area, title, docstring) for every registered check: the catalogue."""
     for c in checks_for():

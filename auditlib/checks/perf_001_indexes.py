@@ -31,7 +31,7 @@ def indexes(ctx):
       deletes scan the child table);
     - every table that has the org column (config ``org_column``, default ``org_id``)
       without an index led by it — WARNING (every tenant-scoped query scans the table);
-    - required indexes (config ``perf001_required_indexes``, default
+    - required indexes (config ``required_indexes``, default
       ``bookings(starts_at)``, ``email_events(booking_id, email_type)``) missing on
       tables that exist — RECOMMENDATION; an index led by the org column followed by
       the required columns counts (tenant-scoped queries use it).
@@ -47,7 +47,7 @@ def indexes(ctx):
         yield not_verified(chk.id, chk.area, "indexes (static fallback)",
                            "no Alembic revision files found to read the schema from")
         return
-    if ctx.db not in ("", "none", None):
+    if ctx.db_stage_owns():
         return  # a database is available: the db-source half of this check reads the real catalogue
     schema = schema_for(ctx)
     org = ctx.config.get("org_column", "org_id")
@@ -68,7 +68,7 @@ def indexes(ctx):
                               "tenant-scoped query scans the whole table.",
                               f"Add `op.create_index('ix_{t.name}_{org}', '{t.name}', ['{org}'])` (or a composite "
                               f"index led by {org}).", col.file or t.file, col.line or t.line, tables=[t.name], key=f"org:{t.name}")
-    for table, cols in parse_required(ctx.config.get("perf001_required_indexes", DEFAULT_REQUIRED)):
+    for table, cols in parse_required(ctx.config.get("required_indexes", DEFAULT_REQUIRED)):
         t = schema.table(table)
         if t is None or not set(cols) <= set(t.columns):
             continue

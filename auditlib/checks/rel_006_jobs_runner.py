@@ -151,8 +151,8 @@ def _email_idempotency(ctx, chk, reach, senders, schema, fn):
         return
     ok = False
     if schema is not None:
-        cols = list(ctx.config.get("rel007_dedup_columns", DEFAULT_COLUMNS))
-        for t in email_tables(schema, ctx.config.get("rel007_email_table", DEFAULT_TABLE)):
+        cols = list(ctx.config.get("email_dedup_columns", DEFAULT_COLUMNS))
+        for t in email_tables(schema, ctx.config.get("email_dedup_table", DEFAULT_TABLE)):
             ix = dedup_index(t, [c for c in cols if c in t.columns] or cols)
             nullable = ix is not None and any(t.columns.get(c) and t.columns[c].nullable for c in ix.columns)
             ok = ok or (ix is not None and (ix.nulls_not_distinct or not nullable))

@@ -35,9 +35,9 @@ def dedup_index(t: Table, columns: list[str]) -> Index | None:
 @check("REL-007", "reliability", "E-mail de-duplication constraint")
 def email_dedup(ctx):
     """Static fallback of the database check: the e-mail events table (config
-    ``rel007_email_table``, default ``email_events``; otherwise tables named like an
+    ``email_dedup_table``, default ``email_events``; otherwise tables named like an
     e-mail log / outbox) as the migrations build it, and its unique constraint over the
-    de-duplication key (config ``rel007_dedup_columns``, default ``booking_id,
+    de-duplication key (config ``email_dedup_columns``, default ``booking_id,
     invoice_id, email_type``): ``sa.UniqueConstraint`` in ``op.create_table``,
     ``op.create_unique_constraint``, ``op.create_index(unique=True)`` or raw
     ``CREATE UNIQUE INDEX``.
@@ -57,11 +57,11 @@ def email_dedup(ctx):
         yield not_verified(chk.id, chk.area, "e-mail de-duplication (static fallback)",
                            "no Alembic revision files found to read the schema from")
         return
-    if ctx.db not in ("", "none", None):
+    if ctx.db_stage_owns():
         return  # a database is available: the db-source half of this check reads the real catalogue
     schema = schema_for(ctx)
-    configured = ctx.config.get("rel007_email_table", DEFAULT_TABLE)
-    columns = list(ctx.config.get("rel007_dedup_columns", DEFAULT_COLUMNS))
+    configured = ctx.config.get("email_dedup_table", DEFAULT_TABLE)
+    columns = list(ctx.config.get("email_dedup_columns", DEFAULT_COLUMNS))
     tables = email_tables(schema, configured)
     if not tables:
         yield chk.finding(ctx, Severity.INFO, "No e-mail events table in the migrations",
