@@ -1,0 +1,160 @@
+"""Named facts about the application code, queried by keyword profiles (FUNC-001's
+features, the TEST checks' scenarios): routes, functions, classes, ORM models, jobs,
+imports, dotted calls and string literals, each with its file and line.
+
+A profile entry asks with keyword phrases (see :mod:`auditlib.keywords`) for names and
+with regular expressions for route labels (``"POST /v1/bookings"``), dotted calls
+(``stripe.checkout.Session.create``), imported modules and string literals.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from .callgraph import app_graph, shared
+from .jobs_scan import find_jobs
+from .keywords import first_phrase, split_words
+from .orm_scan import models
+from .pyast import dotted
+from .route_scan import decorator_routes
+
+
+@dataclass
+class Fact:
+    kind: str  # route | function | class | model | job | import | call | string
+    name: str
+    file: str
+    line: int
+    words: set[str] = field(default_factory=set)
+    func: str = ""  # routes: the handler's name
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class AppFacts:
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.graph = app_graph(ctx)
+        self.files = self.graph.files
+
+    @classmethod
+    def of(cls, ctx) -> AppFacts:
+        """The audit's shared instance."""
+        return shared(ctx, "app_facts", lambda: cls(ctx))
+
+    @cached_property
+    def routes(self):
+        return decorator_routes(self.ctx)
+
+    @cached_property
+    def models(self):
+        return models(self.ctx, self.graph)
+
+    @cached_property
+    def facts(self) -> dict[str, list[Fact]]:
+        out: dict[str, list[Fact]] = {k: [] for k in
+                                      ("route", "function", "class", "model", "job", "import", "call", "string")}
+        handlers = set()
+        for r in self.routes:
+            handlers.add((r.file, r.func.lineno))
+            out["route"].append(Fact("route", r.label, r.file, r.line,
+                                     set(split_words(r.path)) | set(split_words(r.func.name)), r.func.name))
+        model_names = {m.name for m in self.models}
+        for m in self.models:
+            out["model"].append(Fact("model", m.name, m.file, m.line, set(split_words(m.name)) | set(split_words(m.table))))
+        for job in find_jobs(self.ctx):
+            fn = job.func
+            out["job"].append(Fact("job", job.name, fn.file if fn else job.file, fn.line if fn else job.line,
+                                   set(split_words(job.name)) | set(split_words(job.file.rsplit("/", 1)[-1][:-3]))))
+        FUNC, CLASS, CALL, CONST = (ast.FunctionDef, ast.AsyncFunctionDef), ast.ClassDef, ast.Call, ast.Constant
+        for src in self.files:
+            path, docs = src.path, set()
+            for node in self.graph.nodes(path):  # exact type tests: this loop sees every node
+                t = type(node)
+                if t is CALL:
+                    if name := dotted(node.func):
+                        out["call"].append(Fact("call", name, path, node.lineno))
+                elif t is CONST:
+                    if type(node.value) is str and id(node) not in docs:
+                        out["string"].append(Fact("string", node.value, path, node.lineno))
+                elif t in FUNC or t is CLASS or t is ast.Module:
+                    body = node.body
+                    if body and type(body[0]) is ast.Expr and type(body[0].value) is CONST:
+                        docs.add(id(body[0].value))  # docstrings are not string facts
+                    if t in FUNC and (path, node.lineno) not in handlers:
+                        out["function"].append(Fact("function", node.name, path, node.lineno, set(split_words(node.name))))
+                    elif t is CLASS and node.name not in model_names:
+                        out["class"].append(Fact("class", node.name, path, node.lineno, set(split_words(node.name))))
+                elif t is ast.Import:
+                    out["import"] += [Fact("import", a.name, path, node.lineno) for a in node.names]
+                elif t is ast.ImportFrom and node.module and not node.level:
+                    out["import"].append(Fact("import", node.module, path, node.lineno))
+                    out["import"] += [Fact("import", f"{node.module}.{a.name}", path, node.lineno) for a in node.names]
+        return out
+
+    def enclosing_name(self, fact: Fact) -> str:
+        """The function containing a call or string fact ('' at module level)."""
+        fn = self.graph.enclosing(fact.file, fact.line)
+        return fn.qualname if fn else ""
+
+    def find(self, spec: dict, kinds=("route", "function", "class", "model", "job")) -> list[Fact]:
+        """Facts matching a profile entry: ``keywords`` (phrases over the names of
+        ``kinds``), ``routes`` (regexes over "METHOD /path"), ``calls``, ``imports`` and
+        ``strings`` (regexes over dotted callee names, module names, string literals)."""
+        hits: list[Fact] = []
+        phrases = spec.get("keywords", [])
+        if phrases:
+            for kind in kinds:
+                hits += [f for f in self._candidates(kind, phrases) if first_phrase(phrases, f.words)]
+        for key, kind in (("routes", "route"), ("calls", "call"), ("imports", "import"), ("strings", "string")):
+            pats = spec.get(key, [])
+            if pats:
+                rxs = [re.compile(p) for p in pats]
+                hits += [f for f in self.facts[kind] if any(rx.search(f.name) for rx in rxs)
+                         and (kind != "import" or _module_match(f.name, pats))]
+        seen, out = set(), []
+        for f in hits:
+            k = (f.kind, f.name, f.file, f.line)
+            if k not in seen:
+                seen.add(k)
+                out.append(f)
+        return out
+
+    @cached_property
+    def _word_index(self) -> dict[str, dict[str, list[int]]]:
+        """kind -> word -> positions of the facts whose names contain that word."""
+        out: dict[str, dict[str, list[int]]] = {}
+        for kind, facts in self.facts.items():
+            idx: dict[str, list[int]] = {}
+            for i, f in enumerate(facts):
+                for w in f.words:
+                    idx.setdefault(w, []).append(i)
+            out[kind] = idx
+        return out
+
+    def _candidates(self, kind: str, phrases) -> list[Fact]:
+        """Facts that contain the first word of one of ``phrases`` (a cheap pre-filter)."""
+        idx, facts, pos = self._word_index[kind], self.facts[kind], set()
+        for phrase in phrases:
+            first = phrase.lower().split()[0] if phrase.split() else ""
+            if first.endswith("*"):
+                for w, ids in idx.items():
+                    if w.startswith(first[:-1]):
+                        pos.update(ids)
+            else:
+                for w in (first, f"{first}s", f"{first}es"):
+                    pos.update(idx.get(w, ()))
+        return [facts[i] for i in sorted(pos)]
+
+    def org_columns(self, column: str) -> list[Fact]:
+        """Models carrying the tenant column (``org_id`` by default)."""
+        return [Fact("model", f"{m.name}.{column}", m.file, m.columns[column], {m.table})
+                for m in self.models if column in m.columns]
+
+
+def _module_match(name: str, pats) -> bool:
+    return any(re.fullmatch(f"(?:{p})(\\..*)?", name) for p in pats)

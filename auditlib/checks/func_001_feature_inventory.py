@@ -1,0 +1,91 @@
+"""FUNC-001: feature inventory against the feature profile."""
+from __future__ import annotations
+
+import ast
+
+from ..callgraph import app_graph
+from ..features import inventory
+from ..findings import Severity, not_verified
+from ..profile_data import ProfileError
+from ..pyast import dotted
+from . import check
+
+CORE_GROUPS = {"core"}  # config key `features_core_groups`: groups whose gaps are WARNINGs
+
+
+def _app_anchor(ctx) -> tuple[str, int | None]:
+    """The ``FastAPI(...)`` line of the application: where "the app lacks X" points."""
+    graph = app_graph(ctx)
+    for path in ctx.layout.app_files:
+        if ctx.layout.is_app(path):
+            for node in graph.nodes(path):
+                if isinstance(node, ast.Call) and dotted(node.func).rsplit(".", 1)[-1] == "FastAPI":
+                    return path, node.lineno
+    return ".", None
+
+
+@check("FUNC-001", "functional", "Feature inventory")
+def feature_inventory(ctx):
+    """Maps each feature of the feature profile (core business, admin portal, worker
+    portal, client portal, background jobs; ``auditlib/profiles/features.toml`` or the
+    file named by ``features_file``) to the routes, service functions, jobs and models
+    that implement it, found by keywords, route patterns, calls and string literals.
+
+    Why: the release decision needs to know what is actually built; a missing core
+    feature (payments, bookings) is a gap in the product, not only in the code.
+    Severity: INFO per implemented feature with its evidence (first route / function);
+    a missing core-business feature is a WARNING; the missing features of another group
+    are one RECOMMENDATION per group, listing them. Never a BLOCKER: the profile
+    describes an expected product, the target may legitimately differ; when no core
+    feature at all is found, the profile does not fit the product and one WARNING says
+    so instead of one per feature. Missing-feature
+    findings point at the ``FastAPI(...)`` line. Not judged: whether an implementation
+    is complete or correct (the other checks do that); a model without code is
+    supporting evidence only.
+    """
+    chk = feature_inventory.check
+    try:
+        rows, where = inventory(ctx)
+    except ProfileError as exc:
+        yield not_verified(chk.id, chk.area, "feature inventory", str(exc))
+        return
+    core = set(ctx.config.get("features_core_groups", CORE_GROUPS))
+    file, line = _app_anchor(ctx)
+    core_rows = [r for r in rows if r.spec.get("group") in core]
+    if core_rows and not any(r.implemented for r in core_rows):
+        yield chk.finding(
+            ctx, Severity.WARNING, f"None of the {len(core_rows)} core features of the profile was found",
+            f"The feature profile ({where}) does not describe this application: none of its core features ("
+            + "; ".join(r.name for r in core_rows) + ") matches a route, function or job. The feature "
+            "inventory cannot say what is implemented until the profile fits the product.",
+            "Write a feature profile for this product (same TOML shape as auditlib/profiles/features.toml) "
+            "and point the `features_file` config key at it.",
+            file, line, excerpt=None if line else "", key="profile-mismatch")
+        return
+    missing_by_group: dict[str, list] = {}
+    for r in rows:
+        if r.implemented:
+            ev = r.evidence[0]
+            parts = [f"{k}: {', '.join(f.name for f in getattr(r, k)[:4])}" for k in ("routes", "services", "jobs", "models")
+                     if getattr(r, k)]
+            yield chk.finding(ctx, Severity.INFO, f"Implemented: {r.name}",
+                              f"{r.group}. " + "; ".join(parts) + f". Files: {', '.join(r.files)}.", "",
+                              ev.file, ev.line, key=r.id)
+        elif r.spec.get("group") in core:
+            model = f" (a `{r.models[0].name}` model exists, but no code uses it)" if r.models else ""
+            yield chk.finding(
+                ctx, Severity.WARNING, f"Core feature not found: {r.name}",
+                f"No route, service function or job of the application matches this core-business feature "
+                f"of the profile ({where}){model}. Either the product lacks it or it is named differently.",
+                "Confirm with the product owner whether the feature is required for this release; if it exists "
+                "under another name, add its keywords/routes to the feature profile (`features_file`).",
+                file, line, excerpt=None if line else "", key=r.id)
+        else:
+            missing_by_group.setdefault(r.group, []).append(r)
+    for group, missing in missing_by_group.items():
+        total = sum(1 for r in rows if r.group == group)
+        yield chk.finding(
+            ctx, Severity.RECOMMENDATION, f"{group}: {len(missing)} of {total} features not found",
+            f"Not found in the code ({where}): " + "; ".join(r.name for r in missing) + ".",
+            "Confirm which of these the release needs; add the implementations, or adjust the feature profile.",
+            file, line, excerpt=None if line else "", key=f"group:{group}")
