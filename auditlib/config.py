@@ -10,6 +10,27 @@ from typing import Any
 DEFAULT_PROFILE = Path(__file__).parent / "profiles" / "default.toml"
 
 
+# Keys whose defaults live beside the code that uses them (each module documents its
+# key; the README lists them). They are accepted without an "unknown key" warning.
+CODE_DEFAULT_KEYS = frozenset({
+    # settings and production validation (settings_model.py, prod_validation.py)
+    "env_setting_names", "prod_env_values", "prod_validation_rules", "env_implicit_prefixes",
+    # security core (routes.py, tenancy.py, sec_005/006)
+    "platform_auth", "rate_limit_exempt_paths", "worker_job_tables", "worker_scope_columns",
+    # database and migrations (stages/database.py, dep_003, dep_008, rel_007, perf_001)
+    "org_table", "required_indexes", "email_dedup_table", "email_dedup_columns",
+    "alembic_downgrade_roundtrip", "squawk_exclude",
+    # observability and compliance (obs_*, cmp_*)
+    "health_paths", "ready_paths", "metrics_paths", "metrics_unbounded_labels", "metrics_token_setting",
+    "log_pii_names", "email_sender_setting", "email_sender_name_setting", "email_preference_names",
+    "retention_policies", "gdpr_export_names", "gdpr_erase_names",
+    # features, scenarios, caching (func_001, test_002, perf_003)
+    "features_file", "features_core_groups", "test_scenarios_file", "hot_read_paths",
+    # tests and live stages (stages/tests_stage.py, stages/live*.py)
+    "min_coverage", "tests_args", "tests_env", "live", "live_app", "live_app_dir", "live_factory",
+})
+
+
 class ConfigError(ValueError):
     """The configuration could not be read (the CLI turns this into exit code 2)."""
 
@@ -51,7 +72,7 @@ def load_config(root: Path, config_file: Path | str | None = None) -> dict[str, 
     if config_file:
         data = _read_toml(Path(config_file))
         cfg = _merge(cfg, data.get("tool", {}).get("auditlib", data))
-    unknown = sorted(set(cfg) - set(_read_toml(DEFAULT_PROFILE)))
+    unknown = sorted(set(cfg) - set(_read_toml(DEFAULT_PROFILE)) - CODE_DEFAULT_KEYS)
     if unknown:
         warnings.append("unknown config keys ignored: " + ", ".join(unknown))
     cfg["_warnings"] = warnings
