@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--notebooks", help=argparse.SUPPRESS)  # alternative notebook dir (tests)
     run.add_argument("--timeout", type=float, help="seconds per notebook cell (default from config)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--tests", action="store_true",
+                     help="run the target's own test suite (in the target's environment, on a copy of the tree)")
+    run.add_argument("--live", action="store_true",
+                     help="boot the app on a migrated throwaway PostgreSQL and probe it over loopback HTTP")
+    run.add_argument("--base-url", metavar="URL",
+                     help="probe an already running deployment instead (GET/HEAD/OPTIONS only, to that host only)")
     sub.add_parser("checks", help="list the registered checks")
     return p
 
@@ -63,6 +69,12 @@ def _run(args) -> int:
             raise TargetError(f"--target-python is not an executable: {args.target_python}")
         if args.jobs < 0:
             raise TargetError("--jobs must be >= 0")
+        if args.base_url:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(args.base_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise TargetError(f"--base-url must be an http(s) URL with a host: {args.base_url}")
     except (TargetError, ConfigError) as exc:
         print(f"auditlib: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -76,7 +88,8 @@ def _run(args) -> int:
     run = run_audit(RunOptions(target=str(root), out=args.out, jobs=args.jobs, db=args.db,
                                config=args.config, target_python=target_python,
                                provision=args.provision, notebooks_dir=args.notebooks,
-                               timeout=args.timeout, progress=not args.no_progress))
+                               timeout=args.timeout, progress=not args.no_progress, tests=args.tests,
+                               live=args.live, base_url=args.base_url))
     v, c = verdict(run.findings), counts(run.findings)
     out = Path(args.out) if args.out else None
     print(f"\nVERDICT: {v.value}")

@@ -45,6 +45,9 @@ class RunOptions:
     notebooks_dir: str | None = None
     timeout: float | None = None
     progress: bool = True
+    tests: bool = False  # run the target's test suite (11_tests)
+    live: bool = False  # boot the app and probe it (12_live)
+    base_url: str | None = None  # probe this running deployment instead (safe methods only)
 
 
 def notebook_plan(nb_dir: Path) -> tuple[list[tuple[str, Path]], Path | None]:
@@ -143,8 +146,9 @@ def run_audit(opts: RunOptions) -> RunResult:
 
     stages = {"static": "ran"}
     server, db_url, db_reason = _start_db(opts, stages)
-    stages["tests"] = "skipped: the tests stage is not implemented in this version"
-    stages["live"] = "skipped: the live stage is not implemented in this version"
+    stages["tests"] = "skipped: not requested (run with --tests)" if not opts.tests else "failed: the tests notebook did not report"
+    stages["live"] = "skipped: not requested (run with --live or --base-url URL)" \
+        if not (opts.live or opts.base_url) else "failed: the live notebook did not report"
     kernel = ensure_kernel(ctx.cache_dir)
     # the URL (and its password) reaches the kernels through the environment, never
     # through the parameters that papermill writes into every executed notebook
@@ -153,7 +157,8 @@ def run_audit(opts: RunOptions) -> RunResult:
     params = {"target": str(ctx.root), "out_dir": str(out),
               "db": f"env:{DB_URL_ENV}" if db_url != "none" else "none", "db_reason": db_reason,
               "config": str(Path(opts.config).resolve()) if opts.config else "",
-              "target_python": opts.target_python or "", "provision": bool(opts.provision)}
+              "target_python": opts.target_python or "", "provision": bool(opts.provision),
+              "tests": bool(opts.tests), "live": bool(opts.live or opts.base_url), "base_url": opts.base_url or ""}
     timeout = opts.timeout or ctx.config.get("timeouts", {}).get("notebook", 600)
     jobs = opts.jobs or os.cpu_count() or 1
     results: dict[str, NotebookResult] = {}
@@ -178,6 +183,10 @@ def run_audit(opts: RunOptions) -> RunResult:
             server.stop()
 
     by_area, stats = load_recorded(out)
+    for stage in ("tests", "live"):  # the stage notebooks record what their stage did
+        if stats.get(f"stage_{stage}"):
+            stages[stage] = stats[f"stage_{stage}"]
+        stats.pop(f"stage_{stage}", None)
     findings = assign_fingerprints([f for area in by_area.values() for f in area])
     ordered = ([results["summary"]] if "summary" in results else []) + [results[a] for a, _ in areas if a in results]
     stats.update({"files_indexed": len(index.files), "files_unparsed": len(index.problems),

@@ -1,0 +1,433 @@
+"""The tests stage: the target's own test suite, run once per audit process.
+
+:func:`suite_run` runs ``python -m pytest`` in the target's interpreter (``--target-python``
+or ``--provision``), in a subprocess with an overall timeout, on a *copy* of the target
+(tests write caches, coverage data and SQLite files: the audited tree is never modified),
+with the project's own arguments and CI environment (:mod:`.test_command`), database URLs
+pointed at a throwaway PostgreSQL database, and:
+
+- JUnit XML (outcomes, durations, failure text and locations);
+- pytest-cov's JSON report of the application packages, when pytest-cov is available;
+- pytest-timeout's per-test timeout, when available;
+- auditlib's probe plugin (:mod:`.probe_plugin`): database dialects connected to,
+  warnings, ``async def`` tests.
+
+With ``--provision`` the missing test tools (pytest, pytest-cov, pytest-timeout) are
+installed into the provisioned environment; a ``--target-python`` interpreter is used
+as is and the report says what it lacked. Nothing here raises for target problems:
+``SuiteRun.error`` says why the stage could not run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..redact import redact_text
+from .test_command import TestCommand, discover_test_command
+
+DEFAULT_SUITE_TIMEOUT = 600  # [tool.auditlib.timeouts] tests
+DEFAULT_TEST_TIMEOUT = 120  # [tool.auditlib.timeouts] test (per test, with pytest-timeout)
+TOOLS = {"pytest": "pytest", "pytest_cov": "pytest-cov", "pytest_timeout": "pytest-timeout"}
+_COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "venv", "env", "node_modules", "__pycache__", ".tox",
+                                      ".nox", ".pytest_cache", ".mypy_cache", ".ruff_cache", "*.egg-info",
+                                      ".coverage", "htmlcov")
+_SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+_ASYNC_UNSUPPORTED = "async def functions are not natively supported"
+
+
+@dataclass
+class TestCase:
+    nodeid: str
+    file: str  # relative to the target root
+    line: int | None  # 1-based: the test's def (or first decorator) line
+    outcome: str  # passed | failed | error | skipped | xfailed | not-run
+    duration: float
+    message: str = ""
+    details: str = ""
+    where: tuple[str, int | None] = ("", None)  # where it failed / was skipped
+
+
+@dataclass
+class SuiteRun:
+    requested: bool = False
+    error: str = ""  # why the suite could not run ("" when it ran)
+    command: list[str] = field(default_factory=list)  # as shown (redacted, relative)
+    test_command: TestCommand | None = None
+    env_shown: dict[str, str] = field(default_factory=dict)
+    database: str = ""  # what database the run was given ("PostgreSQL (throwaway)" / "none" ...)
+    tools: dict[str, bool] = field(default_factory=dict)
+    tools_note: str = ""
+    returncode: int | None = None
+    timed_out: bool = False
+    duration: float = 0.0
+    cases: list[TestCase] = field(default_factory=list)
+    coverage: dict | None = None  # {"total": pct, "packages": {pkg: pct}}
+    probe: dict = field(default_factory=dict)  # from the probe plugin
+    sqlite_files: list[str] = field(default_factory=list)
+    pg_sessions: int | None = None  # sessions opened on the throwaway database
+    output_tail: str = ""
+
+    @property
+    def ran(self) -> bool:
+        return self.requested and not self.error
+
+    def count(self, *outcomes: str) -> int:
+        return sum(c.outcome in outcomes for c in self.cases)
+
+    def stats(self) -> dict:
+        """The sidecar stats the report reads (``tests_passed`` ...)."""
+        if not self.ran:
+            return {"stage_tests": self.stage_status()}
+        return {"tests_passed": self.count("passed"), "tests_failed": self.count("failed", "error"),
+                "tests_skipped": self.count("skipped", "not-run"), "tests_xfailed": self.count("xfailed"),
+                "tests_duration_s": round(self.duration, 2),
+                "coverage": self.coverage["total"] if self.coverage else None,
+                "stage_tests": self.stage_status()}
+
+    def stage_status(self) -> str:
+        if not self.requested:
+            return "skipped: not requested (run with --tests)"
+        if self.error:
+            return f"failed: {self.error}"
+        return (f"ran: {self.count('passed')} passed, {self.count('failed', 'error')} failed, "
+                f"{self.count('skipped', 'not-run')} skipped in {self.duration:.1f}s")
+
+
+_RUNS: dict[int, tuple[object, SuiteRun]] = {}
+_LOCK = threading.Lock()
+
+
+def configure(ctx, tests: bool = False) -> None:
+    """Switch the tests stage on for ``ctx`` (the notebook's ``tests`` parameter)."""
+    ctx.stages["tests"] = bool(tests)
+
+
+def suite_run(ctx) -> SuiteRun:
+    """The tests stage for ``ctx``: run on first use, memoised for the process."""
+    with _LOCK:
+        if id(ctx) not in _RUNS:
+            _RUNS[id(ctx)] = (ctx, _run(ctx))
+        return _RUNS[id(ctx)][1]
+
+
+def _run(ctx) -> SuiteRun:
+    run = SuiteRun(requested=bool(ctx.stages.get("tests")))
+    if not run.requested:
+        return run
+    try:
+        _execute(ctx, run)
+    except Exception as exc:  # auditlib's own failure: say so, keep the audit going
+        run.error = f"the tests stage crashed: {type(exc).__name__}: {redact_text(str(exc))}"
+    return run
+
+
+def _target_python(ctx) -> tuple[Path | None, str]:
+    from ..targetenv import resolve_target_python
+
+    timeouts = ctx.config.get("timeouts", {})
+    return resolve_target_python(ctx.root, ctx.target_python, ctx.provision,
+                                 timeout=timeouts.get("provision", 900))
+
+
+def _probe_tools(python: Path) -> dict[str, bool]:
+    code = ("import importlib.util as u, json; print(json.dumps({m: u.find_spec(m) is not None "
+            f"for m in {list(TOOLS)!r}}}))")
+    r = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=60)
+    return json.loads(r.stdout) if r.returncode == 0 else {m: False for m in TOOLS}
+
+
+def _ensure_tools(ctx, python: Path, run: SuiteRun) -> None:
+    run.tools = _probe_tools(python)
+    missing = [TOOLS[m] for m, ok in run.tools.items() if not ok]
+    if missing and ctx.provision:
+        # the provisioned environment is auditlib's own cache: adding test tools is fine
+        r = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
+                            "--disable-pip-version-check", *missing], capture_output=True, text=True, timeout=600)
+        run.tools = _probe_tools(python)
+        if r.returncode != 0:
+            run.tools_note = f"installing {', '.join(missing)} failed: {redact_text(r.stderr.strip()[-300:])}"
+    missing = [TOOLS[m] for m, ok in run.tools.items() if not ok]
+    if missing and not run.tools_note:
+        run.tools_note = f"not available in the target environment: {', '.join(missing)}"
+
+
+def _execute(ctx, run: SuiteRun) -> None:
+    from ..targetenv import database_env, detect_driver_scheme
+
+    lay = ctx.layout
+    if not any(lay.is_test(f.path) for f in ctx.index.python_files()):
+        run.error = "no test files found (test_*.py, *_test.py, tests/)"
+        return
+    python, why = _target_python(ctx)
+    if python is None:
+        run.error = why
+        return
+    _ensure_tools(ctx, python, run)
+    if not run.tools.get("pytest"):
+        run.error = "pytest is not installed in the target environment " + \
+                    "(add it to the target's test requirements, or use --provision)"
+        return
+    cmd = run.test_command = discover_test_command(ctx)
+    timeouts = ctx.config.get("timeouts", {})
+    limit = float(timeouts.get("tests", DEFAULT_SUITE_TIMEOUT))
+    with tempfile.TemporaryDirectory(prefix="auditlib-tests-") as tmp:
+        tmp = Path(tmp)
+        work = tmp / "target"
+        shutil.copytree(ctx.root, work, ignore=_COPY_IGNORE, symlinks=True)
+        before = {p for p in work.rglob("*") if p.suffix in _SQLITE_SUFFIXES}
+        shutil.copy(Path(__file__).with_name("probe_plugin.py"), tmp / "auditlib_probe.py")
+        env, secrets, db_name, server = _environment(ctx, cmd, tmp, run, database_env, detect_driver_scheme)
+        args = [str(python), "-m", "pytest", *cmd.args, "-p", "auditlib_probe", "-p", "no:cacheprovider",
+                "-o", "junit_family=xunit1", f"--junitxml={tmp / 'junit.xml'}", "-rN", "-q", "--color=no"]
+        if run.tools.get("pytest_timeout"):
+            args.append(f"--timeout={int(timeouts.get('test', DEFAULT_TEST_TIMEOUT))}")
+        if run.tools.get("pytest_cov"):
+            for p in lay.app_paths or ["."]:
+                args.append(f"--cov={work / p}")
+            args += [f"--cov-report=json:{tmp / 'coverage.json'}"]
+        run.command = [a.replace(str(work) + "/", "").replace(str(tmp), "<tmp>") for a in args]
+        run.command[0] = "python" if python == Path(sys.executable) else str(python)
+        try:
+            _spawn(args, work, env, limit, tmp / "output.txt", run)
+            out = (tmp / "output.txt").read_text(encoding="utf-8", errors="replace")
+            run.output_tail = redact_text("\n".join(out.splitlines()[-60:]), secrets).replace(str(work) + "/", "")
+            _log(ctx, run, out, secrets, work)
+            run.cases = parse_junit(tmp / "junit.xml", work, ctx.root) if (tmp / "junit.xml").is_file() else []
+            run.coverage = parse_coverage(tmp / "coverage.json", work) if (tmp / "coverage.json").is_file() else None
+            probe = tmp / "probe.json"
+            run.probe = json.loads(probe.read_text()) if probe.is_file() else {}
+            _mark_not_run(run)
+            run.sqlite_files = sorted(str(p.relative_to(work)) for p in work.rglob("*")
+                                      if p.suffix in _SQLITE_SUFFIXES and p not in before)
+            if db_name:
+                run.pg_sessions = _sessions(server, db_name)
+        finally:
+            if db_name:
+                _drop(server, db_name)
+    if run.timed_out:
+        run.error = f"the suite did not finish within {limit:g} s (killed)"
+    elif run.returncode in (2, 3, 4) and not run.cases:
+        run.error = f"pytest exited {run.returncode} (interrupted, internal or usage error): " + \
+                    (_last_lines(run.output_tail, 3) or "no output")
+    elif run.returncode == 5:
+        run.error = "pytest collected no tests"
+
+
+def _environment(ctx, cmd: TestCommand, tmp: Path, run: SuiteRun, database_env, detect_driver_scheme):
+    """(env, secret values, throwaway db name, server url)."""
+    from .live_boot import base_env
+
+    env = base_env()
+    secrets = []
+    for k, v in cmd.env.items():
+        if re.search(r"\$\{\{\s*secrets\.", v):  # CI secrets are not available: throwaway values
+            import secrets as _s
+
+            v = "audit-" + _s.token_urlsafe(18)
+            secrets.append(v)
+        env[k] = v
+    env.update({"PYTHONDONTWRITEBYTECODE": "1", "AUDITLIB_PROBE_OUT": str(tmp / "probe.json"),
+                "COVERAGE_FILE": str(tmp / ".coverage"),
+                "PYTHONPATH": os.pathsep.join([str(tmp)] + [p for p in [env.get("PYTHONPATH")] if p])})
+    db_name = server = ""
+    sqlite_env = any(str(v).startswith("sqlite") for v in cmd.env.values())
+    server_url = ctx.database_url()
+    if server_url and not sqlite_env:
+        from .migrations import create_database
+
+        url, db_name = create_database(server_url)
+        server = server_url
+        ci_db = {k for k, v in cmd.env.items() if re.match(r"postgres(ql)?(\+\w+)?://", v)}
+        db_env = database_env(url, detect_driver_scheme(ctx.root))
+        env.update(db_env)
+        for k in ci_db:  # the CI's own URL variables, with its driver
+            env[k] = cmd.env[k].split("://", 1)[0] + "://" + url.split("://", 1)[1]
+        from sqlalchemy.engine import make_url
+
+        pw = make_url(url).password
+        secrets += [pw] if pw else []
+        run.database = "a throwaway PostgreSQL database (DATABASE_URL and the usual variables point at it)"
+    elif sqlite_env:
+        run.database = "the SQLite database its CI configuration names"
+    else:
+        run.database = "none (no PostgreSQL available: the suite used its own defaults)"
+    shown = {k: env[k] for k in set(cmd.env) | {"DATABASE_URL"} if k in env}
+    from .test_command import masked_env
+
+    run.env_shown = masked_env(shown)
+    return env, secrets, db_name, server
+
+
+def _spawn(args, cwd: Path, env: dict, limit: float, out_path: Path, run: SuiteRun) -> None:
+    t0 = time.monotonic()
+    with open(out_path, "wb") as out:
+        proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            run.returncode = proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            run.timed_out = True
+        finally:
+            if proc.poll() is None or run.timed_out:
+                _kill_group(proc)
+            # children the suite left behind (servers, workers) go with their session
+            _kill_group(proc, quiet=True)
+    run.duration = time.monotonic() - t0
+
+
+def _kill_group(proc, quiet: bool = False) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if not quiet:
+        proc.wait()
+
+
+def parse_junit(path: Path, work: Path, root: Path) -> list[TestCase]:
+    """Test cases of a JUnit XML report (xunit1: with file and line)."""
+    cases = []
+    for tc in ET.parse(path).getroot().iter("testcase"):
+        file = tc.get("file") or tc.get("classname", "").replace(".", "/") + ".py"
+        line = int(tc.get("line")) + 1 if (tc.get("line") or "").isdigit() else None
+        nodeid = f"{file}::{tc.get('name')}"
+        if "." in tc.get("classname", "") and not tc.get("classname", "").replace(".", "/").endswith(file[:-3]):
+            nodeid = f"{file}::{tc.get('classname').rsplit('.', 1)[-1]}::{tc.get('name')}"
+        outcome, message, details = "passed", "", ""
+        for child in tc:
+            kind = child.tag
+            if kind in ("failure", "error", "skipped"):
+                message = (child.get("message") or "").strip()
+                details = (child.text or "").strip()
+                if kind == "skipped":
+                    outcome = "xfailed" if child.get("type") == "pytest.xfail" else "skipped"
+                else:
+                    outcome = "failed" if kind == "failure" else "error"
+        details = details.replace(str(work) + "/", "")
+        case = TestCase(nodeid, file, line, outcome, float(tc.get("time") or 0), redact_text(message),
+                        redact_text(details))
+        case.where = _where(case, root)
+        cases.append(case)
+    return cases
+
+
+_LOC = re.compile(r"^(?P<f>[^\s:][^:\n]*\.py):(?P<l>\d+):", re.M)
+
+
+def _where(case: TestCase, root: Path) -> tuple[str, int | None]:
+    """The failing line (last ``file.py:N:`` of the report inside the target) or the test's line."""
+    hits = [(m.group("f"), int(m.group("l"))) for m in _LOC.finditer(case.details)]
+    hits = [(f, ln) for f, ln in hits if not f.startswith("/") and (root / f).is_file()]
+    if hits and case.outcome in ("failed", "error", "skipped"):
+        return hits[-1]
+    return case.file, case.line
+
+
+def parse_coverage(path: Path, work: Path) -> dict:
+    """pytest-cov's JSON report: total percent and percent per package (directory)."""
+    data = json.loads(path.read_text())
+    pkgs: dict[str, list[int]] = {}
+    for fname, info in data.get("files", {}).items():
+        rel = fname.replace(str(work) + "/", "")
+        pkg = rel.rsplit("/", 1)[0] if "/" in rel else "."
+        s = info.get("summary", {})
+        acc = pkgs.setdefault(pkg, [0, 0])
+        acc[0] += s.get("covered_lines", 0)
+        acc[1] += s.get("num_statements", 0)
+    return {"total": round(data.get("totals", {}).get("percent_covered", 0.0), 1),
+            "packages": {p: round(100.0 * c / n, 1) if n else 100.0 for p, (c, n) in sorted(pkgs.items())}}
+
+
+def _mark_not_run(run: SuiteRun) -> None:
+    """``async def`` tests that no plugin ran: skipped/failed with pytest's "not natively supported"."""
+    async_ids = set(run.probe.get("async_tests", []))
+    for c in run.cases:
+        if _ASYNC_UNSUPPORTED in c.message or _ASYNC_UNSUPPORTED in c.details or \
+                (c.nodeid in async_ids and c.outcome == "skipped" and "coroutine" in c.message.lower()):
+            c.outcome = "not-run"
+
+
+def _sessions(server: str, name: str) -> int | None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server).set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            for _ in range(10):  # backends flush their statistics when they exit
+                n = conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s", (name,)).fetchone()
+                if n and n[0]:
+                    return int(n[0])
+                conn.execute("SELECT pg_stat_clear_snapshot()")
+                time.sleep(0.1)
+            return 0
+    except Exception:
+        return None
+
+
+def _drop(server: str, name: str) -> None:
+    from .migrations import drop_database
+
+    try:
+        drop_database(server, name)
+    except Exception:
+        pass  # the embedded server is thrown away anyway
+
+
+def _last_lines(text: str, n: int) -> str:
+    return " | ".join([ln for ln in text.strip().splitlines() if ln.strip()][-n:])
+
+
+def _log(ctx, run: SuiteRun, out: str, secrets: list[str], work: Path) -> None:
+    log = ctx.out_dir / "logs" / "tests.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    text = f"$ {' '.join(run.command)}\n# why: {run.test_command.why}\n# env: {run.env_shown}\n" \
+           f"# rc={run.returncode} {run.duration:.1f}s\n" + out
+    log.write_text(redact_text(text, secrets).replace(str(work) + "/", ""), encoding="utf-8")
+
+
+def results_frame(run: SuiteRun):
+    """One row per test (for the notebook)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"test": c.nodeid, "outcome": c.outcome, "seconds": round(c.duration, 3),
+                          "where": f"{c.where[0]}:{c.where[1]}" if c.where[1] else c.where[0],
+                          "message": c.message[:200]} for c in run.cases],
+                        columns=["test", "outcome", "seconds", "where", "message"])
+
+
+def coverage_frame(run: SuiteRun):
+    import pandas as pd
+
+    cov = run.coverage or {"packages": {}}
+    return pd.DataFrame([{"package": p, "coverage %": v} for p, v in cov["packages"].items()]
+                        + ([{"package": "TOTAL", "coverage %": cov["total"]}] if run.coverage else []),
+                        columns=["package", "coverage %"])
+
+
+def plot_durations(run: SuiteRun, top: int = 15):
+    """Horizontal bars: the slowest tests (None when nothing ran)."""
+    import matplotlib.pyplot as plt
+
+    cases = sorted(run.cases, key=lambda c: c.duration, reverse=True)[:top]
+    if not cases:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(cases) + 1.2))
+    colors = {"passed": "#27ae60", "failed": "#c0392b", "error": "#c0392b"}
+    ax.barh([c.nodeid[-60:] for c in cases][::-1], [c.duration for c in cases][::-1],
+            color=[colors.get(c.outcome, "#95a5a6") for c in cases][::-1])
+    ax.set_xlabel("seconds")
+    ax.set_title("Slowest tests")
+    fig.tight_layout()
+    return fig
