@@ -18,7 +18,7 @@ venv: $(STAMP)
 # The main job: audit the bundled demo target with an embedded PostgreSQL. The demo is
 # NOT READY on purpose, so the verdict does not fail make (--fail-on never).
 demo: $(STAMP)
-	$(BIN)/auditlib run examples/bookly --target-python $(BIN)/python --fail-on never
+	$(BIN)/auditlib run examples/bookly --target-python $(BIN)/python --tests --live --fail-on never
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider

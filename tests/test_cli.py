@@ -34,7 +34,8 @@ def pg_leftovers() -> set[str]:
 def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo-out")
     before = pg_leftovers()
-    proc = auditlib("run", DEMO, "--out", out, "--jobs", 2, "--target-python", sys.executable, "--no-progress")
+    proc = auditlib("run", DEMO, "--out", out, "--jobs", 2, "--target-python", sys.executable,
+                    "--tests", "--live", "--no-progress")
     return proc, out, before
 
 
@@ -60,7 +61,11 @@ def test_demo_findings_are_exactly_the_planted_ones(demo_run):
     assert data["stages"]["db"].startswith("ran")
     infos = {(f["check"], f["source"], f["title"].split(" in ")[0]) for f in data["findings"] if f["severity"] == "INFO"}
     assert ("DEP-002", "db", "`alembic upgrade head` succeeded") in infos
-    assert data["counts"]["BLOCKER"] == 2
+    # static: SEC-001, SEC-004, SEC-030; tests: the failing test; live: the open admin route
+    assert sorted((f["check"], f["source"]) for f in data["findings"] if f["severity"] == "BLOCKER") == [
+        ("SEC-001", "static"), ("SEC-004", "live"), ("SEC-004", "static"), ("SEC-030", "static"),
+        ("TEST-001", "tests")]
+    assert data["stages"]["tests"].startswith("ran") and data["stages"]["live"].startswith("ran")
     assert len({f["fingerprint"] for f in data["findings"]}) == len(data["findings"])
 
 

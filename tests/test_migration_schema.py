@@ -97,7 +97,7 @@ def test_static_fallback_defers_to_the_database(tmp_path):
                              "alembic/env.py": "", "alembic/versions/b_first.py": REV1.replace('"org"', '"org_id"'),
                              "app/main.py": "x = 1\n"})
     assert [f.check for f in run_checks(ctx, ids=["PERF-001"], source="static")] == ["PERF-001"]
-    ctx.db = "postgresql://audit@localhost/x"
+    ctx.db = ctx.db_requested = "postgresql://audit@localhost/x"  # as if opened with --db URL
     assert run_checks(ctx, ids=["PERF-001", "REL-007"], source="static") == []
 
 

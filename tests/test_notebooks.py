@@ -39,7 +39,7 @@ def test_notebook_runs_with_its_defaults(name, kernel, tmp_path):
     text = outputs_text(nb)
     assert "examples/bookly" in text
     if name == "00_summary.ipynb":
-        assert "VERDICT: NOT READY - 2 blocker(s)" in text
+        assert "VERDICT: NOT READY - 3 blocker(s)" in text
         assert "image/png" in text  # the plot
     else:
         area = name[3:-6]  # the sidecar is named after the notebook

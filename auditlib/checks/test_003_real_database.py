@@ -121,7 +121,7 @@ def real_database(ctx):
     elif found["postgresql"]:
         file, line = found["postgresql"][0]
         yield chk.finding(
-            ctx, Severity.WARNING, "No test reaches the database",
+            ctx, Severity.WARNING, "No test exercises the database schema",
             "A PostgreSQL URL is configured for the tests, but no fixture creates the schema (`create_all`, "
             "`alembic upgrade`) or a session, and no CI file starts PostgreSQL: the suite runs without a "
             "database, so no query is tested.",

@@ -19,7 +19,7 @@ def _async_url(raw: str) -> str:
 
 settings = get_settings()
 
-engine = create_async_engine(
+engine = create_async_engine(  # expect: REL-001
     _async_url(settings.database_url),
     pool_size=settings.db_pool_size,
     max_overflow=settings.db_max_overflow,

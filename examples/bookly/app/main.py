@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -12,9 +12,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.api import routes_admin, routes_bookings, routes_invoices
 from app.db import engine
+from app.metrics import REQUESTS, metrics_response
 from app.settings import get_settings
 
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")  # expect: OBS-005
 log = logging.getLogger("bookly")
 
 
@@ -28,7 +29,7 @@ async def lifespan(_: FastAPI):
 
 settings = get_settings()
 
-app = FastAPI(title=settings.app_name, version="1.4.0", lifespan=lifespan)
+app = FastAPI(title=settings.app_name, version="1.4.0", lifespan=lifespan)  # expect: FUNC-001
 
 if settings.cors_origins:
     app.add_middleware(
@@ -41,6 +42,19 @@ if settings.cors_origins:
 app.include_router(routes_bookings.router)
 app.include_router(routes_invoices.router)
 app.include_router(routes_admin.router)
+app.include_router(routes_admin.stats_router)
+
+
+@app.middleware("http")
+async def count_requests(request: Request, call_next):
+    response = await call_next(request)
+    REQUESTS.labels(request.method, request.url.path, str(response.status_code)).inc()  # expect: OBS-002
+    return response
+
+
+@app.get("/metrics", include_in_schema=False)  # expect: OBS-003
+async def metrics():
+    return metrics_response()
 
 
 @app.get("/healthz", tags=["health"])
@@ -48,7 +62,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@app.get("/readyz", tags=["health"])
+@app.get("/readyz", tags=["health"])  # expect: OBS-001
 async def readyz():
     try:
         async with engine.connect() as conn:

@@ -47,7 +47,7 @@ class User(Base):
     __table_args__ = (UniqueConstraint("org_id", "email"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)  # expect: TEST-002
     email: Mapped[str] = mapped_column(String(320))
     full_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20), server_default="staff")
@@ -57,7 +57,7 @@ class User(Base):
     organization: Mapped[Organization] = relationship(back_populates="users")
 
 
-class Booking(Base):
+class Booking(Base):  # expect: CMP-005
     __tablename__ = "bookings"
     __table_args__ = (Index("ix_bookings_org_id_starts_at", "org_id", "starts_at"),)
 
@@ -86,7 +86,7 @@ class Invoice(Base):
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class Lead(Base):
+class Lead(Base):  # expect: CMP-004
     __tablename__ = "leads"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

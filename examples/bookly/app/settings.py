@@ -6,7 +6,7 @@ from functools import lru_cache
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings):  # expect: SEC-002
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     app_name: str = "Bookly"
@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     admin_basic_username: str = "admin"
     admin_basic_password: str | None = None
 
-    email_from: str = "noreply@example.com"  # expect: FUNC-003
+    email_from: str = "noreply@example.com"  # expect: FUNC-003, CMP-002
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_username: str | None = None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("DATABASE_URL", "postgresql+psycopg://bookly@db:5432/bookly_test")
+os.environ.setdefault("DATABASE_URL", "postgresql+psycopg://bookly@db:5432/bookly_test")  # expect: TEST-003
 os.environ.setdefault("AUTH_SECRET_KEY", "test-signing-key")
 os.environ.setdefault("ADMIN_BASIC_PASSWORD", "test-admin-pass")
 

@@ -43,7 +43,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_users"),
         sa.UniqueConstraint("org_id", "email", name="uq_users_org_id_email"),
     )
-    op.create_index("ix_users_org_id", "users", ["org_id"])
+    op.create_index("ix_users_org_id", "users", ["org_id"])  # expect: PERF-001
     op.create_table(
         "bookings",
         sa.Column("id", sa.BigInteger(), nullable=False),
@@ -61,7 +61,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name="pk_bookings"),
     )
-    op.create_index("ix_bookings_org_id", "bookings", ["org_id"])
+    op.create_index("ix_bookings_org_id", "bookings", ["org_id"])  # expect: PERF-001
     op.create_table(
         "leads",
         sa.Column("id", sa.BigInteger(), nullable=False),

@@ -39,7 +39,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("booking_id", name="uq_invoices_booking_id"),
     )
     op.create_index("ix_invoices_org_id", "invoices", ["org_id"])
-    op.create_index("ix_bookings_org_id_starts_at", "bookings", ["org_id", "starts_at"])
+    op.create_index("ix_bookings_org_id_starts_at", "bookings", ["org_id", "starts_at"])  # expect: DEP-008
 
 
 def downgrade() -> None:

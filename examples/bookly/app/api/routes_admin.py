@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +15,16 @@ from app.schemas import LeadOut, OrganizationCreate, OrganizationOut
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
+# Counters for the public status page.
+stats_router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
 Session = Annotated[AsyncSession, Depends(get_session)]
+
+
+@stats_router.get("/stats")  # expect: SEC-004, SEC-005
+async def platform_stats(session: Session) -> dict[str, int]:
+    organizations = await session.scalar(select(func.count(Organization.id)))
+    return {"organizations": organizations or 0}
 
 
 @router.get("/organizations", response_model=list[OrganizationOut])

@@ -44,7 +44,7 @@ async def create_booking(
     return booking
 
 
-@router.get("/{booking_id}", response_model=BookingOut)
+@router.get("/{booking_id}", response_model=BookingOut)  # expect: TEST-004
 async def get_booking(booking_id: int, session: Session, user: User):
     booking = await svc.get_booking(session, user.org_id, booking_id)
     if booking is None:

@@ -37,7 +37,7 @@ async def issue_invoice(body: InvoiceCreate, session: Session, user: User):
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
 
 
-@router.get("/{invoice_id}", response_model=InvoiceOut)
+@router.get("/{invoice_id}", response_model=InvoiceOut)  # expect: TEST-004
 async def get_invoice(invoice_id: int, session: Session, user: User):
     invoice = await svc.get_invoice(session, user.org_id, invoice_id)
     if invoice is None:

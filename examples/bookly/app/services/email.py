@@ -18,7 +18,7 @@ def booking_link(booking_id: int) -> str:
     return f"{FRONTEND_URL}/bookings/{booking_id}"
 
 
-def build_confirmation(booking: Booking, sender: str) -> EmailMessage:
+def build_confirmation(booking: Booking, sender: str) -> EmailMessage:  # expect: CMP-005
     message = EmailMessage()
     message["From"] = sender
     message["To"] = booking.customer_email
@@ -33,7 +33,7 @@ def build_confirmation(booking: Booking, sender: str) -> EmailMessage:
 
 
 def _deliver(message: EmailMessage, settings: Settings) -> None:
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:  # expect: REL-004, REL-005
         smtp.starttls()
         if settings.smtp_username and settings.smtp_password:
             smtp.login(settings.smtp_username, settings.smtp_password)
