@@ -12,6 +12,11 @@ validation when it can refuse to start (``raise``, ``sys.exit``, ``assert``).
 
 Used by SEC-002 (rules present / missing) and SEC-001 (a default secret that the
 validator rejects is a WARNING, not a BLOCKER).
+
+:func:`prod_requirement` is a looser, per-function reading used by CMP-002 and OBS-003
+(is a setting demanded in production at all?): any function that mentions "prod",
+can reject (``raise`` or collecting errors with ``.append``) and names the setting,
+whether or not anything calls it.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ ENV_SETTING_NAMES = ["app_env", "environment", "env", "stage", "deploy_env", "ap
 PROD_VALUES = ["prod", "production", "live"]
 PROD_PROPERTY = re.compile(r"^(is_)?(prod|production)$|^in_production$", re.IGNORECASE)
 BYPASS_NAME = re.compile(r"test|debug|skip|bypass|disable|local|dev\b|insecure", re.IGNORECASE)
+PROD_WORD = re.compile(r"prod", re.IGNORECASE)
 
 # The production rules of the checklist (SEC-002), as data: a rule applies when the
 # settings model has a setting matching ``settings``; it is present when the validator
@@ -374,3 +380,31 @@ def bypass_on_by_default(pv: ProdValidation, model) -> list[str]:
             if s is not None and s.literal_default and bool(s.default) != negated:  # skip holds by default
                 out.append(text)
     return out
+
+
+def prod_requirement(ctx, setting: Setting) -> str | None:
+    """``file:line`` where production-only validation refers to ``setting`` (a function
+    or validator that mentions "prod", raises or collects errors, and names the field);
+    None when no such rule exists."""
+    names = {setting.name.lower(), setting.env.lower()}
+    proj = Project.of(ctx)
+    for src in proj.files:
+        if not ctx.layout.is_app(src.path):
+            continue
+        for fn in ast.walk(src.tree):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            nodes = list(ast.walk(fn))
+            is_prod = PROD_WORD.search(fn.name) or any(
+                isinstance(n, ast.Constant) and isinstance(n.value, str) and PROD_WORD.search(n.value) for n in nodes) \
+                or any(isinstance(n, (ast.Attribute, ast.Name)) and PROD_WORD.search(dotted(n)) for n in nodes)
+            rejects = any(isinstance(n, ast.Raise) for n in nodes) or any(
+                isinstance(n, ast.Call) and dotted(n.func).endswith(".append") for n in nodes)
+            if not (is_prod and rejects):
+                continue
+            for n in nodes:
+                ref = n.attr if isinstance(n, ast.Attribute) else n.id if isinstance(n, ast.Name) else \
+                    n.value if isinstance(n, ast.Constant) and isinstance(n.value, str) else None
+                if isinstance(ref, str) and ref.lower() in names:
+                    return f"{src.path}:{n.lineno}"
+    return None

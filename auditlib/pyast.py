@@ -9,6 +9,27 @@ from typing import Iterator
 from .index import SourceFile
 
 
+_WALK_ROOTS = (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_WALKED: dict[int, tuple[ast.AST, tuple[ast.AST, ...]]] = {}
+_ast_walk = ast.walk
+
+
+def walk(node: ast.AST) -> tuple[ast.AST, ...]:
+    """``ast.walk`` with its result memoised for modules, functions and classes.
+
+    Some fifty checks walk the same trees; measured on a 200-file target, ``ast.walk``
+    was 60 % of the static audit's time. Trees from the index are never mutated, so a
+    walk's node list can be reused (kept with its root, so ``id`` stays unique).
+    """
+    if not isinstance(node, _WALK_ROOTS):
+        return tuple(_ast_walk(node))
+    hit = _WALKED.get(id(node))
+    if hit is None or hit[0] is not node:
+        hit = (node, tuple(_ast_walk(node)))
+        _WALKED[id(node)] = hit
+    return hit[1]
+
+
 def comments(src: SourceFile) -> Iterator[tuple[int, str]]:
     """(line, text) of every ``#`` comment; tokenize, so ``#`` inside strings is not one."""
     if src.text is None:

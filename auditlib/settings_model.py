@@ -20,6 +20,8 @@ API (other checks reuse it)::
     model = settings_model(ctx)          # cached on the context
     model.settings                       # [Setting] in file/line order
     model.get("auth_secret_key")         # by field name or env var name (any case)
+    model.find(r"^email_from$")          # [Setting] whose field or env name matches a regex
+    find_settings(ctx, r"^email_from$")  # the same, from the context
     model.env_names()                    # {"AUTH_SECRET_KEY", ...}
     model.secrets()                      # settings whose name says secret/password/token
     model.frame()                        # pandas DataFrame, one row per setting
@@ -82,6 +84,11 @@ class Setting:
     def literal_default(self) -> bool:
         return self.default is not REQUIRED and self.default is not NOT_LITERAL
 
+    @property
+    def empty(self) -> bool:
+        """Defaults to None, "" or False (the setting is effectively unset)."""
+        return self.default in (None, "", False)
+
 
 def is_secret_name(name: str) -> bool:
     return bool(SECRET_NAME.search(name)) and not NOT_SECRET.search(name)
@@ -95,6 +102,12 @@ class SettingsModel:
         low = name.lower()
         return next((s for s in self.settings if s.name.lower() == low
                      or low in (e.lower() for e in s.env_names)), None)
+
+    def find(self, pattern: str) -> list[Setting]:
+        """Settings whose field name or one of whose env names matches ``pattern``
+        (a regular expression, case-insensitive), in file/line order."""
+        rx = re.compile(pattern, re.IGNORECASE)
+        return [s for s in self.settings if rx.search(s.name) or any(rx.search(e) for e in s.env_names)]
 
     def env_names(self) -> set[str]:
         return {e for s in self.settings for e in s.env_names}
@@ -131,6 +144,11 @@ def settings_model(ctx) -> SettingsModel:
         cached = build(ctx.index, ctx.layout)
         ctx.__dict__["_settings_model"] = cached
     return cached
+
+
+def find_settings(ctx, pattern: str) -> list[Setting]:
+    """``settings_model(ctx).find(pattern)``."""
+    return settings_model(ctx).find(pattern)
 
 
 def build(index, layout) -> SettingsModel:

@@ -10,7 +10,8 @@ from auditlib.context import AuditContext
 from auditlib.email_model import emails, sends_mail
 from auditlib.metrics_model import exporters, label_calls, metrics
 from auditlib.ops_routes import find_routes, protection, routes_matching
-from auditlib.settings_lookup import find_settings, prod_requirement
+from auditlib.prod_validation import prod_requirement
+from auditlib.settings_model import find_settings
 
 
 def make(tmp_path: Path, files: dict[str, str]) -> AuditContext:

@@ -6,9 +6,10 @@ import re
 
 from ..email_model import sends_mail
 from ..findings import Severity
+from ..prod_validation import prod_requirement
 from ..pyast import literal
 from ..pyresolve import Project
-from ..settings_lookup import find_settings, prod_requirement
+from ..settings_model import find_settings
 from . import check
 
 SENDER = r"^(email_from|mail_from|from_email|default_from_email|smtp_from|sender_email|email_sender|" \

@@ -7,7 +7,7 @@ import re
 from ..findings import Severity
 from ..ops_routes import find_routes, protection
 from ..pyast import dotted, literal
-from ..settings_lookup import find_settings
+from ..settings_model import find_settings
 from . import check
 
 # category -> (table name pattern, [(setting pattern, expected default)])

@@ -5,9 +5,10 @@ import ast
 
 from ..findings import Severity
 from ..ops_routes import Route, auth_dependency, protection, routes_matching
+from ..prod_validation import prod_requirement
 from ..pyast import dotted, literal
 from ..pyresolve import Project, kwarg
-from ..settings_lookup import find_settings, prod_requirement
+from ..settings_model import find_settings
 from . import check
 
 METRICS_PATHS = ["/metrics"]
