@@ -13,7 +13,7 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from .pyast import dotted, literal
+from .pyast import dotted, literal, walk
 
 _BASE_CLASSES = {"DeclarativeBase", "DeclarativeBaseNoMeta"}
 _BASE_FACTORIES = {"declarative_base", "generate_base"}
@@ -79,7 +79,7 @@ class _Resolver:
             return names, mods, dynamic
         me = self.module_of(path)
         pkg = me if path.endswith("__init__.py") else me.rpartition(".")[0]
-        for node in ast.walk(src.tree):
+        for node in walk(src.tree):
             if isinstance(node, ast.Import):
                 for a in node.names:
                     mods.add(a.name)

@@ -5,7 +5,7 @@ import ast
 from dataclasses import dataclass, field
 
 from .index import CodeIndex
-from .pyast import NOT_LITERAL, literal
+from .pyast import NOT_LITERAL, literal, walk
 
 _MISSING = object()
 
@@ -144,7 +144,7 @@ def _changes_schema(func) -> bool:
     """Whether the function calls an ``op.<x>`` schema operation (not just data statements)."""
     return func is not None and any(
         isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
-        and n.func.value.id == "op" and n.func.attr not in _DATA_OPS for n in ast.walk(func))
+        and n.func.value.id == "op" and n.func.attr not in _DATA_OPS for n in walk(func))
 
 
 def _is_empty(func) -> bool:
@@ -189,6 +189,6 @@ def read_graph(index: CodeIndex, migration_files: list[str]) -> RevisionGraph:
             downgrade_line=down_fn.lineno if down_fn else None,
             upgrade_empty=not _changes_schema(up_fn),
             downgrade_empty=_is_empty(down_fn),
-            downgrade_raises=bool(down_fn) and any(isinstance(n, ast.Raise) for n in ast.walk(down_fn)),
+            downgrade_raises=bool(down_fn) and any(isinstance(n, ast.Raise) for n in walk(down_fn)),
         ))
     return graph

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 from functools import cached_property
 
-from .pyast import dotted
+from .pyast import dotted, walk
 
 FuncNode = (ast.FunctionDef, ast.AsyncFunctionDef)
 
@@ -78,14 +78,14 @@ class CallGraph:
         out = self._nodes.get(file)
         if out is None:
             src = self.ctx.index.get(file)
-            out = self._nodes[file] = list(ast.walk(src.tree)) if src is not None and src.tree else []
+            out = self._nodes[file] = list(walk(src.tree)) if src is not None and src.tree else []
         return out
 
     def fn_nodes(self, fn: Func) -> list[ast.AST]:
         """Every node of a function (nested definitions included), walked once."""
         out = self._fn_nodes.get(id(fn.node))
         if out is None:
-            out = self._fn_nodes[id(fn.node)] = list(ast.walk(fn.node))
+            out = self._fn_nodes[id(fn.node)] = list(walk(fn.node))
         return out
 
     @cached_property

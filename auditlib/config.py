@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
-import tomllib
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 DEFAULT_PROFILE = Path(__file__).parent / "profiles" / "default.toml"
 

@@ -12,7 +12,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from .pyast import dotted, literal
+from .pyast import dotted, literal, walk
 
 _DML = re.compile(r"^\s*(?:--[^\n]*\n\s*)*(INSERT\s+INTO|UPDATE|DELETE\s+FROM|MERGE\s+INTO|COPY|WITH)\s+\"?([\w.]+)?",
                   re.I)
@@ -53,7 +53,7 @@ def _sql_text(node) -> str | None:
 def _tables(tree) -> dict[str, str]:
     """Variables bound to ``sa.table("name", ...)`` / ``sa.Table("name", ...)``."""
     out = {}
-    for n in ast.walk(tree):
+    for n in walk(tree):
         if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call) \
                 and dotted(n.value.func).rsplit(".", 1)[-1] in ("table", "Table") and n.value.args:
             name = literal(n.value.args[0])
@@ -95,8 +95,8 @@ def _from_sql(sql: str) -> tuple[str, str, dict] | None:
 def _upgrade_nodes(tree):
     """Nodes of the module except those inside ``downgrade()``."""
     skip = {id(n) for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "downgrade"
-            for n in ast.walk(f)}
-    return [n for n in ast.walk(tree) if id(n) not in skip]
+            for n in walk(f)}
+    return [n for n in walk(tree) if id(n) not in skip]
 
 
 def data_statements(path: str, tree: ast.Module) -> list[DataStatement]:
@@ -141,7 +141,7 @@ def created_tables(tree: ast.Module) -> set[str]:
 def project_imports(tree: ast.Module, is_project_module) -> list[tuple[int, str]]:
     """(line, module) of imports of the target's own (application) modules."""
     out = []
-    for n in ast.walk(tree):
+    for n in walk(tree):
         if isinstance(n, ast.ImportFrom) and n.module and not n.level and is_project_module(n.module):
             out.append((n.lineno, n.module))
         elif isinstance(n, ast.Import):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from .index import CodeIndex, SourceFile
+from .pyast import walk
 
 
 @dataclass
@@ -93,7 +94,7 @@ def discover(index: CodeIndex, config: dict | None = None) -> Layout:
     config = config or {}
     lay = Layout()
     for f in index.python_files():
-        for node in ast.walk(f.tree):
+        for node in walk(f.tree):
             if isinstance(node, ast.Call):
                 name = _call_name(node)
                 if name == "FastAPI" and f.path not in lay.app_files:
@@ -135,7 +136,7 @@ def discover(index: CodeIndex, config: dict | None = None) -> Layout:
 def _import_aliases(tree: ast.Module) -> dict[str, str]:
     """Local name -> imported name (``from x import BaseSettings as B`` gives B -> BaseSettings)."""
     out = {}
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             for a in node.names:
                 out[a.asname or a.name.split(".")[0]] = a.name.rsplit(".", 1)[-1]
@@ -148,7 +149,7 @@ def _settings_classes(index: CodeIndex) -> list[tuple[str, str, int]]:
     classes = []  # (file, node, aliases)
     for f in index.python_files():
         aliases = _import_aliases(f.tree)
-        classes += [(f.path, n, aliases) for n in ast.walk(f.tree) if isinstance(n, ast.ClassDef)]
+        classes += [(f.path, n, aliases) for n in walk(f.tree) if isinstance(n, ast.ClassDef)]
     known: set[str] = set()
     found: dict[tuple[str, str], int] = {}
     changed = True

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .index import SourceFile
 from .ops_routes import callees
-from .pyast import dotted
+from .pyast import dotted, walk
 from .pyresolve import Project
 
 SEND_QUALIFIED = re.compile(
@@ -46,7 +46,7 @@ class Email:
 
 
 def _literal_text(node: ast.AST) -> str:
-    return " ".join(n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str))
+    return " ".join(n.value for n in walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str))
 
 
 def _subject(node: ast.AST) -> ast.AST | None:
@@ -75,7 +75,7 @@ def sends_mail(ctx) -> list[tuple[SourceFile, int]]:
     for src in proj.files:
         if not ctx.layout.is_app(src.path):
             continue
-        for n in ast.walk(src.tree):
+        for n in walk(src.tree):
             if isinstance(n, ast.Call) and (SEND_QUALIFIED.match(proj.qualify(src, n.func))
                                             or (isinstance(n.func, ast.Attribute) and n.func.attr in SEND_ATTRS)):
                 out.append((src, n.lineno))
@@ -93,13 +93,13 @@ def emails(ctx) -> list[Email]:
         for src in proj.files:
             if not ctx.layout.is_app(src.path):
                 continue
-            for fn in ast.walk(src.tree):
+            for fn in walk(src.tree):
                 if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     continue
-                subj = next((s for n in ast.walk(fn) if (s := _subject(n)) is not None), None)
+                subj = next((s for n in walk(fn) if (s := _subject(n)) is not None), None)
                 if subj is None:
                     continue
-                names = [n.value for n in ast.walk(fn) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                names = [n.value for n in walk(fn) if isinstance(n, ast.Constant) and isinstance(n.value, str)
                          and TEMPLATE.search(n.value)]
                 templates = [f.path for name in names for f in ctx.index.select(f"*{name.lstrip('./')}")
                              if not f.path.endswith(".py")]
@@ -112,9 +112,9 @@ def callers(ctx, func: ast.AST) -> list[tuple[SourceFile, ast.AST]]:
     """Project functions that call ``func`` directly (imports resolved)."""
     proj, out = Project.of(ctx), []
     for src in proj.files:
-        for fn in ast.walk(src.tree):
+        for fn in walk(src.tree):
             if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn is not func:
-                for n in ast.walk(fn):
+                for n in walk(fn):
                     if isinstance(n, ast.Call):
                         res = proj.resolve_call(src, n.func)
                         if res is not None and res.func is func:
@@ -135,7 +135,7 @@ def email_text(ctx, email: Email) -> list[tuple[str, int, str]]:
         if id(fn) in seen:
             continue
         seen.add(id(fn))
-        for n in ast.walk(fn):
+        for n in walk(fn):
             if isinstance(n, ast.Constant) and isinstance(n.value, str):
                 out.append((src.path, n.lineno, n.value))
                 if TEMPLATE.search(n.value):

@@ -14,7 +14,7 @@ import ast
 from dataclasses import dataclass
 
 from .index import SourceFile
-from .pyast import dotted
+from .pyast import dotted, walk
 from .pyresolve import FuncDef, Project, calls, enclosing_function, parents
 
 HTTP_VERBS = {"get", "post", "put", "patch", "delete", "head", "options", "request", "stream", "send"}
@@ -71,7 +71,7 @@ def _bindings(tree: ast.AST, proj: Project, src: SourceFile, up) -> tuple[dict, 
     of the class may use it)."""
     out: dict[tuple, ast.Call] = {}
     sessions: set[str] = set()
-    for node in ast.walk(tree):
+    for node in walk(tree):
         pairs = []
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Call):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]

@@ -14,7 +14,7 @@ import ast
 from dataclasses import dataclass
 
 from .callgraph import CallGraph, Func, app_graph, shared
-from .pyast import dotted
+from .pyast import dotted, walk
 
 TASK_DECORATORS = {"task", "shared_task", "scheduled_job", "periodic_task", "actor", "repeat_every",
                    "cron_job", "db_periodic_task", "job"}
@@ -40,12 +40,12 @@ def _is_loop_forever(node: ast.While) -> bool:
     forever |= isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not)  # while not stop
     forever |= isinstance(test, (ast.Name, ast.Attribute, ast.Call))  # while running / not event.is_set()
     sleeps = any(isinstance(n, ast.Call) and dotted(n.func).rsplit(".", 1)[-1] in SLEEPS | {"wait"}
-                 for n in ast.walk(node))
+                 for n in walk(node))
     return forever and sleeps
 
 
 def loops_forever(fn: Func, graph: CallGraph | None = None) -> ast.While | None:
-    nodes = graph.fn_nodes(fn) if graph else ast.walk(fn.node)
+    nodes = graph.fn_nodes(fn) if graph else walk(fn.node)
     return next((n for n in nodes if isinstance(n, ast.While) and _is_loop_forever(n)), None)
 
 

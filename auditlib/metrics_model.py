@@ -10,7 +10,7 @@ import ast
 from dataclasses import dataclass, field
 
 from .index import SourceFile
-from .pyast import dotted, literal
+from .pyast import dotted, literal, walk
 from .pyresolve import Project, kwarg
 
 KINDS = {"Counter", "Gauge", "Histogram", "Summary", "Info", "Enum"}
@@ -66,7 +66,7 @@ def metrics(ctx) -> list[Metric]:
         return ctx.__dict__["_metrics_model"]
     proj, out = Project.of(ctx), []
     for f in _app_files(ctx):
-        for node in ast.walk(f.tree):
+        for node in walk(f.tree):
             value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
             if not isinstance(value, ast.Call):
                 continue
@@ -110,7 +110,7 @@ def exporters(ctx) -> list[Exporter]:
     ``PrometheusMiddleware`` passed to ``add_middleware`` or called)."""
     proj, out = Project.of(ctx), []
     for f in _app_files(ctx):
-        for node in ast.walk(f.tree):
+        for node in walk(f.tree):
             if not isinstance(node, ast.Call):
                 continue
             refs = [node.func] + (node.args[:1] if dotted(node.func).endswith("add_middleware") else [])

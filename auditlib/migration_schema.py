@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 
 from .alembic_graph import read_graph
-from .pyast import NOT_LITERAL, dotted, literal
+from .pyast import NOT_LITERAL, dotted, literal, walk
 
 
 @dataclass
@@ -320,7 +320,7 @@ def _replay(body: list[ast.stmt], rep: _Replayer, batch: dict[str, str]) -> None
         if isinstance(stmt, (ast.If, ast.For, ast.Try)):
             _replay(stmt.body, rep, batch)  # conditional ops: assume the main path runs
             continue
-        for node in ast.walk(stmt):
+        for node in walk(stmt):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
             owner = dotted(node.func.value)

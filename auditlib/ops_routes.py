@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from .index import SourceFile
-from .pyast import dotted
+from .pyast import dotted, walk
 from .pyresolve import Project, kwarg
 
 FuncDef = ast.FunctionDef | ast.AsyncFunctionDef
@@ -62,7 +62,7 @@ def find_routes(ctx) -> list[Route]:
     files = [f for f in proj.files if ctx.layout.is_app(f.path)]
     routers: dict[tuple[str, str], tuple[str, list]] = {}  # (file, var) -> (prefix, deps)
     for f in files:
-        for node in ast.walk(f.tree):
+        for node in walk(f.tree):
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and len(node.targets) == 1 \
                     and isinstance(node.targets[0], ast.Name) \
                     and dotted(node.value.func).split(".")[-1] in ("APIRouter", "FastAPI"):
@@ -70,7 +70,7 @@ def find_routes(ctx) -> list[Route]:
                                                          _deps(node.value))
     parent: dict[tuple[str, str], tuple[tuple[str, str], str, list]] = {}
     for f in files:
-        for node in ast.walk(f.tree):
+        for node in walk(f.tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                     and node.func.attr == "include_router" and node.args:
                 child = _router_ref(proj, f, node.args[0])
@@ -89,7 +89,7 @@ def find_routes(ctx) -> list[Route]:
     out: list[Route] = []
     for f in files:
         funcs = _module_functions(f)
-        for node in ast.walk(f.tree):
+        for node in walk(f.tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 for dec in node.decorator_list:
                     if isinstance(dec, ast.Call) and isinstance(dec.func, ast.Attribute) \
@@ -135,7 +135,7 @@ def routes_matching(ctx, paths) -> list[Route]:
 
 # -- protection ---------------------------------------------------------------------
 def _has_auth_signal(node: ast.AST) -> bool:
-    for n in ast.walk(node):
+    for n in walk(node):
         if isinstance(n, ast.Constant) and n.value in (401, 403):
             return True
         if isinstance(n, ast.Attribute) and n.attr.startswith(("HTTP_401", "HTTP_403")):
@@ -157,7 +157,7 @@ def _depends_targets(func: FuncDef, src: SourceFile) -> list[ast.AST]:
     for node in nodes:
         if isinstance(node, ast.Name) and node.id in aliases:
             node = aliases[node.id]
-        for n in ast.walk(node):
+        for n in walk(node):
             if isinstance(n, ast.Call) and dotted(n.func).split(".")[-1] in ("Depends", "Security"):
                 out.append(n.args[0] if n.args else n)
     return out
@@ -188,9 +188,9 @@ def _checks_header(func: ast.AST) -> bool:
     """The body reads a credential (Authorization header, token) and answers 401/403."""
     text_hits = any(isinstance(n, ast.Constant) and isinstance(n.value, str)
                     and n.value.lower() in ("authorization", "x-api-key", "x-metrics-token")
-                    for n in ast.walk(func))
+                    for n in walk(func))
     token_hits = any(isinstance(n, (ast.Attribute, ast.Name)) and re.search(r"token|credentials", dotted(n), re.I)
-                     for n in ast.walk(func))
+                     for n in walk(func))
     return (text_hits or token_hits) and _has_auth_signal(func)
 
 
@@ -201,7 +201,7 @@ def middlewares(ctx) -> list[tuple[SourceFile, ast.AST]]:
     for f in Project.of(ctx).files:
         if not ctx.layout.is_app(f.path):
             continue
-        for n in ast.walk(f.tree):
+        for n in walk(f.tree):
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
                     isinstance(d, ast.Call) and dotted(d.func).endswith("middleware") for d in n.decorator_list):
                 out.append((f, n))
@@ -226,7 +226,7 @@ def protection(ctx, route: Route) -> str | None:
         if _checks_header(route.handler):
             return f"credential check in {route.handler.name}"
     for msrc, node in middlewares(ctx):
-        prefixes = [n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+        prefixes = [n.value for n in walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)
                     and n.value.startswith("/") and len(n.value) > 1]
         if any(route.path.startswith(p.rstrip("/")) for p in prefixes) and _checks_header(node):
             return f"middleware {getattr(node, 'name', '')} ({msrc.path}:{node.lineno})"
@@ -241,7 +241,7 @@ def callees(ctx, src: SourceFile, func: FuncDef, depth: int = 3) -> list[tuple[S
     for _ in range(depth):
         nxt = []
         for s, fn in frontier:
-            for n in ast.walk(fn):
+            for n in walk(fn):
                 if isinstance(n, ast.Call):
                     res = proj.resolve_call(s, n.func)
                     if res is not None and id(res.func) not in seen:
@@ -259,7 +259,7 @@ def app_anchor(ctx) -> tuple[str, int | None]:
         src = ctx.index.get(path)
         if src is None or src.tree is None or not ctx.layout.is_app(path):
             continue
-        for n in ast.walk(src.tree):
+        for n in walk(src.tree):
             if isinstance(n, ast.Call) and dotted(n.func).split(".")[-1] == "FastAPI":
                 return path, n.lineno
     return ".", None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from .pyast import dotted, literal
+from .pyast import dotted, literal, walk
 
 _ENUM_BASES = {"Enum", "StrEnum", "IntEnum"}
 
@@ -30,7 +30,7 @@ def _python_enums(ctx) -> dict[str, tuple[list[str], list[str]]]:
     """{class name: (member names, member values as str)} for literal Enum subclasses."""
     out = {}
     for src in ctx.index.python_files():
-        for node in ast.walk(src.tree):
+        for node in walk(src.tree):
             if isinstance(node, ast.ClassDef) and any(dotted(b).rsplit(".", 1)[-1] in _ENUM_BASES for b in node.bases):
                 names, values = [], []
                 for st in node.body:
@@ -53,7 +53,7 @@ def orm_enums(ctx) -> list[OrmEnum]:
     for src in ctx.index.python_files():
         if lay.is_migration(src.path) or lay.is_test(src.path) or src.tree is None:
             continue
-        for node in ast.walk(src.tree):
+        for node in walk(src.tree):
             if isinstance(node, ast.Call) and dotted(node.func).rsplit(".", 1)[-1] in ("Enum", "ENUM") \
                     and node.args and isinstance(node.args[0], (ast.Name, ast.Attribute)):
                 cls = dotted(node.args[0]).rsplit(".", 1)[-1]
@@ -81,7 +81,7 @@ def migration_enum_labels(ctx) -> dict[str, list[str]]:
     out = {}
     for path in ctx.layout.migration_files:
         src = ctx.index.get(path)
-        for node in ast.walk(src.tree) if src is not None and src.tree is not None else []:
+        for node in walk(src.tree) if src is not None and src.tree is not None else []:
             if isinstance(node, ast.Call) and dotted(node.func).rsplit(".", 1)[-1] in ("Enum", "ENUM"):
                 labels = [literal(a) for a in node.args]
                 name = literal(_kw(node, "name"))

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from .alembic_graph import read_graph
-from .pyast import dotted, literal
+from .pyast import dotted, literal, walk
 from .pymodules import Module, Project, project
 
 ORG_TABLE_NAMES = ("organizations", "organisations", "orgs", "organization", "organisation", "tenants", "tenant",
@@ -78,7 +78,7 @@ class Schema:
 
 
 def _fk_target(call: ast.AST) -> str:
-    for n in ast.walk(call):
+    for n in walk(call):
         if isinstance(n, ast.Call) and dotted(n.func).rsplit(".", 1)[-1] == "ForeignKey" and n.args:
             v = literal(n.args[0])
             if isinstance(v, str):
@@ -94,7 +94,7 @@ def _fk_target(call: ast.AST) -> str:
 
 def _is_pk(call: ast.AST) -> bool:
     return any(isinstance(n, ast.keyword) and n.arg == "primary_key" and literal(n.value) is True
-               for n in ast.walk(call))
+               for n in walk(call))
 
 
 COLUMN_CALLS = {"mapped_column", "Column", "Field", "column_property"}
@@ -156,7 +156,7 @@ def _tablename(proj, mod, cls) -> str | None:
 
 def _models(proj: Project, tables: dict, by_class: dict) -> None:
     for mod in proj.by_path.values():
-        for node in ast.walk(mod.tree):
+        for node in walk(mod.tree):
             if isinstance(node, ast.ClassDef):
                 name = _tablename(proj, mod, node)
                 if not name:
@@ -213,7 +213,7 @@ def _migrations(ctx, tables: dict) -> None:
         up = next((n for n in (tree.body if tree else []) if isinstance(n, ast.FunctionDef) and n.name == "upgrade"), None)
         if up is None:
             continue
-        for n in ast.walk(up):
+        for n in walk(up):
             if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.args):
                 continue
             op, name = n.func.attr, literal(n.args[0])

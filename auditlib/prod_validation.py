@@ -24,7 +24,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from .pyast import dotted, literal
+from .pyast import dotted, literal, walk
 from .pyresolve import Project, parents
 from .settings_model import Setting, settings_model
 
@@ -132,7 +132,7 @@ def analyse(ctx) -> ProdValidation:
         if src.tree is None or not hint.search(src.text or ""):
             continue
         up = None
-        for node in ast.walk(src.tree):
+        for node in walk(src.tree):
             if not isinstance(node, (ast.If, ast.Assert)):
                 continue
             sense, env = _gate(node.test, env_names, prod_values)
@@ -158,7 +158,7 @@ def analyse(ctx) -> ProdValidation:
             _collect(v, src, scope, project, depth=2)
             _bypass(v, src, node.test, fn)
             if not v.can_fail and fn is not None:  # errors collected, raised after the gate
-                v.can_fail = any(isinstance(n, ast.Raise) and n.lineno > node.lineno for n in ast.walk(fn))
+                v.can_fail = any(isinstance(n, ast.Raise) and n.lineno > node.lineno for n in walk(fn))
             if v.can_fail:
                 v.called = fn is None or bool(fn.decorator_list) or _referenced(ctx, fn.name)
                 validators.append(v)
@@ -173,7 +173,7 @@ def _referenced(ctx, name: str) -> bool:
     for src in ctx.layout.app_sources(ctx.index):
         if src.tree is None or name not in (src.text or ""):
             continue
-        for n in ast.walk(src.tree):
+        for n in walk(src.tree):
             if isinstance(n, ast.Name) and n.id == name or isinstance(n, ast.Attribute) and n.attr == name:
                 return True
     return False
@@ -262,7 +262,7 @@ def _collect(v: Validator, src, scope: list[ast.AST], project: Project, depth: i
     seen = seen if seen is not None else set()
     consts = _module_constants(src.tree)
     for root in scope:
-        for n in ast.walk(root):
+        for n in walk(root):
             if isinstance(n, (ast.Raise, ast.Assert)):
                 v.can_fail = True
             elif isinstance(n, ast.Attribute):
@@ -271,7 +271,7 @@ def _collect(v: Validator, src, scope: list[ast.AST], project: Project, depth: i
                 v.refs.append((n.id, src.path, n.lineno))
                 if n.id in consts and (src.path, n.id) not in seen:
                     seen.add((src.path, n.id))
-                    for c in ast.walk(consts[n.id]):
+                    for c in walk(consts[n.id]):
                         if isinstance(c, ast.Constant) and isinstance(c.value, str):
                             v.refs.append((c.value, src.path, n.lineno))
             elif isinstance(n, ast.Constant) and isinstance(n.value, str):
@@ -283,7 +283,7 @@ def _collect(v: Validator, src, scope: list[ast.AST], project: Project, depth: i
                     target = project.resolve_call(src, n.func)
                     if target is not None and id(target.func) not in seen:
                         seen.add(id(target.func))
-                        if v.name == v.origin and any(isinstance(x, ast.Raise) for x in ast.walk(target.func)):
+                        if v.name == v.origin and any(isinstance(x, ast.Raise) for x in walk(target.func)):
                             # the gate calls the validating function: point at it
                             v.file, v.line, v.name = target.src.path, target.func.lineno, target.func.name
                         _collect(v, target.src, target.func.body, project, depth - 1, seen)
@@ -391,10 +391,10 @@ def prod_requirement(ctx, setting: Setting) -> str | None:
     for src in proj.files:
         if not ctx.layout.is_app(src.path):
             continue
-        for fn in ast.walk(src.tree):
+        for fn in walk(src.tree):
             if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
-            nodes = list(ast.walk(fn))
+            nodes = list(walk(fn))
             is_prod = PROD_WORD.search(fn.name) or any(
                 isinstance(n, ast.Constant) and isinstance(n.value, str) and PROD_WORD.search(n.value) for n in nodes) \
                 or any(isinstance(n, (ast.Attribute, ast.Name)) and PROD_WORD.search(dotted(n)) for n in nodes)

@@ -3,8 +3,9 @@ scenarios), each overridable by a config key naming a TOML file of the same shap
 (relative to the target root, or absolute)."""
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 PROFILES = Path(__file__).parent / "profiles"
 

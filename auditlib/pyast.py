@@ -8,7 +8,6 @@ from typing import Iterator
 
 from .index import SourceFile
 
-
 _WALK_ROOTS = (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 _WALKED: dict[int, tuple[ast.AST, tuple[ast.AST, ...]]] = {}
 _ast_walk = ast.walk

@@ -22,7 +22,7 @@ from functools import cached_property
 from typing import Iterator
 
 from .index import SourceFile
-from .pyast import NOT_LITERAL, dotted, literal
+from .pyast import NOT_LITERAL, dotted, literal, walk
 
 FuncDef = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -35,7 +35,7 @@ def import_map(tree: ast.Module) -> dict[str, str]:
     (resolved by :meth:`Project.absolute`).
     """
     out: dict[str, str] = {}
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
                 out[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
@@ -59,7 +59,7 @@ def qualify(node: ast.AST, imports: dict[str, str]) -> str:
 
 
 def functions(tree: ast.AST) -> Iterator[FuncDef]:
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             yield node
 
@@ -82,7 +82,7 @@ def calls(node: ast.AST, *, nested: bool = False) -> Iterator[ast.Call]:
 def parents(tree: ast.AST) -> dict[int, ast.AST]:
     """id(node) -> parent node, for walking outwards (enclosing with/try/def)."""
     out = {}
-    for p in ast.walk(tree):
+    for p in walk(tree):
         for c in ast.iter_child_nodes(p):
             out[id(c)] = p
     return out
@@ -210,7 +210,7 @@ class Project:
         files = {f.path: f for f in self.files}
         for path, cls_name, _ in self.settings_classes:
             src = files.get(path)
-            cls = next((n for n in ast.walk(src.tree) if isinstance(n, ast.ClassDef) and n.name == cls_name),
+            cls = next((n for n in walk(src.tree) if isinstance(n, ast.ClassDef) and n.name == cls_name),
                        None) if src else None
             for stmt in cls.body if cls else []:
                 if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):

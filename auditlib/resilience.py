@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 
 from .external_calls import ExternalCall
-from .pyast import dotted, literal
+from .pyast import dotted, literal, walk
 from .pyresolve import Project, callers_upto, parents
 
 RETRY_LIBS = ("tenacity", "backoff", "stamina", "retry", "retrying", "aiohttp_retry", "opnieuw", "redo")
@@ -68,7 +68,7 @@ def retry_loop(c: ExternalCall) -> str:
         if isinstance(n, ast.Try) and n.handlers:
             in_try = True
         if isinstance(n, (ast.For, ast.While, ast.AsyncFor)) and in_try:
-            sleeps = any(isinstance(x, ast.Call) and dotted(x.func).split(".")[-1] == "sleep" for x in ast.walk(n))
+            sleeps = any(isinstance(x, ast.Call) and dotted(x.func).split(".")[-1] == "sleep" for x in walk(n))
             return "backoff" if sleeps else "no-backoff"
         n = up.get(id(n))
     return ""
@@ -116,11 +116,11 @@ def breaker_names(ctx) -> set[str]:
     """Names of hand-written circuit breaker classes / instances in the project."""
     out = set()
     for f in ctx.layout.app_sources(ctx.index):
-        for n in ast.walk(f.tree) if f.tree else []:
+        for n in walk(f.tree) if f.tree else []:
             if isinstance(n, ast.ClassDef) and "breaker" in n.name.lower():
                 out.add(n.name)
     for f in ctx.layout.app_sources(ctx.index):  # instances: crm = CircuitBreaker(...)
-        for n in ast.walk(f.tree) if f.tree else []:
+        for n in walk(f.tree) if f.tree else []:
             if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call):
                 callee = dotted(n.value.func)
                 if callee.split(".")[-1] in out or "breaker" in callee.lower():
@@ -135,7 +135,7 @@ def has_breaker(proj: Project, c: ExternalCall, local: set[str]) -> bool:
             return True
     # breaker.call(fn, ...) style: the enclosing function hands the work to a breaker
     if c.func is not None:
-        for n in ast.walk(c.func):
+        for n in walk(c.func):
             if isinstance(n, ast.Call) and "breaker" in dotted(n.func).lower():
                 return True
     return False

@@ -23,7 +23,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from .pyast import dotted, literal
+from .pyast import dotted, literal, walk
 from .pyresolve import Project
 
 ROUTE_HINT = re.compile(r"@\s*[\w.]+\.(get|post|put|patch|delete|head|options|api_route)\(")
@@ -65,7 +65,7 @@ def _build(ctx) -> list[Route]:
                    for t in st.targets if isinstance(t, ast.Name)}
         routers = {name: v for name, v in aliases.items() if isinstance(v, ast.Call)
                    and dotted(v.func).rsplit(".", 1)[-1] in ("APIRouter", "FastAPI")}
-        for fn in (n for n in ast.walk(src.tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        for fn in (n for n in walk(src.tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
             for dec in fn.decorator_list:
                 if not (isinstance(dec, ast.Call) and isinstance(dec.func, ast.Attribute)):
                     continue
@@ -142,7 +142,7 @@ def _analyse_params(project, src, fn, aliases, r: Route, depth: int, top: bool =
                 "Request", "Response", "BackgroundTasks", "WebSocket", "AsyncSession", "Session", "Optional",
                 "Literal", "UUID", "Decimal") and r.body == "none" and not _is_path_param(p.arg, r.path):
             r.body = "json"  # a pydantic model parameter
-    for n in ast.walk(fn):
+    for n in walk(fn):
         if isinstance(n, ast.Attribute) and n.attr in ("cookies", "session") and dotted(n.value).endswith(("request", "req")):
             r.credentials.add("cookie")
         elif isinstance(n, ast.Attribute) and n.attr == "headers" and dotted(n.value).endswith(("request", "req")):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from .pyast import dotted, literal
+from .pyast import dotted, literal, walk
 
 METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}
 
@@ -48,7 +48,7 @@ def file_routes(src, nodes=None) -> list[Route]:
         return []
     prefixes = _prefixes(src.tree)
     out = []
-    for node in nodes if nodes is not None else ast.walk(src.tree):
+    for node in nodes if nodes is not None else walk(src.tree):
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         for dec in node.decorator_list:

@@ -22,7 +22,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from .pyast import dotted, literal
+from .pyast import dotted, literal, walk
 from .pymodules import FuncNode, Module, Project, Symbol, own_nodes, project
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete", "options", "head", "trace")
@@ -144,7 +144,7 @@ class _Builder:
     def scan(self) -> None:
         for mod in self.p.by_path.values():
             scopes = [(None, mod.tree.body)]
-            scopes += [(n, None) for n in ast.walk(mod.tree) if isinstance(n, FuncNode)]
+            scopes += [(n, None) for n in walk(mod.tree) if isinstance(n, FuncNode)]
             for scope, body in scopes:
                 assigns = {}
                 nodes = own_nodes(scope) if scope is not None else _module_level_nodes(body)
@@ -231,7 +231,7 @@ class _Builder:
     # -- pass 2: operations on apps and routers --------------------------------------------
     def operations(self) -> None:
         for mod in self.p.by_path.values():
-            funcs = [n for n in ast.walk(mod.tree) if isinstance(n, FuncNode)]
+            funcs = [n for n in walk(mod.tree) if isinstance(n, FuncNode)]
             for scope in [None, *funcs]:
                 nodes = own_nodes(scope) if scope is not None else _module_level_nodes(mod.tree.body)
                 for node in nodes:
@@ -321,12 +321,12 @@ class _Builder:
 
     def _middleware(self, mod, funcs, name, line, prefixes, where=None) -> Middleware:
         funcs = funcs if isinstance(funcs, list) else [funcs]
-        nodes = [n for f in funcs for n in ast.walk(f)]
+        nodes = [n for f in funcs for n in walk(f)]
         found, exempt = list(prefixes), []
         for n in nodes:  # `if path.startswith("/v1/admin"): <deny>` protects; `...: return await call_next` exempts
             if isinstance(n, ast.If):
                 lits = _startswith_literals(n.test)
-                if lits and any(_denial(x) for s in n.body for x in ast.walk(s)):
+                if lits and any(_denial(x) for s in n.body for x in walk(s)):
                     found += lits
                 elif lits and any(isinstance(x, ast.Return) for x in n.body):
                     exempt += lits
@@ -601,7 +601,7 @@ def _role_literals(nodes) -> list[str]:
 
 def _startswith_literals(test) -> list[str]:
     out = []
-    for n in ast.walk(test):
+    for n in walk(test):
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "startswith":
             for a in n.args:
                 v = literal(a)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from .pyast import dotted, literal
+from .pyast import dotted, literal, walk
 
 _CONSTRAINTS = {"UniqueConstraint", "Index", "ForeignKeyConstraint", "PrimaryKeyConstraint",
                 "CheckConstraint", "Enum", "ENUM"}
@@ -49,7 +49,7 @@ class SchemaSources:
 
 
 def _scan_migration(path: str, tree: ast.Module, out: SchemaSources) -> None:
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if not isinstance(node, ast.Call):
             continue
         fn = dotted(node.func).rsplit(".", 1)[-1]
@@ -73,7 +73,7 @@ def _scan_migration(path: str, tree: ast.Module, out: SchemaSources) -> None:
 
 
 def _scan_models(path: str, tree: ast.Module, out: SchemaSources) -> None:
-    for cls in ast.walk(tree):
+    for cls in walk(tree):
         if not isinstance(cls, ast.ClassDef):
             continue
         table, cols = None, {}

@@ -31,12 +31,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+import tomllib
 
 from .pg import _make_preexec
 from .redact import _URL_USERINFO_RE, redact_text

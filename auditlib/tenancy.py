@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from .orm_schema import Schema, schema
-from .pyast import dotted, literal
+from .pyast import dotted, literal, walk
 from .pymodules import FuncNode, Module, Project, own_nodes, project
 from .routes import Route, _denial, _orgish, builder, handler_params, route_inventory
 
@@ -118,7 +118,7 @@ class Analyzer:
     def tables_in(self, mod, exprs, env) -> list[str]:
         out = []
         for e in exprs:
-            for n in ast.walk(e):
+            for n in walk(e):
                 if isinstance(n, (ast.Name, ast.Attribute)):
                     t = self.model_table(mod, n, env)
                     if t and t not in out:
@@ -263,7 +263,7 @@ class _Frame:
     def test(self, test) -> None:
         """Conditions: org comparisons validate fetched objects and request-supplied org ids."""
         self.eval(test)
-        for n in ast.walk(test):
+        for n in walk(test):
             if not isinstance(n, ast.Compare):
                 continue
             sides = [n.left, *n.comparators]
@@ -629,7 +629,7 @@ def global_mechanisms(ctx) -> dict[str, str]:
     for mod in proj.by_path.values():
         text = ctx.index.get(mod.path).text or ""
         if "with_loader_criteria" in text and "do_orm_execute" in text:
-            for n in ast.walk(mod.tree):
+            for n in walk(mod.tree):
                 if isinstance(n, ast.Call) and dotted(n.func).endswith("with_loader_criteria") and n.args:
                     sym = proj.resolve(mod, n.args[0])
                     covered = []

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 
 from .keywords import split_words
-from .pyast import dotted
+from .pyast import dotted, walk
 
 HTTP_STATUS = re.compile(r"HTTP_(\d{3})_")
 
@@ -52,7 +52,7 @@ def test_functions(ctx) -> list[TestFunc]:
             t.words = set(split_words(node.name)) | set(split_words(cls)) | stem
             t.words |= set(split_words(ast.get_docstring(node) or ""))
             t.words -= {"test"}
-            for n in ast.walk(node):
+            for n in walk(node):
                 if isinstance(n, ast.Name):
                     t.body_words.update(split_words(n.id))
                 elif isinstance(n, ast.Attribute):

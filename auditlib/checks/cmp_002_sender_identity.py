@@ -7,7 +7,7 @@ import re
 from ..email_model import sends_mail
 from ..findings import Severity
 from ..prod_validation import prod_requirement
-from ..pyast import literal
+from ..pyast import literal, walk
 from ..pyresolve import Project
 from ..settings_model import find_settings
 from . import check
@@ -23,7 +23,7 @@ def _literal_from(ctx):
     for src in Project.of(ctx).files:
         if not ctx.layout.is_app(src.path):
             continue
-        for n in ast.walk(src.tree):
+        for n in walk(src.tree):
             value = None
             if isinstance(n, ast.Assign) and any(isinstance(t, ast.Subscript) and literal(t.slice) in ("From", "from")
                                                  for t in n.targets):

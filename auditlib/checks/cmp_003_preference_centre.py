@@ -6,7 +6,7 @@ import re
 
 from ..email_model import emails
 from ..findings import Severity
-from ..pyast import dotted, literal
+from ..pyast import dotted, literal, walk
 from . import check
 
 STORE = (r"email_?pref|notification_?pref|communication_?pref|subscription_?pref|mailing_?pref|"
@@ -21,7 +21,7 @@ def _stores(ctx, rx: re.Pattern):
     for src in ctx.index.python_files():
         if ctx.layout.is_test(src.path):
             continue
-        for n in ast.walk(src.tree):
+        for n in walk(src.tree):
             if isinstance(n, ast.ClassDef) and rx.search(n.name):
                 yield src.path, n.lineno, n.name
             elif isinstance(n, ast.Call) and dotted(n.func).split(".")[-1] in ("create_table", "Table", "add_column") \

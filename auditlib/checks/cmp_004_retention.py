@@ -6,7 +6,7 @@ import re
 
 from ..findings import Severity
 from ..ops_routes import find_routes, protection
-from ..pyast import dotted, literal
+from ..pyast import dotted, literal, walk
 from ..settings_model import find_settings
 from . import check
 
@@ -26,7 +26,7 @@ def _tables(ctx) -> dict[str, tuple[str, int, str]]:
     for src in ctx.index.python_files():
         if ctx.layout.is_test(src.path):
             continue
-        for n in ast.walk(src.tree):
+        for n in walk(src.tree):
             if isinstance(n, ast.ClassDef):
                 for stmt in n.body:
                     if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and dotted(
@@ -43,11 +43,11 @@ def _cleanup(ctx, table: str, model: str) -> str | None:
     """``file:line`` of a function deleting old rows of ``table`` (``delete(Model)``,
     ``DELETE FROM table``, ``session.delete`` of the model) with a date cutoff."""
     for src in ctx.layout.app_sources(ctx.index):
-        for fn in ast.walk(src.tree) if src.tree else ():
+        for fn in walk(src.tree) if src.tree else ():
             if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
             hit = None
-            for n in ast.walk(fn):
+            for n in walk(fn):
                 if isinstance(n, ast.Call) and dotted(n.func).split(".")[-1] == "delete" and model and any(
                         dotted(a) == model for a in n.args):
                     hit = n
@@ -61,7 +61,7 @@ def _cleanup(ctx, table: str, model: str) -> str | None:
                     break
             if hit and any(CUTOFF.search(dotted(x) if isinstance(x, (ast.Name, ast.Attribute)) else
                                          str(x.value) if isinstance(x, ast.Constant) else "")
-                           for x in ast.walk(fn)):
+                           for x in walk(fn)):
                 return f"{src.path}:{hit.lineno}"
     return None
 

@@ -7,7 +7,7 @@ import re
 from ..email_model import email_text, emails
 from ..findings import Severity
 from ..ops_routes import find_routes
-from ..pyast import dotted
+from ..pyast import dotted, walk
 from . import check
 
 PERSONAL = re.compile(r"(^|_)(e_?mail|phone|mobile|address|street|postcode|date_of_birth)(_|$)", re.I)
@@ -28,7 +28,7 @@ CONSENT = re.compile(r"consent|cookiebot|onetrust|klaro|cookieconsent|cookie-ban
 def _personal_models(ctx):
     """(file, line, class, fields) of ORM models holding personal data."""
     for src in ctx.layout.app_sources(ctx.index):
-        for cls in ast.walk(src.tree) if src.tree else ():
+        for cls in walk(src.tree) if src.tree else ():
             if not isinstance(cls, ast.ClassDef):
                 continue
             names = [dotted(s.target if isinstance(s, ast.AnnAssign) else s.targets[0])
@@ -49,7 +49,7 @@ def _named(ctx, rx: re.Pattern, person_delete: bool = False) -> str | None:
                 or (person_delete and r.method == "DELETE" and PERSON_PATH.search(r.path)):
             return f"{r.file}:{r.line}"
     for src in ctx.layout.app_sources(ctx.index):
-        for fn in ast.walk(src.tree) if src.tree else ():
+        for fn in walk(src.tree) if src.tree else ():
             if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and rx.search(fn.name):
                 return f"{src.path}:{fn.lineno}"
     return None

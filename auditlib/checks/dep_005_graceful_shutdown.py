@@ -8,7 +8,7 @@ import re
 from ..callgraph import app_graph
 from ..findings import Severity
 from ..jobs_scan import find_jobs, loops_forever
-from ..pyast import dotted, literal
+from ..pyast import dotted, literal, walk
 from . import check
 from .dep_004_docker import dockerfile_stages
 
@@ -21,8 +21,8 @@ SERVERS = re.compile(r"\b(uvicorn|gunicorn|hypercorn|granian)\b")
 def _shutdown_parts(fn_node) -> tuple[list[ast.AST], list[ast.AST]]:
     """(startup calls, shutdown calls) of a lifespan function: before / after its ``yield``
     (a ``finally:`` after the yield counts as shutdown)."""
-    y = next((n for n in ast.walk(fn_node) if isinstance(n, (ast.Yield, ast.YieldFrom))), None)
-    calls = [n for n in ast.walk(fn_node) if isinstance(n, ast.Call)]
+    y = next((n for n in walk(fn_node) if isinstance(n, (ast.Yield, ast.YieldFrom))), None)
+    calls = [n for n in walk(fn_node) if isinstance(n, ast.Call)]
     if y is None:
         return calls, []
     return [c for c in calls if c.lineno < y.lineno], [c for c in calls if c.lineno > y.lineno]

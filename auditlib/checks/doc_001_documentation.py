@@ -5,7 +5,7 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted
+from ..pyast import dotted, walk
 from . import check
 
 # topic -> (pattern in README/docs text or doc file names, severity when missing, why)
@@ -27,7 +27,7 @@ def _openapi_enabled(ctx) -> bool:
     """FastAPI serves /docs and /openapi.json unless the app sets them to None."""
     for path in ctx.layout.app_files:
         src = ctx.index.get(path)
-        for node in ast.walk(src.tree):
+        for node in walk(src.tree):
             if isinstance(node, ast.Call) and dotted(node.func).endswith("FastAPI"):
                 for kw in node.keywords:
                     if kw.arg in ("openapi_url", "docs_url") and isinstance(kw.value, ast.Constant) \

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ast
 
 from ..findings import Severity
-from ..pyast import literal
+from ..pyast import literal, walk
 from . import check
 
 DEFAULT_TITLE, DEFAULT_VERSION = "FastAPI", "0.1.0"  # FastAPI's own defaults
@@ -69,7 +69,7 @@ def _defaults(ctx, chk, where, title, version, how):
 
 def _static(ctx, chk, where, res):
     src = ctx.index.get(where[0])
-    call = next((n for n in ast.walk(src.tree) if isinstance(n, ast.Call) and getattr(n, "lineno", 0) == where[1]
+    call = next((n for n in walk(src.tree) if isinstance(n, ast.Call) and getattr(n, "lineno", 0) == where[1]
                  and getattr(n.func, "id", getattr(n.func, "attr", "")) == "FastAPI"), None) \
         if src is not None and src.tree is not None and where[1] else None
     if call is None:

@@ -6,7 +6,7 @@ import re
 
 from ..findings import Severity
 from ..ops_routes import app_anchor, callees, routes_matching
-from ..pyast import dotted
+from ..pyast import dotted, walk
 from . import check
 
 HEALTH_PATHS = ["/healthz", "/health", "/livez", "/healthcheck"]
@@ -21,7 +21,7 @@ def _evidence(ctx, handler_src, handler):
     found: dict[str, str] = {}
     fails = False
     for src, fn in callees(ctx, handler_src, handler):
-        for n in ast.walk(fn):
+        for n in walk(fn):
             where = f"{src.path}:{getattr(n, 'lineno', fn.lineno)}"
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in DB_CALLS:
                 found.setdefault("database query", where)
@@ -35,14 +35,14 @@ def _evidence(ctx, handler_src, handler):
                     or (isinstance(n, ast.Attribute) and n.attr.startswith(("HTTP_5", "HTTP_424"))) \
                     or (isinstance(n, ast.keyword) and n.arg == "status_code"):
                 fails = True
-    catches = any(isinstance(n, ast.Try) and n.handlers for n in ast.walk(handler))
+    catches = any(isinstance(n, ast.Try) and n.handlers for n in walk(handler))
     return found, (catches and not fails)
 
 
 def _heartbeat_elsewhere(ctx, skip: set[int]) -> str | None:
     """A jobs heartbeat written or configured anywhere in the app (outside readiness)."""
     for src in ctx.layout.app_sources(ctx.index):
-        for n in ast.walk(src.tree) if src.tree else ():
+        for n in walk(src.tree) if src.tree else ():
             if id(n) in skip:
                 continue
             name = dotted(n) if isinstance(n, (ast.Name, ast.Attribute)) else ""
@@ -116,7 +116,7 @@ def health_endpoints(ctx):
                               "answer 503 when they differ.", route.file, route.line, key="no-migration",
                               routes=route_ref)
         if "jobs heartbeat" not in found:
-            skip = {id(n) for _s, fn in callees(ctx, route.src, route.handler) for n in ast.walk(fn)}
+            skip = {id(n) for _s, fn in callees(ctx, route.src, route.handler) for n in walk(fn)}
             elsewhere = _heartbeat_elsewhere(ctx, skip)
             if elsewhere:
                 yield chk.finding(ctx, Severity.WARNING, f"{route.path} ignores the jobs heartbeat",

@@ -28,7 +28,14 @@ def health_live(ctx):
     Not flagged: a missing endpoint or a readiness check that skips the migration head is
     the static OBS-001's (reported once, from the code).
     """
-    from ..stages.live import HEALTH_PATHS, READY_PATHS, app_location, handler_text, live_run, route_location
+    from ..stages.live import (
+        HEALTH_PATHS,
+        READY_PATHS,
+        app_location,
+        handler_text,
+        live_run,
+        route_location,
+    )
 
     chk = health_live.check
     res = live_run(ctx)

@@ -6,7 +6,7 @@ import ast
 from ..findings import Severity
 from ..ops_routes import Route, auth_dependency, protection, routes_matching
 from ..prod_validation import prod_requirement
-from ..pyast import dotted, literal
+from ..pyast import dotted, literal, walk
 from ..pyresolve import Project, kwarg
 from ..settings_model import find_settings
 from . import check
@@ -23,7 +23,7 @@ def _expose_calls(ctx):
         if not ctx.layout.is_app(src.path):
             continue
         imports = " ".join(proj.imports.get(src.path, {}).values())
-        for n in ast.walk(src.tree):
+        for n in walk(src.tree):
             if not isinstance(n, ast.Call):
                 continue
             if isinstance(n.func, ast.Attribute) and n.func.attr == "expose" \

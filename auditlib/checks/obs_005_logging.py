@@ -6,7 +6,7 @@ import re
 
 from ..findings import Severity
 from ..ops_routes import app_anchor
-from ..pyast import dotted
+from ..pyast import dotted, walk
 from ..pyresolve import Project, enclosing_function, parents
 from . import check
 
@@ -35,7 +35,7 @@ def _is_logger(call: ast.Call, loggers: set[str]) -> bool:
 def _loggers(tree: ast.AST) -> set[str]:
     """Names bound to ``logging.getLogger(...)`` / ``structlog.get_logger(...)``."""
     out = set()
-    for n in ast.walk(tree):
+    for n in walk(tree):
         if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call) \
                 and re.search(r"get_?logger", dotted(n.value.func), re.I):
             out |= {dotted(t) for t in n.targets}
@@ -45,7 +45,7 @@ def _loggers(tree: ast.AST) -> set[str]:
 def _request_body_names(func: ast.AST) -> set[str]:
     """Locals assigned from ``await request.body()`` / ``.json()`` / ``.form()``."""
     out = set()
-    for n in ast.walk(func):
+    for n in walk(func):
         if isinstance(n, ast.Assign):
             v = n.value.value if isinstance(n.value, ast.Await) else n.value
             if isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr in BODY_CALLS \
@@ -126,7 +126,7 @@ def logging_hygiene(ctx):
         loggers = _loggers(src.tree)
         up = parents(src.tree)
         body_names: dict[int, set[str]] = {}
-        for n in ast.walk(src.tree):
+        for n in walk(src.tree):
             if not (isinstance(n, ast.Call) and _is_logger(n, loggers)):
                 continue
             fn = enclosing_function(n, up)
@@ -144,7 +144,7 @@ def logging_hygiene(ctx):
                                   "Log an id instead, or wrap the value in a masking helper "
                                   "(`mask_email(...)`), and add a redaction filter to the log handlers.",
                                   src.path, n.lineno, key=f"{kind}:{expr}")
-        for n in ast.walk(src.tree):
+        for n in walk(src.tree):
             if setup is None and isinstance(n, ast.Call) and dotted(n.func).split(".")[-1] in (
                     "basicConfig", "dictConfig", "fileConfig", "configure_logging", "setup_logging"):
                 setup = (src.path, n.lineno)
@@ -167,7 +167,7 @@ def logging_hygiene(ctx):
                           file, line, key="request-id")
     if handles_pii and not any(isinstance(n, ast.ClassDef) and REDACTION.search(n.name)
                                or isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and REDACTION.search(n.name)
-                               for s in proj.files if ctx.layout.is_app(s.path) for n in ast.walk(s.tree)):
+                               for s in proj.files if ctx.layout.is_app(s.path) for n in walk(s.tree)):
         yield chk.finding(ctx, Severity.RECOMMENDATION, "No PII redaction in logging",
                           "The app stores personal data (email/phone/address fields) but has no redaction filter "
                           "or masking helper: one careless log call leaks it.",

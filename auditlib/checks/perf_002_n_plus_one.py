@@ -7,7 +7,7 @@ import ast
 from ..callgraph import app_graph
 from ..findings import Severity
 from ..orm_scan import db_read_call, eager_loaded, models, query_functions, uses_asyncio
-from ..pyast import dotted, literal
+from ..pyast import dotted, literal, walk
 from ..route_scan import decorator_routes
 from . import check
 
@@ -194,7 +194,7 @@ def n_plus_one(ctx):
 
 
 def _query_expr(expr, fn, graph, qf) -> bool:
-    for node in ast.walk(expr):
+    for node in walk(expr):
         if isinstance(node, ast.Call):
             if db_read_call(node):
                 return True
@@ -216,7 +216,7 @@ def _query_derived_names(fn, graph, qf) -> set[str]:
 
 
 def _is_query_derived(it, derived, fn, graph, qf) -> bool:
-    if any(isinstance(n, ast.Name) and n.id in derived for n in ast.walk(it)):
+    if any(isinstance(n, ast.Name) and n.id in derived for n in walk(it)):
         return True
     return _query_expr(it, fn, graph, qf)
 

@@ -5,7 +5,7 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, literal
+from ..pyast import dotted, literal, walk
 from ..pyresolve import FuncDef, Project, callers_upto, calls, functions, parents
 from . import check
 
@@ -44,7 +44,7 @@ def is_write(proj: Project, src, call: ast.Call) -> bool:
 
 def _commits(fn: FuncDef) -> bool:
     """The function commits or opens ``session.begin()`` (including ``begin_nested``)."""
-    for n in ast.walk(fn):
+    for n in walk(fn):
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("commit", "begin"):
             return True
     return False
@@ -54,7 +54,7 @@ def _dependency_commits(ctx, proj: Project) -> bool:
     """A session dependency (a generator yielding a session) commits after the yield."""
     for src in ctx.layout.app_sources(ctx.index):
         for fn in functions(src.tree) if src.tree else []:
-            ys = [n for n in ast.walk(fn) if isinstance(n, ast.Yield)]
+            ys = [n for n in walk(fn) if isinstance(n, ast.Yield)]
             if ys and "session" in ast.unparse(fn).lower() and _commits(fn):
                 return True
     return False
@@ -115,11 +115,11 @@ def _function_findings(ctx, chk, proj, src, fn, dep_commits, up):
                               "Commit in the unit of work (`async with session.begin(): ...` in the service or "
                               "the dependency) and test that the row persists.", src.path, w.lineno,
                               key=f"uncommitted:{fn.name}")
-    for node in ast.walk(fn):
+    for node in walk(fn):
         if isinstance(node, ast.Try) and any(isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)
-                                             and c.func.attr == "commit" for s in node.body for c in ast.walk(s)):
+                                             and c.func.attr == "commit" for s in node.body for c in walk(s)):
             for h in node.handlers:
-                body = list(ast.walk(ast.Module(body=h.body, type_ignores=[])))
+                body = list(walk(ast.Module(body=h.body, type_ignores=[])))
                 reraises = any(isinstance(n, ast.Raise) for n in body)
                 rollback = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
                                and n.func.attr == "rollback" for n in body)
@@ -129,15 +129,15 @@ def _function_findings(ctx, chk, proj, src, fn, dep_commits, up):
                                       "failed transaction and its next use raises PendingRollbackError.",
                                       "Call `await session.rollback()` in the except branch (or re-raise).",
                                       src.path, h.lineno, key=f"swallow:{fn.name}")
-    for node in ast.walk(fn):
+    for node in walk(fn):
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and len(node.targets) == 1 \
                 and isinstance(node.targets[0], ast.Name) and SESSION_NAME.search(node.targets[0].id) \
                 and _is_session_factory(proj, src, node.value):
             name = node.targets[0].id
             closed = any(isinstance(t, ast.Try) and any(
                 isinstance(c, ast.Call) and dotted(c.func) in (f"{name}.close", f"{name}.rollback")
-                for s in t.finalbody + [x for h in t.handlers for x in h.body] for c in ast.walk(s))
-                for t in ast.walk(fn))
+                for s in t.finalbody + [x for h in t.handlers for x in h.body] for c in walk(s))
+                for t in walk(fn))
             if not closed:
                 yield chk.finding(ctx, Severity.WARNING, f"Session opened without `with` in `{fn.name}`",
                                   f"`{name}` is created without a context manager and is not closed / rolled back "
@@ -153,7 +153,7 @@ def _is_session_factory(proj: Project, src, call: ast.Call) -> bool:
     q = proj.qualify(src, call.func).split(".")[-1]
     if q in ("Session", "AsyncSession"):
         return True
-    for n in ast.walk(src.tree):
+    for n in walk(src.tree):
         if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call) and any(dotted(t) == name for t in n.targets):
             return dotted(n.value.func).split(".")[-1] in SESSION_FACTORIES
     imported = proj.imports.get(src.path, {}).get(name)

@@ -6,7 +6,7 @@ import ast
 from ..engines.ruff import RuffUnavailable, ruff_hits
 from ..external_calls import external_calls, kw
 from ..findings import Severity, not_verified
-from ..pyast import dotted, literal
+from ..pyast import dotted, literal, walk
 from ..pyresolve import Project
 from . import check
 
@@ -29,7 +29,7 @@ def _config_of(call: ast.Call, src, proj) -> ast.Call | None:
         return node
     if isinstance(node, (ast.Name, ast.Attribute)):
         name = dotted(node)
-        for n in ast.walk(src.tree):
+        for n in walk(src.tree):
             if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call) and any(dotted(t) == name for t in n.targets):
                 return n.value
     return None

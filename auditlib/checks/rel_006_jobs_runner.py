@@ -7,10 +7,15 @@ import re
 from ..external_calls import external_calls
 from ..findings import Severity
 from ..migration_schema import schema_for
-from ..pyast import dotted
+from ..pyast import dotted, walk
 from ..pyresolve import Project, callees, functions
 from . import check
-from .rel_007_email_dedup import DEFAULT_COLUMNS, DEFAULT_TABLE, dedup_index, email_tables
+from .rel_007_email_dedup import (
+    DEFAULT_COLUMNS,
+    DEFAULT_TABLE,
+    dedup_index,
+    email_tables,
+)
 
 READY_PATHS = re.compile(r"^/(readyz|ready|health/ready|readiness)$")
 EMAIL_MODEL = re.compile(r"e?mail\w*(event|log|sent|outbox|delivery)", re.I)
@@ -20,7 +25,7 @@ DEAD_LETTER = re.compile(r"dead|dlq|max_attempts|attempts|failed_at|status\s*=\s
 def _is_runner_loop(loop: ast.While) -> bool:
     """A ``while`` loop that sleeps between rounds and never returns from inside (retry
     loops return on success)."""
-    nodes = list(ast.walk(loop))
+    nodes = list(walk(loop))
     sleeps = any(isinstance(n, ast.Call) and dotted(n.func).split(".")[-1] in ("sleep", "wait", "wait_for")
                  for n in nodes)
     return sleeps and not any(isinstance(n, ast.Return) for n in nodes)
@@ -79,13 +84,13 @@ def jobs_runner(ctx):
     proj = Project.of(ctx)
     lay = ctx.layout
     sources = [f for f in ctx.index.python_files() if not lay.is_test(f.path) and not lay.is_migration(f.path)]
-    names = {n.attr if isinstance(n, ast.Attribute) else n.id for f in sources for n in ast.walk(f.tree)
+    names = {n.attr if isinstance(n, ast.Attribute) else n.id for f in sources for n in walk(f.tree)
              if isinstance(n, (ast.Attribute, ast.Name))}
     loops = []
     for src in sources:
         for fn in functions(src.tree):
             for node in fn.body:
-                for loop in [n for n in ast.walk(node) if isinstance(n, ast.While)][:1]:
+                for loop in [n for n in walk(node) if isinstance(n, ast.While)][:1]:
                     if _is_runner_loop(loop):
                         loops.append((src, fn, loop))
     if not loops:
@@ -137,7 +142,7 @@ def _email_idempotency(ctx, chk, reach, senders, schema, fn):
     text = _text(reach)
     if "on_conflict_do_nothing" in text or "ON CONFLICT" in text.upper():
         return
-    adds = [(s, n) for s, f in reach for n in ast.walk(f) if isinstance(n, ast.Call)
+    adds = [(s, n) for s, f in reach for n in walk(f) if isinstance(n, ast.Call)
             and isinstance(n.func, ast.Attribute) and n.func.attr == "add" and n.args
             and isinstance(n.args[0], ast.Call) and EMAIL_MODEL.search(dotted(n.args[0].func))]
     s0, f0 = senders[0]

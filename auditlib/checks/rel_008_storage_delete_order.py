@@ -5,7 +5,7 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted
+from ..pyast import dotted, walk
 from ..pyresolve import Project, calls, functions
 from . import check
 from .rel_002_transactions import is_write
@@ -37,7 +37,7 @@ def _events(proj: Project, src, fn, depth: int):
             r = proj.resolve_call(src, call.func)
             if r is not None and r.func is not fn:
                 out += [(call.lineno, len(out) + i, k, w) for i, (k, w) in enumerate(_events(proj, r.src, r.func, depth - 1))]
-    for node in ast.walk(fn):  # `async with session.begin():` commits when the block ends
+    for node in walk(fn):  # `async with session.begin():` commits when the block ends
         if isinstance(node, (ast.With, ast.AsyncWith)) and any(
                 isinstance(i.context_expr, ast.Call) and dotted(i.context_expr.func).endswith(".begin")
                 for i in node.items):

@@ -5,7 +5,7 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, literal
+from ..pyast import dotted, literal, walk
 from ..pyresolve import Project, import_map, qualify
 from . import check
 
@@ -37,7 +37,7 @@ def _tainted_names(fn, seed) -> set[str]:
     changed = True
     while changed:
         changed = False
-        for n in ast.walk(fn):
+        for n in walk(fn):
             if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and n.value is not None:
                 targets = n.targets if isinstance(n, ast.Assign) else [n.target]
                 if _mentions(n.value, names):
@@ -49,7 +49,7 @@ def _tainted_names(fn, seed) -> set[str]:
 
 
 def _mentions(node, names, by_name=True) -> bool:
-    for n in ast.walk(node):
+    for n in walk(node):
         if isinstance(n, ast.Name) and (n.id in names or by_name and is_password_name(n.id)):
             return True
         if by_name and isinstance(n, ast.Attribute) and is_password_name(n.attr):
@@ -95,9 +95,9 @@ def password_hashing(ctx):
     for src in sources:
         imports = {k: project.absolute(src, v) for k, v in import_map(src.tree).items()}
         hashes = "hashlib" in (src.text or "") or "hmac" in (src.text or "")
-        for fn in (n for n in ast.walk(src.tree) if hashes and isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
-            fast = [(c, qualify(c.func, imports)) for c in ast.walk(fn) if isinstance(c, ast.Call)]
-            objects = {t.id: q for st in ast.walk(fn) if isinstance(st, ast.Assign) and isinstance(st.value, ast.Call)
+        for fn in (n for n in walk(src.tree) if hashes and isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+            fast = [(c, qualify(c.func, imports)) for c in walk(fn) if isinstance(c, ast.Call)]
+            objects = {t.id: q for st in walk(fn) if isinstance(st, ast.Assign) and isinstance(st.value, ast.Call)
                        and not st.value.args and (q := qualify(st.value.func, imports)) in FAST
                        for t in st.targets if isinstance(t, ast.Name)}  # h = hashlib.sha256(); h.update(pw)
             fast = [(c, q) for c, q in fast if q in FAST or isinstance(c.func, ast.Attribute) and c.func.attr == "update"
@@ -126,7 +126,7 @@ def password_hashing(ctx):
                         helper_names.add(fn.name)
         if not any(lib.split(".")[0] in (src.text or "") for lib in GOOD):
             continue
-        for call in (n for n in ast.walk(src.tree) if isinstance(n, ast.Call)):
+        for call in (n for n in walk(src.tree) if isinstance(n, ast.Call)):
             q = qualify(call.func, imports)
             if q in GOOD:
                 good.setdefault(GOOD[q], (src.path, call.lineno))
@@ -134,8 +134,8 @@ def password_hashing(ctx):
     for src in sources:  # password data handed to a helper that fast-hashes its parameter
         if not helper_names or not any(h in (src.text or "") for h in helper_names):
             continue
-        for fn in (n for n in ast.walk(src.tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
-            calls = [c for c in ast.walk(fn) if isinstance(c, ast.Call) and c.args
+        for fn in (n for n in walk(src.tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+            calls = [c for c in walk(fn) if isinstance(c, ast.Call) and c.args
                      and dotted(c.func).rsplit(".", 1)[-1] in helper_names]
             if not calls:
                 continue

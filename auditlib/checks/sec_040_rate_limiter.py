@@ -5,7 +5,7 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, literal
+from ..pyast import dotted, literal, walk
 from ..pyresolve import Project, kwarg
 from . import check
 
@@ -33,7 +33,7 @@ def _state_names(scope: ast.AST, attr: bool) -> dict[str, str]:
     """Mutable containers held as shared state: ``self.x = {}`` (attr) or module-level
     ``x = defaultdict(list)``; name -> kind."""
     out = {}
-    for n in ast.walk(scope) if attr else scope.body:
+    for n in walk(scope) if attr else scope.body:
         if isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
             v = n.value
             kind = "dict" if isinstance(v, ast.Dict) else dotted(v.func).split(".")[-1] \
@@ -52,7 +52,7 @@ def _state_names(scope: ast.AST, attr: bool) -> dict[str, str]:
 def _lock_names(proj: Project, src, scope: ast.AST) -> dict[str, str]:
     """Lock objects: name -> 'threading' | 'asyncio'."""
     out = {}
-    for n in ast.walk(scope):
+    for n in walk(scope):
         if isinstance(n, (ast.Assign, ast.AnnAssign)) and isinstance(n.value, ast.Call):
             q = proj.qualify(src, n.value.func)
             kind = "threading" if q.startswith(("threading.", "multiprocessing.")) else \
@@ -74,7 +74,7 @@ def _race(fn: ast.AsyncFunctionDef, state: dict[str, str], locks: dict[str, str]
     for n in _own_nodes(fn):
         if isinstance(n, ast.AsyncWith) and any(dotted(i.context_expr) in locks or re.search(
                 r"lock|mutex|semaphore", dotted(i.context_expr), re.I) for i in n.items):
-            guarded |= {id(x) for x in ast.walk(n)}
+            guarded |= {id(x) for x in walk(n)}
     nodes = [n for n in _own_nodes(fn) if id(n) not in guarded]
     awaits = sorted((n for n in nodes if isinstance(n, ast.Await)), key=_pos)
     for name in state:
@@ -100,7 +100,7 @@ def _race(fn: ast.AsyncFunctionDef, state: dict[str, str], locks: dict[str, str]
 def _threading_lock_across_await(fn, locks):
     for n in _own_nodes(fn):
         if isinstance(n, ast.With) and any(locks.get(dotted(i.context_expr)) == "threading" for i in n.items):
-            if any(isinstance(x, ast.Await) for x in ast.walk(n)):
+            if any(isinstance(x, ast.Await) for x in walk(n)):
                 return n
     return None
 
@@ -108,17 +108,17 @@ def _threading_lock_across_await(fn, locks):
 def _fail_mode(handler: ast.ExceptHandler, fn) -> str:
     """What happens to the request when the Redis call raises: open / closed / fallback."""
     limit_raises = any(isinstance(x, ast.Raise) for x in _own_nodes(fn) if not any(
-        x is y for y in ast.walk(handler)))
+        x is y for y in walk(handler)))
     block_true = bool(BLOCK_MEANS_TRUE.search(fn.name))
-    for n in ast.walk(handler):
+    for n in walk(handler):
         if isinstance(n, ast.Call) and re.search(r"memory|fallback|local", dotted(n.func), re.I):
             return "fallback"
-    for n in ast.walk(handler):
+    for n in walk(handler):
         if isinstance(n, ast.Raise):
             return "closed"
         if isinstance(n, ast.Constant) and n.value in (429, 503):
             return "closed"
-    for n in ast.walk(handler):
+    for n in walk(handler):
         if isinstance(n, ast.Return):
             v = literal(n.value) if n.value is not None else None
             if v is True:
@@ -163,7 +163,7 @@ def rate_limiter(ctx):
         mod_state = _state_names(src.tree, False)
         mod_locks = _lock_names(proj, src, src.tree)
         scopes = [(c, {**mod_state, **_state_names(c, True)}, {**mod_locks, **_lock_names(proj, src, c)})
-                  for c in ast.walk(src.tree) if isinstance(c, ast.ClassDef) and LIMITER.search(c.name)]
+                  for c in walk(src.tree) if isinstance(c, ast.ClassDef) and LIMITER.search(c.name)]
         scopes += [(f, mod_state, mod_locks) for f in src.tree.body
                    if isinstance(f, FuncDef) and LIMITER.search(f.name)]
         uses_redis = any(q.split(".")[0] in ("redis", "aioredis", "coredis", "limits")
@@ -194,7 +194,7 @@ def rate_limiter(ctx):
                                           "Use `asyncio.Lock` with `async with` in coroutines.", src.path,
                                           held.lineno, key=f"threadlock:{fn.name}")
                 for t in (n for n in _own_nodes(fn) if isinstance(n, ast.Try)):
-                    calls = [c for b in t.body for c in ast.walk(b) if isinstance(c, ast.Call)
+                    calls = [c for b in t.body for c in walk(b) if isinstance(c, ast.Call)
                              and isinstance(c.func, ast.Attribute) and c.func.attr in REDIS_OPS]
                     if not calls or not uses_redis or not t.handlers:
                         continue
@@ -221,14 +221,14 @@ def rate_limiter(ctx):
                                       f"`{fn.name}` calls Redis without an except branch: while Redis is "
                                       "unavailable requests fail with 500 (effectively fail-closed).", "",
                                       src.path, fn.lineno, key=f"redis-raw:{fn.name}")
-            used = {dotted(n) for n in ast.walk(scope) if isinstance(n, (ast.Name, ast.Attribute))}
+            used = {dotted(n) for n in walk(scope) if isinstance(n, (ast.Name, ast.Attribute))}
             if not uses_redis and used & set(state):
                 yield chk.finding(ctx, Severity.RECOMMENDATION, f"In-memory rate limiter `{scope.name}`",
                                   "The limiter keeps its counters in process memory: each worker and replica "
                                   "counts separately (the effective limit is N x workers) and restarts reset it.",
                                   "Use a shared store (Redis) in production, and require REDIS_URL in production "
                                   "config validation.", src.path, scope.lineno, key=f"memory:{scope.name}")
-        for n in ast.walk(src.tree):
+        for n in walk(src.tree):
             if isinstance(n, ast.Call) and proj.qualify(src, n.func) in ("slowapi.Limiter", "slowapi.extension.Limiter") \
                     and kwarg(n, "storage_uri") is None:
                 yield chk.finding(ctx, Severity.RECOMMENDATION, "slowapi Limiter without storage_uri (in memory)",

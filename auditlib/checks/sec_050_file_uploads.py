@@ -6,7 +6,7 @@ import re
 
 from ..findings import Severity
 from ..ops_routes import callees, find_routes
-from ..pyast import dotted, literal
+from ..pyast import dotted, literal, walk
 from ..pyresolve import Project
 from . import check
 
@@ -49,7 +49,7 @@ def _taint(fn, seeds: set[str], attr: str | None = None) -> set[str]:
     assignments, unless a sanitising call wraps the value."""
     tainted = set(seeds)
     for _ in range(3):
-        for n in ast.walk(fn):
+        for n in walk(fn):
             if isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None and _dirty(n.value, tainted, attr):
                 for t in (n.targets if isinstance(n, ast.Assign) else [n.target]):
                     if isinstance(t, ast.Name):
@@ -76,7 +76,7 @@ def _dirty(expr, tainted: set[str], attr: str | None) -> bool:
 
 def _sinks(proj, src, fn, tainted, attr):
     """(kind, node) where tainted data reaches a filesystem path or an object key."""
-    for n in ast.walk(fn):
+    for n in walk(fn):
         if not isinstance(n, ast.Call):
             continue
         q = proj.qualify(src, n.func)
@@ -136,7 +136,7 @@ def file_uploads(ctx):
             tainted = _taint(cfn, params, "filename" if up or uploads else None)
             if not tainted and not up and not uploads:
                 continue
-            if any(GUARD.search(dotted(n)) for n in ast.walk(cfn) if isinstance(n, (ast.Attribute, ast.Name))):
+            if any(GUARD.search(dotted(n)) for n in walk(cfn) if isinstance(n, (ast.Attribute, ast.Name))):
                 continue
             for kind, node in _sinks(proj, csrc, cfn, tainted, "filename" if up or uploads else None):
                 if not once(csrc.path, node.lineno) or not once(kind, id(cfn)):
@@ -159,16 +159,16 @@ def file_uploads(ctx):
                                       routes=[{"method": route.method, "path": route.path}])
         if not uploads:
             continue
-        nodes = [(s, n) for s, f in closure for n in ast.walk(f)]
+        nodes = [(s, n) for s, f in closure for n in walk(f)]
         sized = any(isinstance(n, ast.Compare) and any(
             (isinstance(x, ast.Call) and dotted(x.func) == "len") or
             (isinstance(x, (ast.Name, ast.Attribute)) and SIZE_NAME.search(dotted(x)))
-            for x in ast.walk(n)) for _s, n in nodes)
+            for x in walk(n)) for _s, n in nodes)
         sniffed = any(isinstance(n, ast.Call) and CONTENT_SNIFF.match(proj.qualify(s, n.func)) for s, n in nodes)
         declared = next(((s, n) for s, n in nodes if isinstance(n, ast.Compare) and any(
             isinstance(x, ast.Attribute) and x.attr in ("content_type", "suffix") or
             isinstance(x, ast.Call) and dotted(x.func).split(".")[-1] in ("endswith", "splitext")
-            for x in ast.walk(n))), None)
+            for x in walk(n))), None)
         ref = [{"method": route.method, "path": route.path}]
         if not sized:
             yield chk.finding(ctx, Severity.WARNING, f"Upload {route.path} has no size limit",
@@ -190,7 +190,7 @@ def file_uploads(ctx):
     for src in proj.files:
         if not ctx.layout.is_app(src.path):
             continue
-        for n in ast.walk(src.tree):
+        for n in walk(src.tree):
             if isinstance(n, ast.Constant) and n.value in ("public-read", "public-read-write"):
                 yield chk.finding(ctx, Severity.WARNING, f"Objects stored with ACL {n.value}",
                                   "Objects uploaded with a public ACL are readable by anyone who has or guesses "

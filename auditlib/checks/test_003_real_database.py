@@ -5,7 +5,7 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, literal
+from ..pyast import dotted, literal, walk
 from ..test_model import test_files
 from . import check
 
@@ -32,7 +32,7 @@ def _scan(src) -> dict[str, list[int]]:
     """Evidence lines in one test file: sqlite / postgresql URLs, real-PG fixtures,
     schema creation, sessions, mocks of the session."""
     ev: dict[str, list[int]] = {k: [] for k in ("sqlite", "postgresql", "pg_fixture", "schema", "session", "mock")}
-    for node in ast.walk(src.tree):
+    for node in walk(src.tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
             if any(PG_FIXTURES.match(m) for m in mods):

@@ -30,7 +30,13 @@ from ..alembic_graph import RevisionGraph, read_graph
 from ..dbschema import Schema, read_schema
 from ..findings import Finding, not_verified
 from ..redact import redact_text, redact_url
-from .migrations import _log, _tail, create_database, db_unavailable_reason, drop_database
+from .migrations import (
+    _log,
+    _tail,
+    create_database,
+    db_unavailable_reason,
+    drop_database,
+)
 
 DEFAULT_DOWNGRADE_ROUNDTRIP = True
 _RUNNING_SQL_RE = re.compile(r"^-- Running upgrade (.*?) -> (\S+)\s*$", re.M)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 
+from ..pyast import walk
 from ..redact import redact_text, redact_url
 from .http_probe import Client, Response, fill_path, parse_metrics, path_params
 from .live_boot import AppSpec, BootFailure
@@ -147,7 +148,9 @@ def _run_base_url(ctx, res: LiveResult, base_url: str) -> None:
 
 def _inventory_routes(ctx) -> tuple[list[RouteInfo], str]:
     try:
-        from ..routes import route_inventory  # the security engineer's inventory, when present
+        from ..routes import (
+            route_inventory,  # the security engineer's inventory, when present
+        )
     except ImportError:
         return [], ""
     out = []
@@ -477,7 +480,7 @@ def app_location(ctx) -> tuple[str, int | None]:
 
     for path in ctx.layout.app_files:
         src = ctx.index.get(path)
-        for node in ast.walk(src.tree) if src is not None and src.tree is not None else []:
+        for node in walk(src.tree) if src is not None and src.tree is not None else []:
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "FastAPI":
                 return path, node.lineno
     return (ctx.layout.app_files or ["."])[0], None
@@ -507,7 +510,7 @@ def handler_text(ctx, file: str | None, line: int | None) -> str:
     src = ctx.index.get(file) if file else None
     if src is None or src.tree is None or line is None:
         return ""
-    for node in ast.walk(src.tree):
+    for node in walk(src.tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             first = min([node.lineno] + [d.lineno for d in node.decorator_list])
             if first == line or node.lineno == line:

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..pyast import walk
 from ..redact import is_placeholder
 
 SECRET_NAME = re.compile(r"secret|passw|pwd|token|api_?key|private_?key|credential|signing|_key$", re.I)
@@ -129,7 +130,7 @@ def discover_app(ctx) -> AppSpec:
                                f"`{node.targets[0].id} = FastAPI(...)` at {path}:{node.lineno}")
         for node in src.tree.body:
             if isinstance(node, ast.FunctionDef) and any(
-                    isinstance(n, ast.Call) and _name(n.func) == "FastAPI" for n in ast.walk(node)):
+                    isinstance(n, ast.Call) and _name(n.func) == "FastAPI" for n in walk(node)):
                 return AppSpec(f"{module}:{node.name}", app_dir, True, f"the factory `{node.name}()` at {path}:{node.lineno}")
     return AppSpec(why="no FastAPI application found (set [tool.auditlib] live_app = \"module:app\")")
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from ..pyast import walk
+
 # Options auditlib sets itself (reporting, coverage, timeouts, caching, parallelism).
 _DROP_PREFIXES = ("--cov", "--junitxml", "--junit-xml", "--timeout", "--html", "--json-report", "--numprocesses",
                   "--dist", "--basetemp", "--lf", "--ff", "--sw")
@@ -152,7 +154,7 @@ def _from_nox(ctx) -> TestCommand | None:
     src = ctx.index.get("noxfile.py")
     if src is None or src.tree is None:
         return None
-    for node in ast.walk(src.tree):
+    for node in walk(src.tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "run":
             words = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
             if words and words[0] in ("pytest", "py.test"):
