@@ -64,9 +64,22 @@ def functions(tree: ast.AST) -> Iterator[FuncDef]:
             yield node
 
 
+_CALLS: dict[tuple[int, bool], tuple[ast.AST, tuple[ast.Call, ...]]] = {}
+_PARENTS: dict[int, tuple[ast.AST, dict[int, ast.AST]]] = {}
+
+
 def calls(node: ast.AST, *, nested: bool = False) -> Iterator[ast.Call]:
     """Calls inside ``node`` in source order; without ``nested``, not those inside nested
-    function definitions or lambdas (they run later, elsewhere)."""
+    function definitions or lambdas (they run later, elsewhere). Memoised per node: the
+    index's trees are never mutated and many checks ask for the same function's calls."""
+    hit = _CALLS.get((id(node), nested))
+    if hit is None or hit[0] is not node:
+        hit = (node, tuple(_calls(node, nested)))
+        _CALLS[(id(node), nested)] = hit
+    return iter(hit[1])
+
+
+def _calls(node: ast.AST, nested: bool) -> list[ast.Call]:
     stack = list(ast.iter_child_nodes(node))[::-1]
     found = []
     while stack:
@@ -76,16 +89,20 @@ def calls(node: ast.AST, *, nested: bool = False) -> Iterator[ast.Call]:
         if isinstance(n, ast.Call):
             found.append(n)
         stack.extend(list(ast.iter_child_nodes(n))[::-1])
-    return iter(sorted(found, key=lambda c: (c.lineno, c.col_offset)))
+    return sorted(found, key=lambda c: (c.lineno, c.col_offset))
 
 
 def parents(tree: ast.AST) -> dict[int, ast.AST]:
-    """id(node) -> parent node, for walking outwards (enclosing with/try/def)."""
-    out = {}
-    for p in walk(tree):
-        for c in ast.iter_child_nodes(p):
-            out[id(c)] = p
-    return out
+    """id(node) -> parent node, for walking outwards (enclosing with/try/def); memoised
+    per tree (callers only read it)."""
+    hit = _PARENTS.get(id(tree))
+    if hit is None or hit[0] is not tree:
+        out = {}
+        for p in walk(tree):
+            for c in ast.iter_child_nodes(p):
+                out[id(c)] = p
+        hit = _PARENTS[id(tree)] = (tree, out)
+    return hit[1]
 
 
 def enclosing_function(node: ast.AST, up: dict[int, ast.AST]) -> FuncDef | None:
