@@ -1,12 +1,18 @@
-"""Snapshot every static finding on every target tree in the repo (for refactor diffs)."""
+"""Snapshot every static finding on every target tree in the repo, for refactors that
+must not change findings:
+
+    .venv/bin/python bench/snapshot_findings.py before.json
+    (refactor)
+    .venv/bin/python bench/snapshot_findings.py after.json && cmp before.json after.json
+"""
 import json, sys, tempfile, traceback
 from dataclasses import asdict
 from pathlib import Path
-sys.path.insert(0, "/work/main")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from auditlib.checks import run_checks
 from auditlib.context import AuditContext
 
-R = Path("/work/main")
+R = Path(__file__).resolve().parent.parent
 targets = [R / "examples/bookly", R / "tests/fixtures/tenant_app"]
 targets += sorted(p for p in (R / "tests/fixtures/targets").glob("*") if p.is_dir())
 targets += sorted(p for p in (R / "tests/fixtures/apps").glob("*") if p.is_dir())
