@@ -181,4 +181,6 @@ def findings_frame(findings: Iterable[Finding]):
             "fingerprint": f.fingerprint,
         })
     cols = ["severity", "check", "title", "file", "line", "excerpt", "why", "fix", "source", "fingerprint"]
-    return pd.DataFrame(rows, columns=cols)
+    df = pd.DataFrame(rows, columns=cols)
+    df["line"] = df["line"].astype("Int64")  # integers, with <NA> for file-level findings
+    return df
