@@ -30,6 +30,7 @@ class Layout:
     compose_files: list[str] = field(default_factory=list)
     env_examples: list[str] = field(default_factory=list)
     docs: list[str] = field(default_factory=list)
+    sql_libraries: list[str] = field(default_factory=list)  # SQL database libraries the app imports
 
     def is_test(self, path: str) -> bool:
         name = path.rsplit("/", 1)[-1]
@@ -105,6 +106,7 @@ def discover(index: CodeIndex, config: dict | None = None) -> Layout:
 
     _discover_tests(index, lay, config)
     _discover_alembic(index, lay, config)
+    lay.sql_libraries = _sql_libraries(index, lay)
 
     if config.get("app_paths"):
         lay.app_paths = [p.rstrip("/") for p in config["app_paths"]]
@@ -131,6 +133,29 @@ def discover(index: CodeIndex, config: dict | None = None) -> Layout:
         elif low.endswith((".md", ".rst")) and ("/" not in f.path or f.path.startswith(("docs/", "doc/"))):
             lay.docs.append(f.path)
     return lay
+
+
+SQL_LIBRARIES = {"sqlalchemy", "sqlmodel", "alembic", "databases", "asyncpg", "psycopg", "psycopg2",
+                 "aiopg", "tortoise", "peewee", "piccolo", "ormar", "pony", "django", "sqlite3", "aiosqlite"}
+
+
+def _sql_libraries(index: CodeIndex, lay: Layout) -> list[str]:
+    """Top-level SQL database libraries imported anywhere outside the tests: an app with
+    none has nothing for the database checks to verify (they say "not applicable")."""
+    found = set()
+    for f in index.python_files():
+        if lay.is_test(f.path):
+            continue
+        for node in f.tree.body if f.tree else []:
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            found |= {n.split(".")[0] for n in names} & SQL_LIBRARIES
+    if lay.alembic_dir:
+        found.add("alembic")
+    return sorted(found)
 
 
 def _import_aliases(tree: ast.Module) -> dict[str, str]:

@@ -167,6 +167,26 @@ def not_verified(check: str, area: str, what: str, reason: str, *, source: str =
     )
 
 
+def not_applicable(check: str, area: str, what: str, reason: str, *, source: str = "static") -> Finding:
+    """The INFO a check yields when what it verifies does not exist in the target (e.g.
+    database checks on an app that uses no SQL database): said, never silent."""
+    return Finding(
+        check=check, area=area, severity=Severity.INFO,
+        title=f"{check} not applicable: {what}", message=f"not applicable: {reason}",
+        source=source, locations=[Location(".", None, None, "")], key=f"not-applicable:{what}",
+    )
+
+
+def db_not_verified(ctx, check: str, area: str, what: str, reason: str, *, source: str = "static",
+                    **kw) -> Finding:
+    """``not_verified`` for a database check, or ``not_applicable`` (INFO) when the
+    target imports no SQL database library at all (nothing to verify)."""
+    if not ctx.layout.sql_libraries:
+        return not_applicable(check, area, what, "the application imports no SQL database library",
+                              source=source)
+    return not_verified(check, area, what, reason, source=source, **kw)
+
+
 def findings_frame(findings: Iterable[Finding]):
     """A pandas DataFrame with one row per finding (first location flattened)."""
     import pandas as pd

@@ -84,12 +84,21 @@ def test_replays_revisions_in_order(tmp_path):
 
 
 def test_no_migrations_is_not_verified(tmp_path):
-    ctx = _target(tmp_path, {"app/main.py": "from fastapi import FastAPI\napp = FastAPI()\n"})
+    ctx = _target(tmp_path, {"app/main.py": "import sqlalchemy\nfrom fastapi import FastAPI\napp = FastAPI()\n"})
     found = {(f.check, f.severity.value, f.title) for f in run_checks(ctx, ids=["PERF-001", "REL-007", "REL-001"],
                                                                       source="static")}
     assert ("PERF-001", "WARNING", "PERF-001 not verified: indexes (static fallback)") in found
     assert ("REL-007", "WARNING", "REL-007 not verified: e-mail de-duplication (static fallback)") in found
     assert ("REL-001", "WARNING", "REL-001 not verified: database engine pool") in found
+
+
+def test_an_app_without_sql_gets_not_applicable(tmp_path):
+    ctx = _target(tmp_path, {"app/main.py": "from fastapi import FastAPI\napp = FastAPI()\n"})
+    found = {(f.check, f.severity.value, f.title) for f in run_checks(ctx, ids=["PERF-001", "REL-007", "REL-001"],
+                                                                      source="static")}
+    assert found == {("PERF-001", "INFO", "PERF-001 not applicable: indexes (static fallback)"),
+                     ("REL-007", "INFO", "REL-007 not applicable: e-mail de-duplication (static fallback)"),
+                     ("REL-001", "INFO", "REL-001 not applicable: database engine pool")}
 
 
 def test_static_fallback_defers_to_the_database(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..alembic_env import metadata_coverage
 from ..alembic_graph import read_graph
-from ..findings import Severity, not_verified
+from ..findings import Severity, db_not_verified
 from . import check
 
 
@@ -34,7 +34,7 @@ def alembic_history(ctx):
     chk = alembic_history.check
     lay = ctx.layout
     if not lay.alembic_dir:
-        yield not_verified(chk.id, chk.area, "Alembic history",
+        yield db_not_verified(ctx, chk.id, chk.area, "Alembic history",
                            "no Alembic directory found (no alembic.ini with script_location, no "
                            "env.py beside versions/); set alembic_ini in [tool.auditlib] if it exists")
         return

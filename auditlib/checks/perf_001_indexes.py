@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from ..findings import Severity, not_verified
+from ..findings import Severity, db_not_verified
 from ..migration_schema import schema_for
 from . import check
 
@@ -44,7 +44,7 @@ def indexes(ctx):
     """
     chk = indexes.check
     if not ctx.layout.migration_files:
-        yield not_verified(chk.id, chk.area, "indexes (static fallback)",
+        yield db_not_verified(ctx, chk.id, chk.area, "indexes (static fallback)",
                            "no Alembic revision files found to read the schema from")
         return
     if ctx.db_stage_owns():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ast
 
-from ..findings import Severity, not_verified
+from ..findings import Severity, db_not_verified
 from ..pyast import NOT_LITERAL, dotted, literal
 from ..pyresolve import Project, calls, kwarg
 from . import check
@@ -116,5 +116,5 @@ def engine_pool(ctx):
                               "{\"statement_timeout\": \"30000\"}}`; psycopg: `connect_args={\"options\": "
                               "\"-c statement_timeout=30000\"}`.", src.path, call.lineno, key="statement-timeout")
     if not found:
-        yield not_verified(chk.id, chk.area, "database engine pool",
+        yield db_not_verified(ctx, chk.id, chk.area, "database engine pool",
                            "no create_engine / create_async_engine call found in application code")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from ..findings import Severity, not_verified
+from ..findings import Severity, db_not_verified
 from ..migration_schema import Index, Table, schema_for
 from . import check
 
@@ -54,7 +54,7 @@ def email_dedup(ctx):
     """
     chk = email_dedup.check
     if not ctx.layout.migration_files:
-        yield not_verified(chk.id, chk.area, "e-mail de-duplication (static fallback)",
+        yield db_not_verified(ctx, chk.id, chk.area, "e-mail de-duplication (static fallback)",
                            "no Alembic revision files found to read the schema from")
         return
     if ctx.db_stage_owns():

@@ -1,7 +1,7 @@
 """SEC-010: tenant tables lacking the org column (static: models and migrations)."""
 from __future__ import annotations
 
-from ..findings import Severity, not_verified
+from ..findings import Severity, db_not_verified
 from ..orm_schema import schema
 from . import check
 
@@ -29,7 +29,7 @@ def tenant_tables(ctx):
         return  # the db half reads the migrated schema (and falls back to this if it cannot)
     s = schema(ctx)
     if not s.tables:
-        yield not_verified(chk.id, chk.area, "tenant tables (static)",
+        yield db_not_verified(ctx, chk.id, chk.area, "tenant tables (static)",
                            "no ORM models and no Alembic create_table calls were found")
         return
     expected = list(ctx.config.get("tenant_tables", DEFAULT_TENANT_TABLES))

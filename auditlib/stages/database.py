@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..alembic_graph import RevisionGraph, read_graph
 from ..dbschema import Schema, read_schema
-from ..findings import Finding, not_verified
+from ..findings import Finding, not_applicable, not_verified
 from ..redact import redact_text, redact_url
 from .migrations import (
     _log,
@@ -57,6 +57,7 @@ class DatabaseStage:
     db_name: str = ""
     _url: str = field(default="", repr=False)  # libpq URL of the migrated database
     _server: str = field(default="", repr=False)
+    sql_libraries: list[str] = field(default_factory=list)  # from the layout: empty = no SQL database
 
     @property
     def ok(self) -> bool:
@@ -79,6 +80,9 @@ class DatabaseStage:
         reason = self.reason or "the database stage did not run"
         if fallback:
             reason += f"; static fallback: {fallback}"
+        if not self.sql_libraries:
+            return not_applicable(chk.id, chk.area, what, "the application imports no SQL database library",
+                                  source="db")
         return not_verified(chk.id, chk.area, what, reason, source="db")
 
     def close(self) -> None:
@@ -123,7 +127,7 @@ atexit.register(close_all)
 def _run_stage(ctx) -> DatabaseStage:
     from ..targetenv import resolve_target_python
 
-    st = DatabaseStage()
+    st = DatabaseStage(sql_libraries=list(ctx.layout.sql_libraries))
     lay = ctx.layout
     st.graph = read_graph(ctx.index, lay.migration_files)
     reason = db_unavailable_reason(ctx)
