@@ -18,7 +18,7 @@ from .jobs_scan import find_jobs
 from .keywords import first_phrase, split_words
 from .orm_scan import models
 from .pyast import dotted
-from .route_scan import decorator_routes
+from .routes import Route, source_routes
 
 
 @dataclass
@@ -47,8 +47,10 @@ class AppFacts:
         return shared(ctx, "app_facts", lambda: cls(ctx))
 
     @cached_property
-    def routes(self):
-        return decorator_routes(self.ctx)
+    def routes(self) -> list[Route]:
+        """The route inventory's routes with an application-code handler, in source order
+        (full paths through every router prefix; see :func:`auditlib.routes.source_routes`)."""
+        return source_routes(self.ctx)
 
     @cached_property
     def models(self):
@@ -60,9 +62,9 @@ class AppFacts:
                                       ("route", "function", "class", "model", "job", "import", "call", "string")}
         handlers = set()
         for r in self.routes:
-            handlers.add((r.file, r.func.lineno))
-            out["route"].append(Fact("route", r.label, r.file, r.line,
-                                     set(split_words(r.path)) | set(split_words(r.func.name)), r.func.name))
+            handlers.add((r.file, r.handler_line))
+            words = set(split_words(r.path)) | set(split_words(r.node.name))
+            out["route"] += [Fact("route", f"{m} {r.path}", r.file, r.line, set(words), r.node.name) for m in r.methods]
         model_names = {m.name for m in self.models}
         for m in self.models:
             out["model"].append(Fact("model", m.name, m.file, m.line, set(split_words(m.name)) | set(split_words(m.table))))

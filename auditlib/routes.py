@@ -13,6 +13,8 @@ routers built and returned by functions, routers imported under aliases, and mou
 sub-apps. Public API (stable, used by other checks and notebooks):
 
 - :func:`route_inventory` ``(ctx) -> list[Route]`` (memoised per target contents);
+- :func:`source_routes` ``(ctx) -> list[Route]``: those whose handler is application code
+  (tests and migrations excluded), in source order, for the checks that walk handlers;
 - :func:`routes_frame` ``(ctx) -> DataFrame`` (one row per route, for display);
 - :class:`Route`, :class:`Dependency`, :class:`Middleware`.
 """
@@ -90,6 +92,7 @@ class Route:
     # for analyses: the handler's module and function node (not part of the frame)
     module: Module | None = field(default=None, repr=False, compare=False)
     node: ast.AST | None = field(default=None, repr=False, compare=False)
+    response_model: ast.AST | None = field(default=None, repr=False, compare=False)  # its expression
 
     @property
     def key(self) -> str:
@@ -261,7 +264,8 @@ class _Builder:
                         path = self.string(mod, kw.value, scope)
                 obj.routes.append({"methods": methods, "path": path, "func": func, "module": mod, "line": deco.lineno,
                                        "deps": self._kw_deps(mod, call, scope), "iis": _iis(call),
-                                       "decorators": others})  # the same list: later decorators show up
+                                       "decorators": others,  # the same list: later decorators show up
+                                       "response_model": _kw(call, "response_model")})
             elif meth == "middleware":
                 obj.middlewares.append(self._middleware(mod, func, func.name, func.lineno, ()))
             else:
@@ -301,7 +305,7 @@ class _Builder:
             if sym is not None and sym.kind == "func":
                 obj.routes.append({"methods": self._methods(call), "path": path, "func": sym.node, "module": sym.module,
                                        "line": call.lineno, "deps": self._kw_deps(mod, call, scope), "iis": _iis(call),
-                                       "decorators": ()})
+                                       "decorators": (), "response_model": kw.get("response_model")})
         elif meth == "mount":
             child = self.obj_of(mod, call.args[1] if len(call.args) > 1 else kw.get("app"), scope)
             if child is not None:
@@ -483,7 +487,7 @@ class _Builder:
                       line=r["line"], handler_line=func.lineno, include_in_schema=iis, dependencies=deps,
                       middlewares=applicable, router=obj.qualname, app=app.qualname if app else "",
                       decorators=tuple(r["decorators"]), path_params=tuple(_path_params(path)),
-                      module=fmod, node=func)
+                      module=fmod, node=func, response_model=r["response_model"])
         _classify(route)
         return route
 
@@ -621,6 +625,10 @@ def _elts(expr) -> list:
     return list(expr.elts) if isinstance(expr, (ast.List, ast.Tuple, ast.Set)) else []
 
 
+def _kw(call, name: str) -> ast.AST | None:
+    return next((k.value for k in call.keywords if k.arg == name), None) if call is not None else None
+
+
 def _iis(call) -> bool:
     for kw in (call.keywords if call is not None else []):
         if kw.arg == "include_in_schema":
@@ -660,6 +668,21 @@ def _build(ctx) -> tuple[list[Route], _Builder]:
 def route_inventory(ctx) -> list[Route]:
     """Every route of the target, sorted by path and method (memoised per target contents)."""
     return _build(ctx)[0]
+
+
+def source_routes(ctx) -> list[Route]:
+    """The routes whose handler is application code (tests and migrations excluded), in
+    source order (file, then handler, then decorator line), shared per audit: the order
+    in which the checks that follow handlers (FUNC-001, PERF-002, TEST-*) report."""
+    from .callgraph import app_graph, shared
+
+    def build():
+        graph = app_graph(ctx)
+        fidx = {src.path: i for i, src in enumerate(graph.files)}
+        pos = {id(n): i for src in graph.files for i, n in enumerate(graph.nodes(src.path)) if isinstance(n, FuncNode)}
+        routes = [r for r in route_inventory(ctx) if r.file in fidx]
+        return sorted(routes, key=lambda r: (fidx[r.file], pos.get(id(r.node), 0), r.line))
+    return shared(ctx, "source_routes", build)
 
 
 def apps(ctx) -> list[str]:

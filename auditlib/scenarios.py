@@ -58,7 +58,7 @@ def app_evidence(ctx, facts: AppFacts, spec: dict) -> Fact | None:
         if not routes:
             return None
         r = min(routes, key=lambda r: not r.path_params)  # by-id routes first: the IDOR target
-        return Fact("route", r.label, r.file, r.line)
+        return Fact("route", f"{r.methods[0]} {r.path}", r.file, r.line)
     return min(hits, key=lambda f: (f.file, f.line))
 
 

@@ -8,7 +8,7 @@ from auditlib.callgraph import CallGraph, module_name
 from auditlib.context import AuditContext
 from auditlib.jobs_scan import find_jobs
 from auditlib.keywords import phrase_match, split_words
-from auditlib.route_scan import decorator_routes
+from auditlib.routes import source_routes
 
 
 def _ctx(tmp_path, files):
@@ -48,13 +48,16 @@ def test_calls_resolve_through_imports(tmp_path):
     assert [f.qualname for f in g.reach(a)] == ["a", "get_booking", "Repo.find"]
 
 
-def test_decorator_routes_with_router_prefix(tmp_path):
+def test_source_routes_with_router_prefix(tmp_path):
     ctx = _ctx(tmp_path, {"app/main.py": (
-        "from fastapi import APIRouter, FastAPI\napp = FastAPI()\nr = APIRouter(prefix='/v1/x')\n"
+        "from fastapi import APIRouter, FastAPI\napp = FastAPI()\nr = APIRouter(prefix='/x')\n"
         "@r.get('/{x_id}')\nasync def one(x_id: int): ...\n"
         "@r.api_route('', methods=['GET', 'POST'])\nasync def many(): ...\n"
-        "@app.get('/healthz')\nasync def h(): ...\n")})
-    assert sorted((r.label, r.path_params) for r in decorator_routes(ctx)) == [
+        "@app.get('/healthz')\nasync def h(): ...\n"
+        "app.include_router(r, prefix='/v1')\n")})
+    routes = source_routes(ctx)
+    assert [r.node.name for r in routes] == ["one", "many", "h"]  # source order
+    assert sorted((f"{m} {r.path}", list(r.path_params)) for r in routes for m in r.methods) == [
         ("GET /healthz", []), ("GET /v1/x", []), ("GET /v1/x/{x_id}", ["x_id"]), ("POST /v1/x", [])]
 
 
@@ -73,5 +76,5 @@ def test_jobs_found_by_shape(tmp_path):
 
 def test_bookly_routes(tmp_path):
     ctx = AuditContext.open(Path(__file__).parent.parent / "examples" / "bookly", tmp_path)
-    labels = {r.label for r in decorator_routes(ctx)}
+    labels = {f"{m} {r.path}" for r in source_routes(ctx) for m in r.methods}
     assert {"GET /v1/bookings", "POST /v1/bookings/{booking_id}/{action}", "GET /healthz"} <= labels

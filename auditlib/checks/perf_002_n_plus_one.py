@@ -8,7 +8,7 @@ from ..callgraph import app_graph
 from ..findings import Severity
 from ..orm_scan import db_read_call, eager_loaded, models, query_functions, uses_asyncio
 from ..pyast import dotted, literal, walk
-from ..route_scan import decorator_routes
+from ..routes import source_routes
 from . import check
 
 LOOPS = (ast.For, ast.AsyncFor, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
@@ -46,7 +46,7 @@ def _walk_inner(nodes):
 
 def _response_item(route) -> str | None:
     """``X`` of ``response_model=list[X]`` (or a ``-> list[X]`` return annotation)."""
-    ann = route.response_model or route.func.returns
+    ann = route.response_model or route.node.returns
     if isinstance(ann, ast.Subscript) and dotted(ann.value).rsplit(".", 1)[-1] in LIST_TYPES:
         inner = ann.slice
         return dotted(inner).rsplit(".", 1)[-1] or None
@@ -92,7 +92,7 @@ def n_plus_one(ctx):
     chk = n_plus_one.check
     graph = app_graph(ctx)
     qf = query_functions(graph)
-    routes = decorator_routes(ctx)
+    routes = source_routes(ctx)
     is_async = uses_asyncio(ctx)
     lazy_effect = ("with AsyncSession the implicit lazy load raises `MissingGreenlet` instead "
                    "(a 500 on this path)" if is_async else "one SELECT per row")
@@ -100,14 +100,14 @@ def n_plus_one(ctx):
     lazy_rels = {name: (m, r) for m in all_models for name, r in m.relationships.items()
                  if r.lazy in ("select", "True")}
 
-    reach: dict[int, tuple] = {}  # id(func node) -> (Func, route) for functions on request paths
+    reach: dict[int, tuple] = {}  # id(func node) -> (Func, method, route) for functions on request paths
     for r in routes:
-        handler = graph.enclosing(r.file, r.func.lineno)
+        handler = graph.enclosing(r.file, r.handler_line)
         for fn in graph.reach(handler) if handler else []:
-            reach.setdefault(id(fn.node), (fn, r))
+            reach.setdefault(id(fn.node), (fn, r.methods[0], r))
 
     reported: set[tuple[str, int]] = set()
-    for fn, route in reach.values():
+    for fn, method, route in reach.values():
         derived = None
         for loop in graph.fn_nodes(fn):
             if not isinstance(loop, LOOPS):
@@ -130,11 +130,11 @@ def n_plus_one(ctx):
                     yield chk.finding(
                         ctx, Severity.WARNING, "Database query inside a loop (N+1)",
                         f"Each iteration of the loop at line {loop.lineno} of `{fn.qualname}` calls {why}: "
-                        f"one database round trip per item on the request path of {route.label}; "
+                        f"one database round trip per item on the request path of {method} {route.path}; "
                         "latency grows linearly with the number of rows.",
                         "Load the data for all items in one query before the loop (`where(X.id.in_(ids))`, "
                         "a join, or `selectinload`/`joinedload` on the parent query) and look items up in a dict.",
-                        fn.file, node.lineno, routes=[{"method": route.method, "path": route.path}])
+                        fn.file, node.lineno, routes=[{"method": method, "path": route.path}])
             if not (isinstance(target, ast.Name) and any(isinstance(n, ast.Attribute) and n.attr in lazy_rels
                                                          for n in _walk_inner(inner))):
                 continue
@@ -156,13 +156,13 @@ def n_plus_one(ctx):
                         f"Add `.options(selectinload({model.name}.{node.attr}))` to the query (or "
                         "`joinedload` for a many-to-one), or set `lazy=\"raise\"` on the relationship to "
                         "make such accesses fail in tests.", fn.file, node.lineno,
-                        routes=[{"method": route.method, "path": route.path}])
+                        routes=[{"method": method, "path": route.path}])
 
     fields = _schema_fields(graph)
     by_name = {m.name: m for m in all_models}
     for r in routes:
-        item = _response_item(r) if r.method == "GET" else None
-        handler = graph.enclosing(r.file, r.func.lineno)
+        item = _response_item(r) if "GET" in r.methods else None
+        handler = graph.enclosing(r.file, r.handler_line)
         if not item or item not in fields or handler is None:
             continue
         reached = graph.reach(handler)
@@ -174,12 +174,12 @@ def n_plus_one(ctx):
             if rels and (r.file, r.line) not in reported:
                 reported.add((r.file, r.line))
                 yield chk.finding(
-                    ctx, Severity.WARNING, f"List endpoint {r.label} serialises lazy relationships",
+                    ctx, Severity.WARNING, f"List endpoint GET {r.path} serialises lazy relationships",
                     f"`{item}` includes {', '.join(f'`{n}`' for n in rels)}, lazily loaded relationship(s) of "
                     f"`{m.name}` ({m.file}:{m.relationships[rels[0]].line}); the handler's query has no "
                     f"eager-loading option for them, so serialising each row loads them one by one: {lazy_effect}.",
                     f"Add `.options(selectinload({m.name}.{rels[0]}))` to the list query.",
-                    r.file, r.line, routes=[{"method": r.method, "path": r.path}])
+                    r.file, r.line, routes=[{"method": "GET", "path": r.path}])
 
     if is_async:
         for m in all_models:
