@@ -11,9 +11,8 @@ import re
 from dataclasses import dataclass, field
 
 from .index import SourceFile
-from .ops_routes import callees
 from .pyast import dotted, walk
-from .pyresolve import Project
+from .pyresolve import Project, callees_upto
 
 SEND_QUALIFIED = re.compile(
     r"^(smtplib\.SMTP(_SSL)?|aiosmtplib(\.send|\.SMTP)|sendgrid\..*(SendGridAPIClient|Mail)|fastapi_mail\..*FastMail|"
@@ -127,9 +126,10 @@ def email_text(ctx, email: Email) -> list[tuple[str, int, str]]:
     """(file, line, text) of every string and identifier that makes up ``email``: its
     composer and callees, the functions that call the composer and their callees, and
     the templates they name."""
-    funcs = callees(ctx, email.src, email.func)
+    proj = Project.of(ctx)
+    funcs = callees_upto(proj, email.src, email.func)
     for src, fn in callers(ctx, email.func):
-        funcs += callees(ctx, src, fn, depth=2)
+        funcs += callees_upto(proj, src, fn, depth=2)
     out, seen = [], set()
     for src, fn in funcs:
         if id(fn) in seen:

@@ -317,3 +317,21 @@ def callees(proj: "Project", src: SourceFile, fn: FuncDef) -> Iterator[tuple[ast
         r = proj.resolve_call(src, call.func)
         if r is not None and r.func is not fn:
             yield call, r
+
+
+def callees_upto(proj: "Project", src: SourceFile, fn: FuncDef, depth: int = 3) -> list[tuple[SourceFile, FuncDef]]:
+    """``fn`` and the project functions it calls, transitively (nested definitions
+    included), breadth-first to ``depth`` levels: what a handler actually does."""
+    out, seen, frontier = [(src, fn)], {id(fn)}, [(src, fn)]
+    for _ in range(depth):
+        nxt = []
+        for s, f in frontier:
+            for n in walk(f):
+                if isinstance(n, ast.Call):
+                    res = proj.resolve_call(s, n.func)
+                    if res is not None and id(res.func) not in seen:
+                        seen.add(id(res.func))
+                        nxt.append((res.src, res.func))
+        out += nxt
+        frontier = nxt
+    return out

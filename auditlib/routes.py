@@ -52,6 +52,7 @@ class Dependency:
     roles: tuple[str, ...] = ()
     chain: tuple[str, ...] = ()  # every dependency below it, flattened
     evidence: str = ""  # why it counts as authentication
+    written: str = ""  # the callable as written in ``Depends(...)`` (``require_admin``; ``name`` may be its factory)
 
 
 @dataclass
@@ -117,6 +118,7 @@ class _Obj:
     routes: list = field(default_factory=list)  # (methods, path, func node, module, line, deco deps, iis)
     includes: list = field(default_factory=list)  # (child, prefix, deps, iis)
     mounts: list = field(default_factory=list)  # (child, prefix)
+    foreign_mounts: list = field(default_factory=list)  # (prefix, target expr, module, line): other ASGI apps
     middlewares: list = field(default_factory=list)
 
     @property
@@ -130,6 +132,7 @@ class _Builder:
         self.objs: dict[tuple, _Obj] = {}  # (module name, id(scope) or 0, var) -> obj
         self.scope_assigns: dict[int, dict[str, ast.AST]] = {}
         self.dep_memo: dict[tuple, tuple] = {}
+        self.mounted: list[Route] = []  # foreign ASGI apps mounted on a served path (see mounted_apps)
 
     # -- pass 1: constructors ----------------------------------------------------------
     def ctor_kind(self, mod: Module, call: ast.Call) -> str | None:
@@ -307,9 +310,13 @@ class _Builder:
                                        "line": call.lineno, "deps": self._kw_deps(mod, call, scope), "iis": _iis(call),
                                        "decorators": (), "response_model": kw.get("response_model")})
         elif meth == "mount":
-            child = self.obj_of(mod, call.args[1] if len(call.args) > 1 else kw.get("app"), scope)
+            target = call.args[1] if len(call.args) > 1 else kw.get("app")
+            child = self.obj_of(mod, target, scope)
+            path = self.string(mod, call.args[0] if call.args else kw.get("path"), scope)
             if child is not None:
-                obj.mounts.append((child, self.string(mod, call.args[0] if call.args else kw.get("path"), scope)))
+                obj.mounts.append((child, path))
+            elif target is not None:  # make_asgi_app(), StaticFiles(...): not a route inventory of ours
+                obj.foreign_mounts.append((path, target, mod, call.lineno))
         elif meth == "add_middleware" and call.args:
             sym = self.p.resolve(mod, call.args[0])
             prefixes = tuple(v for v in (literal(k.value) for k in call.keywords)
@@ -362,7 +369,8 @@ class _Builder:
         roles = tuple(dict.fromkeys(info["roles"] + scopes))
         return Dependency(info["name"], level, mod.path, expr.lineno, param,
                           "security" if fname == "Security" else info["kind"],
-                          info["auth"] or bool(scopes), roles, info["chain"], info["evidence"])
+                          info["auth"] or bool(scopes), roles, info["chain"], info["evidence"],
+                          dotted(target))
 
     def dep_target(self, mod: Module, target: ast.AST, depth: int = 0) -> dict:
         """Analyse what a dependency callable does (memoised)."""
@@ -469,6 +477,15 @@ class _Builder:
             self._walk(child, app, base + pfx, deps + ideps, mws, iis and i_iis, out, stack)
         for child, pfx in obj.mounts:
             self._walk(child, app, base + pfx, [], mws, iis, out, stack)
+        for pfx, target, mod, line in obj.foreign_mounts:  # router/app dependencies do not reach them
+            path = base + pfx
+            mount = Route(methods=("MOUNT",), path=path or "/", handler=dotted(target) or ast.unparse(target),
+                          file=mod.path, line=line, handler_line=line, include_in_schema=False,
+                          middlewares=[m for m, _pre in mws if m.applies_to(path)], router=obj.qualname,
+                          app=app.qualname if app else "", module=mod, node=None)
+            _classify(mount)
+            if all((m.path, m.file, m.line) != (path or "/", mod.path, line) for m in self.mounted):
+                self.mounted.append(mount)
 
     def _route(self, obj, app, path, r, dep_exprs, mws, iis) -> Route:
         func, fmod = r["func"], r["module"]
@@ -683,6 +700,94 @@ def source_routes(ctx) -> list[Route]:
         routes = [r for r in route_inventory(ctx) if r.file in fidx]
         return sorted(routes, key=lambda r: (fidx[r.file], pos.get(id(r.node), 0), r.line))
     return shared(ctx, "source_routes", build)
+
+
+def mounted_apps(ctx) -> list[Route]:
+    """ASGI apps the inventory cannot look into (``app.mount("/metrics", make_asgi_app())``,
+    ``StaticFiles``) mounted on a served path: pseudo-routes with method ``MOUNT``, the
+    mounted expression as ``handler``, no handler ``node``, and the path-prefix
+    middlewares (app/router dependencies do not reach a mounted app). Not part of
+    :func:`route_inventory`."""
+    return _build(ctx)[1].mounted
+
+
+def routes_at(ctx, paths) -> list[Route]:
+    """The application routes (:func:`source_routes`), then the :func:`mounted_apps`, whose
+    full path is one of ``paths`` (a trailing slash ignored): "is there a ``/readyz``?"."""
+    wanted = {p.rstrip("/") or "/" for p in paths}
+    files = {src.path for src in ctx.layout.app_sources(ctx.index)}
+    return [r for r in [*source_routes(ctx), *(m for m in mounted_apps(ctx) if m.file in files)]
+            if (r.path.rstrip("/") or "/") in wanted]
+
+
+# Fallbacks of :func:`protection` where the inventory finds no evidence: a dependency the
+# project does not define (an unresolved import) counts by its name.
+AUTH_NAME = re.compile(r"auth|user|admin|token|require|verify|current|permission|role|scope|login|"
+                       r"basic|bearer|api_?key|principal|identity|guard|protect|staff|owner", re.I)
+NOT_AUTH_NAME = re.compile(r"^(get_)?(db|session|settings|config|pagination|paginate|limit)", re.I)
+
+
+def _checks_credentials(func: ast.AST) -> bool:
+    """The handler itself reads a credential (Authorization header, token) and rejects
+    with 401/403 (or compares with ``secrets.compare_digest``)."""
+    nodes = list(walk(func))
+    reads = any(isinstance(n, ast.Constant) and isinstance(n.value, str)
+                and n.value.lower() in ("authorization", "x-api-key", "x-metrics-token") for n in nodes) or any(
+        isinstance(n, (ast.Attribute, ast.Name)) and re.search(r"token|credentials", dotted(n), re.I) for n in nodes)
+    rejects = any(_denial(n) or (isinstance(n, ast.Constant) and n.value in DENIED_STATUS)
+                  or (isinstance(n, ast.Attribute) and n.attr.startswith(("HTTP_401", "HTTP_403")))
+                  or (isinstance(n, (ast.Name, ast.Attribute))
+                      and dotted(n).rsplit(".", 1)[-1] in SECURITY_SCHEMES | {"compare_digest"}) for n in nodes)
+    return reads and rejects
+
+
+def _short(name: str) -> str:
+    return name.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
+
+
+def protection(ctx, route: Route) -> str | None:
+    """What authenticates ``route`` (a short description), or None when nothing does: the
+    inventory's verdict (an authenticating dependency at any level, an auth-enforcing
+    middleware on its path); else a dependency that is not project code but is named like
+    authentication (``verify_token`` from a missing module); else a credential check in
+    the handler body (``Authorization`` compared, 401 raised)."""
+    for d in route.dependencies:
+        if d.authenticates:
+            return f"dependency {d.written or _short(d.name)}"
+    for m in route.middlewares:
+        if m.enforces_auth:
+            return f"middleware {_short(m.name)} ({m.file}:{m.line})"
+    for d in route.dependencies:
+        last = _short(d.name)
+        if ":" not in d.name and d.kind != "scheme" and AUTH_NAME.search(last) and not NOT_AUTH_NAME.search(last):
+            return f"dependency {d.written or last}"
+    if route.node is not None and _checks_credentials(route.node):
+        return f"credential check in {route.node.name}"
+    return None
+
+
+def library_route(ctx, file: str, line: int, path: str, dependencies=(), method: str = "GET") -> Route:
+    """A route a library call adds at ``file:line`` (``Instrumentator().expose(app,
+    endpoint=..., dependencies=[...])``), its ``Depends(...)`` expressions and the apps'
+    path middlewares analysed like an inventory route's, then classified."""
+    b = builder(ctx)
+    mod = b.p.by_path.get(file)
+    deps = [d for d in (b.dependency(mod, e, "decorator") for e in dependencies) if d is not None] if mod else []
+    mws = [m for o in b.objs.values() if o.kind == "app" for m in o.middlewares if m.applies_to(path)]
+    route = Route(methods=(method,), path=path, handler="", file=file, line=line, handler_line=line,
+                  dependencies=deps, middlewares=mws, module=mod)
+    _classify(route)
+    return route
+
+
+def app_anchor(ctx) -> tuple[str, int | None]:
+    """Where the application is created (the first app constructor, by discovered app
+    file then line), for findings about something the app lacks; ``(".", None)`` when
+    no app was found."""
+    order = {p: i for i, p in enumerate(ctx.layout.app_files)}
+    found = sorted((order[o.module.path], o.line, o.module.path) for o in _build(ctx)[1].objs.values()
+                   if o.kind == "app" and o.module.path in order and ctx.layout.is_app(o.module.path))
+    return (found[0][2], found[0][1]) if found else (".", None)
 
 
 def apps(ctx) -> list[str]:

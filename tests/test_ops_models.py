@@ -9,8 +9,8 @@ from auditlib.checks import run_checks
 from auditlib.context import AuditContext
 from auditlib.email_model import emails, sends_mail
 from auditlib.metrics_model import exporters, label_calls, metrics
-from auditlib.ops_routes import find_routes, protection, routes_matching
 from auditlib.prod_validation import prod_requirement
+from auditlib.routes import mounted_apps, protection, routes_at, source_routes
 from auditlib.settings_model import find_settings
 
 
@@ -47,11 +47,11 @@ def test_routes_resolve_prefixes_and_router_dependencies(tmp_path):
                 raise HTTPException(status_code=403)
         """,
     })
-    paths = {(r.method, r.path) for r in find_routes(ctx)}
+    paths = {(m, r.path) for r in [*source_routes(ctx), *mounted_apps(ctx)] for m in r.methods}
     assert ("POST", "/v1/admin/retention/cleanup") in paths and ("MOUNT", "/metrics") in paths
-    (cleanup,) = routes_matching(ctx, ["/v1/admin/retention/cleanup/"])
+    (cleanup,) = routes_at(ctx, ["/v1/admin/retention/cleanup/"])
     assert protection(ctx, cleanup) == "dependency require_admin"
-    (mount,) = routes_matching(ctx, ["/metrics"])
+    (mount,) = routes_at(ctx, ["/metrics"])
     assert protection(ctx, mount) is None
 
 
@@ -70,7 +70,7 @@ def test_protection_by_middleware_guarding_the_path(tmp_path):
                     return Response(status_code=401)
             return await call_next(request)
     """})
-    (mount,) = routes_matching(ctx, ["/metrics"])
+    (mount,) = routes_at(ctx, ["/metrics"])
     assert protection(ctx, mount).startswith("middleware metrics_guard")
     assert [f.severity.value for f in run_checks(ctx, ids=["OBS-003"])] == ["INFO"]
 

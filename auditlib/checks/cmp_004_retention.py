@@ -5,8 +5,8 @@ import ast
 import re
 
 from ..findings import Severity
-from ..ops_routes import find_routes, protection
 from ..pyast import dotted, literal, walk
+from ..routes import protection, source_routes
 from ..settings_model import find_settings
 from . import check
 
@@ -111,18 +111,18 @@ def retention(ctx):
                               f"Add a setting such as RETENTION_{category.upper()}_DAYS and a scheduled job deleting "
                               f"`{table}` rows older than it (leads: only when RETENTION_ENABLE_LEADS).",
                               file, line, tables=[table], key=f"retention:{table}")
-    for route in find_routes(ctx):
-        if not CLEANUP_PATH.search(route.path) or route.method in ("GET", "HEAD", "MOUNT"):
+    for route in source_routes(ctx):
+        if not CLEANUP_PATH.search(route.path) or set(route.methods) <= {"GET", "HEAD"}:
             continue
-        how = protection(ctx, route)
+        how, method = protection(ctx, route), "|".join(route.methods)
         if how:
-            yield chk.finding(ctx, Severity.INFO, f"{route.method} {route.path} is authenticated ({how})",
+            yield chk.finding(ctx, Severity.INFO, f"{method} {route.path} is authenticated ({how})",
                               "The cleanup endpoint requires credentials.", "", route.file, route.line,
-                              routes=[{"method": route.method, "path": route.path}], key="endpoint")
+                              routes=route.as_dicts(), key="endpoint")
             continue
-        yield chk.finding(ctx, Severity.BLOCKER, f"Cleanup endpoint {route.method} {route.path} has no authentication",
+        yield chk.finding(ctx, Severity.BLOCKER, f"Cleanup endpoint {method} {route.path} has no authentication",
                           "Anyone can trigger the retention cleanup: mass deletion of data (and a heavy "
                           "database job) on demand.",
                           "Protect it with the admin dependency (router-level `dependencies=[Depends(require_admin)]`) "
                           "or remove it in favour of the scheduled job.", route.file, route.line,
-                          routes=[{"method": route.method, "path": route.path}], key="endpoint")
+                          routes=route.as_dicts(), key="endpoint")

@@ -6,8 +6,8 @@ import re
 
 from ..email_model import email_text, emails
 from ..findings import Severity
-from ..ops_routes import find_routes
 from ..pyast import dotted, walk
+from ..routes import source_routes
 from . import check
 
 PERSONAL = re.compile(r"(^|_)(e_?mail|phone|mobile|address|street|postcode|date_of_birth)(_|$)", re.I)
@@ -43,10 +43,10 @@ def _personal_models(ctx):
 def _named(ctx, rx: re.Pattern, person_delete: bool = False) -> str | None:
     """``file:line`` of a route or app function whose path/name matches ``rx`` (or, for
     erasure, a DELETE route on a person resource)."""
-    for r in find_routes(ctx):
-        name = r.handler.name if r.handler else ""
+    for r in source_routes(ctx):
+        name = r.node.name if r.node is not None else ""
         if rx.search(r.path.replace("-", "_")) or rx.search(name) \
-                or (person_delete and r.method == "DELETE" and PERSON_PATH.search(r.path)):
+                or (person_delete and "DELETE" in r.methods and PERSON_PATH.search(r.path)):
             return f"{r.file}:{r.line}"
     for src in ctx.layout.app_sources(ctx.index):
         for fn in walk(src.tree) if src.tree else ():

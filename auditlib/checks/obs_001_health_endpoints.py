@@ -5,8 +5,9 @@ import ast
 import re
 
 from ..findings import Severity
-from ..ops_routes import app_anchor, callees, routes_matching
 from ..pyast import dotted, walk
+from ..pyresolve import Project, callees_upto
+from ..routes import app_anchor, routes_at
 from . import check
 
 HEALTH_PATHS = ["/healthz", "/health", "/livez", "/healthcheck"]
@@ -20,7 +21,7 @@ def _evidence(ctx, handler_src, handler):
     """{what: "file:line"} for the checks found in the handler and its callees."""
     found: dict[str, str] = {}
     fails = False
-    for src, fn in callees(ctx, handler_src, handler):
+    for src, fn in callees_upto(Project.of(ctx), handler_src, handler):
         for n in walk(fn):
             where = f"{src.path}:{getattr(n, 'lineno', fn.lineno)}"
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in DB_CALLS:
@@ -74,8 +75,8 @@ def health_endpoints(ctx):
     """
     chk = health_endpoints.check
     anchor_file, anchor_line = app_anchor(ctx)
-    health = routes_matching(ctx, ctx.config.get("health_paths", HEALTH_PATHS))
-    ready = routes_matching(ctx, ctx.config.get("ready_paths", READY_PATHS))
+    health = routes_at(ctx, ctx.config.get("health_paths", HEALTH_PATHS))
+    ready = routes_at(ctx, ctx.config.get("ready_paths", READY_PATHS))
     if not health:
         yield chk.finding(ctx, Severity.WARNING, "No liveness endpoint (/healthz)",
                           "No `/healthz` (or `/health`, `/livez`) route was found: the orchestrator cannot "
@@ -91,24 +92,25 @@ def health_endpoints(ctx):
                           "head (ScriptDirectory.get_current_head()) and checks the jobs heartbeat, "
                           "answering 503 when any fails.", anchor_file, anchor_line, key="no-readyz")
     for route in ready:
-        if route.handler is None:
+        handler, src = route.node, ctx.index.get(route.file)
+        if handler is None or src is None:
             continue
-        found, always_ok = _evidence(ctx, route.src, route.handler)
-        route_ref = [{"method": route.method, "path": route.path}]
+        found, always_ok = _evidence(ctx, src, handler)
+        route_ref = route.as_dicts()
         yield chk.finding(ctx, Severity.INFO, f"{route.path} checks: " + (", ".join(found) or "nothing"),
                           "Readiness evidence: " + ("; ".join(f"{k} at {v}" for k, v in found.items())
                                                     or "no I/O found in the handler or its callees") + ".",
                           "", route.file, route.line, key="summary", routes=route_ref)
         if "database query" not in found:
             yield chk.finding(ctx, Severity.WARNING, f"{route.path} does not check the database",
-                              f"`{route.handler.name}` and the functions it calls run no query, so readiness "
+                              f"`{handler.name}` and the functions it calls run no query, so readiness "
                               "stays green while PostgreSQL is unreachable.",
                               "Execute `SELECT 1` through the app's engine/session in the readiness handler "
                               "and answer 503 on failure.", route.file, route.line, key="no-db", routes=route_ref)
         if "migration version" not in found:
             yield chk.finding(ctx, Severity.WARNING, f"{route.path} does not compare the migration version with "
                               "the Alembic head",
-                              f"`{route.handler.name}` never reads `alembic_version` nor the Alembic head: after a "
+                              f"`{handler.name}` never reads `alembic_version` nor the Alembic head: after a "
                               "deploy whose migration failed or has not run, instances report ready and serve "
                               "code against an old schema.",
                               "Read `SELECT version_num FROM alembic_version` and compare with "
@@ -116,7 +118,7 @@ def health_endpoints(ctx):
                               "answer 503 when they differ.", route.file, route.line, key="no-migration",
                               routes=route_ref)
         if "jobs heartbeat" not in found:
-            skip = {id(n) for _s, fn in callees(ctx, route.src, route.handler) for n in walk(fn)}
+            skip = {id(n) for _s, fn in callees_upto(Project.of(ctx), src, handler) for n in walk(fn)}
             elsewhere = _heartbeat_elsewhere(ctx, skip)
             if elsewhere:
                 yield chk.finding(ctx, Severity.WARNING, f"{route.path} ignores the jobs heartbeat",
@@ -127,7 +129,7 @@ def health_endpoints(ctx):
                                   key="no-heartbeat", routes=route_ref)
         if always_ok and found:
             yield chk.finding(ctx, Severity.WARNING, f"{route.path} always answers 200",
-                              f"`{route.handler.name}` catches the failure of its checks but never raises or "
+                              f"`{handler.name}` catches the failure of its checks but never raises or "
                               "sets a 5xx status, so the probe cannot fail.",
                               "Return `JSONResponse(..., status_code=503)` (or raise HTTPException(503)) when a "
                               "check fails.", route.file, route.line, key="always-ok", routes=route_ref)

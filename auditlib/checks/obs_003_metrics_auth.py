@@ -4,10 +4,10 @@ from __future__ import annotations
 import ast
 
 from ..findings import Severity
-from ..ops_routes import Route, auth_dependency, protection, routes_matching
 from ..prod_validation import prod_requirement
-from ..pyast import dotted, literal, walk
+from ..pyast import literal, walk
 from ..pyresolve import Project, kwarg
+from ..routes import library_route, protection, routes_at
 from ..settings_model import find_settings
 from . import check
 
@@ -52,8 +52,7 @@ def metrics_auth(ctx):
     Not flagged: apps without metrics (OBS-004 says so); a literal default token (SEC-001).
     """
     chk = metrics_auth.check
-    proj = Project.of(ctx)
-    exposed = list(routes_matching(ctx, ctx.config.get("metrics_paths", METRICS_PATHS)))
+    exposed = list(routes_at(ctx, ctx.config.get("metrics_paths", METRICS_PATHS)))
     for kind, src, call in _expose_calls(ctx):
         if kind == "server":
             yield chk.finding(ctx, Severity.RECOMMENDATION, "Metrics served by start_http_server on a separate port",
@@ -63,8 +62,8 @@ def metrics_auth(ctx):
                               "/metrics in the app behind a bearer token.", src.path, call.lineno, key="server")
             continue
         path = literal(kwarg(call, "endpoint"))
-        route = Route("GET", path if isinstance(path, str) else "/metrics", src.path, call.lineno,
-                      deps=list(getattr(kwarg(call, "dependencies"), "elts", [])))
+        route = library_route(ctx, src.path, call.lineno, path if isinstance(path, str) else "/metrics",
+                              getattr(kwarg(call, "dependencies"), "elts", []))
         if not any(r.path == route.path for r in exposed):
             exposed.append(route)
     if not exposed:
@@ -72,21 +71,19 @@ def metrics_auth(ctx):
     guarded = False
     for route in exposed:
         how = protection(ctx, route)
-        if how is None and route.deps:
-            how = next((d for d in (auth_dependency(proj, ctx.index.get(route.file), x) for x in route.deps) if d), None)
         if how:
             guarded = True
             yield chk.finding(ctx, Severity.INFO, f"{route.path} is authenticated ({how})",
                               f"{route.path} requires credentials: {how}.", "", route.file, route.line,
-                              key="protected", routes=[{"method": route.method, "path": route.path}])
+                              key="protected", routes=route.as_dicts())
             continue
-        what = dotted(route.target) if route.target is not None else (route.handler.name if route.handler else "")
+        what = route.node.name if route.node is not None else route.handler
         yield chk.finding(ctx, Severity.WARNING, f"{route.path} is served without authentication",
                           f"{route.path} ({what or 'metrics exporter'}) answers anyone: route names, traffic "
                           "volumes, error rates and business counters leak, and heavy scrapes cost CPU.",
                           "Require `Authorization: Bearer <METRICS_TOKEN>` (a dependency comparing with "
                           "`secrets.compare_digest`), or serve metrics on an internal-only port.",
-                          route.file, route.line, key="public", routes=[{"method": route.method, "path": route.path}])
+                          route.file, route.line, key="public", routes=route.as_dicts())
     for s in find_settings(ctx, ctx.config.get("metrics_token_setting", TOKEN_SETTING)):
         if s.required or not s.empty:
             continue

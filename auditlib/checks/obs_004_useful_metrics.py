@@ -6,8 +6,8 @@ import re
 from ..email_model import sends_mail
 from ..findings import Severity
 from ..metrics_model import exporters, metrics
-from ..ops_routes import app_anchor, find_routes
 from ..pyresolve import Project
+from ..routes import app_anchor, mounted_apps, source_routes
 from . import check
 
 JOB_LIBS = re.compile(r"^(apscheduler|arq|celery|rq|dramatiq|taskiq|huey|saq)\b")
@@ -52,7 +52,7 @@ def _has_jobs(ctx) -> bool:
 
 
 def _has_webhooks(ctx) -> bool:
-    return any("webhook" in r.path.lower() for r in find_routes(ctx)) or any(
+    return any("webhook" in r.path.lower() for r in [*source_routes(ctx), *mounted_apps(ctx)]) or any(
         "construct_event" in (s.text or "") for s in ctx.layout.app_sources(ctx.index))
 
 

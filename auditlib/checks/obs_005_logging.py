@@ -5,9 +5,9 @@ import ast
 import re
 
 from ..findings import Severity
-from ..ops_routes import app_anchor
 from ..pyast import dotted, walk
 from ..pyresolve import Project, enclosing_function, parents
+from ..routes import app_anchor
 from . import check
 
 LOG_METHODS = {"debug", "info", "warning", "warn", "error", "exception", "critical", "fatal", "log", "msg"}

@@ -5,9 +5,9 @@ import ast
 import re
 
 from ..findings import Severity
-from ..ops_routes import callees, find_routes
 from ..pyast import dotted, literal, walk
-from ..pyresolve import Project
+from ..pyresolve import Project, callees_upto
+from ..routes import source_routes
 from . import check
 
 SIZE_NAME = re.compile(r"size|bytes|length|max_upload|content_length", re.I)
@@ -31,7 +31,7 @@ def _upload_params(fn) -> set[str]:
 
 def _path_params(route) -> set[str]:
     """Handler parameters a client controls as plain strings (path/query), not dependencies."""
-    fn = route.handler
+    fn = route.node
     names = set(re.findall(r"{(\w+)(?::path)?}", route.path))
     args = fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
     out = set()
@@ -124,12 +124,12 @@ def file_uploads(ctx):
         seen.add((file, line))
         return True
 
-    for route in find_routes(ctx):
-        fn, src = route.handler, route.src
+    for route in source_routes(ctx):
+        fn, src = route.node, ctx.index.get(route.file)
         if fn is None or src is None:
             continue
         uploads = _upload_params(fn)
-        closure = callees(ctx, src, fn) if uploads else [(src, fn)]
+        closure = callees_upto(proj, src, fn) if uploads else [(src, fn)]
         for csrc, cfn in closure:
             params = _path_params(route) if cfn is fn else set()
             up = {a for a in _upload_params(cfn)} | (uploads if cfn is fn else set())
@@ -149,14 +149,14 @@ def file_uploads(ctx):
                                       "Store under a generated name (`uuid4().hex` + a whitelisted extension); for "
                                       "downloads resolve the path and check `path.resolve().is_relative_to(BASE)`.",
                                       csrc.path, node.lineno, key=f"fs:{cfn.name}",
-                                      routes=[{"method": route.method, "path": route.path}])
+                                      routes=route.as_dicts())
                 else:
                     yield chk.finding(ctx, Severity.WARNING, "Object key built from the client's file name",
                                       f"`{cfn.name}` uses the uploaded file's name in the storage key: users can "
                                       "overwrite each other's objects and choose arbitrary key prefixes.",
                                       "Generate keys server-side (`{org_id}/{uuid4().hex}.{ext}`) and keep the "
                                       "original name only as metadata.", csrc.path, node.lineno, key=f"key:{cfn.name}",
-                                      routes=[{"method": route.method, "path": route.path}])
+                                      routes=route.as_dicts())
         if not uploads:
             continue
         nodes = [(s, n) for s, f in closure for n in walk(f)]
@@ -169,7 +169,7 @@ def file_uploads(ctx):
             isinstance(x, ast.Attribute) and x.attr in ("content_type", "suffix") or
             isinstance(x, ast.Call) and dotted(x.func).split(".")[-1] in ("endswith", "splitext")
             for x in walk(n))), None)
-        ref = [{"method": route.method, "path": route.path}]
+        ref = route.as_dicts()
         if not sized:
             yield chk.finding(ctx, Severity.WARNING, f"Upload {route.path} has no size limit",
                               f"`{fn.name}` and its callees never compare the upload's size: Starlette accepts "
