@@ -1,6 +1,7 @@
 """SEC-004: authorization per endpoint, from the static route inventory."""
 from __future__ import annotations
 
+import ast
 import re
 
 from ..findings import Severity, not_verified
@@ -8,6 +9,29 @@ from ..routes import apps, route_inventory
 from . import check
 
 ADMIN = re.compile(r"(^|[/_.:-])admin", re.IGNORECASE)
+# Routes an unauthenticated caller must reach to authenticate at all.
+AUTH_FLOW = re.compile(r"(^|[/_.:-])(log-?in|log-?out|sign-?in|sign-?out|sign-?up|register|callback|oauth2?"
+                       r"|sso|saml|token|forgot|reset|verify|password|magic)", re.IGNORECASE)
+
+
+def is_auth_flow(route) -> bool:
+    """Login / callback / token / password-reset routes: public by necessity."""
+    last = route.path.rstrip("/").rsplit("/", 1)[-1]
+    return bool(AUTH_FLOW.search(last) or AUTH_FLOW.search(route.handler.rsplit(".", 1)[-1].rsplit(":", 1)[-1]))
+
+
+def is_pure_redirect(route) -> bool:
+    """A handler whose body only returns a redirect to a literal URL: it exposes nothing."""
+    fn = getattr(route, "node", None)
+    body = list(getattr(fn, "body", []))
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+        body = body[1:]  # docstring
+    if len(body) != 1 or not isinstance(body[0], ast.Return) or not isinstance(body[0].value, ast.Call):
+        return False
+    call = body[0].value
+    name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+    return name == "RedirectResponse" and all(isinstance(a, ast.Constant) for a in call.args[:1]) \
+        and all(isinstance(k.value, ast.Constant) or k.arg == "status_code" for k in call.keywords)
 
 
 def is_admin_route(route) -> bool:
@@ -24,7 +48,9 @@ def endpoint_authorization(ctx):
 
     Why: a route that forgot its auth dependency is reachable by anyone; admin routes
     are the worst case. Severity: an admin-looking route (path, router, module or handler
-    named admin) with no protection is a BLOCKER; every other unprotected route is an
+    named admin) with no protection is a BLOCKER — except the admin area's login flow
+    (login, callback, token, password reset: public by necessity) and handlers that only
+    return a redirect to a literal URL, which are listed as INFO; every other unprotected route is an
     INFO finding so the auditor can confirm it is meant to be public; one INFO summary
     counts routes by protection. Authentication is recognised structurally (a
     ``fastapi.security`` scheme in the dependency chain, a 401/403 rejection), never by a
@@ -48,7 +74,7 @@ def endpoint_authorization(ctx):
     for r in routes:
         if r.auth != "none":
             continue
-        if is_admin_route(r):
+        if is_admin_route(r) and not is_auth_flow(r) and not is_pure_redirect(r):
             yield chk.finding(
                 ctx, Severity.BLOCKER, f"Admin route without authentication: {' '.join(r.methods)} {r.path}",
                 f"`{r.handler}` is an admin route but no dependency or middleware authenticates its caller: "
