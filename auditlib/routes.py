@@ -475,10 +475,10 @@ class _Builder:
             out.append(self._route(obj, app, base + r["path"], r, deps + r["deps"], mws, iis and r["iis"]))
         for child, pfx, ideps, i_iis in obj.includes:
             self._walk(child, app, base + pfx, deps + ideps, mws, iis and i_iis, out, stack)
-        for child, pfx in obj.mounts:
-            self._walk(child, app, base + pfx, [], mws, iis, out, stack)
+        for child, pfx in obj.mounts:  # Starlette's Mount strips the trailing "/" ("/" mounts at the root)
+            self._walk(child, app, base + pfx.rstrip("/"), [], mws, iis, out, stack)
         for pfx, target, mod, line in obj.foreign_mounts:  # router/app dependencies do not reach them
-            path = base + pfx
+            path = base + pfx.rstrip("/")
             mount = Route(methods=("MOUNT",), path=path or "/", handler=dotted(target) or ast.unparse(target),
                           file=mod.path, line=line, handler_line=line, include_in_schema=False,
                           middlewares=[m for m, _pre in mws if m.applies_to(path)], router=obj.qualname,
