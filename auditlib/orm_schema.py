@@ -67,6 +67,17 @@ class Schema:
         return next((c for c, fk in t.fks().items() if fk == self.org_table), None)
 
     @property
+    def tenancy_inferred(self) -> bool:
+        """True when no table has the configured org column and the organisation table
+        was guessed from its name (``tenants``, ``accounts``, ``workspaces``...): such a
+        schema may be multi-tenant in another sense (per-tenant databases, tenants as a
+        product feature), so scoping findings on it cannot be BLOCKERs."""
+        return bool(self.org_table) and not self.org_table_configured and not any(
+            self.org_column in t.columns for t in self.tables.values())
+
+    org_table_configured: bool = False
+
+    @property
     def tenant_tables(self) -> list[str]:
         return sorted(t for t in self.tables if self.org_col(t))
 
@@ -245,7 +256,8 @@ def schema(ctx) -> Schema:
     proj = project(ctx)
     mig = "".join(f"{p}:{ctx.index.get(p).sha256}" for p in ctx.layout.migration_files if ctx.index.get(p))
     org_column = ctx.config.get("org_column", "org_id")
-    key = (str(ctx.root), id(proj), hashlib.sha256(mig.encode()).hexdigest(), org_column)
+    key = (str(ctx.root), id(proj), hashlib.sha256(mig.encode()).hexdigest(), org_column,
+           ctx.config.get("org_table", ""))
     if key in _MEMO:
         return _MEMO[key]
     tables: dict[str, Table] = {}
@@ -257,15 +269,30 @@ def schema(ctx) -> Schema:
             if c.fk.startswith("@"):
                 c.fk = class_tables.get(c.fk[1:], c.fk[1:])
     _migrations(ctx, tables)
-    org_table = _org_table(tables, org_column)
+    org_table = ctx.config.get("org_table") or _org_table(tables, org_column)
     names: dict[str, list[str]] = {}
     for q, t in by_class.items():
         names.setdefault(q.rsplit(":", 1)[-1], []).append(t)
     if len(_MEMO) > 8:
         _MEMO.clear()
-    _MEMO[key] = s = Schema(tables, by_class, names, org_column, org_table)
+    _MEMO[key] = s = Schema(tables, by_class, names, org_column, org_table,
+                            org_table_configured=bool(ctx.config.get("org_table")))
     s._proj = proj  # keeps the memo key's id alive
     return s
+
+
+INFERRED_NOTE = (" (Tenancy inferred: no table has the `{col}` column and `{table}` was recognised by its name, "
+                 "so this is a WARNING, not a BLOCKER; set [tool.auditlib] org_column / org_table to confirm.)")
+
+
+def cap_inferred(ctx, severity):
+    """(severity, note): BLOCKERs become WARNINGs, with a note, when tenancy is only inferred."""
+    from .findings import Severity
+
+    s = schema(ctx)
+    if severity == Severity.BLOCKER and s.tenancy_inferred:
+        return Severity.WARNING, INFERRED_NOTE.format(col=s.org_column, table=s.org_table)
+    return severity, ""
 
 
 def _org_table(tables: dict[str, Table], org_column: str) -> str:

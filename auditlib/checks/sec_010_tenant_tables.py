@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..findings import Severity, db_not_verified
-from ..orm_schema import schema
+from ..orm_schema import cap_inferred, schema
 from . import check
 
 DEFAULT_TENANT_TABLES = ["bookings", "leads", "invoices", "workers", "teams", "orders", "chat_sessions"]
@@ -32,6 +32,15 @@ def tenant_tables(ctx):
         yield db_not_verified(ctx, chk.id, chk.area, "tenant tables (static)",
                            "no ORM models and no Alembic create_table calls were found")
         return
+    if not s.org_table and not s.tenant_tables:
+        first = s.tables[sorted(s.tables)[0]]
+        yield chk.finding(
+            ctx, Severity.INFO, "No organisation concept in the schema: single-tenant",
+            f"No table has `{s.org_column}` and no organisation table exists, so the app keeps one "
+            "tenant's data; tenant-isolation checks do not apply. If tenancy lives elsewhere (per-tenant "
+            "databases, another column name), set [tool.auditlib] org_column / org_table.",
+            "", first.file, first.line, key="single-tenant")
+        return
     expected = list(ctx.config.get("tenant_tables", DEFAULT_TENANT_TABLES))
     tenant = set(s.tenant_tables)
     for name in sorted(s.tables):
@@ -41,10 +50,11 @@ def tenant_tables(ctx):
         file, line = (t.file, t.line) if t.source != "migration" or not t.migration else t.migration
         refs = sorted({fk for fk in t.fks().values() if fk in tenant})
         if name in expected:
+            sev, caveat = cap_inferred(ctx, Severity.BLOCKER)
             yield chk.finding(
-                ctx, Severity.BLOCKER, f"Tenant table `{name}` has no `{s.org_column}` column",
+                ctx, sev, f"Tenant table `{name}` has no `{s.org_column}` column",
                 f"`{name}` is an expected tenant table but neither its model nor its migrations declare "
-                f"`{s.org_column}`: its rows cannot be filtered by organisation.",
+                f"`{s.org_column}`: its rows cannot be filtered by organisation." + caveat,
                 f"Add `{s.org_column}` (NOT NULL, foreign key to {s.org_table or 'the organisation table'}, "
                 "indexed) with a migration that backfills existing rows, and filter every query on it.",
                 file, line, tables=[name])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..findings import Severity
+from ..orm_schema import cap_inferred
 from ..tenancy import endpoint_verdicts
 from . import check
 
@@ -39,14 +40,14 @@ def query_scoping(ctx):
         authed = [v for _, v in items if v.route.auth != "none"]
         routes = [d for _, v in items for d in v.route.as_dicts()]
         severe = authed and any(x.status != "unknown" for x, v in items if v.route.auth != "none")
-        sev = Severity.BLOCKER if severe else Severity.WARNING
+        sev, caveat = cap_inferred(ctx, Severity.BLOCKER if severe else Severity.WARNING)
         what = {"id-substitution": "loaded by a request-supplied id without an org check",
                 "unknown": "org constraint of undecidable origin"}.get(a.status, "not scoped to the caller's org")
         chain = " -> ".join(a.access.chain)
         yield chk.finding(
             ctx, sev, f"{q.kind} on tenant table `{table}` {what}",
             f"{a.reason}. Reached from {len(items)} route(s) via {chain}"
-            + ("" if authed else "; only unauthenticated routes reach it") + ".",
+            + ("" if authed else "; only unauthenticated routes reach it") + "." + caveat,
             f"Constrain the query to the caller's org (`.where({table.title().rstrip('s')}.{ctx.config.get('org_column', 'org_id')} "
             "== current_user.org_id)` or through a join to a scoped table), taking the org from the "
             "authenticated identity, never from the request.",

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..findings import Severity
-from ..orm_schema import schema
+from ..orm_schema import cap_inferred, schema
 from ..tenancy import auth_paths, endpoint_verdicts
 from . import check
 
@@ -46,11 +46,12 @@ def org_context(ctx):
                 f"carries no org, so its {len(needy)} route(s) act across tenants. Confirm only platform "
                 "operators hold it.", "", ap.file, ap.line, routes=routes)
             continue
+        sev, caveat = cap_inferred(ctx, Severity.BLOCKER)
         yield chk.finding(
-            ctx, Severity.BLOCKER, f"Auth path `{short}` does not set the caller's organisation",
+            ctx, sev, f"Auth path `{short}` does not set the caller's organisation",
             f"`{ap.name}` ({ap.kind}) identifies the caller but returns no identity with an org and sets no "
             f"`request.state` org: the {len(needy)} route(s) behind it cannot scope data to the caller's "
-            "tenant.",
+            "tenant." + caveat,
             "Resolve the caller's org in the auth dependency (from the token / user row) and return it "
             "(e.g. `CurrentUser(id, org_id, role)`) or set `request.state.current_org_id`; use it in every query.",
             ap.file, ap.line, routes=routes)

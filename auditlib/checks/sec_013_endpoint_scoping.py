@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ..findings import Severity
+from ..orm_schema import cap_inferred
 from ..tenancy import endpoint_verdicts
 from . import check
 
@@ -32,13 +33,13 @@ def endpoint_scoping(ctx):
         if v.verdict not in ("unscoped", "id-substitution", "unknown"):
             continue
         authed = r.auth != "none"
-        sev = Severity.BLOCKER if authed and v.verdict != "unknown" else Severity.WARNING
+        sev, caveat = cap_inferred(ctx, Severity.BLOCKER if authed and v.verdict != "unknown" else Severity.WARNING)
         label = {"id-substitution": "ID substitution (IDOR)", "unscoped": "unscoped tenant data",
                  "unknown": "tenant scoping undecided"}[v.verdict]
         yield chk.finding(
             ctx, sev, f"{' '.join(r.methods)} {r.path}: {label}",
             f"{v.reason}. Call chain: {v.evidence}."
-            + ("" if authed else " The route is unauthenticated: anyone can call it."),
+            + ("" if authed else " The route is unauthenticated: anyone can call it.") + caveat,
             "Take the org from the authenticated identity and constrain every query of this endpoint with it "
             "(or load by id and compare the row's org to the caller's before use); add a test where a user "
             "of another org gets 404.", r.file, r.line, routes=r.as_dicts())
