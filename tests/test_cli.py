@@ -99,6 +99,9 @@ def test_clean_twin_has_no_blocker(tmp_path):
     data = json.loads((tmp_path / "findings.json").read_text())
     assert [f for f in data["findings"] if f["severity"] == "BLOCKER"] == []
     assert data["stages"]["db"].startswith("ran")
+    # stages that were not asked for say so (the live notebook once mistook its module for the switch)
+    assert data["stages"]["tests"] == "skipped: not requested (run with --tests)"
+    assert data["stages"]["live"] == "skipped: not requested (run with --live or --base-url URL)"
 
 
 def test_failing_notebook_does_not_lose_the_audit(tmp_path):
