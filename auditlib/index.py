@@ -35,7 +35,7 @@ SKIP_DIRS = {
 TEXT_SUFFIXES = {
     ".py", ".pyi", ".toml", ".cfg", ".ini", ".txt", ".md", ".rst", ".yml", ".yaml", ".json",
     ".html", ".htm", ".jinja", ".jinja2", ".j2", ".sql", ".sh", ".mako", ".env", ".example",
-    ".conf", ".dockerfile", ".js", ".ts", ".css",
+    ".conf", ".dockerfile", ".js", ".ts", ".css", ".pem", ".key",
 }
 TEXT_NAMES = {"Dockerfile", "Makefile", "Procfile", "Containerfile", ".env", ".gitignore",
               ".dockerignore", "requirements.txt"}

@@ -128,16 +128,16 @@ class _Replayer:
     def __init__(self, schema: Schema, file: str):
         self.s, self.file = schema, file
 
-    def table(self, name: str | None, line: int) -> Table | None:
-        if name is None:
-            return None
+    def table(self, name: str | None, line: int) -> Table:
+        if name is None:  # a computed table name: absorb the operation, record nothing
+            return Table("(computed)", self.file, line)
         if name not in self.s.tables:  # altered before we saw it created: keep what we learn
             self.s.tables[name] = Table(name, self.file, line)
         return self.s.tables[name]
 
-    def column(self, t: Table, call: ast.Call) -> None:
+    def column(self, t: Table | None, call: ast.Call) -> None:
         name = _str(call.args[0]) if call.args else _str(_kw(call, "name"))
-        if name is None:
+        if name is None or t is None:  # a table named by a computed expression: not followed
             return
         pk = _kwbool(call, "primary_key")
         col = Column(name, nullable=_kwbool(call, "nullable", not pk), primary_key=pk, line=call.lineno,

@@ -19,7 +19,9 @@ SECRET_PATTERNS: list[tuple[str, re.Pattern, int]] = [
     ("GitHub token", re.compile(r"\bgh[pousr]_[0-9A-Za-z]{30,}"), 4),
     ("Slack token", re.compile(r"\bxox[abposr]-[0-9A-Za-z-]{10,}"), 5),
     ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), 4),
-    ("private key block", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----"), 11),
+    # the marker alone is documentation ("in the format -----BEGIN PRIVATE KEY-----\n...");
+    # a committed key has base64 body right after it (real or JSON-escaped newline)
+    ("private key block", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----(?:\\n|\s)*[A-Za-z0-9+/=]{40,}"), 11),
 ]
 _SECRET_NAME = r"(?i:[\w.-]*(?:secret|passw(?:or)?d|pwd|token|api_?key|private_?key|credential)s?[\w.-]*)"
 # name = "value" / name: str = "value" / name = Field("value") (quoted literal values)

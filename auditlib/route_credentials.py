@@ -71,7 +71,9 @@ def _build(ctx) -> list[Route]:
                     continue
                 verb = dec.func.attr
                 if verb == "api_route":
-                    methods = [m.upper() for m in (literal(_kw(dec, "methods")) or ["GET"]) if isinstance(m, str)]
+                    listed = literal(_kw(dec, "methods"))  # NOT_LITERAL when computed
+                    listed = listed if isinstance(listed, (list, tuple, set)) else ["GET"]
+                    methods = [m.upper() for m in listed if isinstance(m, str)]
                 elif verb in HTTP_METHODS:
                     methods = [verb.upper()]
                 else:

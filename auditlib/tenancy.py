@@ -194,7 +194,7 @@ class _Frame:
     def run(self) -> None:
         for stmt in self.func.body:
             self.visit(stmt)
-        for q in self.pending.values():  # built but never seen executed: count it as read
+        for q in list(self.pending.values()):  # built but never seen executed: count it as read
             self.record(q)
 
     # -- statements ----------------------------------------------------------------------

@@ -22,7 +22,7 @@ def default_secrets(ctx):
     that names the validator, says that it only runs when the environment setting says
     production (and what that setting defaults to), and whether a testing/debug flag can
     bypass it. A bypass flag whose own default switches validation off keeps the BLOCKER.
-    Not flagged: defaults of ``None`` or ``""`` and fields without a default (the app
+    Not flagged: defaults of ``None``, ``""`` or an empty structure (``"{}"``, ``"[]"``) and fields without a default (the app
     must get a value from the environment; an optional admin password that disables
     the feature when unset fails closed), and non-secret names.
     """
@@ -31,7 +31,8 @@ def default_secrets(ctx):
     pv = prod_validation(ctx)
     always_off = bypass_on_by_default(pv, model)
     for s in model.secrets():
-        if not (isinstance(s.default, str) and s.default.strip()):
+        # "{}" / "[]" / "null" are empty structures (e.g. a JSON registry), not a secret value
+        if not (isinstance(s.default, str) and s.default.strip(" {}[]\"'") and s.default.strip() != "null"):
             continue
         where = f"`{s.owner}.{s.name}`" if s.owner != "os.environ" else f"`os.environ[{s.env!r}]`"
         cover = pv.covering(s)

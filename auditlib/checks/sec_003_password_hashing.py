@@ -16,6 +16,10 @@ NOT_PASSWORD = re.compile(r"token|reset|code|otp|nonce|link|url|hash|salt|length
 
 
 def is_password_name(name: str) -> bool:
+    """A name for password data; UPPER_CASE constants (``_PASSWORD_OPTIONS``, ``MIN_PASSWORD``)
+    name configuration about passwords, not a password."""
+    if name.lstrip("_").isupper():
+        return False
     return bool(PASSWORD_WORD.search(name)) and not NOT_PASSWORD.search(name)
 
 

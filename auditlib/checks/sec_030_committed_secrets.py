@@ -31,10 +31,13 @@ def committed_secrets(ctx):
     for src in ctx.index:
         if src.text is None:
             continue
-        for n, text in enumerate(src.text.splitlines(), 1):
+        lines = src.text.splitlines()
+        for n, text in enumerate(lines, 1):
             hit = False
             for name, rx, _keep in SECRET_PATTERNS:
-                if not rx.search(text):
+                # a PEM block's body starts on the next line: look at both for that pattern
+                probe = text + "\n" + lines[n] if name == "private key block" and n < len(lines) else text
+                if not rx.search(probe):
                     continue
                 hit = True
                 test_mode = bool(TEST_KEY.search(text)) and name == "Stripe secret key"
