@@ -22,9 +22,27 @@ EMAIL_MODEL = re.compile(r"e?mail\w*(event|log|sent|outbox|delivery)", re.I)
 DEAD_LETTER = re.compile(r"dead|dlq|max_attempts|attempts|failed_at|status\s*=\s*['\"]failed", re.I)
 
 
-def _is_runner_loop(loop: ast.While) -> bool:
-    """A ``while`` loop that sleeps between rounds and never returns from inside (retry
-    loops return on success)."""
+def _forever_test(test: ast.AST) -> bool:
+    """``while True`` / ``while running`` / ``while not stop.is_set()``: a loop meant to run
+    until shutdown. A comparison (``while status != OK``, ``while i < n``) is a bounded wait
+    or poll, not a runner."""
+    if isinstance(test, ast.Constant):
+        return bool(test.value)
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test = test.operand
+    if isinstance(test, ast.Call):
+        test = test.func
+    return isinstance(test, (ast.Name, ast.Attribute))
+
+
+def _is_runner_loop(loop: ast.While, fn: ast.AST | None = None) -> bool:
+    """A ``while`` loop meant to run until shutdown that sleeps between rounds and never
+    returns from inside (retry loops return on success). Not runners: generators (a
+    ``yield`` in the function: streaming responses, SSE), bounded waits and polls."""
+    if not _forever_test(loop.test):
+        return False
+    if fn is not None and any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in walk(fn)):
+        return False
     nodes = list(walk(loop))
     sleeps = any(isinstance(n, ast.Call) and dotted(n.func).split(".")[-1] in ("sleep", "wait", "wait_for")
                  for n in nodes)
@@ -91,7 +109,7 @@ def jobs_runner(ctx):
         for fn in functions(src.tree):
             for node in fn.body:
                 for loop in [n for n in walk(node) if isinstance(n, ast.While)][:1]:
-                    if _is_runner_loop(loop):
+                    if _is_runner_loop(loop, fn):
                         loops.append((src, fn, loop))
     if not loops:
         yield chk.finding(ctx, Severity.INFO, "No background jobs runner loop found",
