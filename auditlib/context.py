@@ -15,7 +15,6 @@ from .discovery import Layout, discover
 from .index import CodeIndex
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEMO_TARGET = REPO_ROOT / "examples" / "bookly"
 
 
 class TargetError(ValueError):

@@ -116,10 +116,6 @@ def _kwbool(call: ast.Call, name: str, default: bool = False) -> bool:
     return bool(v) if v is not NOT_LITERAL else default
 
 
-def _arg(call: ast.Call, i: int, name: str):
-    return call.args[i] if len(call.args) > i else _kw(call, name)
-
-
 def _tail(call: ast.Call) -> str:
     return dotted(call.func).rsplit(".", 1)[-1]
 

@@ -14,7 +14,6 @@ READ_METHODS = {"execute", "scalar", "scalars", "get", "get_one", "refresh", "st
                 "stream_scalars", "query"}
 WRITE_STATEMENTS = {"insert", "update", "delete"}
 EAGER_OPTIONS = {"selectinload", "joinedload", "subqueryload", "immediateload", "contains_eager"}
-EAGER_LAZY = {"selectin", "joined", "subquery", "immediate"}
 SESSION_HINTS = ("session", "db", "conn", "connection", "tx", "uow")
 
 

@@ -30,10 +30,6 @@ from .routes import Route, _denial, _orgish, builder, handler_params, route_inve
 CALLER, UNTRUSTED, CONST, OTHER, REQUEST = "caller", "untrusted", "const", "other", "request"
 EXEC_METHODS = {"execute", "scalars", "scalar", "stream", "stream_scalars", "exec", "execute_one"}
 QUERY_TERMINALS = {"all", "first", "one", "one_or_none", "scalar", "count", "delete", "update", "get", "exists"}
-PASS_METHODS = {"order_by", "limit", "offset", "options", "group_by", "distinct", "returning", "values",
-                "execution_options", "with_for_update", "correlate", "subquery", "scalar_subquery", "cte",
-                "with_only_columns", "add_columns", "params", "slice", "enable_eagerloads", "unique",
-                "scalars", "mappings", "order", "prefix_with", "set", "label", "alias", "exists"}
 MAX_DEPTH = 10
 SEVERE = ("id-substitution", "unscoped")
 

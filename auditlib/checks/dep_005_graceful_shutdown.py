@@ -13,7 +13,6 @@ from . import check
 from .dep_004_docker import dockerfile_stages
 
 ENGINE_FACTORIES = {"create_async_engine", "create_engine"}
-STARTERS = {"create_task": "asyncio task", "ensure_future": "asyncio task", "start": "scheduler/thread"}
 STOPPERS = {"cancel", "shutdown", "stop", "join", "terminate", "aclose", "cancel_scope"}
 SERVERS = re.compile(r"\b(uvicorn|gunicorn|hypercorn|granian)\b")
 
