@@ -45,6 +45,13 @@ def test_notebook_runs_with_its_defaults(name, kernel, tmp_path):
         area = name[3:-6]  # the sidecar is named after the notebook
         sidecar = json.loads((tmp_path / "out" / "findings" / f"{area}.json").read_text())
         assert sidecar["area"] == area and sidecar["findings"]
+    if name == "01_functional.ipynb":  # exactly the demo's annotated functional findings
+        from expectations import expected_findings
+
+        got = {(f["check"], f["locations"][0]["file"], f["locations"][0]["line"])
+               for f in sidecar["findings"] if f["severity"] != "INFO"}
+        assert got == {x for x in expected_findings(NOTEBOOKS.parent / "examples" / "bookly")
+                       if x[0].startswith("FUNC-")}
     if name == "10_database.ipynb":
         # db="auto" started a private PostgreSQL; with no target interpreter the
         # migration check says precisely what it could not verify
