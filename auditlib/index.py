@@ -63,6 +63,9 @@ class SourceFile:
         if self._tree is None and self.is_python and self.text is not None and not self.error:
             try:
                 self._tree = ast.parse(self.text, filename=self.path)
+                from .pyast import Flat  # one flattening per parse, shared by every walk
+
+                Flat(self._tree)
             except SyntaxError as exc:
                 self.error, self.error_line = f"syntax error: {exc.msg}", exc.lineno
             except (ValueError, RecursionError, MemoryError) as exc:

@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from .pyast import dotted
+from .pyast import dotted, inner
 
 FuncNode = (ast.FunctionDef, ast.AsyncFunctionDef)
 
@@ -233,11 +233,6 @@ def functions(mod: Module):
     yield from walk(mod.tree.body, "")
 
 
-def own_nodes(func: ast.AST):
+def own_nodes(func: ast.AST) -> list[ast.AST]:
     """Nodes of a function's body, not descending into nested functions or classes."""
-    stack = list(ast.iter_child_nodes(func))
-    while stack:
-        node = stack.pop()
-        yield node
-        if not isinstance(node, (*FuncNode, ast.ClassDef, ast.Lambda)):
-            stack.extend(ast.iter_child_nodes(node))
+    return inner(func)

@@ -22,7 +22,7 @@ from functools import cached_property
 from typing import Iterator
 
 from .index import SourceFile
-from .pyast import NOT_LITERAL, dotted, literal, walk
+from .pyast import FUNCS, NOT_LITERAL, dotted, flat, inner, literal, parent_map, walk
 
 FuncDef = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -64,45 +64,23 @@ def functions(tree: ast.AST) -> Iterator[FuncDef]:
             yield node
 
 
-_CALLS: dict[tuple[int, bool], tuple[ast.AST, tuple[ast.Call, ...]]] = {}
-_PARENTS: dict[int, tuple[ast.AST, dict[int, ast.AST]]] = {}
-
-
 def calls(node: ast.AST, *, nested: bool = False) -> Iterator[ast.Call]:
     """Calls inside ``node`` in source order; without ``nested``, not those inside nested
     function definitions or lambdas (they run later, elsewhere). Memoised per node: the
     index's trees are never mutated and many checks ask for the same function's calls."""
-    hit = _CALLS.get((id(node), nested))
-    if hit is None or hit[0] is not node:
-        hit = (node, tuple(_calls(node, nested)))
-        _CALLS[(id(node), nested)] = hit
-    return iter(hit[1])
-
-
-def _calls(node: ast.AST, nested: bool) -> list[ast.Call]:
-    stack = list(ast.iter_child_nodes(node))[::-1]
-    found = []
-    while stack:
-        n = stack.pop()
-        if not nested and isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            continue
-        if isinstance(n, ast.Call):
-            found.append(n)
-        stack.extend(list(ast.iter_child_nodes(n))[::-1])
-    return sorted(found, key=lambda c: (c.lineno, c.col_offset))
+    f, i = flat(node)
+    hit = f.memo.get(("calls", i, nested))
+    if hit is None:
+        found = [n for n in (walk(node)[1:] if nested else inner(node, FUNCS, keep_scopes=False))
+                 if isinstance(n, ast.Call)]
+        hit = f.memo[("calls", i, nested)] = sorted(found, key=lambda c: (c.lineno, c.col_offset))
+    return iter(hit)
 
 
 def parents(tree: ast.AST) -> dict[int, ast.AST]:
     """id(node) -> parent node, for walking outwards (enclosing with/try/def); memoised
     per tree (callers only read it)."""
-    hit = _PARENTS.get(id(tree))
-    if hit is None or hit[0] is not tree:
-        out = {}
-        for p in walk(tree):
-            for c in ast.iter_child_nodes(p):
-                out[id(c)] = p
-        hit = _PARENTS[id(tree)] = (tree, out)
-    return hit[1]
+    return parent_map(tree)
 
 
 def enclosing_function(node: ast.AST, up: dict[int, ast.AST]) -> FuncDef | None:
