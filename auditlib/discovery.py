@@ -31,18 +31,38 @@ class Layout:
     env_examples: list[str] = field(default_factory=list)
     docs: list[str] = field(default_factory=list)
     sql_libraries: list[str] = field(default_factory=list)  # SQL database libraries the app imports
+    # (path, kind) -> answer, once discovery is complete (the checks ask per file, often)
+    _memo: dict | None = field(default=None, repr=False, compare=False)
+
+    def _cached(self, kind: str, path: str, fn) -> bool:
+        if self._memo is None:
+            return fn(path)
+        key = (kind, path)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._memo[key] = fn(path)
+        return hit
 
     def is_test(self, path: str) -> bool:
+        return self._cached("test", path, self._is_test)
+
+    def is_migration(self, path: str) -> bool:
+        return self._cached("migration", path, self._is_migration)
+
+    def is_app(self, path: str) -> bool:
+        """Application code: inside the app paths, and neither tests nor migrations."""
+        return self._cached("app", path, self._is_app)
+
+    def _is_test(self, path: str) -> bool:
         name = path.rsplit("/", 1)[-1]
         if name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py":
             return True
         return any(path == t or path.startswith(t.rstrip("/") + "/") for t in self.test_paths)
 
-    def is_migration(self, path: str) -> bool:
+    def _is_migration(self, path: str) -> bool:
         return bool(self.alembic_dir) and path.startswith(self.alembic_dir.rstrip("/") + "/")
 
-    def is_app(self, path: str) -> bool:
-        """Application code: inside the app paths, and neither tests nor migrations."""
+    def _is_app(self, path: str) -> bool:
         if not path.endswith(".py") or self.is_test(path) or self.is_migration(path):
             return False
         if not self.app_paths:
@@ -50,7 +70,14 @@ class Layout:
         return any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.app_paths)
 
     def app_sources(self, index: CodeIndex) -> list[SourceFile]:
-        return [f for f in index if self.is_app(f.path)]
+        """The application's files (a new list; memoised per index once discovery is done)."""
+        if self._memo is None:
+            return [f for f in index if self.is_app(f.path)]
+        key = ("app_sources", id(index))
+        hit = self._memo.get(key)
+        if hit is None or hit[0] is not index:
+            hit = self._memo[key] = (index, [f for f in index if self.is_app(f.path)])
+        return list(hit[1])
 
     def as_rows(self) -> list[dict]:
         """One row per discovered item, for display."""
@@ -132,6 +159,7 @@ def discover(index: CodeIndex, config: dict | None = None) -> Layout:
             lay.env_examples.append(f.path)
         elif low.endswith((".md", ".rst")) and ("/" not in f.path or f.path.startswith(("docs/", "doc/"))):
             lay.docs.append(f.path)
+    lay._memo = {}  # complete: answers per path may be memoised from now on
     return lay
 
 

@@ -91,6 +91,7 @@ class CodeIndex:
     files: dict[str, SourceFile] = field(default_factory=dict)
     cache_hits: int = 0
     _cache_path: Path | None = field(default=None, repr=False)
+    _select_memo: dict = field(default_factory=dict, repr=False)
 
     # -- building -----------------------------------------------------------------
     @classmethod
@@ -148,9 +149,18 @@ class CodeIndex:
     def select(self, include: str | Iterable[str] | None = None,
                exclude: str | Iterable[str] | None = None,
                under: Iterable[str] | None = None) -> list[SourceFile]:
-        """Files matching glob patterns (``*`` crosses directories) and prefixes."""
+        """Files matching glob patterns (``*`` crosses directories) and prefixes (a new
+        list; the answers are memoised, the index does not change once built)."""
         inc = [include] if isinstance(include, str) else list(include or [])
         exc = [exclude] if isinstance(exclude, str) else list(exclude or [])
+        under = None if under is None else list(under)
+        key = (tuple(inc), tuple(exc), None if under is None else tuple(under))
+        hit = self._select_memo.get(key)
+        if hit is None:
+            hit = self._select_memo[key] = self._select(inc, exc, under)
+        return list(hit)
+
+    def _select(self, inc: list[str], exc: list[str], under) -> list[SourceFile]:
         prefixes = [p.rstrip("/") + "/" for p in (under or []) if p not in ("", ".")]
         has_under = under is not None and not any(p in ("", ".") for p in under)
         out = []

@@ -208,7 +208,10 @@ _MEMO: dict[tuple, Project] = {}
 
 def project(ctx) -> Project:
     """The project of ``ctx`` (application code: tests and migrations left out), memoised
-    per target root and file contents."""
+    per audit context and, across contexts, per target root and file contents."""
+    mine = ctx.__dict__.get("_auditlib_project")
+    if mine is not None:
+        return mine
     lay = ctx.layout
     files = [f for f in ctx.index.select("*.py") if not lay.is_test(f.path) and not lay.is_migration(f.path)]
     key = (str(ctx.root), hashlib.sha256("".join(f"{f.path}:{f.sha256}" for f in files).encode()).hexdigest())
@@ -216,6 +219,7 @@ def project(ctx) -> Project:
         if len(_MEMO) > 8:
             _MEMO.clear()
         _MEMO[key] = Project(files)
+    ctx.__dict__["_auditlib_project"] = _MEMO[key]
     return _MEMO[key]
 
 
