@@ -13,7 +13,7 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from .pyast import dotted, literal, walk
+from .pyast import dotted, literal, of_type, walk
 
 _BASE_CLASSES = {"DeclarativeBase", "DeclarativeBaseNoMeta"}
 _BASE_FACTORIES = {"declarative_base", "generate_base"}
@@ -53,6 +53,7 @@ class MetadataCoverage:
 class _Resolver:
     def __init__(self, index, roots: list[str]):
         self.index, self.roots = index, roots
+        self._imports: dict[str, tuple] = {}
 
     def file_of(self, module: str) -> str | None:
         rel = module.replace(".", "/")
@@ -72,14 +73,20 @@ class _Resolver:
         return path.removesuffix(".py").replace("/", ".")
 
     def imports(self, path: str) -> tuple[dict[str, tuple[str, str]], set[str], bool]:
-        """(local name -> (module, attr)), imported module names, dynamic-import flag."""
+        """(local name -> (module, attr)), imported module names, dynamic-import flag
+        (memoised per file; callers only read it)."""
+        if path not in self._imports:
+            self._imports[path] = self._read_imports(path)
+        return self._imports[path]
+
+    def _read_imports(self, path: str) -> tuple[dict[str, tuple[str, str]], set[str], bool]:
         src = self.index.get(path)
         names, mods, dynamic = {}, set(), False
         if src is None or src.tree is None:
             return names, mods, dynamic
         me = self.module_of(path)
         pkg = me if path.endswith("__init__.py") else me.rpartition(".")[0]
-        for node in walk(src.tree):
+        for node in of_type(src.tree, (ast.Import, ast.ImportFrom, ast.Call, ast.Attribute)):
             if isinstance(node, ast.Import):
                 for a in node.names:
                     mods.add(a.name)

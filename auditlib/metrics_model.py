@@ -10,7 +10,7 @@ import ast
 from dataclasses import dataclass, field
 
 from .index import SourceFile
-from .pyast import dotted, literal, walk
+from .pyast import dotted, literal, of_type, parent_map, walk
 from .pyresolve import Project, kwarg
 
 KINDS = {"Counter", "Gauge", "Histogram", "Summary", "Info", "Enum"}
@@ -66,8 +66,8 @@ def metrics(ctx) -> list[Metric]:
         return ctx.__dict__["_metrics_model"]
     proj, out = Project.of(ctx), []
     for f in _app_files(ctx):
-        for node in walk(f.tree):
-            value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+        for node in of_type(f.tree, (ast.Assign, ast.AnnAssign)):
+            value = node.value
             if not isinstance(value, ast.Call):
                 continue
             q = proj.qualify(f, value.func)
@@ -86,22 +86,24 @@ def label_calls(ctx) -> list[LabelCall]:
     """``X.labels(...)`` calls on known metrics, with each label's value expression."""
     by_var = {m.var: m for m in metrics(ctx) if m.var}
     out = []
+    if not by_var:
+        return out
     for f in _app_files(ctx):
-        stack = [(f.tree, None)]
-        while stack:
-            node, func = stack.pop()
-            for child in ast.iter_child_nodes(node):
-                inner = child if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else func
-                stack.append((child, inner))
-                if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) \
-                        and child.func.attr == "labels":
-                    metric = by_var.get(dotted(child.func.value).split(".")[-1])
-                    if metric is None:
-                        continue
-                    values = {metric.labels[i] if i < len(metric.labels) else f"#{i}": a
-                              for i, a in enumerate(child.args)}
-                    values.update({k.arg: k.value for k in child.keywords if k.arg})
-                    out.append(LabelCall(metric, child, f, func, values))
+        up = None
+        for call in of_type(f.tree, ast.Call):
+            if not (isinstance(call.func, ast.Attribute) and call.func.attr == "labels"):
+                continue
+            metric = by_var.get(dotted(call.func.value).split(".")[-1])
+            if metric is None:
+                continue
+            up = up or parent_map(f.tree)
+            func = up.get(id(call))
+            while func is not None and not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                func = up.get(id(func))
+            values = {metric.labels[i] if i < len(metric.labels) else f"#{i}": a
+                      for i, a in enumerate(call.args)}
+            values.update({k.arg: k.value for k in call.keywords if k.arg})
+            out.append(LabelCall(metric, call, f, func, values))
     return out
 
 
@@ -110,9 +112,7 @@ def exporters(ctx) -> list[Exporter]:
     ``PrometheusMiddleware`` passed to ``add_middleware`` or called)."""
     proj, out = Project.of(ctx), []
     for f in _app_files(ctx):
-        for node in walk(f.tree):
-            if not isinstance(node, ast.Call):
-                continue
+        for node in of_type(f.tree, ast.Call):
             refs = [node.func] + (node.args[:1] if dotted(node.func).endswith("add_middleware") else [])
             for ref in refs:
                 lib = EXPORTERS.get(proj.qualify(f, ref))

@@ -22,7 +22,7 @@ from functools import cached_property
 from typing import Iterator
 
 from .index import SourceFile
-from .pyast import FUNCS, NOT_LITERAL, dotted, flat, inner, literal, parent_map, walk
+from .pyast import FUNCS, NOT_LITERAL, dotted, flat, inner, literal, of_type, parent_map, walk
 
 FuncDef = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -32,10 +32,14 @@ def import_map(tree: ast.Module) -> dict[str, str]:
 
     ``import a.b`` binds ``a`` -> ``a``; ``import a.b as c`` binds ``c`` -> ``a.b``;
     ``from a import b as c`` binds ``c`` -> ``a.b``. Relative imports keep their dots
-    (resolved by :meth:`Project.absolute`).
+    (resolved by :meth:`Project.absolute`). Memoised per tree; callers only read it.
     """
-    out: dict[str, str] = {}
-    for node in walk(tree):
+    f, i = flat(tree)
+    out = f.memo.get(("import_map", i))
+    if out is not None:
+        return out
+    out = f.memo[("import_map", i)] = {}
+    for node in of_type(tree, (ast.Import, ast.ImportFrom)):
         if isinstance(node, ast.Import):
             for a in node.names:
                 out[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
@@ -59,9 +63,7 @@ def qualify(node: ast.AST, imports: dict[str, str]) -> str:
 
 
 def functions(tree: ast.AST) -> Iterator[FuncDef]:
-    for node in walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            yield node
+    return iter(of_type(tree, (ast.FunctionDef, ast.AsyncFunctionDef)))
 
 
 def calls(node: ast.AST, *, nested: bool = False) -> Iterator[ast.Call]:

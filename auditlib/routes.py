@@ -24,7 +24,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from .pyast import dotted, literal, walk
+from .pyast import dotted, literal, of_type, walk
 from .pymodules import FuncNode, Module, Project, Symbol, own_nodes, project
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete", "options", "head", "trace")
@@ -150,10 +150,10 @@ class _Builder:
     def scan(self) -> None:
         for mod in self.p.by_path.values():
             scopes = [(None, mod.tree.body)]
-            scopes += [(n, None) for n in walk(mod.tree) if isinstance(n, FuncNode)]
+            scopes += [(n, None) for n in of_type(mod.tree, FuncNode)]
             for scope, body in scopes:
                 assigns = {}
-                nodes = own_nodes(scope) if scope is not None else _module_level_nodes(body)
+                nodes = own_nodes(scope if scope is not None else mod.tree)
                 for node in nodes:
                     if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
                         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -237,9 +237,8 @@ class _Builder:
     # -- pass 2: operations on apps and routers --------------------------------------------
     def operations(self) -> None:
         for mod in self.p.by_path.values():
-            funcs = [n for n in walk(mod.tree) if isinstance(n, FuncNode)]
-            for scope in [None, *funcs]:
-                nodes = own_nodes(scope) if scope is not None else _module_level_nodes(mod.tree.body)
+            for scope in [None, *of_type(mod.tree, FuncNode)]:
+                nodes = own_nodes(scope if scope is not None else mod.tree)
                 for node in nodes:
                     if isinstance(node, FuncNode):
                         self._decorated(mod, node, scope)
@@ -651,16 +650,6 @@ def _iis(call) -> bool:
         if kw.arg == "include_in_schema":
             return literal(kw.value) is not False
     return True
-
-
-def _module_level_nodes(body):
-    """Module-level statements and their expressions (not inside functions or classes)."""
-    stack = list(body)
-    while stack:
-        node = stack.pop()
-        yield node
-        if not isinstance(node, (*FuncNode, ast.ClassDef, ast.Lambda)):
-            stack.extend(ast.iter_child_nodes(node))
 
 
 # ---------------------------------------------------------------------------------------
