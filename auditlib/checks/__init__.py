@@ -25,6 +25,7 @@ class Check:
     title: str
     source: str
     func: Callable[..., Iterable[Finding]]
+    engines: tuple[str, ...] = ()  # external engines the check reads (started early by run_checks)
 
     @property
     def doc(self) -> str:
@@ -46,14 +47,15 @@ class Check:
 REGISTRY: dict[str, Check] = {}
 
 
-def check(id: str, area: str, title: str, source: str = "static"):
-    """Register a check function under its checklist id."""
+def check(id: str, area: str, title: str, source: str = "static", engines: tuple[str, ...] = ()):
+    """Register a check function under its checklist id; ``engines`` names the external
+    engines it reads (``"ruff"``), so a run can start them in the background first."""
     key = id if source == "static" else f"{id}/{source}"  # e.g. DEP-002 and DEP-002/db
 
     def deco(func):
         if key in REGISTRY:
             raise ValueError(f"check {key} registered twice")
-        REGISTRY[key] = Check(id, area, title, source, func)
+        REGISTRY[key] = Check(id, area, title, source, func, tuple(engines))
         func.check = REGISTRY[key]
         return func
     return deco
@@ -87,9 +89,24 @@ def run_check(chk: Check, ctx) -> list[Finding]:
 def run_checks(ctx, area: str | None = None, ids: Iterable[str] | None = None,
                source: str | None = None) -> list[Finding]:
     out: list[Finding] = []
-    for chk in checks_for(area, ids, source):
+    selected = checks_for(area, ids, source)
+    start_engines(ctx, selected)
+    for chk in selected:
         out.extend(run_check(chk, ctx))
     return out
+
+
+def start_engines(ctx, checks: Iterable[Check]) -> None:
+    """Start the external engines the ``checks`` read: Ruff runs in its own process, so
+    started first it works while the Python checks do."""
+    if not any("ruff" in c.engines for c in checks):
+        return
+    from ..engines.ruff import prefetch
+
+    try:
+        prefetch(ctx)
+    except Exception:  # the checks that read Ruff report why it could not run
+        pass
 
 
 def static_fallback(ctx, check_id: str) -> list[Finding]:

@@ -45,7 +45,7 @@ def _followed(proj: Project, src, fn, by_func, depth: int, path: tuple) -> tuple
     return None
 
 
-@check("PERF-004", "performance", "Blocking I/O inside async functions")
+@check("PERF-004", "performance", "Blocking I/O inside async functions", engines=("ruff",))
 def blocking_io(ctx):
     """Blocking calls made on the event loop: inside an ``async def``, a call to
     ``requests``, a sync httpx client, ``urllib``, ``time.sleep``, ``subprocess`` or

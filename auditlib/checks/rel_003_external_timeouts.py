@@ -35,7 +35,7 @@ def _config_of(call: ast.Call, src, proj) -> ast.Call | None:
     return None
 
 
-@check("REL-003", "reliability", "Timeouts on external calls")
+@check("REL-003", "reliability", "Timeouts on external calls", engines=("ruff",))
 def external_timeouts(ctx):
     """Every call to an external service in application code and the timeout that is
     actually in effect, explicit or the library's default:

@@ -37,7 +37,7 @@ def sql_sinks(src, imports):
                 yield node, arg, f".{node.func.attr}()"
 
 
-@check("SEC-020", "security", "SQL injection")
+@check("SEC-020", "security", "SQL injection", engines=("ruff",))
 def sql_injection(ctx):
     """SQL strings built by formatting (f-strings, ``%``, ``.format``, ``+``,
     ``"".join``) or passed in non-literal, at the SQL sinks: ``sqlalchemy.text()`` /

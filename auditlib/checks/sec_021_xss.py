@@ -22,7 +22,7 @@ HTML_RESPONSE = {"fastapi.responses.HTMLResponse", "starlette.responses.HTMLResp
 SEVERITY = {"param": Severity.BLOCKER, "unknown": Severity.WARNING}
 
 
-@check("SEC-021", "security", "Cross-site scripting (XSS)")
+@check("SEC-021", "security", "Cross-site scripting (XSS)", engines=("ruff",))
 def xss(ctx):
     """Where HTML output escapes nothing:
 

@@ -20,7 +20,7 @@ LAUNCH_HINT = re.compile(r"subprocess|system|popen|spawn|exec[lv]|getoutput")
 SEVERITY = {"param": Severity.BLOCKER, "unknown": Severity.WARNING, "settings": Severity.RECOMMENDATION}
 
 
-@check("SEC-023", "security", "Command injection")
+@check("SEC-023", "security", "Command injection", engines=("ruff",))
 def command_injection(ctx):
     """Process launches in application code: shell sinks (``os.system``, ``os.popen``,
     ``subprocess.getoutput``, ``asyncio.create_subprocess_shell``, any ``subprocess.*``

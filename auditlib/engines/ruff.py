@@ -42,13 +42,48 @@ def ruff_binary() -> str | None:
 
 
 def ruff_hits(ctx, select: tuple[str, ...] = DEFAULT_SELECT) -> list[RuffHit]:
-    """Every hit of the ``select``ed rule families on the target's parseable Python files.
+    """Every hit of the ``select``ed rules on the target's parseable Python files.
 
-    Raises :class:`RuffUnavailable` when Ruff is missing, fails or times out.
+    Selectors inside the default families (``S``, ``ASYNC``, ``FAST``) are answered
+    from one shared run of those families (rules are per file and independent, so a
+    superset run filtered by code prefix gives the same hits), which
+    :func:`prefetch` starts in the background while the Python checks work. Other
+    selectors get a run of their own. Raises :class:`RuffUnavailable` when Ruff is
+    missing, fails or times out.
     """
-    files = sorted(f.path for f in ctx.index.select("*.py") if f.tree is not None)
+    shared = all(any(sel.startswith(fam) for fam in DEFAULT_SELECT) for sel in select)
+    hits = _hits(ctx, DEFAULT_SELECT if shared else tuple(select))
+    parseable = {f.path for f in ctx.index.select("*.py") if f.tree is not None}
+    return [h for h in hits if h.file in parseable and (not shared or h.code.startswith(tuple(select)))]
+
+
+def prefetch(ctx) -> None:
+    """Start the shared run of the default families in the background (no-op when its
+    result is memoised, cached on disk or already running)."""
+    key, files = _key(ctx, DEFAULT_SELECT)
+    if key in _MEMO or key in _PENDING or (ctx.cache_dir / f"ruff-{key}.json").is_file() or not files:
+        return
+    exe = ruff_binary()
+    if exe is None:
+        return  # _hits raises RuffUnavailable with the reason when a check asks
+    try:
+        _PENDING[key] = (subprocess.Popen(_cmd(exe, DEFAULT_SELECT, files), cwd=ctx.root, text=True,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE), ctx.root)
+    except OSError:
+        pass
+
+
+def _key(ctx, select: tuple[str, ...]) -> tuple[str, list[str]]:
+    # every indexed .py file (no parse needed, so the run can start before any check);
+    # hits in files that do not parse are dropped by ruff_hits
+    files = sorted(f.path for f in ctx.index.select("*.py") if f.text is not None)
     key = hashlib.sha256(json.dumps([list(select)] + [(p, ctx.index.get(p).sha256) for p in files])
                          .encode()).hexdigest()[:20]
+    return key, files
+
+
+def _hits(ctx, select: tuple[str, ...]) -> list[RuffHit]:
+    key, files = _key(ctx, select)
     memo = _MEMO.get(key)
     if memo is not None:
         return memo
@@ -60,7 +95,8 @@ def ruff_hits(ctx, select: tuple[str, ...] = DEFAULT_SELECT) -> list[RuffHit]:
             return hits
         except (ValueError, TypeError):
             pass
-    hits = _run(ctx.root, files, select)
+    pending = _PENDING.pop(key, None)
+    hits = _collect(*pending) if pending else _run(ctx.root, files, select)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps([asdict(h) for h in hits]))
     _MEMO[key] = hits
@@ -68,6 +104,12 @@ def ruff_hits(ctx, select: tuple[str, ...] = DEFAULT_SELECT) -> list[RuffHit]:
 
 
 _MEMO: dict[str, list[RuffHit]] = {}
+_PENDING: dict[str, tuple[subprocess.Popen, Path]] = {}
+
+
+def _cmd(exe: str, select: tuple[str, ...], files: list[str]) -> list[str]:
+    return [exe, "check", "--isolated", "--no-cache", "--exit-zero", "--output-format", "json",
+            "--target-version", "py312", "--select", ",".join(select), "--", *files]
 
 
 def _run(root: Path, files: list[str], select: tuple[str, ...]) -> list[RuffHit]:
@@ -76,23 +118,30 @@ def _run(root: Path, files: list[str], select: tuple[str, ...]) -> list[RuffHit]
         raise RuffUnavailable("the ruff executable was not found (pip install ruff)")
     if not files:
         return []
-    cmd = [exe, "check", "--isolated", "--no-cache", "--exit-zero", "--output-format", "json",
-           "--target-version", "py312", "--select", ",".join(select), "--", *files]
     try:
-        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise RuffUnavailable(f"ruff did not finish within {TIMEOUT_S} s") from None
+        proc = subprocess.Popen(_cmd(exe, select, files), cwd=root, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as exc:
         raise RuffUnavailable(f"ruff could not start: {exc.strerror}") from None
-    if proc.returncode not in (0, 1) or not proc.stdout.strip():
+    return _collect(proc, root)
+
+
+def _collect(proc: subprocess.Popen, root: Path) -> list[RuffHit]:
+    try:
+        stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise RuffUnavailable(f"ruff did not finish within {TIMEOUT_S} s") from None
+    if proc.returncode not in (0, 1) or not stdout.strip():
         # exit 2 = ruff itself failed (bad selector, crash): never a silent "no hits"
-        tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no output"]
+        tail = (stderr or "").strip().splitlines()[-1:] or ["no output"]
         raise RuffUnavailable(f"ruff failed (exit {proc.returncode}): {tail[0][:200]}")
     try:
-        raw = json.loads(proc.stdout)
+        raw = json.loads(stdout)
     except ValueError:
         raise RuffUnavailable(f"ruff failed (exit {proc.returncode}): "
-                              f"{(proc.stderr or '').strip().splitlines()[-1:] or ['no output']}") from None
+                              f"{(stderr or '').strip().splitlines()[-1:] or ['no output']}") from None
     out = []
     for d in raw:
         if not d.get("code") or not d["code"][0].isupper():  # syntax errors: AUDIT-001's business
