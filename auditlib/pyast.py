@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import io
+from bisect import bisect_left
 import tokenize
 from typing import Iterator
 
@@ -22,7 +23,7 @@ class Flat:
     were most of the static audit's time; a slice is a C-level copy. Trees from the
     index are never mutated, so the flattening stays valid.
     """
-    __slots__ = ("order", "end", "parent", "memo")
+    __slots__ = ("order", "end", "parent", "memo", "_by_type")
 
     def __init__(self, tree: ast.AST):
         order: list[ast.AST] = []
@@ -50,7 +51,26 @@ class Flat:
             p = parent[j]
             if end[j] > end[p]:
                 end[p] = end[j]
-        self.order, self.end, self.parent, self.memo = order, end, parent, {}
+        self.order, self.end, self.parent, self.memo, self._by_type = order, end, parent, {}, None
+
+    def indices(self, types) -> list[int]:
+        """Ascending indices of the nodes that are instances of ``types`` (memoised)."""
+        hit = self.memo.get(("indices", types))
+        if hit is None:
+            by = self._by_type
+            if by is None:  # one pass per tree, on first use: exact class -> indices
+                by = self._by_type = {}
+                for j, n in enumerate(self.order):
+                    cls = type(n)
+                    lst = by.get(cls)
+                    if lst is None:
+                        by[cls] = [j]
+                    else:
+                        lst.append(j)
+            lists = [lst for cls, lst in by.items() if issubclass(cls, types)]
+            hit = lists[0] if len(lists) == 1 else sorted(j for lst in lists for j in lst)
+            self.memo[("indices", types)] = hit
+        return hit
 
 
 def flat(node: ast.AST) -> tuple[Flat, int]:
@@ -93,12 +113,16 @@ def inner(node: ast.AST, scopes: tuple = SCOPES, *, keep_scopes: bool = True) ->
 
 
 def of_type(node: ast.AST, types) -> list[ast.AST]:
-    """The nodes of ``types`` in ``node``'s subtree, in source order (memoised per node)."""
+    """The nodes of ``types`` in ``node``'s subtree (itself included), in source order:
+    a range of the tree's per-type index, so asking any function for its calls costs a
+    bisection, not a walk. Memoised per node; callers only read the list."""
     f, i = flat(node)
     key = ("type", i, types)
     hit = f.memo.get(key)
     if hit is None:
-        hit = f.memo[key] = [n for n in f.order[i:f.end[i]] if isinstance(n, types)]
+        idx, order = f.indices(types), f.order
+        lo, hi = (0, len(idx)) if i == 0 else (bisect_left(idx, i), bisect_left(idx, f.end[i]))
+        hit = f.memo[key] = [order[j] for j in idx[lo:hi]]
     return hit
 
 
