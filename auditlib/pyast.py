@@ -18,7 +18,8 @@ class Flat:
 
     ``order[i]`` is a node, ``end[i]`` the index just past its subtree, so every
     subtree is the slice ``order[i:end[i]]``; ``parent[i]`` is its parent's index. Each
-    node carries ``_flat`` and ``_fi`` (its Flat and index). Some fifty checks walk the
+    node with fields carries ``_flat`` and ``_fi`` (its Flat and index); field-less nodes
+    are left alone, as CPython shares one ``Load()``, ``Add()``... between all trees. Some fifty checks walk the
     same trees: measured on a 200-file target, Python-level ``ast.walk`` generators
     were most of the static audit's time; a slice is a C-level copy. Trees from the
     index are never mutated, so the flattening stays valid.
@@ -35,9 +36,12 @@ class Flat:
             i = len(order)
             order.append(node)
             parent.append(up)
+            fields = node._fields
+            if not fields:  # Load/Store, operators: shared singletons (and leaves like Pass)
+                continue
             node._flat, node._fi = self, i
             kids = []
-            for name in node._fields:
+            for name in fields:
                 v = getattr(node, name, None)
                 if isinstance(v, AST):
                     kids.append((v, i))
@@ -79,6 +83,8 @@ def flat(node: ast.AST) -> tuple[Flat, int]:
     f = getattr(node, "_flat", None)
     if f is None:
         f = Flat(node)
+        if not node._fields:  # a field-less leaf is not marked (see Flat)
+            return f, 0
     return f, node._fi
 
 
