@@ -30,26 +30,26 @@ class Flat:
         order: list[ast.AST] = []
         parent: list[int] = []
         stack: list[tuple[ast.AST, int]] = [(tree, -1)]
-        AST, lst = ast.AST, list
-        while stack:
-            node, up = stack.pop()
+        pop, push, add, add_parent, AST = stack.pop, stack.append, order.append, parent.append, ast.AST
+        while stack:  # the hot loop of the whole static audit: kept tight on purpose
+            node, up = pop()
             i = len(order)
-            order.append(node)
-            parent.append(up)
+            add(node)
+            add_parent(up)
             fields = node._fields
             if not fields:  # Load/Store, operators: shared singletons (and leaves like Pass)
                 continue
-            node._flat, node._fi = self, i
-            kids = []
-            for name in fields:
-                v = getattr(node, name, None)
-                if isinstance(v, AST):
-                    kids.append((v, i))
-                elif isinstance(v, lst):
-                    kids.extend((x, i) for x in v if isinstance(x, AST))
-            if kids:
-                kids.reverse()
-                stack.extend(kids)
+            d = node.__dict__  # a parsed node keeps its fields in its __dict__
+            d["_flat"] = self
+            d["_fi"] = i
+            for name in reversed(fields):  # pushed in reverse, so popped in source order
+                v = d.get(name)
+                if v.__class__ is list:
+                    for x in reversed(v):
+                        if isinstance(x, AST):
+                            push((x, i))
+                elif isinstance(v, AST):
+                    push((v, i))
         end = [j + 1 for j in range(len(order))]
         for j in range(len(order) - 1, 0, -1):  # descendants come after their ancestor
             p = parent[j]
