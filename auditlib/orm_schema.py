@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from .alembic_graph import read_graph
-from .pyast import dotted, literal, walk
+from .pyast import dotted, literal, of_type, walk
 from .pymodules import Module, Project, project
 
 ORG_TABLE_NAMES = ("organizations", "organisations", "orgs", "organization", "organisation", "tenants", "tenant",
@@ -167,7 +167,7 @@ def _tablename(proj, mod, cls) -> str | None:
 
 def _models(proj: Project, tables: dict, by_class: dict) -> None:
     for mod in proj.by_path.values():
-        for node in walk(mod.tree):
+        for node in of_type(mod.tree, (ast.ClassDef, ast.Call)):
             if isinstance(node, ast.ClassDef):
                 name = _tablename(proj, mod, node)
                 if not name:

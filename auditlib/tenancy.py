@@ -805,10 +805,15 @@ def auth_paths(ctx) -> list[AuthPath]:
 
 
 def _dep_info(b, name: str):
-    for info in b.dep_memo.values():
-        if info.get("name") == name:
-            return info
-    return None
+    """The first dependency analysis named ``name`` (indexed by name as the builder's
+    memo grows; entries are only ever added)."""
+    by_name = b.__dict__.setdefault("_dep_by_name", {})
+    seen = b.__dict__.get("_dep_seen", 0)
+    if seen != len(b.dep_memo):
+        for info in list(b.dep_memo.values())[seen:]:
+            by_name.setdefault(info.get("name"), info)
+        b._dep_seen = len(b.dep_memo)
+    return by_name.get(name)
 
 
 def _carries_org(proj, s: Schema, mod, func) -> tuple[bool, str]:
