@@ -24,7 +24,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from .pyast import dotted, literal, of_type, walk
+from .pyast import by_scope, dotted, literal, of_type, walk
 from .pymodules import FuncNode, Module, Project, Symbol, own_nodes, project
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete", "options", "head", "trace")
@@ -149,13 +149,10 @@ class _Builder:
 
     def scan(self) -> None:
         for mod in self.p.by_path.values():
-            scopes = [(None, mod.tree.body)]
-            scopes += [(n, None) for n in of_type(mod.tree, FuncNode)]
-            for scope, body in scopes:
+            for scope, nodes in by_scope(mod.tree, (ast.Assign, ast.AnnAssign)):
                 assigns = {}
-                nodes = own_nodes(scope if scope is not None else mod.tree)
                 for node in nodes:
-                    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                    if node.value is not None:
                         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                         for t in targets:
                             if isinstance(t, ast.Name):
@@ -237,12 +234,11 @@ class _Builder:
     # -- pass 2: operations on apps and routers --------------------------------------------
     def operations(self) -> None:
         for mod in self.p.by_path.values():
-            for scope in [None, *of_type(mod.tree, FuncNode)]:
-                nodes = own_nodes(scope if scope is not None else mod.tree)
+            for scope, nodes in by_scope(mod.tree, (*FuncNode, ast.Call)):
                 for node in nodes:
                     if isinstance(node, FuncNode):
                         self._decorated(mod, node, scope)
-                    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                    elif isinstance(node.func, ast.Attribute):
                         self._call(mod, node, scope)
 
     def _decorated(self, mod, func, scope) -> None:

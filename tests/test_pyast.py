@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from auditlib.pyast import FUNCS, SCOPES, Flat, dotted, inner, of_type, parent_map, walk
+from auditlib.pyast import FUNCS, SCOPES, Flat, by_scope, dotted, inner, of_type, parent_map, walk
 from auditlib.pyresolve import calls
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,6 +60,14 @@ def test_each_helper_equals_its_plain_ast_definition(name, tree):
         assert list(calls(node)) == plain
         assert list(calls(node, nested=True)) == sorted(
             (n for n in _preorder(node)[1:] if isinstance(n, ast.Call)), key=lambda c: (c.lineno, c.col_offset))
+
+
+@pytest.mark.parametrize("name,tree", list(_trees())[:12], ids=lambda v: v if isinstance(v, str) else "")
+def test_by_scope_groups_what_inner_gives_per_scope(name, tree):
+    types = (ast.Assign, ast.Call, ast.FunctionDef, ast.AsyncFunctionDef)
+    scopes = [None, *(n for n in _preorder(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))]
+    expected = [(s, [n for n in _inner(s or tree, SCOPES, True) if isinstance(n, types)]) for s in scopes]
+    assert by_scope(tree, types) == expected
 
 
 def test_memoised_answers_are_stable_and_dotted_is_exact():
