@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 from functools import cached_property
 
-from .pyast import dotted, walk
+from .pyast import dotted, of_type, walk
 
 FuncNode = (ast.FunctionDef, ast.AsyncFunctionDef)
 
@@ -71,21 +71,22 @@ class CallGraph:
             self.by_file[f.path] = funcs
             for fn in funcs:
                 self.funcs[(mod, fn.qualname)] = fn
-            self.imports[f.path] = _imports(self.nodes(f.path), mod, f.path.endswith("__init__.py"))
+            self.imports[f.path] = _imports(of_type(f.tree, (ast.Import, ast.ImportFrom)), mod,
+                                            f.path.endswith("__init__.py"))
 
     def nodes(self, file: str) -> list[ast.AST]:
         """Every node of ``file``'s tree (one walk per file, shared by all users)."""
         out = self._nodes.get(file)
         if out is None:
             src = self.ctx.index.get(file)
-            out = self._nodes[file] = list(walk(src.tree)) if src is not None and src.tree else []
+            out = self._nodes[file] = walk(src.tree) if src is not None and src.tree else []
         return out
 
     def fn_nodes(self, fn: Func) -> list[ast.AST]:
         """Every node of a function (nested definitions included), walked once."""
         out = self._fn_nodes.get(id(fn.node))
         if out is None:
-            out = self._fn_nodes[id(fn.node)] = list(walk(fn.node))
+            out = self._fn_nodes[id(fn.node)] = walk(fn.node)
         return out
 
     @cached_property
@@ -135,17 +136,16 @@ class CallGraph:
         if memo is not None:
             return memo
         out = []
-        for node in self.fn_nodes(fn):
-            if isinstance(node, ast.Call):
-                target = self.resolve(fn.file, node)
-                if target is not None and target is not fn:
-                    out.append((node, target))
-                # functions passed by name (add_task(f), run_in_executor(None, f), Depends(f))
-                for arg in list(node.args) + [k.value for k in node.keywords]:
-                    if isinstance(arg, (ast.Name, ast.Attribute)):
-                        ref = self.resolve_name(fn.file, dotted(arg))
-                        if ref is not None and ref is not fn:
-                            out.append((node, ref))
+        for node in of_type(fn.node, ast.Call):
+            target = self.resolve(fn.file, node)
+            if target is not None and target is not fn:
+                out.append((node, target))
+            # functions passed by name (add_task(f), run_in_executor(None, f), Depends(f))
+            for arg in list(node.args) + [k.value for k in node.keywords]:
+                if isinstance(arg, (ast.Name, ast.Attribute)):
+                    ref = self.resolve_name(fn.file, dotted(arg))
+                    if ref is not None and ref is not fn:
+                        out.append((node, ref))
         self._callees[id(fn.node)] = out
         return out
 

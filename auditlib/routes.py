@@ -681,7 +681,7 @@ def source_routes(ctx) -> list[Route]:
     def build():
         graph = app_graph(ctx)
         fidx = {src.path: i for i, src in enumerate(graph.files)}
-        pos = {id(n): i for src in graph.files for i, n in enumerate(graph.nodes(src.path)) if isinstance(n, FuncNode)}
+        pos = {id(n): i for src in graph.files for i, n in enumerate(of_type(src.tree, FuncNode))}
         routes = [r for r in route_inventory(ctx) if r.file in fidx]
         return sorted(routes, key=lambda r: (fidx[r.file], pos.get(id(r.node), 0), r.line))
     return shared(ctx, "source_routes", build)
