@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from .index import CodeIndex, SourceFile
-from .pyast import walk
+from .pyast import of_type
 
 
 @dataclass
@@ -122,13 +122,12 @@ def discover(index: CodeIndex, config: dict | None = None) -> Layout:
     config = config or {}
     lay = Layout()
     for f in index.python_files():
-        for node in walk(f.tree):
-            if isinstance(node, ast.Call):
-                name = _call_name(node)
-                if name == "FastAPI" and f.path not in lay.app_files:
-                    lay.app_files.append(f.path)
-                elif name == "APIRouter" and f.path not in lay.router_files:
-                    lay.router_files.append(f.path)
+        for node in of_type(f.tree, ast.Call):
+            name = _call_name(node)
+            if name == "FastAPI" and f.path not in lay.app_files:
+                lay.app_files.append(f.path)
+            elif name == "APIRouter" and f.path not in lay.router_files:
+                lay.router_files.append(f.path)
     lay.settings_classes = _settings_classes(index)
 
     _discover_tests(index, lay, config)
@@ -189,10 +188,9 @@ def _sql_libraries(index: CodeIndex, lay: Layout) -> list[str]:
 def _import_aliases(tree: ast.Module) -> dict[str, str]:
     """Local name -> imported name (``from x import BaseSettings as B`` gives B -> BaseSettings)."""
     out = {}
-    for node in walk(tree):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            for a in node.names:
-                out[a.asname or a.name.split(".")[0]] = a.name.rsplit(".", 1)[-1]
+    for node in of_type(tree, (ast.Import, ast.ImportFrom)):
+        for a in node.names:
+            out[a.asname or a.name.split(".")[0]] = a.name.rsplit(".", 1)[-1]
     return out
 
 
@@ -202,7 +200,7 @@ def _settings_classes(index: CodeIndex) -> list[tuple[str, str, int]]:
     classes = []  # (file, node, aliases)
     for f in index.python_files():
         aliases = _import_aliases(f.tree)
-        classes += [(f.path, n, aliases) for n in walk(f.tree) if isinstance(n, ast.ClassDef)]
+        classes += [(f.path, n, aliases) for n in of_type(f.tree, ast.ClassDef)]
     known: set[str] = set()
     found: dict[tuple[str, str], int] = {}
     changed = True
