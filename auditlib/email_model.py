@@ -146,33 +146,45 @@ def emails(ctx) -> list[Email]:
     return out
 
 
-def _callers_map(ctx) -> dict[int, list[tuple[SourceFile, ast.AST]]]:
-    """id(function) -> the project functions whose body (nested definitions included)
-    calls it directly, in file and source order; built once per audit."""
-    def build():
+def _call_targets(ctx, src: SourceFile) -> dict[int, ast.AST]:
+    """id(call) -> the project function it runs, for the calls of ``src`` that resolve
+    (memoised per file)."""
+    memo = shared(ctx, "email_model.call_targets", dict)
+    out = memo.get(src.path)
+    if out is None:
         proj, out = Project.of(ctx), {}
-        for src in proj.files:
-            targets = {}  # id(call) -> id(the function it runs)
-            for n in of_type(src.tree, ast.Call):
-                res = proj.resolve_call(src, n.func)
-                if res is not None:
-                    targets[id(n)] = res.func
-            if not targets:
-                continue
-            for fn in of_type(src.tree, DEFS):
-                seen = set()
-                for n in of_type(fn, ast.Call):
-                    t = targets.get(id(n))
-                    if t is not None and id(t) not in seen and t is not fn:
-                        seen.add(id(t))
-                        out.setdefault(id(t), []).append((src, fn))
-        return out
-    return shared(ctx, "email_model.callers", build)
+        for n in of_type(src.tree, ast.Call):
+            res = proj.resolve_call(src, n.func)
+            if res is not None:
+                out[id(n)] = res.func
+        memo[src.path] = out
+    return out
+
+
+def _may_call(src: SourceFile, name: str) -> bool:
+    """Whether a call in ``src`` can resolve to a function called ``name``: the name
+    resolution looks the function up by a part of the qualified callee, which is an
+    identifier of the file (spelled in an ASCII text as is) or, through a relative
+    import, a directory of its path."""
+    text = src.text or ""
+    return not text.isascii() or name in text or name in src.path
 
 
 def callers(ctx, func: ast.AST) -> list[tuple[SourceFile, ast.AST]]:
     """Project functions that call ``func`` directly (imports resolved)."""
-    return list(_callers_map(ctx).get(id(func), ()))
+    out = []
+    for src in Project.of(ctx).files:
+        if not _may_call(src, func.name):
+            continue
+        targets = None
+        for fn in of_type(src.tree, DEFS):
+            if fn is func:
+                continue
+            if targets is None:
+                targets = _call_targets(ctx, src)
+            if any(targets.get(id(n)) is func for n in of_type(fn, ast.Call)):
+                out.append((src, fn))
+    return out
 
 
 def email_text(ctx, email: Email) -> list[tuple[str, int, str]]:
