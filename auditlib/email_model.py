@@ -104,11 +104,15 @@ def sends_mail(ctx) -> list[tuple[SourceFile, int]]:
     return out
 
 
-def _subject_nodes(tree: ast.AST) -> tuple[list[int], list[ast.AST]]:
-    """(flat indices, subject expressions) of the statements and calls in ``tree`` that
-    set a subject, in source order."""
+def _subject_nodes(src: SourceFile) -> tuple[list[int], list[ast.AST]]:
+    """(flat indices, subject expressions) of the statements and calls in ``src`` that
+    set a subject, in source order. A call sets it by a ``subject=`` keyword, an
+    identifier: an ASCII text without the word has none (string keys can still be
+    spelled with escapes or by concatenation)."""
+    text = src.text or ""
+    kinds = (ast.Assign, ast.Call, ast.Dict) if not text.isascii() or "subject" in text else (ast.Assign, ast.Dict)
     at, subjects = [], []
-    for n in of_type(tree, (ast.Assign, ast.Call, ast.Dict)):
+    for n in of_type(src.tree, kinds):
         s = _subject(n)
         if s is not None:
             at.append(n._fi)
@@ -127,7 +131,7 @@ def emails(ctx) -> list[Email]:
         for src in proj.files:
             if not ctx.layout.is_app(src.path):
                 continue
-            at, subjects = _subject_nodes(src.tree)
+            at, subjects = _subject_nodes(src)
             if not at:
                 continue
             end = flat(src.tree)[0].end

@@ -26,7 +26,7 @@ def _tables(ctx) -> dict[str, tuple[str, int, str]]:
     """table name -> (file, line, model class or '') from models and migrations."""
     out: dict[str, tuple[str, int, str]] = {}
     for src in ctx.index.python_files():
-        if ctx.layout.is_test(src.path):
+        if ctx.layout.is_test(src.path) or not _may_name(src, ("_table", "Table")):  # create_table, __tablename__
             continue
         for n in of_type(src.tree, (ast.ClassDef, ast.Call)):
             if isinstance(n, ast.ClassDef):
@@ -41,6 +41,13 @@ def _tables(ctx) -> dict[str, tuple[str, int, str]]:
     return out
 
 
+def _may_name(src, words: tuple[str, ...]) -> bool:
+    """False when no identifier of ``src`` can contain one of ``words``: an ASCII text
+    spells its identifiers as they are (strings are not covered: escapes, concatenation)."""
+    text = src.text or ""
+    return not text.isascii() or any(w in text for w in words)
+
+
 DELETE_SQL = re.compile(r"delete\s+from\s", re.I)  # what every ``DELETE FROM <table>`` string holds
 
 
@@ -53,9 +60,10 @@ def _deletions(ctx) -> list[tuple]:
         for src in ctx.layout.app_sources(ctx.index):
             if not src.tree:
                 continue
-            cands = [n for n in of_type(src.tree, (ast.Call, ast.Constant))
-                     if (dotted(n.func).endswith("delete") if isinstance(n, ast.Call)
-                         else isinstance(n.value, str) and DELETE_SQL.search(n.value))]
+            cands = [n for n in of_type(src.tree, ast.Constant) if isinstance(n.value, str) and DELETE_SQL.search(n.value)]
+            if _may_name(src, ("delete",)):
+                cands += [n for n in of_type(src.tree, ast.Call) if dotted(n.func).endswith("delete")]
+                cands.sort(key=lambda n: n._fi)
             if cands:
                 out.append((src, of_type(src.tree, (ast.FunctionDef, ast.AsyncFunctionDef)),
                             [n._fi for n in cands], cands, flat(src.tree)[0].end))
