@@ -410,14 +410,18 @@ def _prod_functions(ctx) -> list[tuple]:
             fns = of_type(src.tree, (ast.FunctionDef, ast.AsyncFunctionDef))
             if not fns:
                 continue
-            rejects = [n._fi for n in of_type(src.tree, (ast.Raise, ast.Call))
-                       if isinstance(n, ast.Raise) or dotted(n.func).endswith(".append")]
+            # identifiers of an ASCII file are spelled in its text: without "append" no
+            # ``.append`` call, without "prod" no name or attribute chain holding it
+            # (strings can still hold it: escapes, concatenation)
+            text = src.text or ""
+            ascii_text = text.isascii()
+            rejects = [n._fi for n in of_type(src.tree, ast.Raise)]
+            if not ascii_text or "append" in text:
+                rejects = sorted(rejects + [n._fi for n in of_type(src.tree, ast.Call)
+                                            if dotted(n.func).endswith(".append")])
             if not rejects:
                 continue
-            text = src.text or ""
-            # identifiers of an ASCII file are spelled in its text: no "prod" there, no
-            # name or attribute chain holding it (strings can: escapes, concatenation)
-            idents = not text.isascii() or "prod" in text.lower()
+            idents = not ascii_text or "prod" in text.lower()
             kinds = (ast.Constant, ast.Attribute, ast.Name) if idents else ast.Constant
             marks = [n._fi for n in of_type(src.tree, kinds) if _says_prod(n)]
             end = flat(src.tree)[0].end
