@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import ast
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
+from .callgraph import shared
 from .index import SourceFile
-from .pyast import dotted, walk
+from .pyast import dotted, flat, of_type
 from .pyresolve import Project, callees_upto
+
+DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 SEND_QUALIFIED = re.compile(
     r"^(smtplib\.SMTP(_SSL)?|aiosmtplib(\.send|\.SMTP)|sendgrid\..*(SendGridAPIClient|Mail)|fastapi_mail\..*FastMail|"
@@ -45,7 +49,7 @@ class Email:
 
 
 def _literal_text(node: ast.AST) -> str:
-    return " ".join(n.value for n in walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str))
+    return " ".join(n.value for n in of_type(node, ast.Constant) if isinstance(n.value, str))
 
 
 def _subject(node: ast.AST) -> ast.AST | None:
@@ -68,17 +72,52 @@ def _subject(node: ast.AST) -> ast.AST | None:
     return None
 
 
+# Every alternative of SEND_QUALIFIED needs one of these words in the qualified name. Its
+# dotted parts are identifiers of the file (the callee and its import) or, through a
+# relative import, directory names of the file's path; so where neither the (ASCII, no
+# identifier normalisation) text nor the path holds one, no call of the file can match.
+_SEND_WORDS = ("smtplib", "sendgrid", "fastapi_mail", "EmailMessage", "MIMEText", "MIMEMultipart",
+               "postmarker", "mailjet_rest", "resend")
+
+
+def _may_send(src: SourceFile) -> bool:
+    text = src.text or ""
+    return not text.isascii() or any(w in text or w in src.path for w in _SEND_WORDS) \
+        or any(a in text for a in SEND_ATTRS)
+
+
 def sends_mail(ctx) -> list[tuple[SourceFile, int]]:
-    """(file, line) of every mail-sending or message-building call in application code."""
+    """(file, line) of every mail-sending or message-building call in application code
+    (memoised per audit; callers only read the list)."""
+    hit = ctx.__dict__.get("_email_sends")
+    if hit is not None:
+        return hit
     proj, out = Project.of(ctx), []
     for src in proj.files:
-        if not ctx.layout.is_app(src.path):
+        if not ctx.layout.is_app(src.path) or not _may_send(src):
             continue
-        for n in walk(src.tree):
-            if isinstance(n, ast.Call) and (SEND_QUALIFIED.match(proj.qualify(src, n.func))
-                                            or (isinstance(n.func, ast.Attribute) and n.func.attr in SEND_ATTRS)):
+        for n in of_type(src.tree, ast.Call):
+            if SEND_QUALIFIED.match(proj.qualify(src, n.func)) \
+                    or (isinstance(n.func, ast.Attribute) and n.func.attr in SEND_ATTRS):
                 out.append((src, n.lineno))
+    ctx.__dict__["_email_sends"] = out
     return out
+
+
+def _subject_nodes(src: SourceFile) -> tuple[list[int], list[ast.AST]]:
+    """(flat indices, subject expressions) of the statements and calls in ``src`` that
+    set a subject, in source order. A call sets it by a ``subject=`` keyword, an
+    identifier: an ASCII text without the word has none (string keys can still be
+    spelled with escapes or by concatenation)."""
+    text = src.text or ""
+    kinds = (ast.Assign, ast.Call, ast.Dict) if not text.isascii() or "subject" in text else (ast.Assign, ast.Dict)
+    at, subjects = [], []
+    for n in of_type(src.tree, kinds):
+        s = _subject(n)
+        if s is not None:
+            at.append(n._fi)
+            subjects.append(s)
+    return at, subjects
 
 
 def emails(ctx) -> list[Email]:
@@ -92,13 +131,17 @@ def emails(ctx) -> list[Email]:
         for src in proj.files:
             if not ctx.layout.is_app(src.path):
                 continue
-            for fn in walk(src.tree):
-                if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            at, subjects = _subject_nodes(src)
+            if not at:
+                continue
+            end = flat(src.tree)[0].end
+            for fn in of_type(src.tree, DEFS):
+                # the first subject set anywhere in the function (nested definitions included)
+                k = bisect_left(at, fn._fi)
+                if k == len(at) or at[k] >= end[fn._fi]:
                     continue
-                subj = next((s for n in walk(fn) if (s := _subject(n)) is not None), None)
-                if subj is None:
-                    continue
-                names = [n.value for n in walk(fn) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                subj = subjects[k]
+                names = [n.value for n in of_type(fn, ast.Constant) if isinstance(n.value, str)
                          and TEMPLATE.search(n.value)]
                 templates = [f.path for name in names for f in ctx.index.select(f"*{name.lstrip('./')}")
                              if not f.path.endswith(".py")]
@@ -107,25 +150,55 @@ def emails(ctx) -> list[Email]:
     return out
 
 
+def _call_targets(ctx, src: SourceFile) -> dict[int, ast.AST]:
+    """id(call) -> the project function it runs, for the calls of ``src`` that resolve
+    (memoised per file)."""
+    memo = shared(ctx, "email_model.call_targets", dict)
+    out = memo.get(src.path)
+    if out is None:
+        proj, out = Project.of(ctx), {}
+        for n in of_type(src.tree, ast.Call):
+            res = proj.resolve_call(src, n.func)
+            if res is not None:
+                out[id(n)] = res.func
+        memo[src.path] = out
+    return out
+
+
+def _may_call(src: SourceFile, name: str) -> bool:
+    """Whether a call in ``src`` can resolve to a function called ``name``: the name
+    resolution looks the function up by a part of the qualified callee, which is an
+    identifier of the file (spelled in an ASCII text as is) or, through a relative
+    import, a directory of its path."""
+    text = src.text or ""
+    return not text.isascii() or name in text or name in src.path
+
+
 def callers(ctx, func: ast.AST) -> list[tuple[SourceFile, ast.AST]]:
     """Project functions that call ``func`` directly (imports resolved)."""
-    proj, out = Project.of(ctx), []
-    for src in proj.files:
-        for fn in walk(src.tree):
-            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn is not func:
-                for n in walk(fn):
-                    if isinstance(n, ast.Call):
-                        res = proj.resolve_call(src, n.func)
-                        if res is not None and res.func is func:
-                            out.append((src, fn))
-                            break
+    out = []
+    for src in Project.of(ctx).files:
+        if not _may_call(src, func.name):
+            continue
+        targets = None
+        for fn in of_type(src.tree, DEFS):
+            if fn is func:
+                continue
+            if targets is None:
+                targets = _call_targets(ctx, src)
+            if any(targets.get(id(n)) is func for n in of_type(fn, ast.Call)):
+                out.append((src, fn))
     return out
 
 
 def email_text(ctx, email: Email) -> list[tuple[str, int, str]]:
     """(file, line, text) of every string and identifier that makes up ``email``: its
     composer and callees, the functions that call the composer and their callees, and
-    the templates they name."""
+    the templates they name (memoised per e-mail; callers only read the list)."""
+    memo = ctx.__dict__.setdefault("_email_text", {})
+    key = (id(email.src), id(email.func))
+    if key in memo:
+        return memo[key]
     proj = Project.of(ctx)
     funcs = callees_upto(proj, email.src, email.func)
     for src, fn in callers(ctx, email.func):
@@ -135,12 +208,14 @@ def email_text(ctx, email: Email) -> list[tuple[str, int, str]]:
         if id(fn) in seen:
             continue
         seen.add(id(fn))
-        for n in walk(fn):
-            if isinstance(n, ast.Constant) and isinstance(n.value, str):
-                out.append((src.path, n.lineno, n.value))
-                if TEMPLATE.search(n.value):
-                    out += [(f.path, i, line) for f in ctx.index.select(f"*{n.value.lstrip('./')}")
-                            if not f.path.endswith(".py") for i, line in enumerate(f.lines, 1)]
-            elif isinstance(n, (ast.Name, ast.Attribute)):
+        for n in of_type(fn, (ast.Constant, ast.Name, ast.Attribute)):
+            if isinstance(n, ast.Constant):
+                if isinstance(n.value, str):
+                    out.append((src.path, n.lineno, n.value))
+                    if TEMPLATE.search(n.value):
+                        out += [(f.path, i, line) for f in ctx.index.select(f"*{n.value.lstrip('./')}")
+                                if not f.path.endswith(".py") for i, line in enumerate(f.lines, 1)]
+            else:
                 out.append((src.path, n.lineno, dotted(n)))
+    memo[key] = out
     return out

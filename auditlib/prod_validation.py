@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import ast
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
-from .pyast import dotted, literal, walk
+from .callgraph import shared
+from .pyast import dotted, flat, literal, of_type
 from .pyresolve import Project, parents
 from .settings_model import Setting, settings_model
 
@@ -127,14 +129,23 @@ def analyse(ctx) -> ProdValidation:
     project = Project.of(ctx)
     validators: list[Validator] = []
     gated_envs: set[str] = set()
-    hint = re.compile("|".join(map(re.escape, prod_values)) + "|is_prod|in_prod", re.IGNORECASE)
+    words = [*prod_values, "is_prod", "in_prod"]
+    hint = re.compile("|".join(map(re.escape, words)), re.IGNORECASE)
+    ascii_words = all(w.isascii() for w in words)
+
+    def mentions(text: str) -> bool:
+        """``hint.search(text)``: for ASCII words and text, case-insensitive matching is
+        a substring test of the lower-cased text, some ten times faster."""
+        if ascii_words and text.isascii():
+            low = text.lower()
+            return any(w in low for w in words)
+        return bool(hint.search(text))
+
     for src in ctx.layout.app_sources(ctx.index):
-        if src.tree is None or not hint.search(src.text or ""):
+        if src.tree is None or not mentions(src.text or ""):
             continue
         up = None
-        for node in walk(src.tree):
-            if not isinstance(node, (ast.If, ast.Assert)):
-                continue
+        for node in of_type(src.tree, (ast.If, ast.Assert)):
             sense, env = _gate(node.test, env_names, prod_values)
             if sense is None:
                 continue
@@ -158,7 +169,7 @@ def analyse(ctx) -> ProdValidation:
             _collect(v, src, scope, project, depth=2)
             _bypass(v, src, node.test, fn)
             if not v.can_fail and fn is not None:  # errors collected, raised after the gate
-                v.can_fail = any(isinstance(n, ast.Raise) and n.lineno > node.lineno for n in walk(fn))
+                v.can_fail = any(n.lineno > node.lineno for n in of_type(fn, ast.Raise))
             if v.can_fail:
                 v.called = fn is None or bool(fn.decorator_list) or _referenced(ctx, fn.name)
                 validators.append(v)
@@ -173,7 +184,7 @@ def _referenced(ctx, name: str) -> bool:
     for src in ctx.layout.app_sources(ctx.index):
         if src.tree is None or name not in (src.text or ""):
             continue
-        for n in walk(src.tree):
+        for n in of_type(src.tree, (ast.Name, ast.Attribute)):
             if isinstance(n, ast.Name) and n.id == name or isinstance(n, ast.Attribute) and n.attr == name:
                 return True
     return False
@@ -257,12 +268,15 @@ def _enclosing(node, up):
     return p
 
 
+_COLLECTED = (ast.Raise, ast.Assert, ast.Attribute, ast.Name, ast.Constant, ast.Call)  # what _collect reads
+
+
 def _collect(v: Validator, src, scope: list[ast.AST], project: Project, depth: int, seen=None) -> None:
     """Tokens (attribute names, names, strings) the validator refers to, with where."""
     seen = seen if seen is not None else set()
     consts = _module_constants(src.tree)
     for root in scope:
-        for n in walk(root):
+        for n in of_type(root, _COLLECTED):
             if isinstance(n, (ast.Raise, ast.Assert)):
                 v.can_fail = True
             elif isinstance(n, ast.Attribute):
@@ -271,8 +285,8 @@ def _collect(v: Validator, src, scope: list[ast.AST], project: Project, depth: i
                 v.refs.append((n.id, src.path, n.lineno))
                 if n.id in consts and (src.path, n.id) not in seen:
                     seen.add((src.path, n.id))
-                    for c in walk(consts[n.id]):
-                        if isinstance(c, ast.Constant) and isinstance(c.value, str):
+                    for c in of_type(consts[n.id], ast.Constant):
+                        if isinstance(c.value, str):
                             v.refs.append((c.value, src.path, n.lineno))
             elif isinstance(n, ast.Constant) and isinstance(n.value, str):
                 v.refs.append((n.value, src.path, n.lineno))
@@ -283,7 +297,7 @@ def _collect(v: Validator, src, scope: list[ast.AST], project: Project, depth: i
                     target = project.resolve_call(src, n.func)
                     if target is not None and id(target.func) not in seen:
                         seen.add(id(target.func))
-                        if v.name == v.origin and any(isinstance(x, ast.Raise) for x in walk(target.func)):
+                        if v.name == v.origin and of_type(target.func, ast.Raise):
                             # the gate calls the validating function: point at it
                             v.file, v.line, v.name = target.src.path, target.func.lineno, target.func.name
                         _collect(v, target.src, target.func.body, project, depth - 1, seen)
@@ -382,29 +396,65 @@ def bypass_on_by_default(pv: ProdValidation, model) -> list[str]:
     return out
 
 
+def _prod_functions(ctx) -> list[tuple]:
+    """(file, function) of every app function that mentions "prod" (its name, a string,
+    a name or attribute chain anywhere in its body, nested definitions included) and can
+    reject (a ``raise`` or an ``.append(...)`` call in it), in file and source order.
+    One pass per file over those node kinds, then a bisection per function; built once
+    per audit (CMP-002 and OBS-003 ask it per setting)."""
+    def build():
+        out = []
+        for src in Project.of(ctx).files:
+            if not ctx.layout.is_app(src.path):
+                continue
+            fns = of_type(src.tree, (ast.FunctionDef, ast.AsyncFunctionDef))
+            if not fns:
+                continue
+            # identifiers of an ASCII file are spelled in its text: without "append" no
+            # ``.append`` call, without "prod" no name or attribute chain holding it
+            # (strings can still hold it: escapes, concatenation)
+            text = src.text or ""
+            ascii_text = text.isascii()
+            rejects = [n._fi for n in of_type(src.tree, ast.Raise)]
+            if not ascii_text or "append" in text:
+                rejects = sorted(rejects + [n._fi for n in of_type(src.tree, ast.Call)
+                                            if dotted(n.func).endswith(".append")])
+            if not rejects:
+                continue
+            idents = not ascii_text or "prod" in text.lower()
+            kinds = (ast.Constant, ast.Attribute, ast.Name) if idents else ast.Constant
+            marks = [n._fi for n in of_type(src.tree, kinds) if _says_prod(n)]
+            end = flat(src.tree)[0].end
+            for fn in fns:
+                i, stop = fn._fi, end[fn._fi]
+                if not _within(rejects, i, stop):
+                    continue
+                if (idents and PROD_WORD.search(fn.name)) or _within(marks, i, stop):
+                    out.append((src, fn))
+        return out
+    return shared(ctx, "prod_validation.prod_functions", build)
+
+
+def _says_prod(n: ast.AST) -> bool:
+    if isinstance(n, ast.Constant):
+        return isinstance(n.value, str) and bool(PROD_WORD.search(n.value))
+    return bool(PROD_WORD.search(dotted(n)))
+
+
+def _within(positions: list[int], lo: int, hi: int) -> bool:
+    k = bisect_left(positions, lo)
+    return k < len(positions) and positions[k] < hi
+
+
 def prod_requirement(ctx, setting: Setting) -> str | None:
     """``file:line`` where production-only validation refers to ``setting`` (a function
     or validator that mentions "prod", raises or collects errors, and names the field);
     None when no such rule exists."""
     names = {setting.name.lower(), setting.env.lower()}
-    proj = Project.of(ctx)
-    for src in proj.files:
-        if not ctx.layout.is_app(src.path):
-            continue
-        for fn in walk(src.tree):
-            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                continue
-            nodes = list(walk(fn))
-            is_prod = PROD_WORD.search(fn.name) or any(
-                isinstance(n, ast.Constant) and isinstance(n.value, str) and PROD_WORD.search(n.value) for n in nodes) \
-                or any(isinstance(n, (ast.Attribute, ast.Name)) and PROD_WORD.search(dotted(n)) for n in nodes)
-            rejects = any(isinstance(n, ast.Raise) for n in nodes) or any(
-                isinstance(n, ast.Call) and dotted(n.func).endswith(".append") for n in nodes)
-            if not (is_prod and rejects):
-                continue
-            for n in nodes:
-                ref = n.attr if isinstance(n, ast.Attribute) else n.id if isinstance(n, ast.Name) else \
-                    n.value if isinstance(n, ast.Constant) and isinstance(n.value, str) else None
-                if isinstance(ref, str) and ref.lower() in names:
-                    return f"{src.path}:{n.lineno}"
+    for src, fn in _prod_functions(ctx):
+        for n in of_type(fn, (ast.Attribute, ast.Name, ast.Constant)):
+            ref = n.attr if isinstance(n, ast.Attribute) else n.id if isinstance(n, ast.Name) else \
+                n.value if isinstance(n.value, str) else None
+            if isinstance(ref, str) and ref.lower() in names:
+                return f"{src.path}:{n.lineno}"
     return None

@@ -35,7 +35,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from .pyast import NOT_LITERAL, dotted, literal, walk
+from .pyast import NOT_LITERAL, dotted, literal, of_type
 from .pyresolve import import_map
 
 SECRET_NAME = re.compile(r"secret|passw(or)?d|pwd|passphrase|token|api_?key|private_?key|credential|signing_?key",
@@ -172,8 +172,7 @@ def _class_nodes(index, layout) -> dict[tuple[str, str], tuple]:
         src = index.get(path)
         if src is None or src.tree is None:
             continue
-        cls = next((n for n in walk(src.tree) if isinstance(n, ast.ClassDef) and n.name == name
-                    and n.lineno == line), None)
+        cls = next((n for n in of_type(src.tree, ast.ClassDef) if n.name == name and n.lineno == line), None)
         if cls is not None:
             out[(path, name)] = (src, cls)
     return out
@@ -315,7 +314,7 @@ def _environ_reads(src) -> list[Setting]:
         return imports.get(head, head) + ("." + rest if rest else "") if name else ""
 
     out = []
-    for node in walk(src.tree):
+    for node in of_type(src.tree, (ast.Call, ast.Subscript)):
         key = default = None
         if isinstance(node, ast.Call) and node.args:
             callee = q(node.func)

@@ -7,7 +7,7 @@ import re
 from ..email_model import sends_mail
 from ..findings import Severity
 from ..prod_validation import prod_requirement
-from ..pyast import literal, walk
+from ..pyast import literal, of_type
 from ..pyresolve import Project
 from ..settings_model import find_settings
 from . import check
@@ -23,10 +23,11 @@ def _literal_from(ctx):
     for src in Project.of(ctx).files:
         if not ctx.layout.is_app(src.path):
             continue
-        for n in walk(src.tree):
+        for n in of_type(src.tree, (ast.Assign, ast.keyword)):
             value = None
-            if isinstance(n, ast.Assign) and any(isinstance(t, ast.Subscript) and literal(t.slice) in ("From", "from")
-                                                 for t in n.targets):
+            # a literal "From" key is a Constant (literal_eval gives a str for nothing else)
+            if isinstance(n, ast.Assign) and any(isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Constant)
+                                                 and t.slice.value in ("From", "from") for t in n.targets):
                 value = n.value
             elif isinstance(n, ast.keyword) and n.arg in ("from_email", "sender", "from_addr", "mail_from"):
                 value = n.value

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import ast
 import re
+from bisect import bisect_left
 
 from ..findings import Severity
-from ..pyast import dotted, literal, walk
+from ..callgraph import shared
+from ..pyast import dotted, flat, literal, of_type
 from ..routes import protection, source_routes
 from ..settings_model import find_settings
 from . import check
@@ -24,44 +26,79 @@ def _tables(ctx) -> dict[str, tuple[str, int, str]]:
     """table name -> (file, line, model class or '') from models and migrations."""
     out: dict[str, tuple[str, int, str]] = {}
     for src in ctx.index.python_files():
-        if ctx.layout.is_test(src.path):
+        if ctx.layout.is_test(src.path) or not _may_name(src, ("_table", "Table")):  # create_table, __tablename__
             continue
-        for n in walk(src.tree):
+        for n in of_type(src.tree, (ast.ClassDef, ast.Call)):
             if isinstance(n, ast.ClassDef):
                 for stmt in n.body:
                     if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and dotted(
                             stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target) == "__tablename__" \
                             and isinstance(literal(stmt.value), str):
                         out[stmt.value.value] = (src.path, n.lineno, n.name)
-            elif isinstance(n, ast.Call) and dotted(n.func).split(".")[-1] in ("create_table", "Table") and n.args \
+            elif dotted(n.func).split(".")[-1] in ("create_table", "Table") and n.args \
                     and isinstance(literal(n.args[0]), str):
                 out.setdefault(n.args[0].value, (src.path, n.lineno, ""))
     return out
 
 
+def _may_name(src, words: tuple[str, ...]) -> bool:
+    """False when no identifier of ``src`` can contain one of ``words``: an ASCII text
+    spells its identifiers as they are (strings are not covered: escapes, concatenation)."""
+    text = src.text or ""
+    return not text.isascii() or any(w in text for w in words)
+
+
+DELETE_SQL = re.compile(r"delete\s+from\s", re.I)  # what every ``DELETE FROM <table>`` string holds
+
+
+def _deletions(ctx) -> list[tuple]:
+    """Per app file with a possible deletion: (file, its functions, flat indices and nodes
+    of the candidates in source order): calls whose callee ends in ``delete`` and strings
+    holding ``DELETE FROM``, the only nodes :func:`_cleanup` can take as its hit."""
+    def build():
+        out = []
+        for src in ctx.layout.app_sources(ctx.index):
+            if not src.tree:
+                continue
+            cands = [n for n in of_type(src.tree, ast.Constant) if isinstance(n.value, str) and DELETE_SQL.search(n.value)]
+            if _may_name(src, ("delete",)):
+                cands += [n for n in of_type(src.tree, ast.Call) if dotted(n.func).endswith("delete")]
+                cands.sort(key=lambda n: n._fi)
+            if cands:
+                out.append((src, of_type(src.tree, (ast.FunctionDef, ast.AsyncFunctionDef)),
+                            [n._fi for n in cands], cands, flat(src.tree)[0].end))
+        return out
+    return shared(ctx, "cmp004.deletions", build)
+
+
+def _has_cutoff(fn: ast.AST) -> bool:
+    """Whether ``fn`` names a date cutoff (timedelta, interval, days, retention ...)."""
+    return any(CUTOFF.search(dotted(x) if isinstance(x, (ast.Name, ast.Attribute)) else str(x.value))
+               for x in of_type(fn, (ast.Name, ast.Attribute, ast.Constant)))
+
+
 def _cleanup(ctx, table: str, model: str) -> str | None:
     """``file:line`` of a function deleting old rows of ``table`` (``delete(Model)``,
     ``DELETE FROM table``, ``session.delete`` of the model) with a date cutoff."""
-    for src in ctx.layout.app_sources(ctx.index):
-        for fn in walk(src.tree) if src.tree else ():
-            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                continue
+    sql = re.compile(rf"delete\s+from\s+\"?{re.escape(table)}\b", re.I)
+    named = re.compile(rf"\b{model}\b") if model else None
+
+    def deletes(n: ast.AST) -> bool:
+        if isinstance(n, ast.Constant):
+            return bool(sql.search(n.value))
+        return bool(model and (dotted(n.func).split(".")[-1] == "delete" and any(dotted(a) == model for a in n.args)
+                               or named.search(ast.unparse(n.func))))
+
+    for src, fns, at, cands, end in _deletions(ctx):
+        for fn in fns:
+            k, stop = bisect_left(at, fn._fi), end[fn._fi]
             hit = None
-            for n in walk(fn):
-                if isinstance(n, ast.Call) and dotted(n.func).split(".")[-1] == "delete" and model and any(
-                        dotted(a) == model for a in n.args):
-                    hit = n
-                elif isinstance(n, ast.Constant) and isinstance(n.value, str) \
-                        and re.search(rf"delete\s+from\s+\"?{re.escape(table)}\b", n.value, re.I):
-                    hit = n
-                elif model and isinstance(n, ast.Call) and dotted(n.func).endswith("delete") \
-                        and re.search(rf"\b{model}\b", ast.unparse(n.func)):
-                    hit = n
-                if hit:
+            while k < len(at) and at[k] < stop:  # the first deletion in the function
+                if deletes(cands[k]):
+                    hit = cands[k]
                     break
-            if hit and any(CUTOFF.search(dotted(x) if isinstance(x, (ast.Name, ast.Attribute)) else
-                                         str(x.value) if isinstance(x, ast.Constant) else "")
-                           for x in walk(fn)):
+                k += 1
+            if hit is not None and _has_cutoff(fn):
                 return f"{src.path}:{hit.lineno}"
     return None
 

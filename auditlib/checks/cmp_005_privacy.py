@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 
 from ..email_model import email_text, emails
 from ..findings import Severity
-from ..pyast import dotted, walk
+from ..pyast import dotted, of_type
 from ..routes import source_routes
 from . import check
 
@@ -22,15 +23,14 @@ PERSON_PATH = re.compile(r"/(users|customers|clients|accounts|me|persons|people|
 TRACKERS = re.compile(r"googletagmanager|google-analytics|gtag\(|analytics\.js|cdn\.segment|hotjar|"
                       r"connect\.facebook\.net|fbevents|mixpanel|clarity\.ms|amplitude", re.I)
 CUSTOMER = re.compile(r"customer|client|lead|contact|person|patient|guest|booking|subscriber", re.I)
+WEB_SUFFIXES = (".html", ".htm", ".jinja", ".jinja2", ".j2", ".js", ".ts")
 CONSENT = re.compile(r"consent|cookiebot|onetrust|klaro|cookieconsent|cookie-banner|cookie_banner", re.I)
 
 
 def _personal_models(ctx):
     """(file, line, class, fields) of ORM models holding personal data."""
     for src in ctx.layout.app_sources(ctx.index):
-        for cls in walk(src.tree) if src.tree else ():
-            if not isinstance(cls, ast.ClassDef):
-                continue
+        for cls in of_type(src.tree, ast.ClassDef) if src.tree else ():
             names = [dotted(s.target if isinstance(s, ast.AnnAssign) else s.targets[0])
                      for s in cls.body if isinstance(s, (ast.AnnAssign, ast.Assign))]
             if "__tablename__" not in names:
@@ -49,8 +49,8 @@ def _named(ctx, rx: re.Pattern, person_delete: bool = False) -> str | None:
                 or (person_delete and "DELETE" in r.methods and PERSON_PATH.search(r.path)):
             return f"{r.file}:{r.line}"
     for src in ctx.layout.app_sources(ctx.index):
-        for fn in walk(src.tree) if src.tree else ():
-            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and rx.search(fn.name):
+        for fn in of_type(src.tree, (ast.FunctionDef, ast.AsyncFunctionDef)) if src.tree else ():
+            if rx.search(fn.name):
                 return f"{src.path}:{fn.lineno}"
     return None
 
@@ -99,8 +99,9 @@ def privacy(ctx):
                           "is processed (GDPR Art. 13 transparency).",
                           "Add a PRIVACY_POLICY_URL setting and link it in every e-mail footer.",
                           first.src.path, first.func.lineno, key="privacy-link")
-    web = [f for f in ctx.index.select(["*.html", "*.htm", "*.jinja", "*.jinja2", "*.j2", "*.js", "*.ts"])
-           if f.text and not ctx.layout.is_test(f.path)]
+    # index.select(["*.html", ...]) without a glob match per file and pattern: "*.x" is a suffix test
+    web = [f for f in ctx.index if os.path.normcase(f.path).endswith(WEB_SUFFIXES)
+           and f.text and not ctx.layout.is_test(f.path)]
     if web and not any(CONSENT.search(f.text) for f in web):
         for f in web:
             for i, text in enumerate(f.lines, 1):
