@@ -306,12 +306,11 @@ def callees_upto(proj: "Project", src: SourceFile, fn: FuncDef, depth: int = 3) 
     for _ in range(depth):
         nxt = []
         for s, f in frontier:
-            for n in walk(f):
-                if isinstance(n, ast.Call):
-                    res = proj.resolve_call(s, n.func)
-                    if res is not None and id(res.func) not in seen:
-                        seen.add(id(res.func))
-                        nxt.append((res.src, res.func))
+            for n in of_type(f, ast.Call):
+                res = proj.resolve_call(s, n.func)
+                if res is not None and id(res.func) not in seen:
+                    seen.add(id(res.func))
+                    nxt.append((res.src, res.func))
         out += nxt
         frontier = nxt
     return out
