@@ -5,7 +5,7 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, literal, walk
+from ..pyast import dotted, literal, of_type
 from ..route_credentials import STATE_CHANGING, routes
 from . import check
 
@@ -75,8 +75,8 @@ def _csrf_protection(ctx) -> bool:
     for src in ctx.layout.app_sources(ctx.index):
         if src.tree is None or not CSRF_NAME.search(src.text or ""):
             continue
-        for n in walk(src.tree):
-            if isinstance(n, ast.Call) and dotted(n.func).rsplit(".", 1)[-1] in ("add_middleware", "Middleware") \
+        for n in of_type(src.tree, ast.Call):
+            if dotted(n.func).rsplit(".", 1)[-1] in ("add_middleware", "Middleware") \
                     and n.args and CSRF_NAME.search(dotted(n.args[0])):
                 return True
     return False
@@ -86,9 +86,8 @@ def _samesite_none(ctx) -> str:
     for src in ctx.layout.app_sources(ctx.index):
         if src.tree is None or not re.search(r"same_?site", src.text or "", re.IGNORECASE):
             continue
-        for n in walk(src.tree):
-            if isinstance(n, ast.Call):
-                for k in n.keywords:
-                    if k.arg in ("samesite", "same_site") and str(literal(k.value)).lower() == "none":
-                        return f"{src.path}:{n.lineno}"
+        for n in of_type(src.tree, ast.Call):
+            for k in n.keywords:
+                if k.arg in ("samesite", "same_site") and str(literal(k.value)).lower() == "none":
+                    return f"{src.path}:{n.lineno}"
     return ""
