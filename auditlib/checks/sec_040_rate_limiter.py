@@ -122,7 +122,7 @@ def _fail_mode(handler: ast.ExceptHandler, fn) -> str:
     for n in of_type(handler, ast.Call):
         if re.search(r"memory|fallback|local", dotted(n.func), re.I):
             return "fallback"
-    if any(isinstance(n, ast.Raise) or n.value in (429, 503) for n in of_type(handler, (ast.Raise, ast.Constant))):
+    if of_type(handler, ast.Raise) or any(n.value in (429, 503) for n in of_type(handler, ast.Constant)):
         return "closed"
     for n in of_type(handler, ast.Return):
         v = literal(n.value) if n.value is not None else None

@@ -159,7 +159,7 @@ def file_uploads(ctx):
             tainted = _taint(cfn, params, "filename" if up or uploads else None)
             if not tainted and not up and not uploads:
                 continue
-            if any(GUARD.search(dotted(n)) for n in of_type(cfn, (ast.Attribute, ast.Name))):
+            if any(GUARD.search(dotted(n)) for n in of_type(cfn, (ast.Name, ast.Attribute))):
                 continue
             for kind, node in _sinks(proj, csrc, cfn, tainted, "filename" if up or uploads else None):
                 if not once(csrc.path, node.lineno) or not once(kind, id(cfn)):
@@ -213,8 +213,12 @@ def file_uploads(ctx):
     for src in proj.files:
         if not ctx.layout.is_app(src.path):
             continue
-        for n in of_type(src.tree, (ast.Constant, ast.Call)):
-            if isinstance(n, ast.Constant) and n.value in ("public-read", "public-read-write"):
+        hits = [n for n in of_type(src.tree, ast.Constant) if n.value in ("public-read", "public-read-write")]
+        hits += [n for n in of_type(src.tree, ast.Call) if isinstance(n.func, ast.Attribute) and n.func.attr in (
+            "make_public", "generate_presigned_url", "generate_presigned_post")]
+        hits.sort(key=lambda n: flat(n)[1])  # source order
+        for n in hits:
+            if isinstance(n, ast.Constant):
                 yield chk.finding(ctx, Severity.WARNING, f"Objects stored with ACL {n.value}",
                                   "Objects uploaded with a public ACL are readable by anyone who has or guesses "
                                   "the URL: customer photos and documents leak.",
