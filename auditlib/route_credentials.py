@@ -23,7 +23,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from .pyast import dotted, literal, walk
+from .pyast import dotted, flat, literal, of_type
 from .pyresolve import Project
 
 ROUTE_HINT = re.compile(r"@\s*[\w.]+\.(get|post|put|patch|delete|head|options|api_route)\(")
@@ -58,14 +58,14 @@ def routes(ctx) -> list[Route]:
 def _build(ctx) -> list[Route]:
     project = Project.of(ctx)
     out = []
+    memo: dict = {}  # what a followed dependency contributes, shared by the routes (see _follow)
     for src in ctx.layout.app_sources(ctx.index):
         if src.tree is None or not ROUTE_HINT.search(src.text or ""):
             continue
-        aliases = {t.id: st.value for st in src.tree.body if isinstance(st, ast.Assign)
-                   for t in st.targets if isinstance(t, ast.Name)}
+        aliases = _aliases(src)
         routers = {name: v for name, v in aliases.items() if isinstance(v, ast.Call)
                    and dotted(v.func).rsplit(".", 1)[-1] in ("APIRouter", "FastAPI")}
-        for fn in (n for n in walk(src.tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        for fn in of_type(src.tree, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for dec in fn.decorator_list:
                 if not (isinstance(dec, ast.Call) and isinstance(dec.func, ast.Attribute)):
                     continue
@@ -87,9 +87,9 @@ def _build(ctx) -> list[Route]:
                 for m in methods:
                     r = Route(src.path, dec.lineno, m, f"{prefix if isinstance(prefix, str) else ''}"
                               f"{path if isinstance(path, str) else ''}", fn.name)
-                    _analyse_params(project, src, fn, aliases, r, depth=3, top=True)
+                    _analyse_params(project, src, fn, aliases, r, 3, memo, top=True)
                     for d in deps:
-                        _analyse_dep(project, src, d, r, depth=3)
+                        _analyse_dep(project, src, d, r, 3, memo)
                     out.append(r)
     return out
 
@@ -117,7 +117,22 @@ def _annotation_parts(ann, aliases) -> list[ast.AST]:
     return [ann] if ann is not None else []
 
 
-def _analyse_params(project, src, fn, aliases, r: Route, depth: int, top: bool = False) -> None:
+def _follow(project, target, r: Route, depth: int, memo: dict) -> None:
+    """Add to ``r`` what the project function ``target`` (a dependency, or a function one
+    calls) contributes at ``depth``. Away from the route itself (``top``) the analysis
+    reads nothing of the route and only adds credentials and dependency names, so it is
+    made once per (function, depth) and shared by every route that reaches it."""
+    key = (id(target.func), depth)
+    hit = memo.get(key)
+    if hit is None:
+        scratch = Route("", 0, "", "", "")
+        _analyse_params(project, target.src, target.func, _aliases(target.src), scratch, depth, memo)
+        hit = memo[key] = (scratch.credentials, scratch.dependencies)
+    r.credentials |= hit[0]
+    r.dependencies.extend(hit[1])
+
+
+def _analyse_params(project, src, fn, aliases, r: Route, depth: int, memo: dict, top: bool = False) -> None:
     a = fn.args
     params = [*a.posonlyargs, *a.args, *a.kwonlyargs]
     defaults = [None] * (len(a.posonlyargs) + len(a.args) - len(a.defaults)) + list(a.defaults) + list(a.kw_defaults)
@@ -127,7 +142,7 @@ def _analyse_params(project, src, fn, aliases, r: Route, depth: int, top: bool =
         for m in markers:
             name = dotted(m.func).rsplit(".", 1)[-1]
             if name in ("Depends", "Security") and m.args:
-                _analyse_dep(project, src, m.args[0], r, depth)
+                _analyse_dep(project, src, m.args[0], r, depth, memo)
             elif name == "Cookie":
                 r.credentials.add("cookie")
             elif name == "Header" and "auth" in p.arg.lower() or name == "Header" and "key" in p.arg.lower():
@@ -144,15 +159,16 @@ def _analyse_params(project, src, fn, aliases, r: Route, depth: int, top: bool =
                 "Request", "Response", "BackgroundTasks", "WebSocket", "AsyncSession", "Session", "Optional",
                 "Literal", "UUID", "Decimal") and r.body == "none" and not _is_path_param(p.arg, r.path):
             r.body = "json"  # a pydantic model parameter
-    for n in walk(fn):
-        if isinstance(n, ast.Attribute) and n.attr in ("cookies", "session") and dotted(n.value).endswith(("request", "req")):
+    for n in of_type(fn, ast.Attribute):
+        if n.attr in ("cookies", "session") and dotted(n.value).endswith(("request", "req")):
             r.credentials.add("cookie")
-        elif isinstance(n, ast.Attribute) and n.attr == "headers" and dotted(n.value).endswith(("request", "req")):
+        elif n.attr == "headers" and dotted(n.value).endswith(("request", "req")):
             r.credentials.add("header")
-        elif not top and depth > 0 and isinstance(n, ast.Call):
+    if not top and depth > 0:
+        for n in of_type(fn, ast.Call):
             target = project.resolve_call(src, n.func)
             if target is not None and target.func is not fn:
-                _analyse_params(project, target.src, target.func, _aliases(target.src), r, depth - 1)
+                _follow(project, target, r, depth - 1, memo)
 
 
 def _is_path_param(name: str, path: str) -> bool:
@@ -160,11 +176,17 @@ def _is_path_param(name: str, path: str) -> bool:
 
 
 def _aliases(src) -> dict:
-    return {t.id: st.value for st in src.tree.body if isinstance(st, ast.Assign)
+    """Module-level ``name = value`` assignments (memoised per tree; callers only read it)."""
+    f, i = flat(src.tree)
+    hit = f.memo.get(("route_credentials.aliases", i))
+    if hit is None:
+        hit = f.memo[("route_credentials.aliases", i)] = {
+            t.id: st.value for st in src.tree.body if isinstance(st, ast.Assign)
             for t in st.targets if isinstance(t, ast.Name)}
+    return hit
 
 
-def _analyse_dep(project, src, node, r: Route, depth: int) -> None:
+def _analyse_dep(project, src, node, r: Route, depth: int, memo: dict) -> None:
     """Follow a dependency (a function, or a security scheme instance) to its credential."""
     name = dotted(node)
     r.dependencies.append(name)
@@ -184,7 +206,7 @@ def _analyse_dep(project, src, node, r: Route, depth: int) -> None:
             return
     target = project.resolve_call(src, node)
     if target is not None:
-        _analyse_params(project, target.src, target.func, _aliases(target.src), r, depth - 1)
+        _follow(project, target, r, depth - 1, memo)
         return
     q = project.qualify(src, node)  # an imported scheme instance: module.attr
     mod, _, attr = q.rpartition(".")

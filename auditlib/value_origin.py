@@ -25,7 +25,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from .pyast import NOT_LITERAL, dotted, literal, walk
+from .pyast import NOT_LITERAL, dotted, literal, of_type, parent_map
 
 NUMERIC_CALLS = {"int", "float", "len", "bool", "round", "abs", "uuid.UUID", "UUID"}
 NUMERIC_TYPES = {"int", "float", "bool", "UUID", "uuid.UUID", "date", "datetime", "Decimal", "PositiveInt",
@@ -188,8 +188,8 @@ class Tracer:
             return []
         out = []
         line = getattr(at, "lineno", 10**9)
-        for n in walk(fn):
-            if getattr(n, "lineno", 10**9) >= line and n is not at:
+        for n in of_type(fn, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
+            if n.lineno >= line and n is not at:
                 continue
             if isinstance(n, ast.Assign):
                 targets = n.targets
@@ -202,9 +202,8 @@ class Tracer:
         return out
 
     def loop_iter(self, name: str, fn, at) -> ast.AST | None:
-        for n in walk(fn) if fn is not None else []:
-            if isinstance(n, (ast.For, ast.AsyncFor, ast.comprehension)) and isinstance(n.target, ast.Name) \
-                    and n.target.id == name:
+        for n in of_type(fn, (ast.For, ast.AsyncFor, ast.comprehension)) if fn is not None else []:
+            if isinstance(n.target, ast.Name) and n.target.id == name:
                 return n.iter
         return None
 
@@ -229,8 +228,8 @@ class Tracer:
             if src.tree is None or fn.name not in (src.text or ""):
                 continue
             tracer = self if src is self.src else Tracer(src, _parents(src), self.project)
-            for call in walk(src.tree):
-                if not (isinstance(call, ast.Call) and dotted(call.func).rsplit(".", 1)[-1] == fn.name):
+            for call in of_type(src.tree, ast.Call):
+                if dotted(call.func).rsplit(".", 1)[-1] != fn.name:
                     continue
                 arg = next((k.value for k in call.keywords if k.arg == p.arg), None)
                 if arg is None and p.arg in args:
@@ -254,14 +253,8 @@ class Tracer:
 
 
 def _parents(src) -> dict[int, ast.AST]:
-    cached = getattr(src, "_value_origin_parents", None)
-    if cached is None:
-        cached = {id(c): p for p in walk(src.tree) for c in ast.iter_child_nodes(p)}
-        try:
-            src._value_origin_parents = cached
-        except AttributeError:
-            pass
-    return cached
+    """child id -> parent in the module (memoised per tree; shared, read only)."""
+    return parent_map(src.tree)
 
 
 def tracer_for(src, project=None, app_sources=()) -> Tracer:

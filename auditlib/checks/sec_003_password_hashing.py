@@ -5,7 +5,7 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, literal, walk
+from ..pyast import dotted, literal, of_type
 from ..pyresolve import Project, import_map, qualify
 from . import check
 
@@ -41,8 +41,8 @@ def _tainted_names(fn, seed) -> set[str]:
     changed = True
     while changed:
         changed = False
-        for n in walk(fn):
-            if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and n.value is not None:
+        for n in of_type(fn, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            if n.value is not None:
                 targets = n.targets if isinstance(n, ast.Assign) else [n.target]
                 if _mentions(n.value, names):
                     for t in targets:
@@ -53,10 +53,11 @@ def _tainted_names(fn, seed) -> set[str]:
 
 
 def _mentions(node, names, by_name=True) -> bool:
-    for n in walk(node):
-        if isinstance(n, ast.Name) and (n.id in names or by_name and is_password_name(n.id)):
-            return True
-        if by_name and isinstance(n, ast.Attribute) and is_password_name(n.attr):
+    for n in of_type(node, (ast.Name, ast.Attribute) if by_name else ast.Name):
+        if isinstance(n, ast.Name):
+            if n.id in names or by_name and is_password_name(n.id):
+                return True
+        elif is_password_name(n.attr):
             return True
     return False
 
@@ -99,9 +100,9 @@ def password_hashing(ctx):
     for src in sources:
         imports = {k: project.absolute(src, v) for k, v in import_map(src.tree).items()}
         hashes = "hashlib" in (src.text or "") or "hmac" in (src.text or "")
-        for fn in (n for n in walk(src.tree) if hashes and isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
-            fast = [(c, qualify(c.func, imports)) for c in walk(fn) if isinstance(c, ast.Call)]
-            objects = {t.id: q for st in walk(fn) if isinstance(st, ast.Assign) and isinstance(st.value, ast.Call)
+        for fn in of_type(src.tree, (ast.FunctionDef, ast.AsyncFunctionDef)) if hashes else ():
+            fast = [(c, qualify(c.func, imports)) for c in of_type(fn, ast.Call)]
+            objects = {t.id: q for st in of_type(fn, ast.Assign) if isinstance(st.value, ast.Call)
                        and not st.value.args and (q := qualify(st.value.func, imports)) in FAST
                        for t in st.targets if isinstance(t, ast.Name)}  # h = hashlib.sha256(); h.update(pw)
             fast = [(c, q) for c, q in fast if q in FAST or isinstance(c.func, ast.Attribute) and c.func.attr == "update"
@@ -130,7 +131,7 @@ def password_hashing(ctx):
                         helper_names.add(fn.name)
         if not any(lib.split(".")[0] in (src.text or "") for lib in GOOD):
             continue
-        for call in (n for n in walk(src.tree) if isinstance(n, ast.Call)):
+        for call in of_type(src.tree, ast.Call):
             q = qualify(call.func, imports)
             if q in GOOD:
                 good.setdefault(GOOD[q], (src.path, call.lineno))
@@ -138,8 +139,8 @@ def password_hashing(ctx):
     for src in sources:  # password data handed to a helper that fast-hashes its parameter
         if not helper_names or not any(h in (src.text or "") for h in helper_names):
             continue
-        for fn in (n for n in walk(src.tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
-            calls = [c for c in walk(fn) if isinstance(c, ast.Call) and c.args
+        for fn in of_type(src.tree, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            calls = [c for c in of_type(fn, ast.Call) if c.args
                      and dotted(c.func).rsplit(".", 1)[-1] in helper_names]
             if not calls:
                 continue

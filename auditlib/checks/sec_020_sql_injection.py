@@ -6,7 +6,7 @@ import re
 
 from ..engines.ruff import RuffUnavailable, ruff_hits
 from ..findings import Severity, not_verified
-from ..pyast import walk
+from ..pyast import of_type
 from ..pyresolve import Project, import_map, qualify
 from ..value_origin import tracer_for
 from . import check
@@ -22,8 +22,8 @@ SEVERITY = {"param": Severity.BLOCKER, "unknown": Severity.WARNING, "settings": 
 
 def sql_sinks(src, imports):
     """(call, sql expression, sink name) for every SQL-executing call of a module."""
-    for node in walk(src.tree):
-        if not isinstance(node, ast.Call) or not node.args:
+    for node in of_type(src.tree, ast.Call):
+        if not node.args:
             continue
         q = qualify(node.func, imports)
         if q in TEXT_SINKS:
@@ -98,8 +98,8 @@ def sql_injection(ctx):
         if src is None:
             continue
         tracer = tracer_for(src, project, sources)
-        node = next((n for n in walk(src.tree) if isinstance(n, (ast.JoinedStr, ast.BinOp, ast.Call))
-                     and getattr(n, "lineno", 0) == h.line), None)
+        node = next((n for n in of_type(src.tree, (ast.JoinedStr, ast.BinOp, ast.Call))
+                     if n.lineno == h.line), None)
         if node is None or (src.path, _function_line(tracer, node)) in covered_functions:
             continue
         _built, parts = tracer.string_parts(node, node)

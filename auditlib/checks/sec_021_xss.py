@@ -6,7 +6,7 @@ import re
 
 from ..engines.ruff import RuffUnavailable, ruff_hits
 from ..findings import Severity, not_verified
-from ..pyast import literal, walk
+from ..pyast import literal, of_type
 from ..pyresolve import Project, import_map, qualify
 from ..value_origin import tracer_for
 from . import check
@@ -54,7 +54,7 @@ def xss(ctx):
             continue
         imports = {k: project.absolute(src, v) for k, v in import_map(src.tree).items()}
         tracer = tracer_for(src, project, sources)
-        for call in (n for n in walk(src.tree) if isinstance(n, ast.Call)):
+        for call in of_type(src.tree, ast.Call):
             q = qualify(call.func, imports)
             if q in ("jinja2.Environment", "jinja2.Template", "jinja2.environment.Environment"):
                 handled.add((src.path, call.lineno))

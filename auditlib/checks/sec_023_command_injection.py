@@ -6,7 +6,7 @@ import re
 
 from ..engines.ruff import RuffUnavailable, ruff_hits
 from ..findings import Severity, not_verified
-from ..pyast import literal, walk
+from ..pyast import literal, of_type
 from ..pyresolve import Project, import_map, qualify
 from ..value_origin import Origin, function_of, tracer_for
 from . import check
@@ -49,7 +49,7 @@ def command_injection(ctx):
             continue
         imports = {k: project.absolute(src, v) for k, v in import_map(src.tree).items()}
         tracer = tracer_for(src, project, sources)
-        for call in (n for n in walk(src.tree) if isinstance(n, ast.Call)):
+        for call in of_type(src.tree, ast.Call):
             q = qualify(call.func, imports)
             shell = any(k.arg == "shell" and literal(k.value) is not False for k in call.keywords)
             if q not in SHELL_SINKS and q not in ARGV_SINKS and not (shell and q.startswith("subprocess.")):

@@ -10,6 +10,13 @@ from . import check
 ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 SECRET_KEY = re.compile(r"SECRET|PASSW(OR)?D|PWD|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.I)
 TEST_KEY = re.compile(r"\b[sr]k_test_")
+# Per pattern, a necessary condition checked once on a file's whole text: the pattern
+# without its leading ``\b`` (a word boundary only narrows where it matches, and a
+# ``\b``-first regex cannot use the engine's fast prefix scan: 3 ms a pattern on a 200-file
+# tree against 0.1 ms); for the PEM block, which looks at two lines, its marker.
+PREFILTER = {name: re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----") if name == "private key block"
+             else re.compile(rx.pattern[2:], rx.flags) if rx.pattern.startswith(r"\b") else rx
+             for name, rx, _keep in SECRET_PATTERNS}
 
 
 @check("SEC-030", "security", "Secrets committed to the repository")
@@ -31,10 +38,18 @@ def committed_secrets(ctx):
     for src in ctx.index:
         if src.text is None:
             continue
+        # one search of the whole text decides which patterns can hit a line: a line is a
+        # substring of the text and the separators splitlines() drops are non-word
+        # characters, so a line match is a text match at the same place (``\b`` included);
+        # the PEM probe spans two lines, but its marker lies within one
+        patterns = [(name, rx) for name, rx, _keep in SECRET_PATTERNS if PREFILTER[name].search(src.text)]
+        is_example = src.path in env_examples
+        if not patterns and not is_example:
+            continue
         lines = src.text.splitlines()
         for n, text in enumerate(lines, 1):
             hit = False
-            for name, rx, _keep in SECRET_PATTERNS:
+            for name, rx in patterns:
                 # a PEM block's body starts on the next line: look at both for that pattern
                 probe = text + "\n" + lines[n] if name == "private key block" and n < len(lines) else text
                 if not rx.search(probe):
@@ -50,7 +65,7 @@ def committed_secrets(ctx):
                     "history, and load it from the environment or a secret manager.",
                     src.path, n, key=name)
                 break
-            if hit or src.path not in env_examples:
+            if hit or not is_example:
                 continue
             m = ENV_LINE.match(text)
             if m and SECRET_KEY.search(m.group(1)) and not is_placeholder(m.group(2)):

@@ -5,7 +5,7 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, literal, walk
+from ..pyast import FUNCS, dotted, flat, inner, literal, of_type, walk
 from ..pyresolve import Project, kwarg
 from . import check
 
@@ -18,22 +18,29 @@ REDIS_OPS = {"incr", "incrby", "expire", "pexpire", "zadd", "zremrangebyscore", 
 FuncDef = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
-def _own_nodes(fn: ast.AST):
-    """Nodes of ``fn`` not inside nested functions/lambdas."""
-    stack = list(ast.iter_child_nodes(fn))
-    while stack:
-        n = stack.pop()
-        if isinstance(n, (*FuncDef, ast.Lambda)):
-            continue
-        yield n
-        stack.extend(ast.iter_child_nodes(n))
+def _own_nodes(fn: ast.AST) -> list[ast.AST]:
+    """Nodes of ``fn`` not inside nested functions/lambdas, in the order of a depth-first
+    walk that takes the children last to first (each node before its descendants, the
+    later of two unrelated nodes first): the order in which the Redis ``try`` blocks are
+    reported and the first lock held across an await is chosen."""
+    f, i = flat(fn)
+    order, end = f.order, f.end
+    own, j, stop = [], i + 1, end[i]
+    while j < stop:  # indices of the nodes under fn, nested functions/lambdas skipped
+        if isinstance(order[j], FUNCS):
+            j = end[j]
+        else:
+            own.append(j)
+            j += 1
+    own.sort(key=lambda j: (-end[j], j))  # preorder positions into last-child-first order
+    return [order[j] for j in own]
 
 
 def _state_names(scope: ast.AST, attr: bool) -> dict[str, str]:
     """Mutable containers held as shared state: ``self.x = {}`` (attr) or module-level
     ``x = defaultdict(list)``; name -> kind."""
     out = {}
-    for n in walk(scope) if attr else scope.body:
+    for n in of_type(scope, (ast.Assign, ast.AnnAssign)) if attr else scope.body:
         if isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
             v = n.value
             kind = "dict" if isinstance(v, ast.Dict) else dotted(v.func).split(".")[-1] \
@@ -52,8 +59,8 @@ def _state_names(scope: ast.AST, attr: bool) -> dict[str, str]:
 def _lock_names(proj: Project, src, scope: ast.AST) -> dict[str, str]:
     """Lock objects: name -> 'threading' | 'asyncio'."""
     out = {}
-    for n in walk(scope):
-        if isinstance(n, (ast.Assign, ast.AnnAssign)) and isinstance(n.value, ast.Call):
+    for n in of_type(scope, (ast.Assign, ast.AnnAssign)):
+        if isinstance(n.value, ast.Call):
             q = proj.qualify(src, n.value.func)
             kind = "threading" if q.startswith(("threading.", "multiprocessing.")) else \
                 "asyncio" if q.startswith(("asyncio.", "anyio.")) else ""
@@ -71,11 +78,12 @@ def _race(fn: ast.AsyncFunctionDef, state: dict[str, str], locks: dict[str, str]
     """(name, read node, await node, write node) when ``fn`` reads shared state, awaits,
     then writes it, outside an ``async with <lock>``."""
     guarded = set()
-    for n in _own_nodes(fn):
+    own = _own_nodes(fn)
+    for n in own:
         if isinstance(n, ast.AsyncWith) and any(dotted(i.context_expr) in locks or re.search(
                 r"lock|mutex|semaphore", dotted(i.context_expr), re.I) for i in n.items):
             guarded |= {id(x) for x in walk(n)}
-    nodes = [n for n in _own_nodes(fn) if id(n) not in guarded]
+    nodes = [n for n in own if id(n) not in guarded] if guarded else own
     awaits = sorted((n for n in nodes if isinstance(n, ast.Await)), key=_pos)
     for name in state:
         reads, writes = [], []
@@ -100,37 +108,34 @@ def _race(fn: ast.AsyncFunctionDef, state: dict[str, str], locks: dict[str, str]
 def _threading_lock_across_await(fn, locks):
     for n in _own_nodes(fn):
         if isinstance(n, ast.With) and any(locks.get(dotted(i.context_expr)) == "threading" for i in n.items):
-            if any(isinstance(x, ast.Await) for x in walk(n)):
+            if of_type(n, ast.Await):
                 return n
     return None
 
 
 def _fail_mode(handler: ast.ExceptHandler, fn) -> str:
     """What happens to the request when the Redis call raises: open / closed / fallback."""
-    limit_raises = any(isinstance(x, ast.Raise) for x in _own_nodes(fn) if not any(
-        x is y for y in walk(handler)))
+    in_handler = {id(y) for y in of_type(handler, ast.Raise)}
+    limit_raises = any(isinstance(x, ast.Raise) and id(x) not in in_handler
+                       for x in inner(fn, FUNCS, keep_scopes=False))
     block_true = bool(BLOCK_MEANS_TRUE.search(fn.name))
-    for n in walk(handler):
-        if isinstance(n, ast.Call) and re.search(r"memory|fallback|local", dotted(n.func), re.I):
+    for n in of_type(handler, ast.Call):
+        if re.search(r"memory|fallback|local", dotted(n.func), re.I):
             return "fallback"
-    for n in walk(handler):
-        if isinstance(n, ast.Raise):
-            return "closed"
-        if isinstance(n, ast.Constant) and n.value in (429, 503):
-            return "closed"
-    for n in walk(handler):
-        if isinstance(n, ast.Return):
-            v = literal(n.value) if n.value is not None else None
-            if v is True:
-                return "closed" if block_true else "open"
-            if v is False:
-                return "open" if block_true else "closed"
-            if v is None:
-                return "open" if (block_true or limit_raises) else "closed"
-            if isinstance(n.value, (ast.Await, ast.Call)) and "call_next" in ast.unparse(n.value):
-                return "open"
-            if isinstance(n.value, ast.Constant) and isinstance(n.value.value, int):
-                return "open" if n.value.value == 0 and not block_true else "closed"
+    if of_type(handler, ast.Raise) or any(n.value in (429, 503) for n in of_type(handler, ast.Constant)):
+        return "closed"
+    for n in of_type(handler, ast.Return):
+        v = literal(n.value) if n.value is not None else None
+        if v is True:
+            return "closed" if block_true else "open"
+        if v is False:
+            return "open" if block_true else "closed"
+        if v is None:
+            return "open" if (block_true or limit_raises) else "closed"
+        if isinstance(n.value, (ast.Await, ast.Call)) and "call_next" in ast.unparse(n.value):
+            return "open"
+        if isinstance(n.value, ast.Constant) and isinstance(n.value.value, int):
+            return "open" if n.value.value == 0 and not block_true else "closed"
     return "open"  # the handler logs or passes and the request carries on
 
 
@@ -160,12 +165,15 @@ def rate_limiter(ctx):
     for src in proj.files:
         if not ctx.layout.is_app(src.path):
             continue
-        mod_state = _state_names(src.tree, False)
-        mod_locks = _lock_names(proj, src, src.tree)
-        scopes = [(c, {**mod_state, **_state_names(c, True)}, {**mod_locks, **_lock_names(proj, src, c)})
-                  for c in walk(src.tree) if isinstance(c, ast.ClassDef) and LIMITER.search(c.name)]
-        scopes += [(f, mod_state, mod_locks) for f in src.tree.body
-                   if isinstance(f, FuncDef) and LIMITER.search(f.name)]
+        classes = [c for c in of_type(src.tree, ast.ClassDef) if LIMITER.search(c.name)]
+        limit_funcs = [f for f in src.tree.body if isinstance(f, FuncDef) and LIMITER.search(f.name)]
+        scopes = []
+        if classes or limit_funcs:
+            mod_state = _state_names(src.tree, False)
+            mod_locks = _lock_names(proj, src, src.tree)
+            scopes = [(c, {**mod_state, **_state_names(c, True)}, {**mod_locks, **_lock_names(proj, src, c)})
+                      for c in classes]
+            scopes += [(f, mod_state, mod_locks) for f in limit_funcs]
         uses_redis = any(q.split(".")[0] in ("redis", "aioredis", "coredis", "limits")
                          for q in proj.imports.get(src.path, {}).values())
         for scope, state, locks in scopes:
@@ -194,8 +202,8 @@ def rate_limiter(ctx):
                                           "Use `asyncio.Lock` with `async with` in coroutines.", src.path,
                                           held.lineno, key=f"threadlock:{fn.name}")
                 for t in (n for n in _own_nodes(fn) if isinstance(n, ast.Try)):
-                    calls = [c for b in t.body for c in walk(b) if isinstance(c, ast.Call)
-                             and isinstance(c.func, ast.Attribute) and c.func.attr in REDIS_OPS]
+                    calls = [c for b in t.body for c in of_type(b, ast.Call)
+                             if isinstance(c.func, ast.Attribute) and c.func.attr in REDIS_OPS]
                     if not calls or not uses_redis or not t.handlers:
                         continue
                     redis_seen = True
@@ -221,15 +229,15 @@ def rate_limiter(ctx):
                                       f"`{fn.name}` calls Redis without an except branch: while Redis is "
                                       "unavailable requests fail with 500 (effectively fail-closed).", "",
                                       src.path, fn.lineno, key=f"redis-raw:{fn.name}")
-            used = {dotted(n) for n in walk(scope) if isinstance(n, (ast.Name, ast.Attribute))}
+            used = {dotted(n) for n in of_type(scope, (ast.Name, ast.Attribute))}
             if not uses_redis and used & set(state):
                 yield chk.finding(ctx, Severity.RECOMMENDATION, f"In-memory rate limiter `{scope.name}`",
                                   "The limiter keeps its counters in process memory: each worker and replica "
                                   "counts separately (the effective limit is N x workers) and restarts reset it.",
                                   "Use a shared store (Redis) in production, and require REDIS_URL in production "
                                   "config validation.", src.path, scope.lineno, key=f"memory:{scope.name}")
-        for n in walk(src.tree):
-            if isinstance(n, ast.Call) and proj.qualify(src, n.func) in ("slowapi.Limiter", "slowapi.extension.Limiter") \
+        for n in of_type(src.tree, ast.Call):
+            if proj.qualify(src, n.func) in ("slowapi.Limiter", "slowapi.extension.Limiter") \
                     and kwarg(n, "storage_uri") is None:
                 yield chk.finding(ctx, Severity.RECOMMENDATION, "slowapi Limiter without storage_uri (in memory)",
                                   "Without `storage_uri` slowapi counts in process memory: limits multiply by "

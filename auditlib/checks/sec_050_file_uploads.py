@@ -5,7 +5,7 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, literal, walk
+from ..pyast import dotted, flat, literal, of_type, walk
 from ..pyresolve import Project, callees_upto
 from ..routes import source_routes
 from . import check
@@ -24,9 +24,20 @@ KEY_SINKS = {"put_object", "upload_fileobj", "upload_file", "copy_object", "dele
 LONG_LINK_S = 24 * 3600
 
 
+def _source(node) -> str:
+    """``ast.unparse`` of an annotation, memoised on the node (a bare name is its id)."""
+    if type(node) is ast.Name:
+        return node.id
+    d = node.__dict__
+    text = d.get("_sec050_source")
+    if text is None:
+        text = d["_sec050_source"] = ast.unparse(node)
+    return text
+
+
 def _upload_params(fn) -> set[str]:
     args = fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
-    return {a.arg for a in args if a.annotation is not None and "UploadFile" in ast.unparse(a.annotation)}
+    return {a.arg for a in args if a.annotation is not None and "UploadFile" in _source(a.annotation)}
 
 
 def _path_params(route) -> set[str]:
@@ -36,7 +47,7 @@ def _path_params(route) -> set[str]:
     args = fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
     out = set()
     for a in args:
-        ann = ast.unparse(a.annotation) if a.annotation is not None else ""
+        ann = _source(a.annotation) if a.annotation is not None else ""
         if "Depends" in ann:
             continue
         if ann in ("str", "Path", "str | None", "Optional[str]") or (a.arg in names and not ann):
@@ -48,37 +59,49 @@ def _taint(fn, seeds: set[str], attr: str | None = None) -> set[str]:
     """Locals derived from ``seeds`` (or from ``<x>.filename`` when ``attr``), through
     assignments, unless a sanitising call wraps the value."""
     tainted = set(seeds)
+    if not tainted and not attr:
+        return tainted  # nothing can be dirty
     for _ in range(3):
-        for n in walk(fn):
-            if isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None and _dirty(n.value, tainted, attr):
+        before = len(tainted)
+        for n in of_type(fn, (ast.Assign, ast.AnnAssign)):
+            if n.value is not None and _dirty(n.value, tainted, attr):
                 for t in (n.targets if isinstance(n, ast.Assign) else [n.target]):
                     if isinstance(t, ast.Name):
                         tainted.add(t.id)
+        if len(tainted) == before:
+            break  # a pass that adds nothing: the next ones would repeat it
     return tainted
 
 
 def _dirty(expr, tainted: set[str], attr: str | None) -> bool:
-    stack = [expr]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, ast.Call) and SANITIZER.search(dotted(n.func)):
-            continue
-        if isinstance(n, ast.Attribute) and n.attr == "name" and isinstance(n.value, ast.Call) \
-                and dotted(n.value.func).split(".")[-1] in ("Path", "PurePath", "PurePosixPath"):
-            continue  # Path(x).name drops directories
-        if isinstance(n, ast.Name) and n.id in tainted:
+    """Whether ``expr`` mentions a tainted name (or ``.attr``) outside sanitising calls."""
+    f, i = flat(expr)
+    order, end = f.order, f.end
+    j, stop = i, end[i]
+    Call, Attribute, Name = ast.Call, ast.Attribute, ast.Name
+    while j < stop:
+        n = order[j]
+        cls = type(n)
+        if cls is Call:
+            if SANITIZER.search(dotted(n.func)):
+                j = end[j]  # the sanitised subtree is skipped
+                continue
+        elif cls is Attribute:
+            if n.attr == "name" and type(n.value) is Call \
+                    and dotted(n.value.func).split(".")[-1] in ("Path", "PurePath", "PurePosixPath"):
+                j = end[j]  # Path(x).name drops directories
+                continue
+            if attr and n.attr == attr:
+                return True
+        elif cls is Name and n.id in tainted:
             return True
-        if attr and isinstance(n, ast.Attribute) and n.attr == attr:
-            return True
-        stack.extend(ast.iter_child_nodes(n))
+        j += 1
     return False
 
 
 def _sinks(proj, src, fn, tainted, attr):
     """(kind, node) where tainted data reaches a filesystem path or an object key."""
-    for n in walk(fn):
-        if not isinstance(n, ast.Call):
-            continue
+    for n in of_type(fn, ast.Call):
         q = proj.qualify(src, n.func)
         name = dotted(n.func)
         args = list(n.args) + [k.value for k in n.keywords]
@@ -136,7 +159,7 @@ def file_uploads(ctx):
             tainted = _taint(cfn, params, "filename" if up or uploads else None)
             if not tainted and not up and not uploads:
                 continue
-            if any(GUARD.search(dotted(n)) for n in walk(cfn) if isinstance(n, (ast.Attribute, ast.Name))):
+            if any(GUARD.search(dotted(n)) for n in of_type(cfn, (ast.Name, ast.Attribute))):
                 continue
             for kind, node in _sinks(proj, csrc, cfn, tainted, "filename" if up or uploads else None):
                 if not once(csrc.path, node.lineno) or not once(kind, id(cfn)):
@@ -159,13 +182,13 @@ def file_uploads(ctx):
                                       routes=route.as_dicts())
         if not uploads:
             continue
-        nodes = [(s, n) for s, f in closure for n in walk(f)]
-        sized = any(isinstance(n, ast.Compare) and any(
+        compares = [(s, n) for s, f in closure for n in of_type(f, ast.Compare)]
+        sized = any(any(
             (isinstance(x, ast.Call) and dotted(x.func) == "len") or
             (isinstance(x, (ast.Name, ast.Attribute)) and SIZE_NAME.search(dotted(x)))
-            for x in walk(n)) for _s, n in nodes)
-        sniffed = any(isinstance(n, ast.Call) and CONTENT_SNIFF.match(proj.qualify(s, n.func)) for s, n in nodes)
-        declared = next(((s, n) for s, n in nodes if isinstance(n, ast.Compare) and any(
+            for x in walk(n)) for _s, n in compares)
+        sniffed = any(CONTENT_SNIFF.match(proj.qualify(s, n.func)) for s, f in closure for n in of_type(f, ast.Call))
+        declared = next(((s, n) for s, n in compares if any(
             isinstance(x, ast.Attribute) and x.attr in ("content_type", "suffix") or
             isinstance(x, ast.Call) and dotted(x.func).split(".")[-1] in ("endswith", "splitext")
             for x in walk(n))), None)
@@ -190,8 +213,12 @@ def file_uploads(ctx):
     for src in proj.files:
         if not ctx.layout.is_app(src.path):
             continue
-        for n in walk(src.tree):
-            if isinstance(n, ast.Constant) and n.value in ("public-read", "public-read-write"):
+        hits = [n for n in of_type(src.tree, ast.Constant) if n.value in ("public-read", "public-read-write")]
+        hits += [n for n in of_type(src.tree, ast.Call) if isinstance(n.func, ast.Attribute) and n.func.attr in (
+            "make_public", "generate_presigned_url", "generate_presigned_post")]
+        hits.sort(key=lambda n: flat(n)[1])  # source order
+        for n in hits:
+            if isinstance(n, ast.Constant):
                 yield chk.finding(ctx, Severity.WARNING, f"Objects stored with ACL {n.value}",
                                   "Objects uploaded with a public ACL are readable by anyone who has or guesses "
                                   "the URL: customer photos and documents leak.",
