@@ -4,6 +4,7 @@ from __future__ import annotations
 import ast
 import io
 from bisect import bisect_left
+from itertools import chain
 import tokenize
 from typing import Iterator
 
@@ -58,7 +59,10 @@ class Flat:
         self.order, self.end, self.parent, self.memo, self._by_type = order, end, parent, {}, None
 
     def indices(self, types) -> list[int]:
-        """Ascending indices of the nodes that are instances of ``types`` (memoised)."""
+        """Ascending indices of the nodes that are instances of ``types`` (memoised; a
+        tuple of types in any order shares one entry)."""
+        if isinstance(types, tuple):
+            types = tuple(sorted(set(types), key=lambda t: t.__name__))
         hit = self.memo.get(("indices", types))
         if hit is None:
             by = self._by_type
@@ -72,7 +76,7 @@ class Flat:
                     else:
                         lst.append(j)
             lists = [lst for cls, lst in by.items() if issubclass(cls, types)]
-            hit = lists[0] if len(lists) == 1 else sorted(j for lst in lists for j in lst)
+            hit = lists[0] if len(lists) == 1 else sorted(chain.from_iterable(lists))
             self.memo[("indices", types)] = hit
         return hit
 

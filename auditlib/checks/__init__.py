@@ -8,9 +8,12 @@ that raises yields a "not verified" WARNING and the others still run.
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import pkgutil
+import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -87,13 +90,37 @@ def run_check(chk: Check, ctx) -> list[Finding]:
 
 
 def run_checks(ctx, area: str | None = None, ids: Iterable[str] | None = None,
-               source: str | None = None) -> list[Finding]:
+               source: str | None = None, timings: dict[str, float] | None = None) -> list[Finding]:
+    """Run the selected checks in id order; ``timings`` (if given) receives each check's
+    wall time in seconds, keyed like the registry (``DEP-002``, ``DEP-002/db``)."""
     out: list[Finding] = []
     selected = checks_for(area, ids, source)
     start_engines(ctx, selected)
-    for chk in selected:
-        out.extend(run_check(chk, ctx))
+    with _collector_paused():
+        for chk in selected:
+            t0 = time.perf_counter()
+            out.extend(run_check(chk, ctx))
+            if timings is not None:
+                timings[chk.id if chk.source == "static" else f"{chk.id}/{chk.source}"] = time.perf_counter() - t0
     return out
+
+
+@contextmanager
+def _collector_paused():
+    """CPython's cyclic garbage collector paused while checks run, and resumed after.
+
+    The checks allocate many short-lived objects but make few garbage cycles, while the
+    index holds some 100,000 long-lived AST nodes that each collection of the older
+    generations walks again: measured on a 200-file target, collections took ~6 % of the
+    static audit and landed on whichever check happened to run. Reference counting still
+    frees everything acyclic; cycles made meanwhile are collected when it resumes."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def start_engines(ctx, checks: Iterable[Check]) -> None:
