@@ -84,11 +84,11 @@ class AppFacts:
             for node in of_type(tree, ast.Constant):
                 if type(node.value) is str and id(node) not in docs:
                     strings.append(Fact("string", node.value, path, node.lineno))
-            for node in of_type(tree, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                if type(node) is not ast.ClassDef:
-                    if (path, node.lineno) not in handlers:
-                        funcs.append(Fact("function", node.name, path, node.lineno, set(split_words(node.name))))
-                elif node.name not in model_names:
+            for node in of_type(tree, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if (path, node.lineno) not in handlers:
+                    funcs.append(Fact("function", node.name, path, node.lineno, set(split_words(node.name))))
+            for node in of_type(tree, ast.ClassDef):
+                if node.name not in model_names:
                     classes.append(Fact("class", node.name, path, node.lineno, set(split_words(node.name))))
             for node in of_type(tree, (ast.Import, ast.ImportFrom)):
                 if type(node) is ast.Import:
