@@ -17,7 +17,7 @@ from .callgraph import app_graph, shared
 from .jobs_scan import find_jobs
 from .keywords import first_phrase, split_words
 from .orm_scan import models
-from .pyast import dotted
+from .pyast import docstring_nodes, dotted, of_type
 from .routes import Route, source_routes
 
 
@@ -72,30 +72,30 @@ class AppFacts:
             fn = job.func
             out["job"].append(Fact("job", job.name, fn.file if fn else job.file, fn.line if fn else job.line,
                                    set(split_words(job.name)) | set(split_words(job.file.rsplit("/", 1)[-1][:-3]))))
-        FUNC, CLASS, CALL, CONST = (ast.FunctionDef, ast.AsyncFunctionDef), ast.ClassDef, ast.Call, ast.Constant
+        calls, strings, funcs, classes, imports = (out[k] for k in ("call", "string", "function", "class", "import"))
         for src in self.files:
-            path, docs = src.path, set()
-            for node in self.graph.nodes(path):  # exact type tests: this loop sees every node
-                t = type(node)
-                if t is CALL:
-                    if name := dotted(node.func):
-                        out["call"].append(Fact("call", name, path, node.lineno))
-                elif t is CONST:
-                    if type(node.value) is str and id(node) not in docs:
-                        out["string"].append(Fact("string", node.value, path, node.lineno))
-                elif t in FUNC or t is CLASS or t is ast.Module:
-                    body = node.body
-                    if body and type(body[0]) is ast.Expr and type(body[0].value) is CONST:
-                        docs.add(id(body[0].value))  # docstrings are not string facts
-                    if t in FUNC and (path, node.lineno) not in handlers:
-                        out["function"].append(Fact("function", node.name, path, node.lineno, set(split_words(node.name))))
-                    elif t is CLASS and node.name not in model_names:
-                        out["class"].append(Fact("class", node.name, path, node.lineno, set(split_words(node.name))))
-                elif t is ast.Import:
-                    out["import"] += [Fact("import", a.name, path, node.lineno) for a in node.names]
-                elif t is ast.ImportFrom and node.module and not node.level:
-                    out["import"].append(Fact("import", node.module, path, node.lineno))
-                    out["import"] += [Fact("import", f"{node.module}.{a.name}", path, node.lineno) for a in node.names]
+            path, tree = src.path, src.tree
+            if tree is None:
+                continue
+            for node in of_type(tree, ast.Call):
+                if name := dotted(node.func):
+                    calls.append(Fact("call", name, path, node.lineno))
+            docs = docstring_nodes(tree)  # docstrings are not string facts
+            for node in of_type(tree, ast.Constant):
+                if type(node.value) is str and id(node) not in docs:
+                    strings.append(Fact("string", node.value, path, node.lineno))
+            for node in of_type(tree, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if (path, node.lineno) not in handlers:
+                    funcs.append(Fact("function", node.name, path, node.lineno, set(split_words(node.name))))
+            for node in of_type(tree, ast.ClassDef):
+                if node.name not in model_names:
+                    classes.append(Fact("class", node.name, path, node.lineno, set(split_words(node.name))))
+            for node in of_type(tree, (ast.Import, ast.ImportFrom)):
+                if type(node) is ast.Import:
+                    imports += [Fact("import", a.name, path, node.lineno) for a in node.names]
+                elif node.module and not node.level:
+                    imports.append(Fact("import", node.module, path, node.lineno))
+                    imports += [Fact("import", f"{node.module}.{a.name}", path, node.lineno) for a in node.names]
         return out
 
     def enclosing_name(self, fact: Fact) -> str:
@@ -115,9 +115,10 @@ class AppFacts:
         for key, kind in (("routes", "route"), ("calls", "call"), ("imports", "import"), ("strings", "string")):
             pats = spec.get(key, [])
             if pats:
-                rxs = [re.compile(p) for p in pats]
-                hits += [f for f in self.facts[kind] if any(rx.search(f.name) for rx in rxs)
-                         and (kind != "import" or _module_match(f.name, pats))]
+                names = set().union(*(self._names_matching(kind, p) for p in pats))
+                if kind == "import":
+                    names = {n for n in names if _module_match(n, pats)}
+                hits += [f for f in self.facts[kind] if f.name in names]
         seen, out = set(), []
         for f in hits:
             k = (f.kind, f.name, f.file, f.line)
@@ -125,6 +126,22 @@ class AppFacts:
                 seen.add(k)
                 out.append(f)
         return out
+
+    @cached_property
+    def _names(self) -> dict[str, list[str]]:
+        """kind -> the distinct names of its facts (far fewer than the facts: one call
+        name is called in many places)."""
+        return {kind: list(dict.fromkeys(f.name for f in facts)) for kind, facts in self.facts.items()}
+
+    def _names_matching(self, kind: str, pattern: str) -> set[str]:
+        """The names of ``kind`` facts that ``pattern`` searches into (memoised: profiles
+        repeat patterns, and every fact of a name gives the same answer)."""
+        memo = self.__dict__.setdefault("_name_hits", {})
+        hit = memo.get((kind, pattern))
+        if hit is None:
+            rx = re.compile(pattern)
+            hit = memo[(kind, pattern)] = {n for n in self._names[kind] if rx.search(n)}
+        return hit
 
     @cached_property
     def _word_index(self) -> dict[str, dict[str, list[int]]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\d|\b|_)|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
@@ -26,9 +27,27 @@ def word_match(kw: str, words: set[str]) -> bool:
     return kw in words or f"{kw}s" in words or f"{kw}es" in words
 
 
+@lru_cache(maxsize=None)
+def _phrase_parts(phrase: str) -> tuple[tuple[str, tuple[str, ...] | None], ...]:
+    """A phrase's words, each as (prefix stem, None) for ``word*`` or ('', the word and
+    its plurals); profiles are matched against thousands of names, so split once."""
+    return tuple((p[:-1], None) if p.endswith("*") else ("", (p, f"{p}s", f"{p}es"))
+                 for p in phrase.lower().split())
+
+
 def phrase_match(phrase: str, words: set[str]) -> bool:
-    parts = phrase.lower().split()
-    return bool(parts) and all(word_match(p, words) for p in parts)
+    parts = _phrase_parts(phrase)
+    if not parts:
+        return False
+    if not isinstance(words, (set, frozenset)):
+        words = set(words)
+    for stem, forms in parts:
+        if forms is None:
+            if not any(w.startswith(stem) for w in words):
+                return False
+        elif words.isdisjoint(forms):
+            return False
+    return True
 
 
 def first_phrase(phrases: Iterable[str], words: set[str]) -> str | None:

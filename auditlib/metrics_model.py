@@ -109,7 +109,10 @@ def label_calls(ctx) -> list[LabelCall]:
 
 def exporters(ctx) -> list[Exporter]:
     """Calls that construct a request-instrumenting exporter (``Instrumentator(...)``,
-    ``PrometheusMiddleware`` passed to ``add_middleware`` or called)."""
+    ``PrometheusMiddleware`` passed to ``add_middleware`` or called; cached, callers
+    only read the list)."""
+    if "_metrics_exporters" in ctx.__dict__:
+        return ctx.__dict__["_metrics_exporters"]
     proj, out = Project.of(ctx), []
     for f in _app_files(ctx):
         for node in of_type(f.tree, ast.Call):
@@ -118,4 +121,5 @@ def exporters(ctx) -> list[Exporter]:
                 lib = EXPORTERS.get(proj.qualify(f, ref))
                 if lib:
                     out.append(Exporter(lib, node, f))
+    ctx.__dict__["_metrics_exporters"] = out
     return out

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from .pyast import dotted, literal
+from .pyast import dotted, literal, of_type
 
 # Session / connection methods that make a database round trip to read.
 READ_METHODS = {"execute", "scalar", "scalars", "get", "get_one", "refresh", "stream",
@@ -36,15 +36,17 @@ class Model:
 
 
 def models(ctx, graph=None) -> list[Model]:
-    """Declarative classes with ``__tablename__`` in the application code."""
+    """Declarative classes with ``__tablename__`` in the application code (memoised on
+    the graph; callers only read the list)."""
     from .callgraph import app_graph
 
     graph = graph or app_graph(ctx)
+    memo = getattr(graph, "_orm_models", None)
+    if memo is not None:
+        return memo
     out = []
     for src in graph.files:
-        for cls in graph.nodes(src.path):
-            if not isinstance(cls, ast.ClassDef):
-                continue
+        for cls in of_type(src.tree, ast.ClassDef):
             table = None
             m = Model(cls.name, "", src.path, cls.lineno)
             for stmt in cls.body:
@@ -63,6 +65,7 @@ def models(ctx, graph=None) -> list[Model]:
             if isinstance(table, str):
                 m.table = table
                 out.append(m)
+    graph._orm_models = out
     return out
 
 
@@ -107,8 +110,8 @@ def query_functions(graph) -> dict[int, str]:
         return memo
     out: dict[int, str] = {}
     for fn in graph.all_funcs:
-        for node in graph.fn_nodes(fn):
-            if isinstance(node, ast.Call) and db_read_call(node):
+        for node in of_type(fn.node, ast.Call):
+            if db_read_call(node):
                 out[id(fn.node)] = f"`{dotted(node.func)}` at {fn.file}:{node.lineno}"
                 break
     changed = True
@@ -130,8 +133,8 @@ def eager_loaded(graph, funcs) -> set[str]:
     """Relationship attribute names named in eager-loading options in ``funcs``."""
     out = set()
     for fn in funcs:
-        for node in graph.fn_nodes(fn):
-            if isinstance(node, ast.Call) and dotted(node.func).rsplit(".", 1)[-1] in EAGER_OPTIONS:
+        for node in of_type(fn.node, ast.Call):
+            if dotted(node.func).rsplit(".", 1)[-1] in EAGER_OPTIONS:
                 for arg in node.args:
                     if isinstance(arg, ast.Attribute):
                         out.add(arg.attr)

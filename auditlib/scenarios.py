@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from .app_facts import AppFacts, Fact
+from .callgraph import shared
 from .keywords import first_phrase, split_words, word_match
 from .profile_data import load_profile
 from .test_model import TestFunc, test_functions
@@ -34,7 +35,8 @@ class Coverage:
 
 
 def load(ctx, section: str) -> tuple[list[dict], str]:
-    data, where = load_profile(ctx, "test_scenarios_file", DEFAULT_FILE)
+    data, where = shared(ctx, "test_scenarios_profile",
+                         lambda: load_profile(ctx, "test_scenarios_file", DEFAULT_FILE))
     return list(data.get(section, [])), where
 
 

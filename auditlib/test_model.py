@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 
 from .keywords import split_words
-from .pyast import dotted, walk
+from .callgraph import shared
+from .pyast import dotted, of_type
 
 HTTP_STATUS = re.compile(r"HTTP_(\d{3})_")
 
@@ -44,6 +45,14 @@ def test_files(ctx) -> list:
 
 
 def test_functions(ctx) -> list[TestFunc]:
+    """Every test function of the target (memoised per audit; callers only read it)."""
+    return shared(ctx, "test_functions", lambda: _test_functions(ctx))
+
+
+_BODY_TYPES = (ast.Name, ast.Attribute, ast.Constant, ast.Call, ast.Compare)
+
+
+def _test_functions(ctx) -> list[TestFunc]:
     out = []
     for src in test_files(ctx):
         stem = set(split_words(src.path.rsplit("/", 1)[-1][:-3])) - {"test", "tests", "py"}
@@ -52,7 +61,7 @@ def test_functions(ctx) -> list[TestFunc]:
             t.words = set(split_words(node.name)) | set(split_words(cls)) | stem
             t.words |= set(split_words(ast.get_docstring(node) or ""))
             t.words -= {"test"}
-            for n in walk(node):
+            for n in of_type(node, _BODY_TYPES):
                 if isinstance(n, ast.Name):
                     t.body_words.update(split_words(n.id))
                 elif isinstance(n, ast.Attribute):

@@ -7,7 +7,8 @@ from ..findings import Severity
 from ..pyast import comments
 from . import check
 
-MARKER = re.compile(r"\b(TODO|FIXME|XXX|HACK)\b")
+WORDS = ("TODO", "FIXME", "XXX", "HACK")
+MARKER = re.compile(r"\b(" + "|".join(WORDS) + r")\b")
 
 
 @check("FUNC-002", "functional", "Unfinished work in application code")
@@ -22,7 +23,8 @@ def unfinished_work(ctx):
     """
     chk = unfinished_work.check
     for src in ctx.layout.app_sources(ctx.index):
-        if src.text is None or not MARKER.search(src.text):
+        text = src.text
+        if text is None or not any(w in text for w in WORDS) or not MARKER.search(text):
             continue  # no marker anywhere in the file, so none in a comment: skip tokenizing
         for line, text in comments(src):
             m = MARKER.search(text)

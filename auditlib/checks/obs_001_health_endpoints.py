@@ -5,7 +5,7 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, walk
+from ..pyast import dotted, of_type, walk
 from ..pyresolve import Project, callees_upto
 from ..routes import app_anchor, routes_at
 from . import check
@@ -42,13 +42,15 @@ def _evidence(ctx, handler_src, handler):
 
 def _heartbeat_elsewhere(ctx, skip: set[int]) -> str | None:
     """A jobs heartbeat written or configured anywhere in the app (outside readiness)."""
+    search = HEARTBEAT.search
     for src in ctx.layout.app_sources(ctx.index):
-        for n in walk(src.tree) if src.tree else ():
-            if id(n) in skip:
+        for n in of_type(src.tree, (ast.Name, ast.Attribute, ast.Constant)) if src.tree else ():
+            if type(n) is ast.Constant:
+                if not (isinstance(n.value, str) and search(n.value)):
+                    continue
+            elif not search(dotted(n)):
                 continue
-            name = dotted(n) if isinstance(n, (ast.Name, ast.Attribute)) else ""
-            text = n.value if isinstance(n, ast.Constant) and isinstance(n.value, str) else ""
-            if HEARTBEAT.search(name) or HEARTBEAT.search(text):
+            if id(n) not in skip:
                 return f"{src.path}:{n.lineno}"
     return None
 

@@ -6,7 +6,7 @@ import re
 
 from ..findings import Severity
 from ..metrics_model import exporters, label_calls, metrics
-from ..pyast import dotted, literal, walk
+from ..pyast import dotted, literal, of_type
 from ..pyresolve import kwarg
 from . import check
 
@@ -20,7 +20,7 @@ CLIENT_ATTRS = {"query_params", "headers", "cookies", "path_params", "client"}
 def _raw_path(node: ast.AST) -> str | None:
     """What client-controlled request data ``node`` contains, if any: the raw URL path
     (``request.url.path``, ``request.url``, ``scope["path"]``) or another request part."""
-    for n in walk(node):
+    for n in of_type(node, (ast.Attribute, ast.Subscript)):
         if isinstance(n, ast.Attribute) and n.attr in ("path", "raw_path") \
                 and isinstance(n.value, ast.Attribute) and n.value.attr == "url":
             return "the raw URL path"
@@ -39,14 +39,13 @@ def _tainted_names(func: ast.AST | None) -> dict[str, str]:
     out: dict[str, str] = {}
     if func is None:
         return out
-    assigns = sorted((n for n in walk(func) if isinstance(n, (ast.Assign, ast.AnnAssign))),
-                     key=lambda n: n.lineno)
+    assigns = sorted(of_type(func, (ast.Assign, ast.AnnAssign)), key=lambda n: n.lineno)
     for _ in range(2):
         for a in assigns:
             if a.value is None:
                 continue
-            why = _raw_path(a.value) or next((out[n.id] for n in walk(a.value)
-                                              if isinstance(n, ast.Name) and n.id in out), None)
+            why = _raw_path(a.value) or next((out[n.id] for n in of_type(a.value, ast.Name)
+                                              if n.id in out), None)
             targets = a.targets if isinstance(a, ast.Assign) else [a.target]
             for t in targets:
                 if why and isinstance(t, ast.Name):
@@ -105,8 +104,8 @@ def metrics_cardinality(ctx):
     for lc in label_calls(ctx):
         tainted = _tainted_names(lc.func)
         for label, value in lc.values.items():
-            why = _raw_path(value) or next((tainted[n.id] for n in walk(value)
-                                            if isinstance(n, ast.Name) and n.id in tainted), None)
+            why = _raw_path(value) or next((tainted[n.id] for n in of_type(value, ast.Name)
+                                            if n.id in tainted), None)
             if why:
                 raw_fed.setdefault(lc.metric.var, []).append(f"{lc.src.path}:{value.lineno}")
                 yield chk.finding(ctx, Severity.WARNING, f"Metric label `{label}` carries {why}",

@@ -5,7 +5,7 @@ import ast
 
 from ..findings import Severity
 from ..prod_validation import prod_requirement
-from ..pyast import literal, walk
+from ..pyast import literal, of_type
 from ..pyresolve import Project, kwarg
 from ..routes import library_route, protection, routes_at
 from ..settings_model import find_settings
@@ -23,9 +23,7 @@ def _expose_calls(ctx):
         if not ctx.layout.is_app(src.path):
             continue
         imports = " ".join(proj.imports.get(src.path, {}).values())
-        for n in walk(src.tree):
-            if not isinstance(n, ast.Call):
-                continue
+        for n in of_type(src.tree, ast.Call):
             if isinstance(n.func, ast.Attribute) and n.func.attr == "expose" \
                     and "prometheus_fastapi_instrumentator" in imports:
                 yield "expose", src, n

@@ -5,7 +5,7 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, walk
+from ..pyast import dotted, of_type
 from ..pyresolve import Project, enclosing_function, parents
 from ..routes import app_anchor
 from . import check
@@ -35,9 +35,8 @@ def _is_logger(call: ast.Call, loggers: set[str]) -> bool:
 def _loggers(tree: ast.AST) -> set[str]:
     """Names bound to ``logging.getLogger(...)`` / ``structlog.get_logger(...)``."""
     out = set()
-    for n in walk(tree):
-        if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call) \
-                and re.search(r"get_?logger", dotted(n.value.func), re.I):
+    for n in of_type(tree, ast.Assign):
+        if isinstance(n.value, ast.Call) and re.search(r"get_?logger", dotted(n.value.func), re.I):
             out |= {dotted(t) for t in n.targets}
     return out
 
@@ -45,12 +44,11 @@ def _loggers(tree: ast.AST) -> set[str]:
 def _request_body_names(func: ast.AST) -> set[str]:
     """Locals assigned from ``await request.body()`` / ``.json()`` / ``.form()``."""
     out = set()
-    for n in walk(func):
-        if isinstance(n, ast.Assign):
-            v = n.value.value if isinstance(n.value, ast.Await) else n.value
-            if isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr in BODY_CALLS \
-                    and re.search(r"request|req$", dotted(v.func.value), re.I):
-                out |= {t.id for t in n.targets if isinstance(t, ast.Name)}
+    for n in of_type(func, ast.Assign):
+        v = n.value.value if isinstance(n.value, ast.Await) else n.value
+        if isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr in BODY_CALLS \
+                and re.search(r"request|req$", dotted(v.func.value), re.I):
+            out |= {t.id for t in n.targets if isinstance(t, ast.Name)}
     return out
 
 
@@ -82,11 +80,43 @@ def _problems(arg: ast.AST, pii: re.Pattern, body_names: set[str]):
         stack.extend(ast.iter_child_nodes(n))
 
 
+def _needles(rx: re.Pattern) -> tuple[str, ...] | None:
+    """Lower-case literals one of which is in the (lower-cased, ASCII) text of every
+    match of ``rx``: the literal head of each ``|`` alternative. None (no prefilter)
+    unless ``rx`` is case-insensitive, not verbose, ASCII and flat (no groups or classes)."""
+    pat = rx.pattern
+    if not rx.flags & re.I or rx.flags & re.X or not pat.isascii() or any(c in pat for c in "()[]"):
+        return None
+    out = []
+    for alt in pat.split("|"):
+        head = re.match(r"[^\\.^$*+?{}]*", alt).group()
+        if alt[len(head):len(head) + 1] in ("*", "?", "{", "+"):
+            head = head[:-1]  # the last character is quantified (maybe absent)
+        if not head:
+            return None
+        out.append(head.lower())
+    return tuple(out)
+
+
 def _scan_text(ctx, rx: re.Pattern) -> str | None:
-    """First ``file:line`` in app code or logging config files whose text matches ``rx``."""
+    """First ``file:line`` in app code or logging config files whose text matches ``rx``.
+    A file is split into lines only when its whole text matches (a line's match is a
+    match of the text); an ASCII file is skipped first when it has none of ``rx``'s
+    literal heads (:func:`_needles`: under ``re.I`` ASCII text only matches ASCII
+    letters, so lower-casing decides it exactly)."""
     files = ctx.layout.app_sources(ctx.index) + ctx.index.select(
         ["*logging*.yaml", "*logging*.yml", "*logging*.ini", "*logging*.json", "*log_config*", "*.toml"])
+    needles = _needles(rx)
     for f in files:
+        text = f.text
+        if not text:
+            continue
+        if needles is not None and text.isascii():
+            low = text.lower()
+            if not any(n in low for n in needles):
+                continue
+        if not rx.search(text):
+            continue
         for i, line in enumerate(f.lines, 1):
             if rx.search(line) and not line.lstrip().startswith("#"):
                 return f"{f.path}:{i}"
@@ -124,11 +154,14 @@ def logging_hygiene(ctx):
         if not ctx.layout.is_app(src.path):
             continue
         loggers = _loggers(src.tree)
-        up = parents(src.tree)
+        calls = of_type(src.tree, ast.Call)
+        up = None
         body_names: dict[int, set[str]] = {}
-        for n in walk(src.tree):
-            if not (isinstance(n, ast.Call) and _is_logger(n, loggers)):
+        for n in calls:
+            if not _is_logger(n, loggers):
                 continue
+            if up is None:
+                up = parents(src.tree)
             fn = enclosing_function(n, up)
             if fn is not None and id(fn) not in body_names:
                 body_names[id(fn)] = _request_body_names(fn)
@@ -144,14 +177,15 @@ def logging_hygiene(ctx):
                                   "Log an id instead, or wrap the value in a masking helper "
                                   "(`mask_email(...)`), and add a redaction filter to the log handlers.",
                                   src.path, n.lineno, key=f"{kind}:{expr}")
-        for n in walk(src.tree):
-            if setup is None and isinstance(n, ast.Call) and dotted(n.func).split(".")[-1] in (
-                    "basicConfig", "dictConfig", "fileConfig", "configure_logging", "setup_logging"):
-                setup = (src.path, n.lineno)
-            if not handles_pii and isinstance(n, (ast.AnnAssign, ast.Assign)):
+        if setup is None:
+            setup = next(((src.path, n.lineno) for n in calls if dotted(n.func).split(".")[-1] in (
+                "basicConfig", "dictConfig", "fileConfig", "configure_logging", "setup_logging")), None)
+        if not handles_pii:
+            for n in of_type(src.tree, (ast.AnnAssign, ast.Assign)):
                 targets = [n.target] if isinstance(n, ast.AnnAssign) else n.targets
-                handles_pii = any(isinstance(t, ast.Name) and pii.search(t.id) and not NOT_PII.search(t.id)
-                                  for t in targets)
+                if any(isinstance(t, ast.Name) and pii.search(t.id) and not NOT_PII.search(t.id) for t in targets):
+                    handles_pii = True
+                    break
     file, line = setup or app_anchor(ctx)
     if not _scan_text(ctx, STRUCTURED):
         yield chk.finding(ctx, Severity.RECOMMENDATION, "Logs are plain text, not structured (JSON)",
@@ -165,9 +199,8 @@ def logging_hygiene(ctx):
                           "cannot be correlated, nor matched with the client's report.",
                           "Add asgi-correlation-id's CorrelationIdMiddleware (X-Request-ID) and its log filter.",
                           file, line, key="request-id")
-    if handles_pii and not any(isinstance(n, ast.ClassDef) and REDACTION.search(n.name)
-                               or isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and REDACTION.search(n.name)
-                               for s in proj.files if ctx.layout.is_app(s.path) for n in walk(s.tree)):
+    if handles_pii and not any(REDACTION.search(n.name) for s in proj.files if ctx.layout.is_app(s.path)
+                               for n in of_type(s.tree, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))):
         yield chk.finding(ctx, Severity.RECOMMENDATION, "No PII redaction in logging",
                           "The app stores personal data (email/phone/address fields) but has no redaction filter "
                           "or masking helper: one careless log call leaks it.",
