@@ -52,6 +52,7 @@ class SourceFile:
     error_line: int | None = None
     parsed: bool = False  # whether the parse outcome (tree or error) is known
     _tree: ast.Module | None = field(default=None, repr=False)
+    _lines: list[str] | None = field(default=None, repr=False)
 
     @property
     def is_python(self) -> bool:
@@ -75,7 +76,10 @@ class SourceFile:
 
     @property
     def lines(self) -> list[str]:
-        return (self.text or "").splitlines()
+        """The text's lines (split once; callers only read the list)."""
+        if self._lines is None:
+            self._lines = (self.text or "").splitlines()
+        return self._lines
 
     def line(self, n: int | None) -> str:
         """Line ``n`` (1-based) stripped, or ''."""
