@@ -7,7 +7,7 @@ import ast
 from ..callgraph import app_graph
 from ..findings import Severity
 from ..orm_scan import db_read_call, eager_loaded, models, query_functions, uses_asyncio
-from ..pyast import SCOPES, dotted, flat, inner as inner_nodes, literal, of_type
+from ..pyast import SCOPES, dotted, flat, literal, of_type
 from ..routes import source_routes
 from . import check
 
@@ -38,16 +38,24 @@ def _walk_inner(nodes, types) -> list[ast.AST]:
     """The nodes of ``types`` among ``nodes`` and under them, without entering nested
     functions, lambdas or classes, in the order of a depth-first stack walk (the one
     these checks always used): the given nodes last to first, in each subtree a node
-    before its children and the children last to first, i.e. by (-end, index) of the
+    before its children and the children last to first, i.e. by (-end, index) in the
     flattened tree."""
     out: list[ast.AST] = []
     for top in reversed(nodes):
-        f, _i = flat(top)
-        end = f.end
-        sub = [top] if isinstance(top, types) else []
-        sub += [n for n in inner_nodes(top, SCOPES, keep_scopes=False) if isinstance(n, types)]
-        sub.sort(key=lambda n: (-end[n._fi], n._fi))
-        out += sub
+        f, i = flat(top)
+        order, end = f.order, f.end
+        sub = [(-end[i], i, top)] if isinstance(top, types) else []
+        j, stop = i + 1, end[i]
+        while j < stop:
+            n = order[j]
+            if isinstance(n, SCOPES):
+                j = end[j]
+                continue
+            if isinstance(n, types):
+                sub.append((-end[j], j, n))
+            j += 1
+        sub.sort(key=lambda t: t[:2])
+        out += [n for _e, _j, n in sub]
     return out
 
 

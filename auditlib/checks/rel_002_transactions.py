@@ -5,8 +5,8 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, literal, walk
-from ..pyresolve import FuncDef, Project, callers_upto, calls, functions, parents
+from ..pyast import dotted, literal, of_type
+from ..pyresolve import FuncDef, Project, callers_upto, calls, functions
 from . import check
 
 SESSION_NAME = re.compile(r"session|^db$|^s$|^tx$|uow|conn", re.I)
@@ -44,18 +44,14 @@ def is_write(proj: Project, src, call: ast.Call) -> bool:
 
 def _commits(fn: FuncDef) -> bool:
     """The function commits or opens ``session.begin()`` (including ``begin_nested``)."""
-    for n in walk(fn):
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("commit", "begin"):
-            return True
-    return False
+    return any(isinstance(n.func, ast.Attribute) and n.func.attr in ("commit", "begin") for n in of_type(fn, ast.Call))
 
 
 def _dependency_commits(ctx, proj: Project) -> bool:
     """A session dependency (a generator yielding a session) commits after the yield."""
     for src in ctx.layout.app_sources(ctx.index):
         for fn in functions(src.tree) if src.tree else []:
-            ys = [n for n in walk(fn) if isinstance(n, ast.Yield)]
-            if ys and "session" in ast.unparse(fn).lower() and _commits(fn):
+            if of_type(fn, ast.Yield) and "session" in ast.unparse(fn).lower() and _commits(fn):
                 return True
     return False
 
@@ -88,8 +84,10 @@ def transactions(ctx):
     for src in ctx.layout.app_sources(ctx.index):
         if src.tree is None:
             continue
-        up = parents(src.tree)
-        for call in calls(src.tree, nested=True):
+        text = src.text
+        # the keyword names are identifiers: absent from an ASCII text, no such keyword
+        autocommit = text is None or not text.isascii() or "isolation_level" in text or "autocommit" in text
+        for call in calls(src.tree, nested=True) if autocommit else ():
             for k in call.keywords:
                 if (k.arg == "isolation_level" and literal(k.value) == "AUTOCOMMIT") or \
                         (k.arg == "autocommit" and literal(k.value) is True):
@@ -99,10 +97,10 @@ def transactions(ctx):
                                       "Use the default transactional mode and commit once per unit of work "
                                       "(`async with session.begin(): ...`).", src.path, call.lineno, key="autocommit")
         for fn in functions(src.tree):
-            yield from _function_findings(ctx, chk, proj, src, fn, dep_commits, up)
+            yield from _function_findings(ctx, chk, proj, src, fn, dep_commits)
 
 
-def _function_findings(ctx, chk, proj, src, fn, dep_commits, up):
+def _function_findings(ctx, chk, proj, src, fn, dep_commits):
     own = list(calls(fn))
     writes = [c for c in own if is_write(proj, src, c)]
     if writes and not _commits(fn) and not dep_commits:
@@ -115,29 +113,28 @@ def _function_findings(ctx, chk, proj, src, fn, dep_commits, up):
                               "Commit in the unit of work (`async with session.begin(): ...` in the service or "
                               "the dependency) and test that the row persists.", src.path, w.lineno,
                               key=f"uncommitted:{fn.name}")
-    for node in walk(fn):
-        if isinstance(node, ast.Try) and any(isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)
-                                             and c.func.attr == "commit" for s in node.body for c in walk(s)):
+    for node in of_type(fn, ast.Try):
+        if any(isinstance(c.func, ast.Attribute) and c.func.attr == "commit"
+               for s in node.body for c in of_type(s, ast.Call)):
             for h in node.handlers:
-                body = list(walk(ast.Module(body=h.body, type_ignores=[])))
-                reraises = any(isinstance(n, ast.Raise) for n in body)
-                rollback = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-                               and n.func.attr == "rollback" for n in body)
+                reraises = any(of_type(s, ast.Raise) for s in h.body)
+                rollback = any(isinstance(n.func, ast.Attribute) and n.func.attr == "rollback"
+                               for s in h.body for n in of_type(s, ast.Call))
                 if not reraises and not rollback:
                     yield chk.finding(ctx, Severity.WARNING, f"Commit error swallowed without rollback in `{fn.name}`",
                                       "The except branch neither rolls back nor re-raises: the session stays in a "
                                       "failed transaction and its next use raises PendingRollbackError.",
                                       "Call `await session.rollback()` in the except branch (or re-raise).",
                                       src.path, h.lineno, key=f"swallow:{fn.name}")
-    for node in walk(fn):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and len(node.targets) == 1 \
+    for node in of_type(fn, ast.Assign):
+        if isinstance(node.value, ast.Call) and len(node.targets) == 1 \
                 and isinstance(node.targets[0], ast.Name) and SESSION_NAME.search(node.targets[0].id) \
                 and _is_session_factory(proj, src, node.value):
             name = node.targets[0].id
-            closed = any(isinstance(t, ast.Try) and any(
-                isinstance(c, ast.Call) and dotted(c.func) in (f"{name}.close", f"{name}.rollback")
-                for s in t.finalbody + [x for h in t.handlers for x in h.body] for c in walk(s))
-                for t in walk(fn))
+            closed = any(any(
+                dotted(c.func) in (f"{name}.close", f"{name}.rollback")
+                for s in t.finalbody + [x for h in t.handlers for x in h.body] for c in of_type(s, ast.Call))
+                for t in of_type(fn, ast.Try))
             if not closed:
                 yield chk.finding(ctx, Severity.WARNING, f"Session opened without `with` in `{fn.name}`",
                                   f"`{name}` is created without a context manager and is not closed / rolled back "
@@ -153,8 +150,8 @@ def _is_session_factory(proj: Project, src, call: ast.Call) -> bool:
     q = proj.qualify(src, call.func).split(".")[-1]
     if q in ("Session", "AsyncSession"):
         return True
-    for n in walk(src.tree):
-        if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call) and any(dotted(t) == name for t in n.targets):
+    for n in of_type(src.tree, ast.Assign):
+        if isinstance(n.value, ast.Call) and any(dotted(t) == name for t in n.targets):
             return dotted(n.value.func).split(".")[-1] in SESSION_FACTORIES
     imported = proj.imports.get(src.path, {}).get(name)
     if imported:
