@@ -5,7 +5,7 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, literal, of_type
+from ..pyast import FUNCS, dotted, flat, literal, of_type
 from ..pyresolve import FuncDef, Project, callers_upto, calls, functions
 from . import check
 
@@ -50,8 +50,10 @@ def _commits(fn: FuncDef) -> bool:
 def _dependency_commits(ctx, proj: Project) -> bool:
     """A session dependency (a generator yielding a session) commits after the yield."""
     for src in ctx.layout.app_sources(ctx.index):
-        for fn in functions(src.tree) if src.tree else []:
-            if of_type(fn, ast.Yield) and "session" in ast.unparse(fn).lower() and _commits(fn):
+        if src.tree is None or not of_type(src.tree, ast.Yield):
+            continue
+        for fn in functions(src.tree):  # the unparse last: it is the costly test
+            if of_type(fn, ast.Yield) and _commits(fn) and "session" in ast.unparse(fn).lower():
                 return True
     return False
 
@@ -100,11 +102,32 @@ def transactions(ctx):
             yield from _function_findings(ctx, chk, proj, src, fn, dep_commits)
 
 
+def _writes(proj: Project, src, fn: FuncDef) -> list[ast.Call]:
+    """The writes among ``calls(fn)`` (same order), found from the function's calls of
+    a write-like method only: ``is_write`` needs ``recv.add/.../execute/exec(...)``, and
+    calls inside nested functions / lambdas are dropped by walking up the flattened tree."""
+    f, i = flat(fn)
+    out = []
+    for c in of_type(fn, ast.Call):
+        func = c.func
+        if not (isinstance(func, ast.Attribute) and (func.attr in WRITE_METHODS or func.attr in ("execute", "exec"))):
+            continue
+        fc, j = flat(c)
+        if fc is not f:  # not the same flattening (never for index trees): ask pyresolve
+            return [c for c in calls(fn) if is_write(proj, src, c)]
+        p, nested = f.parent[j], False
+        while p != i and not nested:
+            nested = isinstance(f.order[p], FUNCS)
+            p = f.parent[p]
+        if not nested and is_write(proj, src, c):
+            out.append(c)
+    return sorted(out, key=lambda c: (c.lineno, c.col_offset))  # the order of calls(fn)
+
+
 def _function_findings(ctx, chk, proj, src, fn, dep_commits):
-    own = list(calls(fn))
-    writes = [c for c in own if is_write(proj, src, c)]
-    if writes and not _commits(fn) and not dep_commits:
-        if not any(_commits(r.func) for r in callers_upto(proj, fn, 3)):
+    if not dep_commits and not _commits(fn):
+        writes = _writes(proj, src, fn)
+        if writes and not any(_commits(r.func) for r in callers_upto(proj, fn, 3)):
             w = writes[0]
             yield chk.finding(ctx, Severity.WARNING, f"Write in `{fn.name}` is never committed",
                               f"`{fn.name}` writes through the session but neither it, its callers (3 levels) "
