@@ -72,7 +72,7 @@ def _find_jobs(graph: CallGraph) -> list[Job]:
                 if fn is not None:
                     add(Job(fn.file, fn.line, fn.qualname, "loop", fn))
             elif isinstance(node, ast.Call):
-                attr = dotted(node.func).rsplit(".", 1)[-1]
+                attr = _last_name(node.func)
                 kind = REGISTER_CALLS.get(attr)
                 if not kind:
                     continue
@@ -85,6 +85,15 @@ def _find_jobs(graph: CallGraph) -> list[Job]:
             elif isinstance(node, ast.If) and _is_main_guard(node.test):
                 add(Job(src.path, node.lineno, src.path.rsplit("/", 1)[-1][:-3], "__main__ runner", None))
     return sorted(jobs.values(), key=lambda j: (j.file, j.line))
+
+
+def _last_name(node: ast.AST) -> str:
+    """``dotted(node).rsplit(".", 1)[-1]`` without building the dotted name."""
+    while isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else ""
 
 
 def _is_main_guard(test: ast.AST) -> bool:

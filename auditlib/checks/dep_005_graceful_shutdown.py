@@ -14,6 +14,7 @@ from .dep_004_docker import dockerfile_stages
 
 ENGINE_FACTORIES = {"create_async_engine", "create_engine"}
 STOPPERS = {"cancel", "shutdown", "stop", "join", "terminate", "aclose", "cancel_scope"}
+CALLS_READ = (*ENGINE_FACTORIES, "FastAPI", "add_event_handler")
 SERVERS = re.compile(r"\b(uvicorn|gunicorn|hypercorn|granian)\b")
 
 
@@ -69,6 +70,9 @@ def graceful_shutdown(ctx):
     graph = app_graph(ctx)
     engines, apps, startup, shutdown = [], [], [], []  # startup/shutdown: (file, nodes)
     for src in graph.files:
+        text = src.text  # the callee's last name is written in the file (NFKC: non-ASCII is read)
+        if text is not None and text.isascii() and not any(w in text for w in CALLS_READ):
+            continue
         for node in of_type(src.tree, ast.Call):
             name = dotted(node.func).rsplit(".", 1)[-1]
             if name in ENGINE_FACTORIES:
