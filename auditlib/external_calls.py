@@ -45,7 +45,8 @@ BOTO_SESSIONS = {"boto3.Session", "boto3.session.Session"}
 STRIPE_LOCAL = {"Webhook", "WebhookSignature", "util", "error", "StripeError"}  # no network
 # Every qualified name above starts with one of these roots; a qualified name is made of
 # dot-separated pieces of the file's text (the call, its imports) and of its module path,
-# so a file in which none of them occurs (text or path) can hold no external call.
+# so a file in which none of them occurs (text or path) can hold no external call
+# (non-ASCII files are always read: the parser NFKC-normalises identifiers).
 LIBRARY_ROOTS = ("smtplib", "requests", "httpx", "aiohttp", "boto3", "stripe", "sendgrid", "urllib")
 
 
@@ -133,7 +134,8 @@ def external_calls(ctx) -> list[ExternalCall]:
 
 def calls_in(src: SourceFile, proj: Project) -> list[ExternalCall]:
     tree = src.tree
-    if src.text is not None and not any(r in src.text or r in src.path for r in LIBRARY_ROOTS):
+    text = src.text
+    if text is not None and text.isascii() and not any(r in text or r in src.path for r in LIBRARY_ROOTS):
         return []
     up = parents(tree)
     binds, sessions = _bindings(tree, proj, src, up)
