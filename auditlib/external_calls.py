@@ -14,8 +14,8 @@ import ast
 from dataclasses import dataclass
 
 from .index import SourceFile
-from .pyast import dotted, walk
-from .pyresolve import FuncDef, Project, calls, enclosing_function, parents
+from .pyast import dotted, of_type
+from .pyresolve import FuncDef, Project, enclosing_function, parents
 
 HTTP_VERBS = {"get", "post", "put", "patch", "delete", "head", "options", "request", "stream", "send"}
 
@@ -43,6 +43,11 @@ FUNCTIONS = {
 }
 BOTO_SESSIONS = {"boto3.Session", "boto3.session.Session"}
 STRIPE_LOCAL = {"Webhook", "WebhookSignature", "util", "error", "StripeError"}  # no network
+# Every qualified name above starts with one of these roots; a qualified name is made of
+# dot-separated pieces of the file's text (the call, its imports) and of its module path,
+# so a file in which none of them occurs (text or path) can hold no external call
+# (non-ASCII files are always read: the parser NFKC-normalises identifiers).
+LIBRARY_ROOTS = ("smtplib", "requests", "httpx", "aiohttp", "boto3", "stripe", "sendgrid", "urllib")
 
 
 @dataclass
@@ -71,7 +76,7 @@ def _bindings(tree: ast.AST, proj: Project, src: SourceFile, up) -> tuple[dict, 
     of the class may use it)."""
     out: dict[tuple, ast.Call] = {}
     sessions: set[str] = set()
-    for node in walk(tree):
+    for node in of_type(tree, (ast.Assign, ast.AnnAssign, ast.With, ast.AsyncWith)):
         pairs = []
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Call):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -129,10 +134,15 @@ def external_calls(ctx) -> list[ExternalCall]:
 
 def calls_in(src: SourceFile, proj: Project) -> list[ExternalCall]:
     tree = src.tree
+    text = src.text
+    if text is not None and text.isascii() and not any(r in text or r in src.path for r in LIBRARY_ROOTS):
+        return []
     up = parents(tree)
     binds, sessions = _bindings(tree, proj, src, up)
     out = []
-    for call in calls(tree, nested=True):
+    # every call of the module, nested ones included, in (line, column) order: the order
+    # of ``calls(tree, nested=True)`` (a stable sort of the same preorder list)
+    for call in sorted(of_type(tree, ast.Call), key=lambda c: (c.lineno, c.col_offset)):
         q = proj.qualify(src, call.func)
         fn = enclosing_function(call, up)
         hit = _ctor(q, call, sessions)

@@ -14,7 +14,7 @@ import ast
 from dataclasses import dataclass
 
 from .callgraph import CallGraph, Func, app_graph, shared
-from .pyast import dotted, walk
+from .pyast import dotted, of_type
 
 TASK_DECORATORS = {"task", "shared_task", "scheduled_job", "periodic_task", "actor", "repeat_every",
                    "cron_job", "db_periodic_task", "job"}
@@ -39,14 +39,14 @@ def _is_loop_forever(node: ast.While) -> bool:
     forever = isinstance(test, ast.Constant) and bool(test.value)
     forever |= isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not)  # while not stop
     forever |= isinstance(test, (ast.Name, ast.Attribute, ast.Call))  # while running / not event.is_set()
-    sleeps = any(isinstance(n, ast.Call) and dotted(n.func).rsplit(".", 1)[-1] in SLEEPS | {"wait"}
-                 for n in walk(node))
+    sleeps = any(dotted(n.func).rsplit(".", 1)[-1] in SLEEPS | {"wait"} for n in of_type(node, ast.Call))
     return forever and sleeps
 
 
 def loops_forever(fn: Func, graph: CallGraph | None = None) -> ast.While | None:
-    nodes = graph.fn_nodes(fn) if graph else walk(fn.node)
-    return next((n for n in nodes if isinstance(n, ast.While) and _is_loop_forever(n)), None)
+    """The first forever-loop of ``fn`` (nested definitions included); ``graph`` is
+    accepted for compatibility and no longer needed (the tree's type index answers)."""
+    return next((n for n in of_type(fn.node, ast.While) if _is_loop_forever(n)), None)
 
 
 def find_jobs(ctx) -> list[Job]:
@@ -66,13 +66,13 @@ def _find_jobs(graph: CallGraph) -> list[Job]:
             if name in TASK_DECORATORS:
                 add(Job(fn.file, dec.lineno, fn.qualname, f"@{name}", fn))
     for src in graph.files:
-        for node in graph.nodes(src.path):
+        for node in of_type(src.tree, (ast.While, ast.Call, ast.If)):
             if isinstance(node, ast.While) and _is_loop_forever(node):
                 fn = graph.enclosing(src.path, node.lineno)
                 if fn is not None:
                     add(Job(fn.file, fn.line, fn.qualname, "loop", fn))
             elif isinstance(node, ast.Call):
-                attr = dotted(node.func).rsplit(".", 1)[-1]
+                attr = _last_name(node.func)
                 kind = REGISTER_CALLS.get(attr)
                 if not kind:
                     continue
@@ -85,6 +85,15 @@ def _find_jobs(graph: CallGraph) -> list[Job]:
             elif isinstance(node, ast.If) and _is_main_guard(node.test):
                 add(Job(src.path, node.lineno, src.path.rsplit("/", 1)[-1][:-3], "__main__ runner", None))
     return sorted(jobs.values(), key=lambda j: (j.file, j.line))
+
+
+def _last_name(node: ast.AST) -> str:
+    """``dotted(node).rsplit(".", 1)[-1]`` without building the dotted name."""
+    while isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else ""
 
 
 def _is_main_guard(test: ast.AST) -> bool:

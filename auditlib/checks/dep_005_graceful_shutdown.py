@@ -8,20 +8,21 @@ import re
 from ..callgraph import app_graph
 from ..findings import Severity
 from ..jobs_scan import find_jobs, loops_forever
-from ..pyast import dotted, literal, walk
+from ..pyast import dotted, literal, of_type
 from . import check
 from .dep_004_docker import dockerfile_stages
 
 ENGINE_FACTORIES = {"create_async_engine", "create_engine"}
 STOPPERS = {"cancel", "shutdown", "stop", "join", "terminate", "aclose", "cancel_scope"}
+CALLS_READ = (*ENGINE_FACTORIES, "FastAPI", "add_event_handler")
 SERVERS = re.compile(r"\b(uvicorn|gunicorn|hypercorn|granian)\b")
 
 
 def _shutdown_parts(fn_node) -> tuple[list[ast.AST], list[ast.AST]]:
     """(startup calls, shutdown calls) of a lifespan function: before / after its ``yield``
     (a ``finally:`` after the yield counts as shutdown)."""
-    y = next((n for n in walk(fn_node) if isinstance(n, (ast.Yield, ast.YieldFrom))), None)
-    calls = [n for n in walk(fn_node) if isinstance(n, ast.Call)]
+    y = next(iter(of_type(fn_node, (ast.Yield, ast.YieldFrom))), None)
+    calls = of_type(fn_node, ast.Call)
     if y is None:
         return calls, []
     return [c for c in calls if c.lineno < y.lineno], [c for c in calls if c.lineno > y.lineno]
@@ -34,7 +35,7 @@ def _calls(graph, file, calls) -> list[tuple[str, ast.Call, str]]:
         out.append((file, call, dotted(call.func)))
         target = graph.resolve(file, call)
         for fn in graph.reach(target) if target else []:
-            out += [(fn.file, c, dotted(c.func)) for c in graph.fn_nodes(fn) if isinstance(c, ast.Call)]
+            out += [(fn.file, c, dotted(c.func)) for c in of_type(fn.node, ast.Call)]
     return out
 
 
@@ -69,12 +70,13 @@ def graceful_shutdown(ctx):
     graph = app_graph(ctx)
     engines, apps, startup, shutdown = [], [], [], []  # startup/shutdown: (file, nodes)
     for src in graph.files:
-        for node in graph.nodes(src.path):
-            if not isinstance(node, ast.Call):
-                continue
+        text = src.text  # the callee's last name is written in the file (NFKC: non-ASCII is read)
+        if text is not None and text.isascii() and not any(w in text for w in CALLS_READ):
+            continue
+        for node in of_type(src.tree, ast.Call):
             name = dotted(node.func).rsplit(".", 1)[-1]
             if name in ENGINE_FACTORIES:
-                engines.append((src.path, node.lineno, _assigned_name(graph.nodes(src.path), node)))
+                engines.append((src.path, node.lineno, _assigned_name(src.tree, node)))
             elif name == "FastAPI":
                 apps.append((src.path, node))
                 for kw in node.keywords:
@@ -154,12 +156,12 @@ def graceful_shutdown(ctx):
 
 
 def _fn_calls(graph, fn) -> list[ast.Call]:
-    return [n for n in graph.fn_nodes(fn) if isinstance(n, ast.Call)]
+    return of_type(fn.node, ast.Call)
 
 
-def _assigned_name(nodes, call) -> str:
-    for node in nodes:
-        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is call:
+def _assigned_name(tree, call) -> str:
+    for node in of_type(tree, (ast.Assign, ast.AnnAssign)):
+        if node.value is call:
             t = node.targets[0] if isinstance(node, ast.Assign) else node.target
             return dotted(t).rsplit(".", 1)[-1]
     return ""

@@ -7,12 +7,11 @@ import ast
 from ..callgraph import app_graph
 from ..findings import Severity
 from ..orm_scan import db_read_call, eager_loaded, models, query_functions, uses_asyncio
-from ..pyast import dotted, literal, walk
+from ..pyast import SCOPES, dotted, flat, literal, of_type
 from ..routes import source_routes
 from . import check
 
 LOOPS = (ast.For, ast.AsyncFor, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 LIST_TYPES = {"list", "List", "Sequence", "set", "Set", "Iterable", "tuple", "Tuple"}
 
 
@@ -35,13 +34,29 @@ def _loop_parts(loop) -> tuple[ast.AST, list[ast.AST], ast.AST]:
     return gens[0].iter, inner, gens[0].target
 
 
-def _walk_inner(nodes):
-    """Nodes under ``nodes`` without entering nested functions, lambdas or classes."""
-    stack = list(nodes)
-    while stack:
-        node = stack.pop()
-        yield node
-        stack += [c for c in ast.iter_child_nodes(node) if not isinstance(c, SCOPES)]
+def _walk_inner(nodes, types) -> list[ast.AST]:
+    """The nodes of ``types`` among ``nodes`` and under them, without entering nested
+    functions, lambdas or classes, in the order of a depth-first stack walk (the one
+    these checks always used): the given nodes last to first, in each subtree a node
+    before its children and the children last to first, i.e. by (-end, index) in the
+    flattened tree."""
+    out: list[ast.AST] = []
+    for top in reversed(nodes):
+        f, i = flat(top)
+        order, end = f.order, f.end
+        sub = [(-end[i], i, top)] if isinstance(top, types) else []
+        j, stop = i + 1, end[i]
+        while j < stop:
+            n = order[j]
+            if isinstance(n, SCOPES):
+                j = end[j]
+                continue
+            if isinstance(n, types):
+                sub.append((-end[j], j, n))
+            j += 1
+        sub.sort(key=lambda t: t[:2])
+        out += [n for _e, _j, n in sub]
+    return out
 
 
 def _response_item(route) -> str | None:
@@ -56,10 +71,9 @@ def _response_item(route) -> str | None:
 def _schema_fields(graph) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for src in graph.files:
-        for cls in graph.nodes(src.path):
-            if isinstance(cls, ast.ClassDef):
-                out.setdefault(cls.name, set()).update(
-                    s.target.id for s in cls.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name))
+        for cls in of_type(src.tree, ast.ClassDef):
+            out.setdefault(cls.name, set()).update(
+                s.target.id for s in cls.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name))
     return out
 
 
@@ -109,15 +123,11 @@ def n_plus_one(ctx):
     reported: set[tuple[str, int]] = set()
     for fn, method, route in reach.values():
         derived = None
-        for loop in graph.fn_nodes(fn):
-            if not isinstance(loop, LOOPS):
-                continue
+        for loop in of_type(fn.node, LOOPS):
             it, inner, target = _loop_parts(loop)
             if _bounded(it):
                 continue
-            for node in _walk_inner(inner):
-                if not isinstance(node, ast.Call):
-                    continue
+            for node in _walk_inner(inner, ast.Call):
                 why = None
                 if db_read_call(node):
                     why = f"`{dotted(node.func)}`"
@@ -135,15 +145,15 @@ def n_plus_one(ctx):
                         "Load the data for all items in one query before the loop (`where(X.id.in_(ids))`, "
                         "a join, or `selectinload`/`joinedload` on the parent query) and look items up in a dict.",
                         fn.file, node.lineno, routes=[{"method": method, "path": route.path}])
-            if not (isinstance(target, ast.Name) and any(isinstance(n, ast.Attribute) and n.attr in lazy_rels
-                                                         for n in _walk_inner(inner))):
+            if not (isinstance(target, ast.Name) and any(n.attr in lazy_rels
+                                                         for n in _walk_inner(inner, ast.Attribute))):
                 continue
             derived = _query_derived_names(fn, graph, qf) if derived is None else derived
             if not _is_query_derived(it, derived, fn, graph, qf):
                 continue
             eager = eager_loaded(graph, graph.reach(fn))
-            for node in _walk_inner(inner):
-                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+            for node in _walk_inner(inner, ast.Attribute):
+                if isinstance(node.value, ast.Name) \
                         and node.value.id == target.id and node.attr in lazy_rels and node.attr not in eager \
                         and (fn.file, node.lineno) not in reported:
                     model, rel = lazy_rels[node.attr]
@@ -194,29 +204,27 @@ def n_plus_one(ctx):
 
 
 def _query_expr(expr, fn, graph, qf) -> bool:
-    for node in walk(expr):
-        if isinstance(node, ast.Call):
-            if db_read_call(node):
-                return True
-            callee = graph.resolve(fn.file, node)
-            if callee is not None and id(callee.node) in qf:
-                return True
+    for node in of_type(expr, ast.Call):
+        if db_read_call(node):
+            return True
+        callee = graph.resolve(fn.file, node)
+        if callee is not None and id(callee.node) in qf:
+            return True
     return False
 
 
 def _query_derived_names(fn, graph, qf) -> set[str]:
     """Local names assigned from a query (``rows = await session.scalars(...)``)."""
     out = set()
-    for node in graph.fn_nodes(fn):
-        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None \
-                and _query_expr(node.value, fn, graph, qf):
+    for node in of_type(fn.node, (ast.Assign, ast.AnnAssign)):
+        if node.value is not None and _query_expr(node.value, fn, graph, qf):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             out |= {t.id for t in targets if isinstance(t, ast.Name)}
     return out
 
 
 def _is_query_derived(it, derived, fn, graph, qf) -> bool:
-    if any(isinstance(n, ast.Name) and n.id in derived for n in walk(it)):
+    if any(n.id in derived for n in of_type(it, ast.Name)):
         return True
     return _query_expr(it, fn, graph, qf)
 
@@ -224,8 +232,8 @@ def _is_query_derived(it, derived, fn, graph, qf) -> bool:
 def _selected_models(graph, funcs, by_name) -> list:
     out = []
     for fn in funcs:
-        for node in graph.fn_nodes(fn):
-            if isinstance(node, ast.Call) and dotted(node.func).rsplit(".", 1)[-1] in ("select", "get", "query") \
+        for node in of_type(fn.node, ast.Call):
+            if dotted(node.func).rsplit(".", 1)[-1] in ("select", "get", "query") \
                     and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in by_name:
                 m = by_name[node.args[0].id]
                 if m not in out:

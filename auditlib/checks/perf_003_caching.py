@@ -7,7 +7,7 @@ from ..callgraph import app_graph
 from ..findings import Severity
 from ..keywords import first_phrase, split_words
 from ..orm_scan import query_functions
-from ..pyast import dotted
+from ..pyast import dotted, of_type
 from . import check
 
 # Names of read paths worth caching (config key `hot_read_paths`): keyword phrases.
@@ -25,9 +25,8 @@ def _decorators(fn) -> set[str]:
 def _uses_cache_store(graph, funcs) -> bool:
     """A Redis / cache-client read or write (``redis.get``, ``cache.set``) in ``funcs``."""
     for fn in funcs:
-        for node in graph.fn_nodes(fn):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                    and node.func.attr in CACHE_METHODS:
+        for node in of_type(fn.node, ast.Call):
+            if isinstance(node.func, ast.Attribute) and node.func.attr in CACHE_METHODS:
                 recv = dotted(node.func.value).lower()
                 if "redis" in recv or "cache" in recv:
                     return True

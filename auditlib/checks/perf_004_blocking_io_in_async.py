@@ -29,6 +29,45 @@ def _blocking_in(proj: Project, src, fn, by_func) -> list[tuple[int, str, str]]:
     return out
 
 
+def _names_in(src, names) -> bool:
+    """Whether a call in ``src`` can resolve to a function named in ``names``: resolution
+    goes through a name part equal to the function's name, written in the file (the call,
+    an import) or a package of its path. Non-ASCII files always can (the parser
+    NFKC-normalises identifiers)."""
+    text = src.text
+    return text is None or not text.isascii() or any(n in text or n in src.path for n in names)
+
+
+def _may_block(proj: Project, by_func) -> set[str]:
+    """Names of the sync functions for which :func:`_followed` (two levels) can find a
+    blocking call: those with one themselves (network calls from ``by_func``; stdlib calls,
+    looked for only in files whose text has the called name: ``sleep``, ``open``,
+    ``system``, or ``subprocess`` in the text or path) and those calling one of them
+    (looked for only in files naming one). Async functions in files that name none of
+    them cannot reach a blocking helper."""
+    direct = {id(cs[0].func): cs[0].func for cs in by_func.values()}
+    for src in proj.files:
+        text = src.text
+        if text is not None and text.isascii() and "subprocess" not in src.path \
+                and not any(w in text for w in ("sleep", "open", "system", "subprocess")):
+            continue
+        for fn in functions(src.tree):
+            if isinstance(fn, ast.FunctionDef) and id(fn) not in direct and _blocking_in(proj, src, fn, by_func):
+                direct[id(fn)] = fn
+    names = {fn.name for fn in direct.values()}
+    if not names:
+        return names
+    callers = set()
+    for src in proj.files:
+        if not _names_in(src, names):
+            continue
+        for fn in functions(src.tree):
+            if isinstance(fn, ast.FunctionDef) and any(
+                    isinstance(r.func, ast.FunctionDef) and id(r.func) in direct for _s, r in callees(proj, src, fn)):
+                callers.add(fn.name)
+    return names | callers
+
+
 def _followed(proj: Project, src, fn, by_func, depth: int, path: tuple) -> tuple[str, str] | None:
     """A description of the first blocking call reached from the sync function ``fn``."""
     hits = _blocking_in(proj, src, fn, by_func)
@@ -101,8 +140,11 @@ def blocking_io(ctx):
                 f"`await asyncio.to_thread(...)` around the {what} work.",
                 c.src.path, c.line, key=f"direct:{c.library}")
 
+    targets = _may_block(proj, by_func)
     for src in ctx.layout.app_sources(ctx.index):
-        for fn in functions(src.tree) if src.tree else []:
+        if not targets or src.tree is None or not _names_in(src, targets):
+            continue
+        for fn in functions(src.tree):
             if not isinstance(fn, ast.AsyncFunctionDef):
                 continue
             for site, r in callees(proj, src, fn):

@@ -5,8 +5,8 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, literal, walk
-from ..pyresolve import FuncDef, Project, callers_upto, calls, functions, parents
+from ..pyast import FUNCS, dotted, flat, literal, of_type
+from ..pyresolve import FuncDef, Project, callers_upto, calls, functions
 from . import check
 
 SESSION_NAME = re.compile(r"session|^db$|^s$|^tx$|uow|conn", re.I)
@@ -44,18 +44,16 @@ def is_write(proj: Project, src, call: ast.Call) -> bool:
 
 def _commits(fn: FuncDef) -> bool:
     """The function commits or opens ``session.begin()`` (including ``begin_nested``)."""
-    for n in walk(fn):
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("commit", "begin"):
-            return True
-    return False
+    return any(isinstance(n.func, ast.Attribute) and n.func.attr in ("commit", "begin") for n in of_type(fn, ast.Call))
 
 
 def _dependency_commits(ctx, proj: Project) -> bool:
     """A session dependency (a generator yielding a session) commits after the yield."""
     for src in ctx.layout.app_sources(ctx.index):
-        for fn in functions(src.tree) if src.tree else []:
-            ys = [n for n in walk(fn) if isinstance(n, ast.Yield)]
-            if ys and "session" in ast.unparse(fn).lower() and _commits(fn):
+        if src.tree is None or not of_type(src.tree, ast.Yield):
+            continue
+        for fn in functions(src.tree):  # the unparse last: it is the costly test
+            if of_type(fn, ast.Yield) and _commits(fn) and "session" in ast.unparse(fn).lower():
                 return True
     return False
 
@@ -88,8 +86,10 @@ def transactions(ctx):
     for src in ctx.layout.app_sources(ctx.index):
         if src.tree is None:
             continue
-        up = parents(src.tree)
-        for call in calls(src.tree, nested=True):
+        text = src.text
+        # the keyword names are identifiers: absent from an ASCII text, no such keyword
+        autocommit = text is None or not text.isascii() or "isolation_level" in text or "autocommit" in text
+        for call in calls(src.tree, nested=True) if autocommit else ():
             for k in call.keywords:
                 if (k.arg == "isolation_level" and literal(k.value) == "AUTOCOMMIT") or \
                         (k.arg == "autocommit" and literal(k.value) is True):
@@ -99,14 +99,35 @@ def transactions(ctx):
                                       "Use the default transactional mode and commit once per unit of work "
                                       "(`async with session.begin(): ...`).", src.path, call.lineno, key="autocommit")
         for fn in functions(src.tree):
-            yield from _function_findings(ctx, chk, proj, src, fn, dep_commits, up)
+            yield from _function_findings(ctx, chk, proj, src, fn, dep_commits)
 
 
-def _function_findings(ctx, chk, proj, src, fn, dep_commits, up):
-    own = list(calls(fn))
-    writes = [c for c in own if is_write(proj, src, c)]
-    if writes and not _commits(fn) and not dep_commits:
-        if not any(_commits(r.func) for r in callers_upto(proj, fn, 3)):
+def _writes(proj: Project, src, fn: FuncDef) -> list[ast.Call]:
+    """The writes among ``calls(fn)`` (same order), found from the function's calls of
+    a write-like method only: ``is_write`` needs ``recv.add/.../execute/exec(...)``, and
+    calls inside nested functions / lambdas are dropped by walking up the flattened tree."""
+    f, i = flat(fn)
+    out = []
+    for c in of_type(fn, ast.Call):
+        func = c.func
+        if not (isinstance(func, ast.Attribute) and (func.attr in WRITE_METHODS or func.attr in ("execute", "exec"))):
+            continue
+        fc, j = flat(c)
+        if fc is not f:  # not the same flattening (never for index trees): ask pyresolve
+            return [c for c in calls(fn) if is_write(proj, src, c)]
+        p, nested = f.parent[j], False
+        while p != i and not nested:
+            nested = isinstance(f.order[p], FUNCS)
+            p = f.parent[p]
+        if not nested and is_write(proj, src, c):
+            out.append(c)
+    return sorted(out, key=lambda c: (c.lineno, c.col_offset))  # the order of calls(fn)
+
+
+def _function_findings(ctx, chk, proj, src, fn, dep_commits):
+    if not dep_commits and not _commits(fn):
+        writes = _writes(proj, src, fn)
+        if writes and not any(_commits(r.func) for r in callers_upto(proj, fn, 3)):
             w = writes[0]
             yield chk.finding(ctx, Severity.WARNING, f"Write in `{fn.name}` is never committed",
                               f"`{fn.name}` writes through the session but neither it, its callers (3 levels) "
@@ -115,29 +136,28 @@ def _function_findings(ctx, chk, proj, src, fn, dep_commits, up):
                               "Commit in the unit of work (`async with session.begin(): ...` in the service or "
                               "the dependency) and test that the row persists.", src.path, w.lineno,
                               key=f"uncommitted:{fn.name}")
-    for node in walk(fn):
-        if isinstance(node, ast.Try) and any(isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)
-                                             and c.func.attr == "commit" for s in node.body for c in walk(s)):
+    for node in of_type(fn, ast.Try):
+        if any(isinstance(c.func, ast.Attribute) and c.func.attr == "commit"
+               for s in node.body for c in of_type(s, ast.Call)):
             for h in node.handlers:
-                body = list(walk(ast.Module(body=h.body, type_ignores=[])))
-                reraises = any(isinstance(n, ast.Raise) for n in body)
-                rollback = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-                               and n.func.attr == "rollback" for n in body)
+                reraises = any(of_type(s, ast.Raise) for s in h.body)
+                rollback = any(isinstance(n.func, ast.Attribute) and n.func.attr == "rollback"
+                               for s in h.body for n in of_type(s, ast.Call))
                 if not reraises and not rollback:
                     yield chk.finding(ctx, Severity.WARNING, f"Commit error swallowed without rollback in `{fn.name}`",
                                       "The except branch neither rolls back nor re-raises: the session stays in a "
                                       "failed transaction and its next use raises PendingRollbackError.",
                                       "Call `await session.rollback()` in the except branch (or re-raise).",
                                       src.path, h.lineno, key=f"swallow:{fn.name}")
-    for node in walk(fn):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and len(node.targets) == 1 \
+    for node in of_type(fn, ast.Assign):
+        if isinstance(node.value, ast.Call) and len(node.targets) == 1 \
                 and isinstance(node.targets[0], ast.Name) and SESSION_NAME.search(node.targets[0].id) \
                 and _is_session_factory(proj, src, node.value):
             name = node.targets[0].id
-            closed = any(isinstance(t, ast.Try) and any(
-                isinstance(c, ast.Call) and dotted(c.func) in (f"{name}.close", f"{name}.rollback")
-                for s in t.finalbody + [x for h in t.handlers for x in h.body] for c in walk(s))
-                for t in walk(fn))
+            closed = any(any(
+                dotted(c.func) in (f"{name}.close", f"{name}.rollback")
+                for s in t.finalbody + [x for h in t.handlers for x in h.body] for c in of_type(s, ast.Call))
+                for t in of_type(fn, ast.Try))
             if not closed:
                 yield chk.finding(ctx, Severity.WARNING, f"Session opened without `with` in `{fn.name}`",
                                   f"`{name}` is created without a context manager and is not closed / rolled back "
@@ -153,8 +173,8 @@ def _is_session_factory(proj: Project, src, call: ast.Call) -> bool:
     q = proj.qualify(src, call.func).split(".")[-1]
     if q in ("Session", "AsyncSession"):
         return True
-    for n in walk(src.tree):
-        if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call) and any(dotted(t) == name for t in n.targets):
+    for n in of_type(src.tree, ast.Assign):
+        if isinstance(n.value, ast.Call) and any(dotted(t) == name for t in n.targets):
             return dotted(n.value.func).split(".")[-1] in SESSION_FACTORIES
     imported = proj.imports.get(src.path, {}).get(name)
     if imported:

@@ -7,7 +7,7 @@ import re
 from ..external_calls import external_calls
 from ..findings import Severity
 from ..migration_schema import schema_for
-from ..pyast import dotted, walk
+from ..pyast import dotted, of_type
 from ..pyresolve import Project, callees, functions
 from . import check
 from .rel_007_email_dedup import (
@@ -41,12 +41,10 @@ def _is_runner_loop(loop: ast.While, fn: ast.AST | None = None) -> bool:
     ``yield`` in the function: streaming responses, SSE), bounded waits and polls."""
     if not _forever_test(loop.test):
         return False
-    if fn is not None and any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in walk(fn)):
+    if fn is not None and of_type(fn, (ast.Yield, ast.YieldFrom)):
         return False
-    nodes = list(walk(loop))
-    sleeps = any(isinstance(n, ast.Call) and dotted(n.func).split(".")[-1] in ("sleep", "wait", "wait_for")
-                 for n in nodes)
-    return sleeps and not any(isinstance(n, ast.Return) for n in nodes)
+    sleeps = any(dotted(n.func).split(".")[-1] in ("sleep", "wait", "wait_for") for n in of_type(loop, ast.Call))
+    return sleeps and not of_type(loop, ast.Return)
 
 
 def _reach(proj: Project, src, fn, depth: int) -> list[tuple]:
@@ -60,6 +58,20 @@ def _reach(proj: Project, src, fn, depth: int) -> list[tuple]:
                     out.append((r.src, r.func))
                     nxt.append((r.src, r.func))
         frontier = nxt
+    return out
+
+
+def _names_used(sources, words) -> set[str]:
+    """Which of ``words`` occur as a name or an attribute in ``sources``. A file whose
+    text lacks a word cannot use it (identifiers are in the text as written; the parser
+    NFKC-normalises non-ASCII ones, so such files are always read)."""
+    out: set[str] = set()
+    for f in sources:
+        text = f.text
+        todo = {w for w in words if w not in out and (text is None or not text.isascii() or w in text)}
+        if todo:
+            out |= {v for n in of_type(f.tree, (ast.Attribute, ast.Name))
+                    if (v := n.attr if isinstance(n, ast.Attribute) else n.id) in todo}
     return out
 
 
@@ -102,13 +114,13 @@ def jobs_runner(ctx):
     proj = Project.of(ctx)
     lay = ctx.layout
     sources = [f for f in ctx.index.python_files() if not lay.is_test(f.path) and not lay.is_migration(f.path)]
-    names = {n.attr if isinstance(n, ast.Attribute) else n.id for f in sources for n in walk(f.tree)
-             if isinstance(n, (ast.Attribute, ast.Name))}
     loops = []
     for src in sources:
+        if not of_type(src.tree, ast.While):
+            continue
         for fn in functions(src.tree):
             for node in fn.body:
-                for loop in [n for n in walk(node) if isinstance(n, ast.While)][:1]:
+                for loop in of_type(node, ast.While)[:1]:
                     if _is_runner_loop(loop, fn):
                         loops.append((src, fn, loop))
     if not loops:
@@ -116,6 +128,7 @@ def jobs_runner(ctx):
                           "No sleeping `while` loop (hand-written jobs runner) in the project; heartbeat, SIGTERM "
                           "and e-mail idempotency checks do not apply.", "", ".", None, excerpt="", key="none")
         return
+    names = _names_used(sources, ("cancel", "create_task", "SIGTERM"))
     ready = list(_ready_routes(ctx))
     email_sites = {(c.src.path, id(c.func)) for c in external_calls(ctx) if c.service in ("smtp", "email")}
     schema = schema_for(ctx) if lay.migration_files else None
@@ -160,8 +173,8 @@ def _email_idempotency(ctx, chk, reach, senders, schema, fn):
     text = _text(reach)
     if "on_conflict_do_nothing" in text or "ON CONFLICT" in text.upper():
         return
-    adds = [(s, n) for s, f in reach for n in walk(f) if isinstance(n, ast.Call)
-            and isinstance(n.func, ast.Attribute) and n.func.attr == "add" and n.args
+    adds = [(s, n) for s, f in reach for n in of_type(f, ast.Call)
+            if isinstance(n.func, ast.Attribute) and n.func.attr == "add" and n.args
             and isinstance(n.args[0], ast.Call) and EMAIL_MODEL.search(dotted(n.args[0].func))]
     s0, f0 = senders[0]
     if not adds:

@@ -5,7 +5,7 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, walk
+from ..pyast import dotted, of_type
 from ..pyresolve import Project, calls, functions
 from . import check
 from .rel_002_transactions import is_write
@@ -14,19 +14,49 @@ STORE_RECEIVER = re.compile(r"storage|backend|bucket|blob|s3|media|object_store|
 STORE_METHODS = {"delete", "delete_object", "delete_objects", "delete_file", "remove", "delete_blob"}
 
 
-def _events(proj: Project, src, fn, depth: int):
+def _is_store(proj: Project, src, call: ast.Call) -> bool:
+    """An object-store delete (``storage.delete(key)``, ``s3.delete_object(...)``)."""
+    if not isinstance(call.func, ast.Attribute) or call.func.attr not in STORE_METHODS:
+        return False
+    recv = dotted(call.func.value)
+    return bool(recv) and bool(STORE_RECEIVER.search(recv)) and not is_write(proj, src, call)
+
+
+def _any_store_call(proj: Project) -> bool:
+    """Whether any call of the project is an object-store delete: without one no function
+    (callees inlined or not) has a store event. Every method name in STORE_METHODS
+    contains "delete" or "remove", so an ASCII file without either word has none (the
+    parser NFKC-normalises non-ASCII identifiers: such files are read)."""
+    for src in proj.files:
+        text = src.text
+        if text is not None and text.isascii() and "delete" not in text and "remove" not in text:
+            continue
+        if any(_is_store(proj, src, c) for c in of_type(src.tree, ast.Call)):
+            return True
+    return False
+
+
+def _events(proj: Project, src, fn, depth: int, memo: dict):
     """Events of ``fn`` in execution order, callees inlined ``depth`` levels: (kind,
     (file, line)) with kind store (object-store delete), dbdel (database delete) or
-    commit, and (file, line) where the operation itself is."""
+    commit, and (file, line) where the operation itself is. ``memo`` keeps the answer
+    per (function, depth) for the check's run: helpers are inlined into many callers."""
+    key = (id(fn), depth)
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = _events_of(proj, src, fn, depth, memo)
+    return hit
+
+
+def _events_of(proj: Project, src, fn, depth: int, memo: dict):
     out = []  # (position in fn, order, kind, where)
     for call in calls(fn):
         here = (src.path, call.lineno)
         if isinstance(call.func, ast.Attribute):
-            recv, meth = dotted(call.func.value), call.func.attr
-            if meth in STORE_METHODS and recv and STORE_RECEIVER.search(recv) and not is_write(proj, src, call):
+            if _is_store(proj, src, call):
                 out.append((call.lineno, len(out), "store", here))
                 continue
-            if meth == "commit":
+            if call.func.attr == "commit":
                 out.append((call.lineno, len(out), "commit", here))
                 continue
         if is_write(proj, src, call):
@@ -36,9 +66,9 @@ def _events(proj: Project, src, fn, depth: int):
         if depth > 0:
             r = proj.resolve_call(src, call.func)
             if r is not None and r.func is not fn:
-                out += [(call.lineno, len(out) + i, k, w) for i, (k, w) in enumerate(_events(proj, r.src, r.func, depth - 1))]
-    for node in walk(fn):  # `async with session.begin():` commits when the block ends
-        if isinstance(node, (ast.With, ast.AsyncWith)) and any(
+                out += [(call.lineno, len(out) + i, k, w) for i, (k, w) in enumerate(_events(proj, r.src, r.func, depth - 1, memo))]
+    for node in of_type(fn, (ast.With, ast.AsyncWith)):  # `async with session.begin():` commits when the block ends
+        if any(
                 isinstance(i.context_expr, ast.Call) and dotted(i.context_expr.func).endswith(".begin")
                 for i in node.items):
             out.append((node.end_lineno + 0.5, len(out), "commit", (src.path, node.end_lineno)))
@@ -62,10 +92,13 @@ def storage_delete_order(ctx):
     """
     chk = storage_delete_order.check
     proj = Project.of(ctx)
+    if not _any_store_call(proj):
+        return
     reported: set[tuple[str, int]] = set()
+    memo: dict = {}
     for src in ctx.layout.app_sources(ctx.index):
         for fn in functions(src.tree) if src.tree else []:
-            ev = _events(proj, src, fn, 2)
+            ev = _events(proj, src, fn, 2, memo)
             kinds = [k for k, _ in ev]
             if "store" not in kinds or "dbdel" not in kinds:
                 continue
