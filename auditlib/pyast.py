@@ -25,11 +25,12 @@ class Flat:
     were most of the static audit's time; a slice is a C-level copy. Trees from the
     index are never mutated, so the flattening stays valid.
     """
-    __slots__ = ("order", "end", "parent", "memo", "_by_type")
+    __slots__ = ("order", "end", "parent", "memo", "by_type")
 
-    def __init__(self, tree: ast.AST):
+    def __init__(self, tree: ast.AST, mark: bool = True):
         order: list[ast.AST] = []
         parent: list[int] = []
+        by_type: dict[type, list[int]] = {}  # exact class -> ascending indices
         stack: list[tuple[ast.AST, int]] = [(tree, -1)]
         pop, push, add, add_parent, AST = stack.pop, stack.append, order.append, parent.append, ast.AST
         while stack:  # the hot loop of the whole static audit: kept tight on purpose
@@ -37,12 +38,18 @@ class Flat:
             i = len(order)
             add(node)
             add_parent(up)
+            same = by_type.get(node.__class__)
+            if same is None:
+                by_type[node.__class__] = [i]
+            else:
+                same.append(i)
             fields = node._fields
             if not fields:  # Load/Store, operators: shared singletons (and leaves like Pass)
                 continue
             d = node.__dict__  # a parsed node keeps its fields in its __dict__
-            d["_flat"] = self
-            d["_fi"] = i
+            if mark:
+                d["_flat"] = self
+                d["_fi"] = i
             for name in reversed(fields):  # pushed in reverse, so popped in source order
                 v = d.get(name)
                 if v.__class__ is list:
@@ -56,7 +63,7 @@ class Flat:
             p = parent[j]
             if end[j] > end[p]:
                 end[p] = end[j]
-        self.order, self.end, self.parent, self.memo, self._by_type = order, end, parent, {}, None
+        self.order, self.end, self.parent, self.memo, self.by_type = order, end, parent, {}, by_type
 
     def indices(self, types) -> list[int]:
         """Ascending indices of the nodes that are instances of ``types`` (memoised; a
@@ -65,16 +72,7 @@ class Flat:
             types = tuple(sorted(set(types), key=lambda t: t.__name__))
         hit = self.memo.get(("indices", types))
         if hit is None:
-            by = self._by_type
-            if by is None:  # one pass per tree, on first use: exact class -> indices
-                by = self._by_type = {}
-                for j, n in enumerate(self.order):
-                    cls = type(n)
-                    lst = by.get(cls)
-                    if lst is None:
-                        by[cls] = [j]
-                    else:
-                        lst.append(j)
+            by = self.by_type
             lists = [lst for cls, lst in by.items() if issubclass(cls, types)]
             hit = lists[0] if len(lists) == 1 else sorted(chain.from_iterable(lists))
             self.memo[("indices", types)] = hit
@@ -82,12 +80,16 @@ class Flat:
 
 
 def flat(node: ast.AST) -> tuple[Flat, int]:
-    """(the Flat holding ``node``, its index); a tree not yet flattened is flattened
-    from ``node`` (the index flattens each module when it parses it)."""
+    """(the Flat holding ``node``, its index); a node of no flattened tree is flattened
+    on the spot (the index flattens each module when it parses it)."""
     f = getattr(node, "_flat", None)
     if f is None:
-        f = Flat(node)
-        if not node._fields:  # a field-less leaf is not marked (see Flat)
+        # A fresh tree is flattened for good; anything else (a subtree, or a synthetic
+        # node wrapping nodes of a flattened tree) gets a throw-away flattening that
+        # leaves the nodes' own marks alone.
+        mark = isinstance(node, ast.Module) and not (node.body and "_flat" in node.body[0].__dict__)
+        f = Flat(node, mark=mark)
+        if not mark or not node._fields:  # a field-less leaf is not marked (see Flat)
             return f, 0
     return f, node._fi
 

@@ -84,4 +84,15 @@ def test_a_tree_flattened_from_a_subtree_still_answers():
     func = tree.body[0]
     assert [type(n).__name__ for n in of_type(func, ast.Call)] == ["Call"]  # never flattened: done on use
     assert walk(func)[0] is func
+    assert len(walk(tree)) > len(walk(func))  # the module is still flattened as a whole
+
+
+def test_a_synthetic_wrapper_does_not_steal_the_nodes_of_its_tree():
+    tree = ast.parse("try:\n    pass\nexcept E:\n    log(x)\n    raise\n")
+    Flat(tree)  # as the index does on parse
+    handler = tree.body[0].handlers[0]
+    own = walk(handler.body[0])
+    wrapped = ast.Module(body=handler.body, type_ignores=[])  # what a check may build
+    assert [type(n).__name__ for n in of_type(wrapped, ast.Call)] == ["Call"]
+    assert walk(handler.body[0]) == own and handler.body[0]._flat is tree._flat
     assert walk(ast.Load()) and of_type(ast.Pass(), ast.stmt) and not inner(ast.Pass())  # field-less leaves
