@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from .alembic_graph import read_graph
-from .pyast import dotted, literal, of_type, walk
+from .pyast import dotted, literal, of_type, source, walk
 from .pymodules import Module, Project, project
 
 ORG_TABLE_NAMES = ("organizations", "organisations", "orgs", "organization", "organisation", "tenants", "tenant",
@@ -144,7 +144,7 @@ def _class_columns(proj: Project, mod: Module, cls: ast.ClassDef, depth=0):
 
 
 def _mapped_target(ann) -> str:
-    text = ast.unparse(ann) if ann is not None else ""
+    text = source(ann) if ann is not None else ""
     names = re.findall(r"[A-Z]\w+", text.replace("Mapped", "").replace("Optional", "").replace("List", ""))
     return names[-1] if names else ""
 

@@ -232,6 +232,18 @@ def dotted(node: ast.AST) -> str:
     return ""
 
 
+def source(node: ast.AST) -> str:
+    """``ast.unparse(node)``, memoised on the node (checks unparse the same annotations
+    and functions for every route that reaches them); a bare name is its id."""
+    if type(node) is ast.Name:
+        return node.id
+    d = node.__dict__
+    text = d.get("_source")
+    if text is None:
+        text = d["_source"] = ast.unparse(node)
+    return text
+
+
 def literal(node: ast.AST | None):
     """The Python value of a literal node, or a sentinel ``NOT_LITERAL``."""
     if node is None:

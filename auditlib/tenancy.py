@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from .orm_schema import Schema, schema
-from .pyast import dotted, literal, walk
+from .pyast import dotted, literal, source, walk
 from .pymodules import FuncNode, Module, Project, own_nodes, project
 from .routes import Route, _denial, _orgish, builder, handler_params, route_inventory
 
@@ -32,6 +32,8 @@ EXEC_METHODS = {"execute", "scalars", "scalar", "stream", "stream_scalars", "exe
 QUERY_TERMINALS = {"all", "first", "one", "one_or_none", "scalar", "count", "delete", "update", "get", "exists"}
 MAX_DEPTH = 10
 SEVERE = ("id-substitution", "unscoped")
+REQUEST_TYPES = re.compile(r"\b(Request|HTTPConnection|WebSocket)\b")  # parameter annotations
+OTHER_TYPES = re.compile(r"\b(AsyncSession|Session|BackgroundTasks|Response)\b")
 
 
 @dataclass(frozen=True)
@@ -164,10 +166,10 @@ class Analyzer:
                 if isinstance(r.ret, frozenset) and r.ret:
                     return frozenset(a for a in r.ret if not a.startswith("access:")) or frozenset({OTHER})
             return frozenset({OTHER})
-        text = ast.unparse(ann) if ann is not None else ""
-        if re.search(r"\b(Request|HTTPConnection|WebSocket)\b", text):
+        text = source(ann) if ann is not None else ""
+        if REQUEST_TYPES.search(text):
             return frozenset({REQUEST})
-        if re.search(r"\b(AsyncSession|Session|BackgroundTasks|Response)\b", text):
+        if OTHER_TYPES.search(text):
             return frozenset({OTHER})
         if pname in path_params:
             return frozenset({UNTRUSTED, f"path:{pname}"})
@@ -368,7 +370,7 @@ class _Frame:
             if f.attr == "get" and not c.args and isinstance(base, frozenset):  # contextvar.get()
                 sym = an.p.resolve(mod, f.value)
                 if sym is not None and sym.kind == "assign" and "ContextVar" in dotted(sym.node) and _orgish(
-                        sym.qualname.rsplit(":", 1)[-1] + " " + ast.unparse(sym.node)):
+                        sym.qualname.rsplit(":", 1)[-1] + " " + source(sym.node)):
                     return frozenset({CALLER})
             inst = next((a for a in base if a.startswith("instance:")), None) if isinstance(base, frozenset) else None
             if inst is not None:
@@ -841,7 +843,7 @@ def _carries_org(proj, s: Schema, mod, func) -> tuple[bool, str]:
 
 def _shared_credential(proj, s: Schema, mod, func) -> bool:
     """Credentials compared to configured values (settings), no user row loaded."""
-    text = ast.unparse(func)
+    text = source(func)
     loads_user = any(t in text for t in ("select(", ".get(", ".query(", ".scalar(", ".execute("))
     compares_setting = re.search(r"compare_digest\(.*settings|[!=]=\s*settings\.|settings\.\w+\s*[!=]=", text)
     return bool(compares_setting) and not loads_user
@@ -852,7 +854,7 @@ def _touches_org_table(ctx, r: Route, s: Schema) -> bool:
         return False
     an = analyzer(ctx)
     res = an.analyze(r.module, r.node, an.handler_env(r))
-    text = ast.unparse(r.node)
+    text = source(r.node)
     cls = next((q.rsplit(":", 1)[-1] for q, t in s.by_class.items() if t == s.org_table), None)
     return any(s.org_table in a.query.models for a in res.accesses) or bool(cls and re.search(rf"\b{cls}\(", text))
 

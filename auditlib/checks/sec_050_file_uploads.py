@@ -5,7 +5,7 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, flat, literal, of_type, walk
+from ..pyast import dotted, flat, literal, of_type, source, walk
 from ..pyresolve import Project, callees_upto
 from ..routes import source_routes
 from . import check
@@ -24,20 +24,9 @@ KEY_SINKS = {"put_object", "upload_fileobj", "upload_file", "copy_object", "dele
 LONG_LINK_S = 24 * 3600
 
 
-def _source(node) -> str:
-    """``ast.unparse`` of an annotation, memoised on the node (a bare name is its id)."""
-    if type(node) is ast.Name:
-        return node.id
-    d = node.__dict__
-    text = d.get("_sec050_source")
-    if text is None:
-        text = d["_sec050_source"] = ast.unparse(node)
-    return text
-
-
 def _upload_params(fn) -> set[str]:
     args = fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
-    return {a.arg for a in args if a.annotation is not None and "UploadFile" in _source(a.annotation)}
+    return {a.arg for a in args if a.annotation is not None and "UploadFile" in source(a.annotation)}
 
 
 def _path_params(route) -> set[str]:
@@ -47,7 +36,7 @@ def _path_params(route) -> set[str]:
     args = fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
     out = set()
     for a in args:
-        ann = _source(a.annotation) if a.annotation is not None else ""
+        ann = source(a.annotation) if a.annotation is not None else ""
         if "Depends" in ann:
             continue
         if ann in ("str", "Path", "str | None", "Optional[str]") or (a.arg in names and not ann):
