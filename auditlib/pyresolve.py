@@ -257,23 +257,31 @@ def _referenced_functions(proj: "Project", src: SourceFile, fn: FuncDef) -> Iter
                     yield call, r
 
 
-def _project_callgraph(proj: "Project") -> dict[int, list[Resolved]]:
-    callers: dict[int, list[Resolved]] = {}
-    for src in proj.files:
-        for fn in functions(src.tree):
-            for _site, target in _referenced_functions(proj, src, fn):
-                lst = callers.setdefault(id(target.func), [])
-                if all(c.func is not fn for c in lst):
-                    lst.append(Resolved(src, fn))
-    return callers
-
-
 def callers(proj: "Project", fn: FuncDef) -> list[Resolved]:
-    """Project functions that call (or hand over) ``fn``."""
-    graph = proj.__dict__.get("_callgraph")
-    if graph is None:
-        graph = proj.__dict__["_callgraph"] = _project_callgraph(proj)
-    return graph.get(id(fn), [])
+    """Project functions that call (or hand over) ``fn``, in file and source order.
+
+    A call or reference resolves to ``fn`` only through a name part equal to ``fn.name``
+    (the callee as written, or its qualified name through the imports: written in the
+    calling file, or a package of its path), so only files whose text or path contains
+    the name are read. Non-ASCII files are always read (the parser NFKC-normalises
+    identifiers). Memoised on the project, as are the references of each function read."""
+    memo = proj.__dict__.setdefault("_callers", {})
+    hit = memo.get(id(fn))
+    if hit is None:
+        hit = memo[id(fn)] = []
+        refs = proj.__dict__.setdefault("_references", {})
+        name = fn.name
+        for src in proj.files:
+            text = src.text
+            if text is not None and text.isascii() and name not in text and name not in src.path:
+                continue
+            for g in functions(src.tree):
+                targets = refs.get(id(g))
+                if targets is None:
+                    targets = refs[id(g)] = {id(t.func) for _site, t in _referenced_functions(proj, src, g)}
+                if id(fn) in targets:
+                    hit.append(Resolved(src, g))
+    return hit
 
 
 def callers_upto(proj: "Project", fn: FuncDef, depth: int = 2) -> list[Resolved]:

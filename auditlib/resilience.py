@@ -4,8 +4,7 @@ built-in retries. Shared by REL-004 (retries) and REL-005 (circuit breakers).
 A call counts as protected when the protection wraps it where it runs: a decorator on
 its enclosing function or on a caller up to two levels (the callers of
 :func:`~auditlib.pyresolve.callers_upto`, which also follows functions handed to
-``asyncio.to_thread`` / ``add_task``; found here without building the whole project's
-call graph, see :func:`_callers`), an enclosing ``with``/``async with`` /
+``asyncio.to_thread`` / ``add_task``), an enclosing ``with``/``async with`` /
 ``async for`` block, or a hand-written loop.
 """
 from __future__ import annotations
@@ -14,7 +13,7 @@ import ast
 
 from .external_calls import ExternalCall
 from .pyast import dotted, literal, of_type
-from .pyresolve import Project, Resolved, _referenced_functions, functions, parents
+from .pyresolve import Project, callers_upto, parents
 
 RETRY_LIBS = ("tenacity", "backoff", "stamina", "retry", "retrying", "aiohttp_retry", "opnieuw", "redo")
 BREAKER_LIBS = ("pybreaker", "aiobreaker", "purgatory", "circuitbreaker", "aiocircuitbreaker")
@@ -31,48 +30,6 @@ def _matches(proj: Project, src, node: ast.AST, libs: tuple[str, ...], word: str
     return root in libs or word in name or any(q.split(".")[0] == n or q.endswith("." + n) for n in local)
 
 
-def _callers(proj: Project, fn) -> list[Resolved]:
-    """``pyresolve.callers(proj, fn)`` (same callers, same order) without resolving every
-    call of the project: a call or a reference resolves to ``fn`` only through a name part
-    equal to ``fn.name`` (the callee as written, or its qualified name through the
-    imports: written in the calling file, or a package of its path), so only files whose
-    text or path contains ``fn.name`` are read. Non-ASCII files are always read (the
-    parser NFKC-normalises identifiers). Memoised on the project, as are the references
-    of each function read."""
-    memo = proj.__dict__.setdefault("_resilience_callers", {})
-    hit = memo.get(id(fn))
-    if hit is None:
-        hit = memo[id(fn)] = []
-        refs = proj.__dict__.setdefault("_resilience_refs", {})
-        name = fn.name
-        for src in proj.files:
-            text = src.text
-            if text is not None and text.isascii() and name not in text and name not in src.path:
-                continue
-            for g in functions(src.tree):
-                targets = refs.get(id(g))
-                if targets is None:
-                    targets = refs[id(g)] = {id(t.func) for _site, t in _referenced_functions(proj, src, g)}
-                if id(fn) in targets:
-                    hit.append(Resolved(src, g))
-    return hit
-
-
-def _callers_upto(proj: Project, fn, depth: int) -> list[Resolved]:
-    """``pyresolve.callers_upto`` over :func:`_callers`: transitive callers, ``depth`` levels."""
-    out: list[Resolved] = []
-    frontier = [fn]
-    for _ in range(depth):
-        nxt = []
-        for f in frontier:
-            for c in _callers(proj, f):
-                if all(c.func is not o.func for o in out) and c.func is not fn:
-                    out.append(c)
-                    nxt.append(c.func)
-        frontier = nxt
-    return out
-
-
 def wrappers(proj: Project, c: ExternalCall, depth: int = 2):
     """(src, node) of every decorator and ``with`` context around the call's execution."""
     up = parents(c.src.tree)
@@ -87,7 +44,7 @@ def wrappers(proj: Project, c: ExternalCall, depth: int = 2):
     if c.func is not None:
         for d in _decorators(c.func):
             yield c.src, d
-        for r in _callers_upto(proj, c.func, depth):
+        for r in callers_upto(proj, c.func, depth):
             for d in _decorators(r.func):
                 yield r.src, d
 
