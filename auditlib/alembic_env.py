@@ -13,7 +13,7 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from .pyast import dotted, literal, of_type, walk
+from .pyast import dotted, literal, of_type
 
 _BASE_CLASSES = {"DeclarativeBase", "DeclarativeBaseNoMeta"}
 _BASE_FACTORIES = {"declarative_base", "generate_base"}

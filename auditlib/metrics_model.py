@@ -10,7 +10,7 @@ import ast
 from dataclasses import dataclass, field
 
 from .index import SourceFile
-from .pyast import dotted, literal, of_type, parent_map, walk
+from .pyast import dotted, literal, of_type, parent_map
 from .pyresolve import Project, kwarg
 
 KINDS = {"Counter", "Gauge", "Histogram", "Summary", "Info", "Enum"}

@@ -104,7 +104,7 @@ def main() -> None:
         print(f"ruff --select S {t_ruff:.3f} s + ast.parse {t_parse:.3f} s = floor {floor:.3f} s")
         print(f"imports of auditlib and its checks (not timed): {min(c['imports'] for c in cold):.2f} s")
         print(f"full static audit, cold (fresh process, empty cache; {found} findings): {t_cold:.3f} s")
-        print(f"  slowest checks: " + ", ".join(f"{k} {v * 1000:.0f} ms"
+        print("  slowest checks: " + ", ".join(f"{k} {v * 1000:.0f} ms"
                                                 for k, v in sorted(per.items(), key=lambda kv: -kv[1])[:8]))
         print(f"full static audit, warm (same process, disk cache filled): {t_warm:.3f} s")
         print(f"ratio cold/floor: {t_cold / floor:.2f}x (budget 2x); warm/floor: {t_warm / floor:.2f}x")
