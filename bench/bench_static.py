@@ -1,7 +1,11 @@
 """The static audit's cost against its floor: `ruff check --select S` plus one
 `ast.parse` pass over the same tree (issue 4's budget: at most 2x).
 
-    .venv/bin/python bench/bench_static.py [COPIES]
+    .venv/bin/python bench/bench_static.py [COPIES] [--compare CHECKOUT]
+
+``--compare CHECKOUT`` also audits the same tree with the auditlib of another checkout
+(e.g. ``git worktree add /tmp/old <rev>``), in the same run, and prints the speed-up:
+machines are noisy, so a before/after is only worth a ratio measured in one run.
 
 The tree is generated: COPIES (default 10) copies of the multi-tenant fixture app
 (tests/fixtures/tenant_app, 20 modules) plus the demo target, each copy its own
@@ -47,7 +51,10 @@ for _ in range(int(sys.argv[4])):
     a = time.perf_counter()
     ctx = AuditContext.open(sys.argv[2], sys.argv[3], db="none")
     per = {}
-    n = len(run_checks(ctx, source="static", timings=per))  # what the notebooks call
+    try:
+        n = len(run_checks(ctx, source="static", timings=per))  # what the notebooks call
+    except TypeError:  # a checkout from before run_checks(timings=): total only
+        n = len(run_checks(ctx, source="static"))
     runs.append((time.perf_counter() - a, n, per))
 print(json.dumps({"imports": t1 - t0, "runs": runs}))
 """
@@ -75,16 +82,22 @@ def best(fn, n=5) -> float:
     return out
 
 
-def audit(root: Path, tmp: Path, runs: int) -> dict:
+def audit(root: Path, tmp: Path, runs: int, code: Path = REPO) -> dict:
     cache = Path(tempfile.mkdtemp(dir=tmp))  # empty: a cold audit
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
-    out = subprocess.run([sys.executable, "-c", CHILD, str(REPO), str(root), str(tmp / "out"), str(runs)],
+    out = subprocess.run([sys.executable, "-c", CHILD, str(code), str(root), str(tmp / "out"), str(runs)],
                          capture_output=True, text=True, env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    copies = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    args = sys.argv[1:]
+    other = None
+    if "--compare" in args:
+        i = args.index("--compare")
+        other = Path(args[i + 1]).resolve()
+        del args[i:i + 2]
+    copies = int(args[0]) if args else 10
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         root = tmp / "target"
@@ -94,7 +107,11 @@ def main() -> None:
         t_ruff = best(lambda: subprocess.run([ruff, "check", "--isolated", "--no-cache", "--exit-zero",
                                               "--select", "S", "--quiet", str(root)], capture_output=True))
         t_parse = best(lambda: [ast.parse(f.read_text()) for f in files])
-        cold = [audit(root, tmp, 2) for _ in range(3)]  # 3 fresh processes, each: cold run, warm run
+        cold, old = [], []
+        for _ in range(3):  # 3 fresh processes, each: cold run, warm run (interleaved with --compare's)
+            cold.append(audit(root, tmp, 2))
+            if other is not None:
+                old.append(audit(root, tmp, 2, other))
         t_cold = min(c["runs"][0][0] for c in cold)
         t_warm = min(c["runs"][1][0] for c in cold)
         found = cold[0]["runs"][0][1]
@@ -108,6 +125,12 @@ def main() -> None:
                                                 for k, v in sorted(per.items(), key=lambda kv: -kv[1])[:8]))
         print(f"full static audit, warm (same process, disk cache filled): {t_warm:.3f} s")
         print(f"ratio cold/floor: {t_cold / floor:.2f}x (budget 2x); warm/floor: {t_warm / floor:.2f}x")
+        if other is not None:
+            o_cold = min(c["runs"][0][0] for c in old)
+            o_warm = min(c["runs"][1][0] for c in old)
+            print(f"{other}: cold {o_cold:.3f} s ({o_cold / floor:.2f}x the floor, {old[0]['runs'][0][1]} findings), "
+                  f"warm {o_warm:.3f} s; this checkout is {o_cold / t_cold:.2f}x faster cold, "
+                  f"{o_warm / t_warm:.2f}x warm")
 
 
 if __name__ == "__main__":
