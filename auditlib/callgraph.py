@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 from functools import cached_property
 
-from .pyast import dotted, of_type, walk
+from .pyast import dotted, of_type
 
 FuncNode = (ast.FunctionDef, ast.AsyncFunctionDef)
 
@@ -57,8 +57,6 @@ class CallGraph:
         self.by_file: dict[str, list[Func]] = {}
         self.imports: dict[str, dict[str, tuple[str, str | None]]] = {}
         self._callees: dict[int, list] = {}
-        self._nodes: dict[str, list[ast.AST]] = {}
-        self._fn_nodes: dict[int, list[ast.AST]] = {}
         for f in self.files:
             mod = module_name(f.path)
             funcs = []
@@ -73,21 +71,6 @@ class CallGraph:
                 self.funcs[(mod, fn.qualname)] = fn
             self.imports[f.path] = _imports(of_type(f.tree, (ast.Import, ast.ImportFrom)), mod,
                                             f.path.endswith("__init__.py"))
-
-    def nodes(self, file: str) -> list[ast.AST]:
-        """Every node of ``file``'s tree (one walk per file, shared by all users)."""
-        out = self._nodes.get(file)
-        if out is None:
-            src = self.ctx.index.get(file)
-            out = self._nodes[file] = walk(src.tree) if src is not None and src.tree else []
-        return out
-
-    def fn_nodes(self, fn: Func) -> list[ast.AST]:
-        """Every node of a function (nested definitions included), walked once."""
-        out = self._fn_nodes.get(id(fn.node))
-        if out is None:
-            out = self._fn_nodes[id(fn.node)] = walk(fn.node)
-        return out
 
     @cached_property
     def all_funcs(self) -> list[Func]:

@@ -80,12 +80,6 @@ _SEND_WORDS = ("smtplib", "sendgrid", "fastapi_mail", "EmailMessage", "MIMEText"
                "postmarker", "mailjet_rest", "resend")
 
 
-def _may_send(src: SourceFile) -> bool:
-    text = src.text or ""
-    return not text.isascii() or any(w in text or w in src.path for w in _SEND_WORDS) \
-        or any(a in text for a in SEND_ATTRS)
-
-
 def sends_mail(ctx) -> list[tuple[SourceFile, int]]:
     """(file, line) of every mail-sending or message-building call in application code
     (memoised per audit; callers only read the list)."""
@@ -94,7 +88,7 @@ def sends_mail(ctx) -> list[tuple[SourceFile, int]]:
         return hit
     proj, out = Project.of(ctx), []
     for src in proj.files:
-        if not ctx.layout.is_app(src.path) or not _may_send(src):
+        if not ctx.layout.is_app(src.path) or not src.may_name(*_SEND_WORDS, *SEND_ATTRS):
             continue
         for n in of_type(src.tree, ast.Call):
             if SEND_QUALIFIED.match(proj.qualify(src, n.func)) \
@@ -109,8 +103,7 @@ def _subject_nodes(src: SourceFile) -> tuple[list[int], list[ast.AST]]:
     set a subject, in source order. A call sets it by a ``subject=`` keyword, an
     identifier: an ASCII text without the word has none (string keys can still be
     spelled with escapes or by concatenation)."""
-    text = src.text or ""
-    kinds = (ast.Assign, ast.Call, ast.Dict) if not text.isascii() or "subject" in text else (ast.Assign, ast.Dict)
+    kinds = (ast.Assign, ast.Call, ast.Dict) if src.may_name("subject") else (ast.Assign, ast.Dict)
     at, subjects = [], []
     for n in of_type(src.tree, kinds):
         s = _subject(n)
@@ -165,20 +158,11 @@ def _call_targets(ctx, src: SourceFile) -> dict[int, ast.AST]:
     return out
 
 
-def _may_call(src: SourceFile, name: str) -> bool:
-    """Whether a call in ``src`` can resolve to a function called ``name``: the name
-    resolution looks the function up by a part of the qualified callee, which is an
-    identifier of the file (spelled in an ASCII text as is) or, through a relative
-    import, a directory of its path."""
-    text = src.text or ""
-    return not text.isascii() or name in text or name in src.path
-
-
 def callers(ctx, func: ast.AST) -> list[tuple[SourceFile, ast.AST]]:
     """Project functions that call ``func`` directly (imports resolved)."""
     out = []
     for src in Project.of(ctx).files:
-        if not _may_call(src, func.name):
+        if not src.may_name(func.name):  # resolution goes through a name part equal to it
             continue
         targets = None
         for fn in of_type(src.tree, DEFS):

@@ -134,8 +134,7 @@ def external_calls(ctx) -> list[ExternalCall]:
 
 def calls_in(src: SourceFile, proj: Project) -> list[ExternalCall]:
     tree = src.tree
-    text = src.text
-    if text is not None and text.isascii() and not any(r in text or r in src.path for r in LIBRARY_ROOTS):
+    if not src.may_name(*LIBRARY_ROOTS):
         return []
     up = parents(tree)
     binds, sessions = _bindings(tree, proj, src, up)

@@ -74,6 +74,20 @@ class SourceFile:
             self.parsed = True
         return self._tree
 
+    def may_name(self, *words: str) -> bool:
+        """False only when no identifier of this file can be one of ``words`` (or hold
+        one, as a part of a dotted name): the text prefilter of the checks.
+
+        An ASCII text spells its identifiers as written, and a relative import names the
+        packages of the path; a non-ASCII text is always read (the parser NFKC-normalises
+        identifiers), and so is an undecodable one. Strings are not covered: escapes and
+        concatenation can spell a word that the text does not hold. Exactness is tested
+        by ``tests/test_prefilters.py``."""
+        text = self.text
+        if text is None or not text.isascii():
+            return True
+        return any(w in text or w in self.path for w in words)
+
     @property
     def lines(self) -> list[str]:
         """The text's lines (split once; callers only read the list)."""

@@ -43,9 +43,8 @@ def _is_loop_forever(node: ast.While) -> bool:
     return forever and sleeps
 
 
-def loops_forever(fn: Func, graph: CallGraph | None = None) -> ast.While | None:
-    """The first forever-loop of ``fn`` (nested definitions included); ``graph`` is
-    accepted for compatibility and no longer needed (the tree's type index answers)."""
+def loops_forever(fn: Func) -> ast.While | None:
+    """The first forever-loop of ``fn`` (nested definitions included)."""
     return next((n for n in of_type(fn.node, ast.While) if _is_loop_forever(n)), None)
 
 

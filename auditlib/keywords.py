@@ -28,26 +28,31 @@ def word_match(kw: str, words: set[str]) -> bool:
 
 
 @lru_cache(maxsize=None)
-def _phrase_parts(phrase: str) -> tuple[tuple[str, tuple[str, ...] | None], ...]:
-    """A phrase's words, each as (prefix stem, None) for ``word*`` or ('', the word and
-    its plurals); profiles are matched against thousands of names, so split once."""
-    return tuple((p[:-1], None) if p.endswith("*") else ("", (p, f"{p}s", f"{p}es"))
-                 for p in phrase.lower().split())
+def _phrase_words(phrase: str) -> tuple[str, ...]:
+    """A phrase's lower-case words, split once (profiles are matched against thousands of names)."""
+    return tuple(phrase.lower().split())
 
 
 def phrase_match(phrase: str, words: set[str]) -> bool:
-    parts = _phrase_parts(phrase)
-    if not parts:
-        return False
-    if not isinstance(words, (set, frozenset)):
-        words = set(words)
-    for stem, forms in parts:
-        if forms is None:
-            if not any(w.startswith(stem) for w in words):
-                return False
-        elif words.isdisjoint(forms):
-            return False
-    return True
+    parts = _phrase_words(phrase)
+    return bool(parts) and all(word_match(p, words) for p in parts)
+
+
+def mentions_any(text: str, words: Iterable[str]) -> bool:
+    """Whether ``text`` contains one of ``words``, case-insensitively (what a regex of the
+    escaped words with ``re.IGNORECASE`` finds). On ASCII text and words, case folding is
+    ASCII's, so it is a substring test of the lower-cased text: some ten times faster than
+    a case-insensitive regex, which gets no literal prefix scan."""
+    words = tuple(words)
+    if text.isascii() and all(w.isascii() for w in words):
+        low = text.lower()
+        return any(w.lower() in low for w in words)
+    return bool(_any_word(words).search(text))
+
+
+@lru_cache(maxsize=256)
+def _any_word(words: tuple[str, ...]) -> re.Pattern:
+    return re.compile("|".join(map(re.escape, words)), re.IGNORECASE)
 
 
 def first_phrase(phrases: Iterable[str], words: set[str]) -> str | None:

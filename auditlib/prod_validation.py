@@ -26,6 +26,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from .callgraph import shared
+from .keywords import mentions_any
 from .pyast import dotted, flat, literal, of_type
 from .pyresolve import Project, parents
 from .settings_model import Setting, settings_model
@@ -129,20 +130,9 @@ def analyse(ctx) -> ProdValidation:
     project = Project.of(ctx)
     validators: list[Validator] = []
     gated_envs: set[str] = set()
-    words = [*prod_values, "is_prod", "in_prod"]
-    hint = re.compile("|".join(map(re.escape, words)), re.IGNORECASE)
-    ascii_words = all(w.isascii() for w in words)
-
-    def mentions(text: str) -> bool:
-        """``hint.search(text)``: for ASCII words and text, case-insensitive matching is
-        a substring test of the lower-cased text, some ten times faster."""
-        if ascii_words and text.isascii():
-            low = text.lower()
-            return any(w in low for w in words)
-        return bool(hint.search(text))
-
+    hints = (*sorted(prod_values), "is_prod", "in_prod")
     for src in ctx.layout.app_sources(ctx.index):
-        if src.tree is None or not mentions(src.text or ""):
+        if src.tree is None or not mentions_any(src.text or "", hints):
             continue
         up = None
         for node in of_type(src.tree, (ast.If, ast.Assert)):

@@ -272,8 +272,7 @@ def callers(proj: "Project", fn: FuncDef) -> list[Resolved]:
         refs = proj.__dict__.setdefault("_references", {})
         name = fn.name
         for src in proj.files:
-            text = src.text
-            if text is not None and text.isascii() and name not in text and name not in src.path:
+            if not src.may_name(name):
                 continue
             for g in functions(src.tree):
                 targets = refs.get(id(g))

@@ -26,7 +26,7 @@ def _tables(ctx) -> dict[str, tuple[str, int, str]]:
     """table name -> (file, line, model class or '') from models and migrations."""
     out: dict[str, tuple[str, int, str]] = {}
     for src in ctx.index.python_files():
-        if ctx.layout.is_test(src.path) or not _may_name(src, ("_table", "Table")):  # create_table, __tablename__
+        if ctx.layout.is_test(src.path) or not src.may_name("_table", "Table"):  # create_table, __tablename__
             continue
         for n in of_type(src.tree, (ast.ClassDef, ast.Call)):
             if isinstance(n, ast.ClassDef):
@@ -39,13 +39,6 @@ def _tables(ctx) -> dict[str, tuple[str, int, str]]:
                     and isinstance(literal(n.args[0]), str):
                 out.setdefault(n.args[0].value, (src.path, n.lineno, ""))
     return out
-
-
-def _may_name(src, words: tuple[str, ...]) -> bool:
-    """False when no identifier of ``src`` can contain one of ``words``: an ASCII text
-    spells its identifiers as they are (strings are not covered: escapes, concatenation)."""
-    text = src.text or ""
-    return not text.isascii() or any(w in text for w in words)
 
 
 DELETE_SQL = re.compile(r"delete\s+from\s", re.I)  # what every ``DELETE FROM <table>`` string holds
@@ -61,7 +54,7 @@ def _deletions(ctx) -> list[tuple]:
             if not src.tree:
                 continue
             cands = [n for n in of_type(src.tree, ast.Constant) if isinstance(n.value, str) and DELETE_SQL.search(n.value)]
-            if _may_name(src, ("delete",)):
+            if src.may_name("delete"):
                 cands += [n for n in of_type(src.tree, ast.Call) if dotted(n.func).endswith("delete")]
                 cands.sort(key=lambda n: n._fi)
             if cands:

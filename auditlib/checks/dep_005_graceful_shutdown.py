@@ -70,8 +70,7 @@ def graceful_shutdown(ctx):
     graph = app_graph(ctx)
     engines, apps, startup, shutdown = [], [], [], []  # startup/shutdown: (file, nodes)
     for src in graph.files:
-        text = src.text  # the callee's last name is written in the file (NFKC: non-ASCII is read)
-        if text is not None and text.isascii() and not any(w in text for w in CALLS_READ):
+        if not src.may_name(*CALLS_READ):  # the callee's last name is written in the file
             continue
         for node in of_type(src.tree, ast.Call):
             name = dotted(node.func).rsplit(".", 1)[-1]
@@ -188,7 +187,7 @@ def _runners(ctx, chk, graph):
             continue
         if any("SIGTERM" in (ctx.index.get(f).text or "") for f in reach_files):
             continue
-        loop = loops_forever(job.func, graph)
+        loop = loops_forever(job.func)
         yield chk.finding(
             ctx, Severity.WARNING, f"Job runner `{job.func.qualname}` does not handle SIGTERM",
             "This loop runs in its own process; nothing installs a SIGTERM handler, and Python's default "

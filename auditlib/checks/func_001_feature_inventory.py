@@ -1,27 +1,13 @@
 """FUNC-001: feature inventory against the feature profile."""
 from __future__ import annotations
 
-import ast
-
-from ..callgraph import app_graph
 from ..features import inventory
 from ..findings import Severity, not_verified
 from ..profile_data import ProfileError
-from ..pyast import dotted
+from ..routes import app_anchor
 from . import check
 
 CORE_GROUPS = {"core"}  # config key `features_core_groups`: groups whose gaps are WARNINGs
-
-
-def _app_anchor(ctx) -> tuple[str, int | None]:
-    """The ``FastAPI(...)`` line of the application: where "the app lacks X" points."""
-    graph = app_graph(ctx)
-    for path in ctx.layout.app_files:
-        if ctx.layout.is_app(path):
-            for node in graph.nodes(path):
-                if isinstance(node, ast.Call) and dotted(node.func).rsplit(".", 1)[-1] == "FastAPI":
-                    return path, node.lineno
-    return ".", None
 
 
 @check("FUNC-001", "functional", "Feature inventory")
@@ -50,7 +36,7 @@ def feature_inventory(ctx):
         yield not_verified(chk.id, chk.area, "feature inventory", str(exc))
         return
     core = set(ctx.config.get("features_core_groups", CORE_GROUPS))
-    file, line = _app_anchor(ctx)
+    file, line = app_anchor(ctx)
     core_rows = [r for r in rows if r.spec.get("group") in core]
     if core_rows and not any(r.implemented for r in core_rows):
         yield chk.finding(

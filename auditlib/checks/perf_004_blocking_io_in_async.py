@@ -29,15 +29,6 @@ def _blocking_in(proj: Project, src, fn, by_func) -> list[tuple[int, str, str]]:
     return out
 
 
-def _names_in(src, names) -> bool:
-    """Whether a call in ``src`` can resolve to a function named in ``names``: resolution
-    goes through a name part equal to the function's name, written in the file (the call,
-    an import) or a package of its path. Non-ASCII files always can (the parser
-    NFKC-normalises identifiers)."""
-    text = src.text
-    return text is None or not text.isascii() or any(n in text or n in src.path for n in names)
-
-
 def _may_block(proj: Project, by_func) -> set[str]:
     """Names of the sync functions for which :func:`_followed` (two levels) can find a
     blocking call: those with one themselves (network calls from ``by_func``; stdlib calls,
@@ -47,9 +38,7 @@ def _may_block(proj: Project, by_func) -> set[str]:
     them cannot reach a blocking helper."""
     direct = {id(cs[0].func): cs[0].func for cs in by_func.values()}
     for src in proj.files:
-        text = src.text
-        if text is not None and text.isascii() and "subprocess" not in src.path \
-                and not any(w in text for w in ("sleep", "open", "system", "subprocess")):
+        if not src.may_name("sleep", "open", "system", "subprocess"):
             continue
         for fn in functions(src.tree):
             if isinstance(fn, ast.FunctionDef) and id(fn) not in direct and _blocking_in(proj, src, fn, by_func):
@@ -59,7 +48,7 @@ def _may_block(proj: Project, by_func) -> set[str]:
         return names
     callers = set()
     for src in proj.files:
-        if not _names_in(src, names):
+        if not src.may_name(*names):
             continue
         for fn in functions(src.tree):
             if isinstance(fn, ast.FunctionDef) and any(
@@ -142,7 +131,7 @@ def blocking_io(ctx):
 
     targets = _may_block(proj, by_func)
     for src in ctx.layout.app_sources(ctx.index):
-        if not targets or src.tree is None or not _names_in(src, targets):
+        if not targets or src.tree is None or not src.may_name(*targets):
             continue
         for fn in functions(src.tree):
             if not isinstance(fn, ast.AsyncFunctionDef):

@@ -20,10 +20,9 @@ def engine_calls(ctx):
     for src in ctx.layout.app_sources(ctx.index):
         if src.tree is None:
             continue
-        text = src.text
         # the factory's name is the last part of the qualified name, always written in the
-        # file (the call or its import); the parser NFKC-normalises non-ASCII identifiers
-        if text is not None and text.isascii() and not any(f in text for f in ENGINE_FACTORIES):
+        # file (the call or its import)
+        if not src.may_name(*ENGINE_FACTORIES):
             continue
         for call in calls(src.tree, nested=True):
             q = proj.qualify(src, call.func)

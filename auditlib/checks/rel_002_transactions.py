@@ -86,9 +86,7 @@ def transactions(ctx):
     for src in ctx.layout.app_sources(ctx.index):
         if src.tree is None:
             continue
-        text = src.text
-        # the keyword names are identifiers: absent from an ASCII text, no such keyword
-        autocommit = text is None or not text.isascii() or "isolation_level" in text or "autocommit" in text
+        autocommit = src.may_name("isolation_level", "autocommit")  # keyword names are identifiers
         for call in calls(src.tree, nested=True) if autocommit else ():
             for k in call.keywords:
                 if (k.arg == "isolation_level" and literal(k.value) == "AUTOCOMMIT") or \

@@ -67,8 +67,7 @@ def _names_used(sources, words) -> set[str]:
     NFKC-normalises non-ASCII ones, so such files are always read)."""
     out: set[str] = set()
     for f in sources:
-        text = f.text
-        todo = {w for w in words if w not in out and (text is None or not text.isascii() or w in text)}
+        todo = {w for w in words if w not in out and f.may_name(w)}
         if todo:
             out |= {v for n in of_type(f.tree, (ast.Attribute, ast.Name))
                     if (v := n.attr if isinstance(n, ast.Attribute) else n.id) in todo}

@@ -28,8 +28,7 @@ def _any_store_call(proj: Project) -> bool:
     contains "delete" or "remove", so an ASCII file without either word has none (the
     parser NFKC-normalises non-ASCII identifiers: such files are read)."""
     for src in proj.files:
-        text = src.text
-        if text is not None and text.isascii() and "delete" not in text and "remove" not in text:
+        if not src.may_name("delete", "remove"):
             continue
         if any(_is_store(proj, src, c) for c in of_type(src.tree, ast.Call)):
             return True
