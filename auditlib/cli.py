@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    from .config import ConfigError, load_config
-    from .context import TargetError, validate_target
+    from .target.config import ConfigError, load_config
+    from .target.context import TargetError, validate_target
 
     try:
         root = validate_target(args.target)
@@ -107,7 +107,7 @@ def _run(args) -> int:
 
 
 def run_out(run) -> Path:
-    from .context import REPO_ROOT
+    from .target.context import REPO_ROOT
 
     return REPO_ROOT / "output" / run.target_name
 

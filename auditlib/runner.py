@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import __version__
 from .checks import run_checks
-from .context import REPO_ROOT, AuditContext
+from .target.context import REPO_ROOT, AuditContext
 from .findings import Finding, Location, Severity, assign_fingerprints
 from .redact import redact_text, redact_url
 from .report import write_reports
@@ -109,7 +109,7 @@ def _start_db(opts: RunOptions, stages: dict) -> tuple[object | None, str, str]:
     if opts.db != "auto":
         stages["db"] = f"ran: {redact_url(opts.db)}"
         return None, opts.db, ""
-    from .pg import EmbeddedPostgres, PostgresUnavailable, find_pg_bindir
+    from .target.pg import EmbeddedPostgres, PostgresUnavailable, find_pg_bindir
 
     if find_pg_bindir() is None:
         reason = "no PostgreSQL server binaries found (set PG_BINDIR or pass --db URL)"

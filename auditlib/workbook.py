@@ -12,15 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from .checks import checks_for, run_checks
-from .context import AuditContext
-from .findings import (
-    AREAS,
-    Finding,
-    assign_fingerprints,
-    counts,
-    findings_frame,
-    verdict,
-)
+from .target.context import AuditContext
+from .findings import AREAS, Finding, assign_fingerprints, counts, findings_frame, verdict
 
 # Evidence is shown in full: no truncated excerpts, no elided rows.
 pd.set_option("display.max_colwidth", 400)

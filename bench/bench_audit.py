@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from auditlib.index import CodeIndex  # noqa: E402
+from auditlib.target.index import CodeIndex  # noqa: E402
 
 
 def timed(fn, repeat=3):

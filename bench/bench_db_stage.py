@@ -64,8 +64,8 @@ def generate(root: Path, n: int) -> None:
 
 def main() -> None:
     from auditlib.checks import run_checks
-    from auditlib.context import AuditContext
-    from auditlib.pg import EmbeddedPostgres
+    from auditlib.target.context import AuditContext
+    from auditlib.target.pg import EmbeddedPostgres
     from auditlib.stages.database import close_all, migrated_database
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 60

@@ -14,9 +14,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from auditlib.checks import run_checks
-from auditlib.context import AuditContext
-from auditlib.routes import route_inventory
-from auditlib.tenancy import endpoint_verdicts
+from auditlib.target.context import AuditContext
+from auditlib.facts.routes import route_inventory
+from auditlib.tenancy.scoping import endpoint_verdicts
 
 MODELS = '''from sqlalchemy import ForeignKey
 from sqlalchemy.orm import Mapped, mapped_column

@@ -21,8 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from auditlib.checks import run_checks  # noqa: E402
-from auditlib.context import AuditContext  # noqa: E402
-from auditlib.pg import EmbeddedPostgres  # noqa: E402
+from auditlib.target.context import AuditContext  # noqa: E402
+from auditlib.target.pg import EmbeddedPostgres  # noqa: E402
 from auditlib.stages import live, tests_stage  # noqa: E402
 
 

@@ -43,7 +43,7 @@ import json, sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, sys.argv[1])
 from auditlib.checks import checks_for, run_checks
-from auditlib.context import AuditContext
+from auditlib.target.context import AuditContext
 checks_for(source="static")  # imports every check module
 t1 = time.perf_counter()
 runs = []

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from auditlib.checks import run_checks
-from auditlib.context import AuditContext
+from auditlib.target.context import AuditContext
 
 R = Path(__file__).resolve().parent.parent
 targets = [R / "examples/bookly", R / "tests/fixtures/tenant_app"]

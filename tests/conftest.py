@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from auditlib.pg import EmbeddedPostgres, find_pg_bindir
+from auditlib.target.pg import EmbeddedPostgres, find_pg_bindir
 
 
 @pytest.fixture(scope="session")
 def pg():
-    """A started :class:`~auditlib.pg.EmbeddedPostgres` (stopped at the end).
+    """A started :class:`~auditlib.target.pg.EmbeddedPostgres` (stopped at the end).
 
     Skips only when no PostgreSQL binaries exist at all; if binaries exist
     but the server cannot start, the error propagates (that is a bug, not an

@@ -14,7 +14,7 @@ import pytest
 
 from expectations import expected_findings
 from auditlib.checks import run_checks
-from auditlib.context import AuditContext
+from auditlib.target.context import AuditContext
 
 ROOT = Path(__file__).resolve().parent / "fixtures" / "checks"
 CASES = sorted(p for p in ROOT.glob("*/*") if p.is_dir())

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditlib.callgraph import CallGraph, module_name
-from auditlib.context import AuditContext
-from auditlib.jobs_scan import find_jobs
-from auditlib.keywords import phrase_match, split_words
-from auditlib.routes import source_routes
+from auditlib.code.callgraph import CallGraph, module_name
+from auditlib.target.context import AuditContext
+from auditlib.facts.jobs_scan import find_jobs
+from auditlib.code.keywords import phrase_match, split_words
+from auditlib.facts.routes import source_routes
 
 
 def _ctx(tmp_path, files):

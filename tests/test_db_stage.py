@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from auditlib.checks import run_checks
-from auditlib.context import AuditContext
+from auditlib.target.context import AuditContext
 from auditlib.stages.database import close_all, migrated_database
 from auditlib.stages.migrations import parse_check_output
 

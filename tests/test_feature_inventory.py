@@ -5,9 +5,9 @@ import tomllib
 from pathlib import Path
 
 from auditlib.checks import run_checks
-from auditlib.context import AuditContext
-from auditlib.features import feature_frame, inventory
-from auditlib.profile_data import PROFILES
+from auditlib.target.context import AuditContext
+from auditlib.facts.features import feature_frame, inventory
+from auditlib.facts.profile_data import PROFILES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHOP = FIXTURES / "checks" / "FUNC-001" / "custom_profile"

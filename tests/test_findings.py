@@ -1,8 +1,16 @@
 """The findings model: fingerprints, verdict rule, counts, redaction of excerpts."""
 from __future__ import annotations
 
-from auditlib.findings import (Finding, Location, Severity, Verdict, assign_fingerprints, counts,
-                               not_verified, verdict)
+from auditlib.findings import (
+    Finding,
+    Location,
+    Severity,
+    Verdict,
+    assign_fingerprints,
+    counts,
+    not_verified,
+    verdict,
+)
 from auditlib.redact import redact_text
 
 

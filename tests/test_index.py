@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from auditlib.config import ConfigError, load_config
-from auditlib.context import AuditContext, TargetError, validate_target
-from auditlib.discovery import discover
-from auditlib.index import CodeIndex
+from auditlib.target.config import ConfigError, load_config
+from auditlib.target.context import AuditContext, TargetError, validate_target
+from auditlib.target.discovery import discover
+from auditlib.target.index import CodeIndex
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "bookly"

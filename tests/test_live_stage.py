@@ -12,7 +12,7 @@ import pytest
 
 from expectations import expected_findings
 from auditlib.checks import run_checks
-from auditlib.context import AuditContext
+from auditlib.target.context import AuditContext
 from auditlib.stages import live, tests_stage
 from auditlib.stages.http_probe import Client
 from auditlib.stages.live_boot import assemble_env, parse_env_file

@@ -5,10 +5,10 @@ from __future__ import annotations
 import textwrap
 
 from auditlib.checks import run_checks
-from auditlib.context import AuditContext
-from auditlib.migration_schema import schema_for
-from auditlib.pyast import NOT_LITERAL
-from auditlib.pyresolve import Project
+from auditlib.target.context import AuditContext
+from auditlib.facts.migration_schema import schema_for
+from auditlib.code.pyast import NOT_LITERAL
+from auditlib.code.pyresolve import Project
 
 REV1 = '''
 import sqlalchemy as sa

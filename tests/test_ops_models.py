@@ -6,12 +6,12 @@ import textwrap
 from pathlib import Path
 
 from auditlib.checks import run_checks
-from auditlib.context import AuditContext
-from auditlib.email_model import emails, sends_mail
-from auditlib.metrics_model import exporters, label_calls, metrics
-from auditlib.prod_validation import prod_requirement
-from auditlib.routes import mounted_apps, protection, routes_at, source_routes
-from auditlib.settings_model import find_settings
+from auditlib.target.context import AuditContext
+from auditlib.facts.email_model import emails, sends_mail
+from auditlib.facts.metrics_model import exporters, label_calls, metrics
+from auditlib.facts.prod_validation import prod_requirement
+from auditlib.facts.routes import mounted_apps, protection, routes_at, source_routes
+from auditlib.facts.settings_model import find_settings
 
 
 def make(tmp_path: Path, files: dict[str, str]) -> AuditContext:

@@ -1,4 +1,4 @@
-"""Tests for auditlib.pg against real PostgreSQL binaries (no mocks)."""
+"""Tests for auditlib.target.pg against real PostgreSQL binaries (no mocks)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from auditlib.redact import redact_text, redact_url
-from auditlib.pg import (
+from auditlib.target.pg import (
     DIR_PREFIX,
     EmbeddedPostgres,
     PostgresUnavailable,
@@ -218,7 +218,7 @@ def test_sweep_removes_dead_owner_dirs_only(tmp_path):
 
 CHILD_START = textwrap.dedent("""
     import os, sys, threading, time
-    from auditlib.pg import EmbeddedPostgres
+    from auditlib.target.pg import EmbeddedPostgres
     pg = EmbeddedPostgres(base_dir=sys.argv[1])
     if sys.argv[2] == "thread":
         # Started from a worker thread, the parent-death signal is not
@@ -282,7 +282,7 @@ def test_sweep_kills_server_of_dead_owner(traversable_base):
 
 NONROOT_SCRIPT = textwrap.dedent("""
     import os, psycopg
-    from auditlib.pg import EmbeddedPostgres
+    from auditlib.target.pg import EmbeddedPostgres
     assert os.geteuid() != 0
     with EmbeddedPostgres() as pg:
         root = pg.root_dir
@@ -311,7 +311,7 @@ def _python_for(user: pwd.struct_passwd, home: str) -> tuple[list[str], dict] | 
         env = {"PATH": "/usr/bin:/bin", "HOME": home, "PYTHONPATH": f"{REPO}{os.pathsep}{site}",
                "EXPECT_USER": user.pw_name}
         try:
-            probe = subprocess.run([exe, "-c", "import psycopg, auditlib.pg"], env=env, cwd=home,
+            probe = subprocess.run([exe, "-c", "import psycopg, auditlib.target.pg"], env=env, cwd=home,
                                    user=user.pw_uid, group=user.pw_gid, extra_groups=[],
                                    capture_output=True, timeout=60)
         except PermissionError:  # exe not reachable by that user

@@ -1,8 +1,8 @@
 """Mount paths join like Starlette's Mount: a sub-app mounted at "/" serves at the root."""
 from __future__ import annotations
 
-from auditlib.context import AuditContext
-from auditlib.routes import route_inventory
+from auditlib.target.context import AuditContext
+from auditlib.facts.routes import route_inventory
 
 
 def test_root_mount_does_not_double_the_slash(tmp_path):

@@ -1,7 +1,7 @@
 """The Ruff engine: runs isolated from the target's config, on the index's files."""
 from __future__ import annotations
 
-from auditlib.context import AuditContext
+from auditlib.target.context import AuditContext
 from auditlib.engines.ruff import ruff_hits
 
 

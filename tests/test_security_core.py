@@ -11,11 +11,11 @@ import pytest
 from expectations import expected_findings
 
 from auditlib.checks import run_checks
-from auditlib.context import AuditContext
+from auditlib.target.context import AuditContext
 from auditlib.findings import Severity
-from auditlib.pymodules import module_name
-from auditlib.routes import route_inventory, routes_frame
-from auditlib.tenancy import endpoint_verdicts, plot_verdicts_by_router, scoping_frame
+from auditlib.code.pymodules import module_name
+from auditlib.facts.routes import route_inventory, routes_frame
+from auditlib.tenancy.scoping import endpoint_verdicts, plot_verdicts_by_router, scoping_frame
 
 REPO = Path(__file__).resolve().parent.parent
 TENANT_APP = REPO / "tests" / "fixtures" / "tenant_app"

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from auditlib.checks import run_checks
-from auditlib.context import AuditContext
-from auditlib.pyast import NOT_LITERAL
-from auditlib.route_credentials import routes
-from auditlib.settings_model import REQUIRED, settings_model
+from auditlib.target.context import AuditContext
+from auditlib.code.pyast import NOT_LITERAL
+from auditlib.facts.route_credentials import routes
+from auditlib.facts.settings_model import REQUIRED, settings_model
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "checks"
@@ -104,7 +104,7 @@ def test_sec001_bypass_flag_on_by_default_keeps_blocker(tmp_path):
 
 
 def test_prod_validation_rules_table(tmp_path):
-    from auditlib.prod_validation import prod_validation
+    from auditlib.facts.prod_validation import prod_validation
 
     ctx = AuditContext.open(FIXTURES / "SEC-002" / "partial", tmp_path)
     table = prod_validation(ctx).frame().set_index("rule")
@@ -142,8 +142,8 @@ def test_dep001_no_example_file(tmp_path):
 def test_value_origin_traces_assignments_and_callers(tmp_path):
     import ast
 
-    from auditlib.pyresolve import Project
-    from auditlib.value_origin import tracer_for
+    from auditlib.code.pyresolve import Project
+    from auditlib.code.value_origin import tracer_for
 
     code = ("COLS = {'a': 'x'}\n\ndef f(q, n: int):\n    col = COLS.get(q, 'x')\n"
             "    s = 'SELECT ' + col\n    s += f' LIMIT {n} {q}'\n    return run(s)\n\n"

@@ -8,7 +8,7 @@ import pytest
 
 from expectations import expected_findings
 from auditlib.checks import checks_for, run_checks
-from auditlib.context import AuditContext
+from auditlib.target.context import AuditContext
 from auditlib.findings import Severity
 
 REPO = Path(__file__).resolve().parent.parent

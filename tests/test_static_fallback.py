@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from auditlib.checks import run_checks
-from auditlib.context import AuditContext
+from auditlib.target.context import AuditContext
 
 CASE = Path(__file__).resolve().parent / "fixtures" / "checks" / "REL-007" / "nullable_unique"
 

@@ -1,4 +1,4 @@
-"""Tests for auditlib.targetenv: a real Alembic project migrated against the
+"""Tests for auditlib.target.targetenv: a real Alembic project migrated against the
 embedded PostgreSQL, and offline venv provisioning from hand-built wheels."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from auditlib import targetenv
-from auditlib.targetenv import (
+from auditlib.target import targetenv
+from auditlib.target.targetenv import (
     DB_URL_VARS,
     NO_TARGET_ENV,
     AlembicRun,

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from auditlib.checks import run_checks
-from auditlib.context import AuditContext
+from auditlib.target.context import AuditContext
 
 MODELS = '''from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditlib import test_model
+from auditlib.facts import test_model
 from auditlib.checks import run_checks
-from auditlib.context import AuditContext
-from auditlib.scenarios import coverage_frame
+from auditlib.target.context import AuditContext
+from auditlib.facts.scenarios import coverage_frame
 
 APP = "from fastapi import FastAPI\napp = FastAPI()\n"
 

@@ -9,7 +9,7 @@ import pytest
 
 from expectations import expected_findings
 from auditlib.checks import run_checks
-from auditlib.context import AuditContext
+from auditlib.target.context import AuditContext
 from auditlib.stages import tests_stage
 from auditlib.stages.test_command import discover_test_command, masked_env, pytest_args
 

@@ -1,7 +1,7 @@
 """The check registry: one small plugin per checklist id over one shared parse.
 
 A check is a generator function decorated with :func:`check`; it receives the audit
-:class:`~auditlib.context.AuditContext` and yields :class:`~auditlib.findings.Finding`s.
+:class:`~auditlib.target.context.AuditContext` and yields :class:`~auditlib.findings.Finding`s.
 Modules are named after their id (``sec_030_committed_secrets.py`` holds SEC-030), so
 "where is SEC-030?" is one ``ls`` away. :func:`run_checks` isolates failures: a check
 that raises yields a "not verified" WARNING and the others still run.

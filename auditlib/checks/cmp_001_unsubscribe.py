@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from ..email_model import email_text, emails
+from ..facts.email_model import email_text, emails
 from ..findings import Severity
 from . import check
 

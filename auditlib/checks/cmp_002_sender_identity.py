@@ -4,12 +4,12 @@ from __future__ import annotations
 import ast
 import re
 
-from ..email_model import sends_mail
+from ..facts.email_model import sends_mail
 from ..findings import Severity
-from ..prod_validation import prod_requirement
-from ..pyast import literal, of_type
-from ..pyresolve import Project
-from ..settings_model import find_settings
+from ..facts.prod_validation import prod_requirement
+from ..code.pyast import literal, of_type
+from ..code.pyresolve import Project
+from ..facts.settings_model import find_settings
 from . import check
 
 SENDER = r"^(email_from|mail_from|from_email|default_from_email|smtp_from|sender_email|email_sender|" \

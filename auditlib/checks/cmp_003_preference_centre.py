@@ -4,9 +4,9 @@ from __future__ import annotations
 import ast
 import re
 
-from ..email_model import emails
+from ..facts.email_model import emails
 from ..findings import Severity
-from ..pyast import dotted, literal, walk
+from ..code.pyast import dotted, literal, walk
 from . import check
 
 STORE = (r"email_?pref|notification_?pref|communication_?pref|subscription_?pref|mailing_?pref|"

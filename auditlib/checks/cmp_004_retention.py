@@ -6,10 +6,10 @@ import re
 from bisect import bisect_left
 
 from ..findings import Severity
-from ..callgraph import shared
-from ..pyast import dotted, flat, literal, of_type
-from ..routes import protection, source_routes
-from ..settings_model import find_settings
+from ..code.callgraph import shared
+from ..code.pyast import dotted, flat, literal, of_type
+from ..facts.routes import protection, source_routes
+from ..facts.settings_model import find_settings
 from . import check
 
 # category -> (table name pattern, [(setting pattern, expected default)])

@@ -5,10 +5,10 @@ import ast
 import os
 import re
 
-from ..email_model import email_text, emails
+from ..facts.email_model import email_text, emails
 from ..findings import Severity
-from ..pyast import dotted, of_type
-from ..routes import source_routes
+from ..code.pyast import dotted, of_type
+from ..facts.routes import source_routes
 from . import check
 
 PERSONAL = re.compile(r"(^|_)(e_?mail|phone|mobile|address|street|postcode|date_of_birth)(_|$)", re.I)

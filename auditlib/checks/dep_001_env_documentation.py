@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from ..findings import Location, Severity, not_verified
-from ..settings_model import settings_model
+from ..facts.settings_model import settings_model
 from . import check
 
 CRITICAL_ENV = ["DATABASE_URL", "AUTH_SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "REDIS_URL",

@@ -2,8 +2,8 @@
 Alembic on an empty database (upgrade, current, offline SQL, downgrade round trip, drift)."""
 from __future__ import annotations
 
-from ..alembic_env import metadata_coverage
-from ..alembic_graph import read_graph
+from ..facts.alembic_env import metadata_coverage
+from ..facts.alembic_graph import read_graph
 from ..findings import Severity, db_not_verified
 from . import check
 

@@ -3,13 +3,8 @@ from __future__ import annotations
 
 import re
 
-from ..alembic_graph import read_graph
-from ..data_migrations import (
-    column_adds,
-    created_tables,
-    data_statements,
-    project_imports,
-)
+from ..facts.alembic_graph import read_graph
+from ..facts.data_migrations import column_adds, created_tables, data_statements, project_imports
 from ..findings import Severity
 from . import check
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import ast
 import re
 
-from ..callgraph import app_graph
+from ..code.callgraph import app_graph
 from ..findings import Severity
-from ..jobs_scan import find_jobs, loops_forever
-from ..pyast import dotted, literal, of_type
+from ..facts.jobs_scan import find_jobs, loops_forever
+from ..code.pyast import dotted, literal, of_type
 from . import check
 from .dep_004_docker import dockerfile_stages
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..findings import Severity
-from ..orm_enums import migration_enum_labels, orm_enums
+from ..facts.orm_enums import migration_enum_labels, orm_enums
 from . import check
 
 
@@ -11,7 +11,7 @@ def enum_consistency_db(ctx):
     """Not in the checklist: it extends DEP-002's "migrations build the schema the code
     needs" to enum types, a classic PostgreSQL-only production failure. For every ORM
     enum column (``Enum(PyEnum, name=...)`` or ``Mapped[PyEnum]``; see
-    :mod:`auditlib.orm_enums`: the ORM writes member *names* unless ``values_callable``
+    :mod:`auditlib.facts.orm_enums`: the ORM writes member *names* unless ``values_callable``
     is given) the PostgreSQL enum of that name (``pg_enum`` in the migrated database) must
     accept what the ORM writes. BLOCKER: a label the ORM writes is missing from the
     PostgreSQL enum (every insert/update with it fails with "invalid input value for

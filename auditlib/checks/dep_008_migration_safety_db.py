@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from ..findings import Severity, not_verified
-from ..squawk import DEFAULT_EXCLUDE, SquawkUnavailable, lint_revisions
+from ..engines.squawk import DEFAULT_EXCLUDE, SquawkUnavailable, lint_revisions
 from . import check
 
 _NAME = re.compile(r"\b(?:INDEX|TABLE|CONSTRAINT|COLUMN|TYPE)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?\"?(\w+)", re.I)
@@ -27,7 +27,7 @@ def migration_safety_db(ctx):
     """Extends the checklist (DEP-002 covers whether migrations run, not how they lock).
     The target's offline SQL (``upgrade head --sql``, rendered by its own Alembic in the
     database stage) is split per revision and linted by Squawk (see
-    :mod:`auditlib.squawk`; the engine does the SQL analysis). Each lint is a
+    :mod:`auditlib.engines.squawk`; the engine does the SQL analysis). Each lint is a
     RECOMMENDATION at the revision line that names the object: non-concurrent index
     creation, a NOT NULL column without default, foreign keys / constraints without NOT
     VALID, column type changes, ... take locks that block writes (or reads) for as long as

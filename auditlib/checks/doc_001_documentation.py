@@ -5,7 +5,7 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, walk
+from ..code.pyast import dotted, walk
 from . import check
 
 # topic -> (pattern in README/docs text or doc file names, severity when missing, why)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ast
 
 from ..findings import Severity
-from ..pyast import literal, walk
+from ..code.pyast import literal, walk
 from . import check
 
 DEFAULT_TITLE, DEFAULT_VERSION = "FastAPI", "0.1.0"  # FastAPI's own defaults

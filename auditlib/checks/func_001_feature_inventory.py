@@ -1,10 +1,10 @@
 """FUNC-001: feature inventory against the feature profile."""
 from __future__ import annotations
 
-from ..features import inventory
+from ..facts.features import inventory
 from ..findings import Severity, not_verified
-from ..profile_data import ProfileError
-from ..routes import app_anchor
+from ..facts.profile_data import ProfileError
+from ..facts.routes import app_anchor
 from . import check
 
 CORE_GROUPS = {"core"}  # config key `features_core_groups`: groups whose gaps are WARNINGs

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from ..findings import Severity
-from ..pyast import comments
+from ..code.pyast import comments
 from . import check
 
 WORDS = ("TODO", "FIXME", "XXX", "HACK")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from ..findings import Severity
-from ..pyast import string_constants
+from ..code.pyast import string_constants
 from . import check
 
 PATTERNS = [

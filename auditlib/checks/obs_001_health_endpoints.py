@@ -5,9 +5,9 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, of_type, walk
-from ..pyresolve import Project, callees_upto
-from ..routes import app_anchor, routes_at
+from ..code.pyast import dotted, of_type, walk
+from ..code.pyresolve import Project, callees_upto
+from ..facts.routes import app_anchor, routes_at
 from . import check
 
 HEALTH_PATHS = ["/healthz", "/health", "/livez", "/healthcheck"]

@@ -5,9 +5,9 @@ import ast
 import re
 
 from ..findings import Severity
-from ..metrics_model import exporters, label_calls, metrics
-from ..pyast import dotted, literal, of_type
-from ..pyresolve import kwarg
+from ..facts.metrics_model import exporters, label_calls, metrics
+from ..code.pyast import dotted, literal, of_type
+from ..code.pyresolve import kwarg
 from . import check
 
 UNBOUNDED_LABEL = (r"^(id|uuid|email|phone|ip|ip_address|client_ip|url|raw_path|full_path|query|user_agent|"

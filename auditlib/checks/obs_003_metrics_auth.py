@@ -4,11 +4,11 @@ from __future__ import annotations
 import ast
 
 from ..findings import Severity
-from ..prod_validation import prod_requirement
-from ..pyast import literal, of_type
-from ..pyresolve import Project, kwarg
-from ..routes import library_route, protection, routes_at
-from ..settings_model import find_settings
+from ..facts.prod_validation import prod_requirement
+from ..code.pyast import literal, of_type
+from ..code.pyresolve import Project, kwarg
+from ..facts.routes import library_route, protection, routes_at
+from ..facts.settings_model import find_settings
 from . import check
 
 METRICS_PATHS = ["/metrics"]

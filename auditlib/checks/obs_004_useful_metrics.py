@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import re
 
-from ..email_model import sends_mail
+from ..facts.email_model import sends_mail
 from ..findings import Severity
-from ..metrics_model import exporters, metrics
-from ..pyresolve import Project
-from ..routes import app_anchor, mounted_apps, source_routes
+from ..facts.metrics_model import exporters, metrics
+from ..code.pyresolve import Project
+from ..facts.routes import app_anchor, mounted_apps, source_routes
 from . import check
 
 JOB_LIBS = re.compile(r"^(apscheduler|arq|celery|rq|dramatiq|taskiq|huey|saq)\b")

@@ -5,9 +5,9 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, of_type
-from ..pyresolve import Project, enclosing_function, parents
-from ..routes import app_anchor
+from ..code.pyast import dotted, of_type
+from ..code.pyresolve import Project, enclosing_function, parents
+from ..facts.routes import app_anchor
 from . import check
 
 LOG_METHODS = {"debug", "info", "warning", "warn", "error", "exception", "critical", "fatal", "log", "msg"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from ..findings import Severity, db_not_verified
-from ..migration_schema import schema_for
+from ..facts.migration_schema import schema_for
 from . import check
 
 DEFAULT_REQUIRED = ["bookings(starts_at)", "email_events(booking_id, email_type)"]
@@ -23,7 +23,7 @@ def parse_required(items) -> list[tuple[str, tuple[str, ...]]]:
 @check("PERF-001", "performance", "Indexes on foreign keys, tenant column and hot queries")
 def indexes(ctx):
     """Static fallback of the database check: the schema as the Alembic migrations build
-    it (``auditlib.migration_schema``: ``op.create_table`` / ``create_index`` /
+    it (``auditlib.facts.migration_schema``: ``op.create_table`` / ``create_index`` /
     ``create_unique_constraint`` / raw ``CREATE INDEX`` replayed base to head), then:
 
     - every foreign key whose columns are not the leading columns of some index (a

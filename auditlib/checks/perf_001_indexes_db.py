@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import re
 
-from ..dbschema import supporting_index
-from ..dbtenancy import org_column, tenant_tables
+from ..facts.dbschema import supporting_index
+from ..tenancy.database import org_column, tenant_tables
 from ..findings import Severity
-from ..schema_sources import schema_sources
+from ..facts.schema_sources import schema_sources
 from . import check, static_fallback
 
 DEFAULT_REQUIRED_INDEXES = ["bookings(starts_at)", "email_events(booking_id, email_type)"]

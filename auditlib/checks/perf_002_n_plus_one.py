@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import ast
 
-from ..callgraph import app_graph
+from ..code.callgraph import app_graph
 from ..findings import Severity
-from ..orm_scan import db_read_call, eager_loaded, models, query_functions, uses_asyncio
-from ..pyast import SCOPES, dotted, flat, literal, of_type
-from ..routes import source_routes
+from ..facts.orm_scan import db_read_call, eager_loaded, models, query_functions, uses_asyncio
+from ..code.pyast import SCOPES, dotted, flat, literal, of_type
+from ..facts.routes import source_routes
 from . import check
 
 LOOPS = (ast.For, ast.AsyncFor, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)

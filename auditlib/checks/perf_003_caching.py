@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import ast
 
-from ..callgraph import app_graph
+from ..code.callgraph import app_graph
 from ..findings import Severity
-from ..keywords import first_phrase, split_words
-from ..orm_scan import query_functions
-from ..pyast import dotted, of_type
+from ..code.keywords import first_phrase, split_words
+from ..facts.orm_scan import query_functions
+from ..code.pyast import dotted, of_type
 from . import check
 
 # Names of read paths worth caching (config key `hot_read_paths`): keyword phrases.

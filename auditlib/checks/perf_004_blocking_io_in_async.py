@@ -4,9 +4,9 @@ from __future__ import annotations
 import ast
 
 from ..engines.ruff import RuffUnavailable, ruff_hits
-from ..external_calls import external_calls
+from ..facts.external_calls import external_calls
 from ..findings import Severity, not_verified
-from ..pyresolve import Project, callees, calls, functions
+from ..code.pyresolve import Project, callees, calls, functions
 from . import check
 
 # Ruff's flake8-async rules that answer "blocking call in async function"

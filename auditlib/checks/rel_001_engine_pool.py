@@ -4,8 +4,8 @@ from __future__ import annotations
 import ast
 
 from ..findings import Severity, db_not_verified
-from ..pyast import NOT_LITERAL, dotted, literal
-from ..pyresolve import Project, calls, kwarg
+from ..code.pyast import NOT_LITERAL, dotted, literal
+from ..code.pyresolve import Project, calls, kwarg
 from . import check
 
 ENGINE_FACTORIES = {"create_engine", "create_async_engine"}

@@ -5,8 +5,8 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import FUNCS, dotted, flat, literal, of_type
-from ..pyresolve import FuncDef, Project, callers_upto, calls, functions
+from ..code.pyast import FUNCS, dotted, flat, literal, of_type
+from ..code.pyresolve import FuncDef, Project, callers_upto, calls, functions
 from . import check
 
 SESSION_NAME = re.compile(r"session|^db$|^s$|^tx$|uow|conn", re.I)

@@ -4,10 +4,10 @@ from __future__ import annotations
 import ast
 
 from ..engines.ruff import RuffUnavailable, ruff_hits
-from ..external_calls import external_calls, kw
+from ..facts.external_calls import external_calls, kw
 from ..findings import Severity, not_verified
-from ..pyast import dotted, literal, walk
-from ..pyresolve import Project
+from ..code.pyast import dotted, literal, walk
+from ..code.pyresolve import Project
 from . import check
 
 FIX_SMTP = "Pass `timeout=` (e.g. 10 s) to `smtplib.SMTP(...)` / `SMTP_SSL(...)`."

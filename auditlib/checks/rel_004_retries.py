@@ -1,10 +1,10 @@
 """REL-004: retries with backoff around calls to external services."""
 from __future__ import annotations
 
-from ..external_calls import external_calls
+from ..facts.external_calls import external_calls
 from ..findings import Severity
-from ..pyresolve import Project
-from ..resilience import builtin_retries, has_retry, retry_loop
+from ..code.pyresolve import Project
+from ..facts.resilience import builtin_retries, has_retry, retry_loop
 from . import check
 
 SERVICE = {"smtp": "SMTP", "http": "HTTP", "storage": "object storage", "payments": "Stripe", "email": "SendGrid"}

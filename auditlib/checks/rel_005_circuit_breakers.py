@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ..findings import Severity
-from ..pyresolve import Project
-from ..resilience import breaker_names, has_breaker
+from ..code.pyresolve import Project
+from ..facts.resilience import breaker_names, has_breaker
 from . import check
 from .rel_004_retries import SERVICE, network_sites
 

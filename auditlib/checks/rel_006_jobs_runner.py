@@ -4,18 +4,13 @@ from __future__ import annotations
 import ast
 import re
 
-from ..external_calls import external_calls
+from ..facts.external_calls import external_calls
 from ..findings import Severity
-from ..migration_schema import schema_for
-from ..pyast import dotted, of_type
-from ..pyresolve import Project, callees, functions
+from ..facts.migration_schema import schema_for
+from ..code.pyast import dotted, of_type
+from ..code.pyresolve import Project, callees, functions
 from . import check
-from .rel_007_email_dedup import (
-    DEFAULT_COLUMNS,
-    DEFAULT_TABLE,
-    dedup_index,
-    email_tables,
-)
+from .rel_007_email_dedup import DEFAULT_COLUMNS, DEFAULT_TABLE, dedup_index, email_tables
 
 READY_PATHS = re.compile(r"^/(readyz|ready|health/ready|readiness)$")
 EMAIL_MODEL = re.compile(r"e?mail\w*(event|log|sent|outbox|delivery)", re.I)

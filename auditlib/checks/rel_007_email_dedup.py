@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from ..findings import Severity, db_not_verified
-from ..migration_schema import Index, Table, schema_for
+from ..facts.migration_schema import Index, Table, schema_for
 from . import check
 
 DEFAULT_TABLE = "email_events"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..findings import Severity
-from ..schema_sources import schema_sources
+from ..facts.schema_sources import schema_sources
 from . import check, static_fallback
 
 DEFAULT_TABLE = "email_events"

@@ -5,8 +5,8 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, of_type
-from ..pyresolve import Project, calls, functions
+from ..code.pyast import dotted, of_type
+from ..code.pyresolve import Project, calls, functions
 from . import check
 from .rel_002_transactions import is_write
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ..findings import Severity
-from ..prod_validation import bypass_on_by_default, env_default_text, prod_validation
-from ..settings_model import settings_model
+from ..facts.prod_validation import bypass_on_by_default, env_default_text, prod_validation
+from ..facts.settings_model import settings_model
 from . import check
 
 
@@ -13,12 +13,12 @@ def default_secrets(ctx):
     credential, signing_key; not ``*_url``, ``*_ttl``, ``*_header``...) or whose type is
     ``SecretStr``, and whose default is a non-empty string literal: pydantic settings
     fields (``auth_secret_key: str = "dev-auth-secret"``, ``Field("...")``) and direct
-    reads (``os.getenv("AUTH_SECRET", "dev")``), from :mod:`auditlib.settings_model`.
+    reads (``os.getenv("AUTH_SECRET", "dev")``), from :mod:`auditlib.facts.settings_model`.
 
     Why: a deployment that forgets the environment variable silently runs with a secret
     everybody can read in the repository: forged tokens and sessions.
     Severity: BLOCKER, unless production config validation (SEC-002, see
-    :mod:`auditlib.prod_validation`) rejects that default at startup: then a WARNING
+    :mod:`auditlib.facts.prod_validation`) rejects that default at startup: then a WARNING
     that names the validator, says that it only runs when the environment setting says
     production (and what that setting defaults to), and whether a testing/debug flag can
     bypass it. A bypass flag whose own default switches validation off keeps the BLOCKER.

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ..findings import Severity
-from ..prod_validation import bypass_on_by_default, env_default, prod_validation
-from ..settings_model import settings_model
+from ..facts.prod_validation import bypass_on_by_default, env_default, prod_validation
+from ..facts.settings_model import settings_model
 from . import check
 
 

@@ -5,8 +5,8 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, literal, of_type
-from ..pyresolve import Project, import_map, qualify
+from ..code.pyast import dotted, literal, of_type
+from ..code.pyresolve import Project, import_map, qualify
 from . import check
 
 PASSWORD_WORD = re.compile(r"passw(or)?d|passwd|pwd|passphrase", re.IGNORECASE)

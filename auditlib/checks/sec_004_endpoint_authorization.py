@@ -5,7 +5,7 @@ import ast
 import re
 
 from ..findings import Severity, not_verified
-from ..routes import apps, route_inventory
+from ..facts.routes import apps, route_inventory
 from . import check
 
 ADMIN = re.compile(r"(^|[/_.:-])admin", re.IGNORECASE)
@@ -44,7 +44,7 @@ def endpoint_authorization(ctx):
     """Every route (method, full path through every router prefix, handler, file:line)
     classified as unprotected, authenticated or role-gated, by which dependency (app,
     router, include, decorator or parameter level, followed through dependency functions)
-    or auth-enforcing path-prefix middleware. See :mod:`auditlib.routes`.
+    or auth-enforcing path-prefix middleware. See :mod:`auditlib.facts.routes`.
 
     Why: a route that forgot its auth dependency is reachable by anyone; admin routes
     are the worst case. Severity: an admin-looking route (path, router, module or handler

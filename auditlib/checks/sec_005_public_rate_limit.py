@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from ..findings import Severity, not_verified
-from ..routes import route_inventory
+from ..facts.routes import route_inventory
 from . import check
 
 LIMITER = re.compile(r"limit|throttl|rate", re.IGNORECASE)

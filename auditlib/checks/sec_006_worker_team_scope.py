@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from ..findings import Severity
-from ..tenancy import CALLER, endpoint_verdicts
+from ..tenancy.scoping import CALLER, endpoint_verdicts
 from . import check
 
 DEFAULT_TABLES = ["bookings", "jobs", "job_assignments", "assignments", "visits"]

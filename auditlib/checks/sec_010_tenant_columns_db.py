@@ -1,9 +1,9 @@
 """SEC-010 (db half): tenant tables and their org column in the migrated schema."""
 from __future__ import annotations
 
-from ..dbtenancy import org_column, org_table, tenant_tables
+from ..tenancy.database import org_column, org_table, tenant_tables
 from ..findings import Severity
-from ..schema_sources import schema_sources
+from ..facts.schema_sources import schema_sources
 from . import check, static_fallback
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..findings import Severity, db_not_verified
-from ..orm_schema import cap_inferred, schema
+from ..facts.orm_schema import cap_inferred, schema
 from . import check
 
 DEFAULT_TENANT_TABLES = ["bookings", "leads", "invoices", "workers", "teams", "orders", "chat_sessions"]

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ..findings import Severity
-from ..orm_schema import cap_inferred
-from ..tenancy import endpoint_verdicts
+from ..facts.orm_schema import cap_inferred
+from ..tenancy.scoping import endpoint_verdicts
 from . import check
 
 BAD = {"unscoped", "id-substitution", "unknown"}
@@ -17,7 +17,7 @@ def query_scoping(ctx):
     modules, whose conditions never constrain the org column to the caller's org
     (directly, through a joined table or a subquery), with no org comparison after the
     fetch and no session-level mechanism (row-level security set per request, a
-    ``with_loader_criteria`` global filter). Analysis in :mod:`auditlib.tenancy`.
+    ``with_loader_criteria`` global filter). Analysis in :mod:`auditlib.tenancy.scoping`.
 
     Why: one unscoped query leaks or modifies another organisation's rows. Severity:
     BLOCKER at the query line when an authenticated tenant route reaches it; WARNING

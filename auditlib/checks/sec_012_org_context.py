@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ..findings import Severity
-from ..orm_schema import cap_inferred, schema
-from ..tenancy import auth_paths, endpoint_verdicts
+from ..facts.orm_schema import cap_inferred, schema
+from ..tenancy.scoping import auth_paths, endpoint_verdicts
 from . import check
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from collections import Counter
 
 from ..findings import Severity
-from ..orm_schema import cap_inferred
-from ..tenancy import endpoint_verdicts
+from ..facts.orm_schema import cap_inferred
+from ..tenancy.scoping import endpoint_verdicts
 from . import check
 
 

@@ -6,9 +6,9 @@ import re
 
 from ..engines.ruff import RuffUnavailable, ruff_hits
 from ..findings import Severity, not_verified
-from ..pyast import of_type
-from ..pyresolve import Project, import_map, qualify
-from ..value_origin import tracer_for
+from ..code.pyast import of_type
+from ..code.pyresolve import Project, import_map, qualify
+from ..code.value_origin import tracer_for
 from . import check
 
 TEXT_SINKS = {"sqlalchemy.text", "sqlalchemy.sql.text", "sqlalchemy.sql.expression.text", "sqlalchemy.literal_column",
@@ -43,7 +43,7 @@ def sql_injection(ctx):
     ``"".join``) or passed in non-literal, at the SQL sinks: ``sqlalchemy.text()`` /
     ``literal_column()`` (through any import alias), ``.exec_driver_sql()``, and
     ``.execute()``/``executemany``/asyncpg ``fetch*`` on a session, connection or cursor.
-    Each interpolated value is traced (:mod:`auditlib.value_origin`): local variables
+    Each interpolated value is traced (:mod:`auditlib.code.value_origin`): local variables
     back to their assignments in the function, loop variables to what they iterate,
     parameters to the project's call sites.
 

@@ -6,9 +6,9 @@ import re
 
 from ..engines.ruff import RuffUnavailable, ruff_hits
 from ..findings import Severity, not_verified
-from ..pyast import literal, of_type
-from ..pyresolve import Project, import_map, qualify
-from ..value_origin import tracer_for
+from ..code.pyast import literal, of_type
+from ..code.pyresolve import Project, import_map, qualify
+from ..code.value_origin import tracer_for
 from . import check
 
 TEMPLATE_EXT = (".html", ".htm", ".jinja", ".jinja2", ".j2", ".xml")

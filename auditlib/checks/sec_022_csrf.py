@@ -5,9 +5,9 @@ import ast
 import re
 
 from ..findings import Severity
-from ..keywords import mentions_any
-from ..pyast import dotted, literal, of_type
-from ..route_credentials import STATE_CHANGING, routes
+from ..code.keywords import mentions_any
+from ..code.pyast import dotted, literal, of_type
+from ..facts.route_credentials import STATE_CHANGING, routes
 from . import check
 
 CSRF_NAME = re.compile(r"csrf|xsrf", re.IGNORECASE)
@@ -17,7 +17,7 @@ CSRF_NAME = re.compile(r"csrf|xsrf", re.IGNORECASE)
 def csrf(ctx):
     """State-changing routes (POST/PUT/PATCH/DELETE) whose authentication the browser
     attaches by itself, with no CSRF defence: credentials are found by following the
-    route's dependencies (:mod:`auditlib.route_credentials`). A CSRF defence is any
+    route's dependencies (:mod:`auditlib.facts.route_credentials`). A CSRF defence is any
     middleware or dependency whose name says CSRF/XSRF (``starlette-csrf``'s
     ``CSRFMiddleware``, ``fastapi-csrf-protect``'s ``CsrfProtect``, ``asgi-csrf``).
 

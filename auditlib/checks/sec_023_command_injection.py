@@ -6,9 +6,9 @@ import re
 
 from ..engines.ruff import RuffUnavailable, ruff_hits
 from ..findings import Severity, not_verified
-from ..pyast import literal, of_type
-from ..pyresolve import Project, import_map, qualify
-from ..value_origin import Origin, function_of, tracer_for
+from ..code.pyast import literal, of_type
+from ..code.pyresolve import Project, import_map, qualify
+from ..code.value_origin import Origin, function_of, tracer_for
 from . import check
 
 SHELL_SINKS = {"os.system", "os.popen", "subprocess.getoutput", "subprocess.getstatusoutput",
@@ -26,7 +26,7 @@ def command_injection(ctx):
     ``subprocess.getoutput``, ``asyncio.create_subprocess_shell``, any ``subprocess.*``
     with ``shell=True``) and argv launches (``subprocess.run([...])``,
     ``create_subprocess_exec``, ``os.exec*``/``spawn*``), through import aliases. Values
-    in the command are traced to their origin (:mod:`auditlib.value_origin`). Ruff's
+    in the command are traced to their origin (:mod:`auditlib.code.value_origin`). Ruff's
     S602/S604/S605/S609 (the engine part) catch shell launches through wrappers the AST
     pass does not resolve.
 

@@ -5,8 +5,8 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import FUNCS, dotted, flat, inner, literal, of_type, walk
-from ..pyresolve import Project, kwarg
+from ..code.pyast import FUNCS, dotted, flat, inner, literal, of_type, walk
+from ..code.pyresolve import Project, kwarg
 from . import check
 
 LIMITER = re.compile(r"rate|limit|throttl", re.I)

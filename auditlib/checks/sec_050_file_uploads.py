@@ -5,9 +5,9 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, flat, literal, of_type, source, walk
-from ..pyresolve import Project, callees_upto
-from ..routes import source_routes
+from ..code.pyast import dotted, flat, literal, of_type, source, walk
+from ..code.pyresolve import Project, callees_upto
+from ..facts.routes import source_routes
 from . import check
 
 SIZE_NAME = re.compile(r"size|bytes|length|max_upload|content_length", re.I)

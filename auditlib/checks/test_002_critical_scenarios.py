@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ..findings import Severity, not_verified
-from ..profile_data import ProfileError
-from ..scenarios import coverage
+from ..facts.profile_data import ProfileError
+from ..facts.scenarios import coverage
 from . import check
 
 

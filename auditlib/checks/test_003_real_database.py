@@ -5,8 +5,8 @@ import ast
 import re
 
 from ..findings import Severity
-from ..pyast import dotted, literal, walk
-from ..test_model import test_files
+from ..code.pyast import dotted, literal, walk
+from ..facts.test_model import test_files
 from . import check
 
 ENGINE_CALLS = {"create_async_engine", "create_engine"}

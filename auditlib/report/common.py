@@ -10,15 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from auditlib.findings import (
-    Finding,
-    Location,
-    Severity,
-    Verdict,
-    counts,
-    sort_key,
-    verdict,
-)
+from auditlib.findings import Finding, Location, Severity, Verdict, counts, sort_key, verdict
 
 from .model import RunResult, stage_ran
 

@@ -1,13 +1,13 @@
 """The database stage: one migrated database per audit, shared by every db-source check.
 
 :func:`migrated_database` runs the target's own Alembic (its interpreter, a subprocess
-with a timeout, see :mod:`auditlib.targetenv`) against a fresh database of the audit's
+with a timeout, see :mod:`auditlib.target.targetenv`) against a fresh database of the audit's
 PostgreSQL, once per process (the runner executes every db check in one notebook):
 
 1. ``alembic heads``, ``alembic history`` and ``alembic upgrade head --sql`` (offline, no
    database needed) run in threads while ``alembic upgrade head`` runs;
 2. ``alembic current`` must then equal the head; the schema is read once
-   (:mod:`auditlib.dbschema`);
+   (:mod:`auditlib.facts.dbschema`);
 3. ``alembic check`` compares the target's ``target_metadata`` with the migrated schema;
 4. where enabled (``alembic_downgrade_roundtrip``, default on: the database is
    throwaway), ``downgrade base`` and ``upgrade head`` again.
@@ -22,21 +22,61 @@ import atexit
 import json
 import re
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..alembic_graph import RevisionGraph, read_graph
-from ..dbschema import Schema, read_schema
+from ..facts.alembic_graph import RevisionGraph, read_graph
+from ..facts.dbschema import Schema, read_schema
 from ..findings import Finding, not_applicable, not_verified
 from ..redact import redact_text, redact_url
-from .migrations import (
-    _log,
-    _tail,
-    create_database,
-    db_unavailable_reason,
-    drop_database,
-)
+
+_LOG_LOCK = threading.Lock()
+
+
+def _tail(text: str, n: int = 12) -> str:
+    lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
+    return redact_text("\n".join(lines[-n:]))
+
+
+def create_database(server_url: str) -> tuple[str, str]:
+    """Create a uniquely named database on the server of ``server_url``; (libpq url, name)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server_url).set(drivername="postgresql")
+    name = f"audit_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.set(database=name).render_as_string(hide_password=False), name
+
+
+def drop_database(server_url: str, name: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def db_unavailable_reason(ctx) -> str | None:
+    if ctx.database_url():
+        return None
+    return ctx.stages.get("db_reason") or "the database stage is disabled (--db none)"
+
+
+def _log(ctx, what: str, run) -> None:
+    """Append what was run and its output (redacted) to the run log, for the report."""
+    log = ctx.out_dir / "logs" / "alembic.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    entry = (f"$ alembic {what}  (rc={run.returncode}, {run.duration:.2f}s"
+             f"{', timed out' if run.timed_out else ''})\n"
+             + redact_text(run.stdout or "") + redact_text(run.stderr or "") + "\n")
+    with _LOG_LOCK, log.open("a", encoding="utf-8") as fh:
+        fh.write(entry)
+
 
 DEFAULT_DOWNGRADE_ROUNDTRIP = True
 _RUNNING_SQL_RE = re.compile(r"^-- Running upgrade (.*?) -> (\S+)\s*$", re.M)
@@ -125,7 +165,7 @@ atexit.register(close_all)
 
 
 def _run_stage(ctx) -> DatabaseStage:
-    from ..targetenv import resolve_target_python
+    from ..target.targetenv import resolve_target_python
 
     st = DatabaseStage(sql_libraries=list(ctx.layout.sql_libraries))
     lay = ctx.layout
@@ -161,7 +201,7 @@ def _migrate(ctx, st: DatabaseStage, limit: float) -> None:
     ini = ctx.root / ctx.layout.alembic_ini
 
     def run(step: str, args: list[str]):
-        from ..targetenv import run_alembic
+        from ..target.targetenv import run_alembic
 
         r = run_alembic(st.python, ini, st._url, args, timeout=limit)
         st.runs[step], st.timings[step] = r, round(r.duration, 2)

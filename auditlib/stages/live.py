@@ -14,7 +14,7 @@ timeout and Ctrl-C); the app process also dies with the audit (parent-death sign
 
 The route table comes from the booted app itself (every route with its handler's
 file:line, including routes hidden from the schema); with ``--base-url`` from the static
-route inventory (``auditlib.routes.route_inventory``) when that module exists, else from
+route inventory (``auditlib.facts.routes.route_inventory``) when that module exists, else from
 the served ``/openapi.json``.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 
-from ..pyast import walk
+from ..code.pyast import walk
 from ..redact import redact_text, redact_url
 from .http_probe import Client, Response, fill_path, parse_metrics, path_params
 from .live_boot import AppSpec, BootFailure
@@ -148,9 +148,7 @@ def _run_base_url(ctx, res: LiveResult, base_url: str) -> None:
 
 def _inventory_routes(ctx) -> tuple[list[RouteInfo], str]:
     try:
-        from ..routes import (
-            route_inventory,  # the security engineer's inventory, when present
-        )
+        from ..facts.routes import route_inventory
     except ImportError:
         return [], ""
     out = []
@@ -161,9 +159,9 @@ def _inventory_routes(ctx) -> tuple[list[RouteInfo], str]:
 
 
 def _run_boot(ctx, res: LiveResult) -> None:
-    from ..targetenv import database_env, detect_driver_scheme, resolve_target_python
+    from ..target.targetenv import database_env, detect_driver_scheme, resolve_target_python
     from .live_boot import discover_app
-    from .migrations import create_database, db_unavailable_reason, drop_database
+    from .database import create_database, db_unavailable_reason, drop_database
 
     res.mode = "boot"
     timeouts = ctx.config.get("timeouts", {})
@@ -217,7 +215,7 @@ def _has_module(python: Path, name: str) -> bool:
 
 
 def _migrate(ctx, res, python, work, url, timeouts) -> None:
-    from ..targetenv import run_alembic
+    from ..target.targetenv import run_alembic
 
     ini = ctx.layout.alembic_ini
     if not ini:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..pyast import walk
+from ..code.pyast import walk
 from ..redact import is_placeholder
 
 SECRET_NAME = re.compile(r"secret|passw|pwd|token|api_?key|private_?key|credential|signing|_key$", re.I)
@@ -220,7 +220,7 @@ class AppProcess:
     """``python -c WRAPPER`` in its own session; :meth:`stop` ends the whole group."""
 
     def __init__(self, python: Path, cwd: Path, env: dict, log_path: Path):
-        from ..pg import _make_preexec
+        from ..target.pg import _make_preexec
 
         self.port = free_port()
         env = {**env, "AUDITLIB_PORT": str(self.port)}

@@ -1,48 +1,12 @@
 """DEP-002's database half: findings from the migrated database stage (upgrade, current,
-offline SQL, downgrade round trip, ``alembic check`` drift) and the small database
-helpers the stage uses."""
+offline SQL, downgrade round trip, ``alembic check`` drift); the database helpers the
+stage shares live in :mod:`.database`."""
 from __future__ import annotations
 
 import re
-import threading
-import uuid
 
 from ..findings import Severity, not_verified
-from ..redact import redact_text
-
-_LOG_LOCK = threading.Lock()
-
-
-def _tail(text: str, n: int = 12) -> str:
-    lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
-    return redact_text("\n".join(lines[-n:]))
-
-
-def create_database(server_url: str) -> tuple[str, str]:
-    """Create a uniquely named database on the server of ``server_url``; (libpq url, name)."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(server_url).set(drivername="postgresql")
-    name = f"audit_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True, connect_timeout=10) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return url.set(database=name).render_as_string(hide_password=False), name
-
-
-def drop_database(server_url: str, name: str) -> None:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def db_unavailable_reason(ctx) -> str | None:
-    if ctx.database_url():
-        return None
-    return ctx.stages.get("db_reason") or "the database stage is disabled (--db none)"
+from .database import _tail, current_revisions, migrated_database
 
 
 def _rev_loc(stage, lay, rev_id):
@@ -51,8 +15,6 @@ def _rev_loc(stage, lay, rev_id):
 
 
 def upgrade_findings(ctx, chk):
-    from .database import current_revisions, migrated_database
-
     st = migrated_database(ctx)
     lay = ctx.layout
     what = "migrations were not applied to a real PostgreSQL"
@@ -183,7 +145,7 @@ _DRIFT_RULES = {  # op -> (severity, title, why)
 
 def drift_findings(ctx, chk, st):
     """``alembic check`` (autogenerate compare) of target_metadata with the migrated schema."""
-    from ..schema_sources import schema_sources
+    from ..facts.schema_sources import schema_sources
 
     run = st.runs.get("check")
     if run is None or run.ok:
@@ -219,14 +181,3 @@ def drift_findings(ctx, chk, st):
                           "Write the missing migration (`alembic revision --autogenerate`, then review it) "
                           "or fix the model / env.py's target_metadata so both agree; run `alembic check` in CI.",
                           file, line, source="db", tables=[t] if t else [], key=f"drift:{d['op']}:{t}:{c or d['name']}")
-
-
-def _log(ctx, what: str, run) -> None:
-    """Append what was run and its output (redacted) to the run log, for the report."""
-    log = ctx.out_dir / "logs" / "alembic.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    entry = (f"$ alembic {what}  (rc={run.returncode}, {run.duration:.2f}s"
-             f"{', timed out' if run.timed_out else ''})\n"
-             + redact_text(run.stdout or "") + redact_text(run.stderr or "") + "\n")
-    with _LOG_LOCK, log.open("a", encoding="utf-8") as fh:
-        fh.write(entry)

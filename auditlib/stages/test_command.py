@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from ..pyast import walk
+from ..code.pyast import walk
 
 # Options auditlib sets itself (reporting, coverage, timeouts, caching, parallelism).
 _DROP_PREFIXES = ("--cov", "--junitxml", "--junit-xml", "--timeout", "--html", "--json-report", "--numprocesses",

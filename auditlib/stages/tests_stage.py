@@ -133,7 +133,7 @@ def _run(ctx) -> SuiteRun:
 
 
 def _target_python(ctx) -> tuple[Path | None, str]:
-    from ..targetenv import resolve_target_python
+    from ..target.targetenv import resolve_target_python
 
     timeouts = ctx.config.get("timeouts", {})
     return resolve_target_python(ctx.root, ctx.target_python, ctx.provision,
@@ -163,7 +163,7 @@ def _ensure_tools(ctx, python: Path, run: SuiteRun) -> None:
 
 
 def _execute(ctx, run: SuiteRun) -> None:
-    from ..targetenv import database_env, detect_driver_scheme
+    from ..target.targetenv import database_env, detect_driver_scheme
 
     lay = ctx.layout
     if not any(lay.is_test(f.path) for f in ctx.index.python_files()):
@@ -244,7 +244,7 @@ def _environment(ctx, cmd: TestCommand, tmp: Path, run: SuiteRun, database_env, 
     sqlite_env = any(str(v).startswith("sqlite") for v in cmd.env.values())
     server_url = ctx.database_url()
     if server_url and not sqlite_env:
-        from .migrations import create_database
+        from .database import create_database
 
         url, db_name = create_database(server_url)
         server = server_url
@@ -377,7 +377,7 @@ def _sessions(server: str, name: str) -> int | None:
 
 
 def _drop(server: str, name: str) -> None:
-    from .migrations import drop_database
+    from .database import drop_database
 
     try:
         drop_database(server, name)

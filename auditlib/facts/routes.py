@@ -1,0 +1,803 @@
+"""The static route inventory of a FastAPI target (no import of the target).
+
+For every endpoint: HTTP methods, the full path (every ``include_router(prefix=...)``,
+``APIRouter(prefix=...)`` and ``mount`` on the way), the handler (module:function,
+file:line), ``include_in_schema``, every dependency that applies to it (app, router,
+include, decorator and parameter level: ``Depends`` / ``Security`` / ``Annotated``
+aliases, followed through dependency functions and factories), the auth-enforcing
+path-prefix middlewares, and a protection verdict (``none`` / ``authenticated`` /
+``role``) with the mechanism.
+
+Handles ``@router.<method>``, ``@router.api_route(methods=...)``, ``add_api_route``,
+routers built and returned by functions, routers imported under aliases, and mounted
+sub-apps. Public API (stable, used by other checks and notebooks):
+
+- :func:`route_inventory` ``(ctx) -> list[Route]`` (memoised per target contents);
+- :func:`source_routes` ``(ctx) -> list[Route]``: those whose handler is application code
+  (tests and migrations excluded), in source order, for the checks that walk handlers;
+- :func:`routes_frame` ``(ctx) -> DataFrame`` (one row per route, for display);
+- :class:`Route`, :class:`Dependency`, :class:`Middleware`.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+from ..code.pyast import by_scope, dotted, literal, of_type, walk
+from ..code.pymodules import FuncNode, Module, Project, Symbol, own_nodes, project
+
+HTTP_METHODS = ("get", "post", "put", "patch", "delete", "options", "head", "trace")
+APP_CLASSES = {"FastAPI", "Starlette"}
+ROUTER_CLASSES = {"APIRouter"}
+# fastapi.security classes: a dependency on an instance of one reads credentials.
+SECURITY_SCHEMES = {"HTTPBearer", "HTTPBasic", "HTTPDigest", "HTTPBase", "OAuth2PasswordBearer",
+                    "OAuth2AuthorizationCodeBearer", "OAuth2", "APIKeyHeader", "APIKeyCookie",
+                    "APIKeyQuery", "OpenIdConnect"}
+DENIED_STATUS = {401, 403}
+ROLE_ATTRS = {"role", "roles", "scopes", "scope", "permissions", "permission", "groups", "group", "kind", "type"}
+ROLE_FLAGS = {"is_admin": "admin", "is_superuser": "superuser", "is_staff": "staff", "is_owner": "owner"}
+
+
+@dataclass
+class Dependency:
+    """One dependency applying to a route (the top of a chain; ``chain`` lists the rest)."""
+    name: str  # "module:function", or the external / scheme name
+    level: str  # app | include | router | decorator | param
+    file: str = ""
+    line: int | None = None
+    param: str = ""  # the handler parameter receiving it (level "param")
+    kind: str = "depends"  # depends | security | scheme | class
+    authenticates: bool = False  # reads credentials or rejects with 401/403 (itself or below)
+    roles: tuple[str, ...] = ()
+    chain: tuple[str, ...] = ()  # every dependency below it, flattened
+    evidence: str = ""  # why it counts as authentication
+    written: str = ""  # the callable as written in ``Depends(...)`` (``require_admin``; ``name`` may be its factory)
+
+
+@dataclass
+class Middleware:
+    name: str
+    file: str
+    line: int
+    prefixes: tuple[str, ...]  # () = every path
+    enforces_auth: bool
+    sets_org: bool = False
+    rate_limits: bool = False
+    exempt: tuple[str, ...] = ()  # prefixes it lets through untouched
+
+    def applies_to(self, path: str) -> bool:
+        if any(path.startswith(p) for p in self.exempt):
+            return False
+        return not self.prefixes or any(path.startswith(p) for p in self.prefixes)
+
+
+@dataclass
+class Route:
+    methods: tuple[str, ...]
+    path: str
+    handler: str  # "module:function"
+    file: str
+    line: int  # the decorator (or add_api_route call) line
+    handler_line: int
+    include_in_schema: bool = True
+    dependencies: list[Dependency] = field(default_factory=list)
+    middlewares: list[Middleware] = field(default_factory=list)
+    router: str = ""  # "module:variable" of the router (or app) declaring it
+    app: str = ""  # "module:variable" of the app serving it ("" when not mounted)
+    decorators: tuple[str, ...] = ()  # other decorators of the handler (e.g. limiter.limit)
+    path_params: tuple[str, ...] = ()
+    auth: str = "none"  # none | authenticated | role
+    roles: tuple[str, ...] = ()
+    mechanism: str = ""
+    # for analyses: the handler's module and function node (not part of the frame)
+    module: Module | None = field(default=None, repr=False, compare=False)
+    node: ast.AST | None = field(default=None, repr=False, compare=False)
+    response_model: ast.AST | None = field(default=None, repr=False, compare=False)  # its expression
+
+    @property
+    def key(self) -> str:
+        return f"{'|'.join(self.methods)} {self.path}"
+
+    def as_dicts(self) -> list[dict]:
+        return [{"method": m, "path": self.path} for m in self.methods]
+
+
+# ---------------------------------------------------------------------------------------
+@dataclass
+class _Obj:
+    kind: str  # app | router
+    module: Module
+    name: str
+    line: int
+    call: ast.Call
+    scope: ast.AST | None
+    prefix: str = ""
+    deps: list = field(default_factory=list)  # (expr, module, level)
+    include_in_schema: bool = True
+    routes: list = field(default_factory=list)  # (methods, path, func node, module, line, deco deps, iis)
+    includes: list = field(default_factory=list)  # (child, prefix, deps, iis)
+    mounts: list = field(default_factory=list)  # (child, prefix)
+    foreign_mounts: list = field(default_factory=list)  # (prefix, target expr, module, line): other ASGI apps
+    middlewares: list = field(default_factory=list)
+
+    @property
+    def qualname(self) -> str:
+        return f"{self.module.name}:{self.name}"
+
+
+class _Builder:
+    def __init__(self, proj: Project):
+        self.p = proj
+        self.objs: dict[tuple, _Obj] = {}  # (module name, id(scope) or 0, var) -> obj
+        self.scope_assigns: dict[int, dict[str, ast.AST]] = {}
+        self.dep_memo: dict[tuple, tuple] = {}
+        self.mounted: list[Route] = []  # foreign ASGI apps mounted on a served path (see mounted_apps)
+
+    # -- pass 1: constructors ----------------------------------------------------------
+    def ctor_kind(self, mod: Module, call: ast.Call) -> str | None:
+        sym = self.p.resolve(mod, call.func)
+        name = sym.short if sym else dotted(call.func).rsplit(".", 1)[-1]
+        if sym is not None and sym.kind == "class":
+            bases = {b.rsplit(":", 1)[-1].rsplit(".", 1)[-1] for b in self.p.class_bases(sym.module, sym.node)}
+            name = next((b for b in bases if b in APP_CLASSES | ROUTER_CLASSES), name)
+        if name in APP_CLASSES:
+            return "app"
+        if name in ROUTER_CLASSES:
+            return "router"
+        return None
+
+    def scan(self) -> None:
+        for mod in self.p.by_path.values():
+            for scope, nodes in by_scope(mod.tree, (ast.Assign, ast.AnnAssign)):
+                assigns = {}
+                for node in nodes:
+                    if node.value is not None:
+                        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                        for t in targets:
+                            if isinstance(t, ast.Name):
+                                assigns[t.id] = node.value
+                                if isinstance(node.value, ast.Call) and (k := self.ctor_kind(mod, node.value)):
+                                    self.objs[(mod.name, id(scope) if scope else 0, t.id)] = self._new(
+                                        k, mod, t.id, node.value, scope)
+                self.scope_assigns[id(scope) if scope else id(mod.tree)] = assigns
+
+    def _new(self, kind, mod, name, call, scope) -> _Obj:
+        obj = _Obj(kind, mod, name, call.lineno, call, scope)
+        for kw in call.keywords:
+            if kw.arg == "prefix":
+                obj.prefix = self.string(mod, kw.value, scope)
+            elif kw.arg == "dependencies":
+                obj.deps = [(e, mod, "app" if kind == "app" else "router", scope) for e in _elts(kw.value)]
+            elif kw.arg == "include_in_schema":
+                obj.include_in_schema = literal(kw.value) is not False
+        return obj
+
+    def string(self, mod: Module, expr: ast.AST, scope=None) -> str:
+        val = literal(expr)
+        if isinstance(val, str):
+            return val
+        if isinstance(expr, ast.JoinedStr):
+            return "".join(v.value if isinstance(v, ast.Constant) else
+                           self.string(mod, v.value, scope) for v in expr.values)
+        if isinstance(expr, ast.Name):
+            local = self.scope_assigns.get(id(scope) if scope else id(mod.tree), {})
+            if expr.id in local and local[expr.id] is not expr:
+                return self.string(mod, local[expr.id], None)
+            sym = self.p.resolve(mod, expr)
+            if sym is not None and sym.kind == "assign":
+                return self.string(sym.module, sym.node)
+        if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
+            return self.string(mod, expr.left, scope) + self.string(mod, expr.right, scope)
+        return "{" + (dotted(expr) or "?") + "}"
+
+    # -- object resolution ---------------------------------------------------------------
+    def obj_of(self, mod: Module, expr: ast.AST, scope=None, depth=0) -> _Obj | None:
+        if depth > 10 or expr is None:
+            return None
+        if isinstance(expr, ast.Await):
+            expr = expr.value
+        if isinstance(expr, ast.Name):
+            for sc in ([scope] if scope is not None else []) + [None]:
+                o = self.objs.get((mod.name, id(sc) if sc else 0, expr.id))
+                if o is not None:
+                    return o
+            local = self.scope_assigns.get(id(scope), {}) if scope is not None else {}
+            if expr.id in local:
+                return self.obj_of(mod, local[expr.id], scope, depth + 1)
+            sym = self.p.resolve(mod, expr)
+            return self._obj_of_symbol(sym, depth)
+        if isinstance(expr, ast.Attribute):
+            sym = self.p.resolve(mod, expr)
+            return self._obj_of_symbol(sym, depth)
+        if isinstance(expr, ast.Call):
+            sym = self.p.resolve(mod, expr.func, self.scope_assigns.get(id(scope)) if scope else None)
+            if sym is not None and sym.kind == "func":
+                for ret in own_nodes(sym.node):
+                    if isinstance(ret, ast.Return) and ret.value is not None:
+                        o = self.obj_of(sym.module, ret.value, sym.node, depth + 1)
+                        if o is not None:
+                            return o
+        return None
+
+    def _obj_of_symbol(self, sym: Symbol | None, depth: int) -> _Obj | None:
+        if sym is None or sym.module is None:
+            return None
+        name = sym.qualname.rsplit(":", 1)[-1]
+        o = self.objs.get((sym.module.name, 0, name))
+        if o is not None:
+            return o
+        if sym.kind == "assign":
+            return self.obj_of(sym.module, sym.node, None, depth + 1)
+        return None
+
+    # -- pass 2: operations on apps and routers --------------------------------------------
+    def operations(self) -> None:
+        for mod in self.p.by_path.values():
+            for scope, nodes in by_scope(mod.tree, (*FuncNode, ast.Call)):
+                for node in nodes:
+                    if isinstance(node, FuncNode):
+                        self._decorated(mod, node, scope)
+                    elif isinstance(node.func, ast.Attribute):
+                        self._call(mod, node, scope)
+
+    def _decorated(self, mod, func, scope) -> None:
+        others = []
+        for deco in func.decorator_list:
+            call = deco if isinstance(deco, ast.Call) else None
+            target = call.func if call else deco
+            if not isinstance(target, ast.Attribute):
+                others.append(dotted(target))
+                continue
+            obj = self.obj_of(mod, target.value, scope)
+            if obj is None:
+                others.append(dotted(target))
+                continue
+            meth = target.attr
+            if meth in HTTP_METHODS or meth == "api_route":
+                methods = (meth.upper(),) if meth != "api_route" else self._methods(call)
+                path = self.string(mod, call.args[0], scope) if call and call.args else ""
+                for kw in (call.keywords if call else []):
+                    if kw.arg == "path":
+                        path = self.string(mod, kw.value, scope)
+                obj.routes.append({"methods": methods, "path": path, "func": func, "module": mod, "line": deco.lineno,
+                                       "deps": self._kw_deps(mod, call, scope), "iis": _iis(call),
+                                       "decorators": others,  # the same list: later decorators show up
+                                       "response_model": _kw(call, "response_model")})
+            elif meth == "middleware":
+                obj.middlewares.append(self._middleware(mod, func, func.name, func.lineno, ()))
+            else:
+                others.append(dotted(target))
+
+    def _methods(self, call) -> tuple[str, ...]:
+        for kw in (call.keywords if call else []):
+            if kw.arg == "methods":
+                val = literal(kw.value)
+                if isinstance(val, (list, tuple, set)):
+                    return tuple(sorted(str(m).upper() for m in val))
+        return ("GET",)
+
+    def _kw_deps(self, mod, call, scope, level="decorator") -> list:
+        for kw in (call.keywords if call else []):
+            if kw.arg == "dependencies":
+                return [(e, mod, level, scope) for e in _elts(kw.value)]
+        return []
+
+    def _call(self, mod, call, scope) -> None:
+        meth = call.func.attr
+        if meth not in ("include_router", "add_api_route", "mount", "add_middleware", "add_api_websocket_route"):
+            return
+        obj = self.obj_of(mod, call.func.value, scope)
+        if obj is None:
+            return
+        kw = {k.arg: k.value for k in call.keywords if k.arg}
+        if meth == "include_router":
+            child = self.obj_of(mod, call.args[0] if call.args else kw.get("router"), scope)
+            if child is not None:
+                prefix = self.string(mod, kw["prefix"], scope) if "prefix" in kw else ""
+                obj.includes.append((child, prefix, self._kw_deps(mod, call, scope, "include"), _iis(call)))
+        elif meth == "add_api_route":
+            path = self.string(mod, call.args[0] if call.args else kw.get("path"), scope)
+            ep = call.args[1] if len(call.args) > 1 else kw.get("endpoint")
+            sym = self.p.resolve(mod, ep) if ep is not None else None
+            if sym is not None and sym.kind == "func":
+                obj.routes.append({"methods": self._methods(call), "path": path, "func": sym.node, "module": sym.module,
+                                       "line": call.lineno, "deps": self._kw_deps(mod, call, scope), "iis": _iis(call),
+                                       "decorators": (), "response_model": kw.get("response_model")})
+        elif meth == "mount":
+            target = call.args[1] if len(call.args) > 1 else kw.get("app")
+            child = self.obj_of(mod, target, scope)
+            path = self.string(mod, call.args[0] if call.args else kw.get("path"), scope)
+            if child is not None:
+                obj.mounts.append((child, path))
+            elif target is not None:  # make_asgi_app(), StaticFiles(...): not a route inventory of ours
+                obj.foreign_mounts.append((path, target, mod, call.lineno))
+        elif meth == "add_middleware" and call.args:
+            sym = self.p.resolve(mod, call.args[0])
+            prefixes = tuple(v for v in (literal(k.value) for k in call.keywords)
+                             if isinstance(v, str) and v.startswith("/"))
+            if sym is not None and sym.kind == "class":
+                body = [n for n in sym.node.body if isinstance(n, FuncNode)]
+                obj.middlewares.append(self._middleware(sym.module, body, sym.node.name, call.lineno, prefixes,
+                                                        where=mod))
+            else:
+                name = sym.qualname if sym else dotted(call.args[0])
+                obj.middlewares.append(Middleware(name, mod.path, call.lineno, prefixes, False,
+                                                  rate_limits=bool(re.search(r"rate.?limit|slowapi|throttl", name, re.IGNORECASE))))
+
+    def _middleware(self, mod, funcs, name, line, prefixes, where=None) -> Middleware:
+        funcs = funcs if isinstance(funcs, list) else [funcs]
+        nodes = [n for f in funcs for n in walk(f)]
+        found, exempt = list(prefixes), []
+        for n in nodes:  # `if path.startswith("/v1/admin"): <deny>` protects; `...: return await call_next` exempts
+            if isinstance(n, ast.If):
+                lits = _startswith_literals(n.test)
+                if lits and any(_denial(x) for s in n.body for x in walk(s)):
+                    found += lits
+                elif lits and any(isinstance(x, ast.Return) for x in n.body):
+                    exempt += lits
+        denies = any(_denial(n) for n in nodes)
+        sets_org = any(isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store) and ".state" in dotted(n)
+                       and _orgish(n.attr) for n in nodes)
+        rate = bool(re.search(r"rate.?limit|throttl", name, re.IGNORECASE)) or any(
+            isinstance(n, ast.Name) and re.search(r"limiter|rate_?limit", n.id, re.IGNORECASE) for n in nodes)
+        file = (where or mod).path
+        return Middleware(f"{mod.name}:{name}", file, line, tuple(found) if denies else (), denies, sets_org, rate,
+                          tuple(exempt) if denies else ())
+
+    # -- dependencies ---------------------------------------------------------------------
+    def dependency(self, mod: Module, expr: ast.AST, level: str, scope=None, param: str = "") -> Dependency | None:
+        """A ``Depends(x)`` / ``Security(x, scopes=...)`` expression as a Dependency."""
+        if not isinstance(expr, ast.Call):
+            return None
+        fname = dotted(expr.func).rsplit(".", 1)[-1]
+        if fname not in ("Depends", "Security"):
+            return None
+        target = expr.args[0] if expr.args else next((k.value for k in expr.keywords if k.arg == "dependency"), None)
+        scopes = ()
+        for k in expr.keywords:
+            if k.arg == "scopes" and isinstance(literal(k.value), (list, tuple)):
+                scopes = tuple(literal(k.value))
+        if target is None:
+            return None
+        info = self.dep_target(mod, target)
+        roles = tuple(dict.fromkeys(info["roles"] + scopes))
+        return Dependency(info["name"], level, mod.path, expr.lineno, param,
+                          "security" if fname == "Security" else info["kind"],
+                          info["auth"] or bool(scopes), roles, info["chain"], info["evidence"],
+                          dotted(target))
+
+    def dep_target(self, mod: Module, target: ast.AST, depth: int = 0) -> dict:
+        """Analyse what a dependency callable does (memoised)."""
+        key = (mod.name, ast.dump(target))
+        if key in self.dep_memo:
+            return self.dep_memo[key]
+        self.dep_memo[key] = info = {"name": dotted(target), "kind": "depends", "auth": False, "roles": (), "chain": (),
+                                         "evidence": "", "node": None, "module": None, "scheme": ""}
+        call_args: list = []
+        if isinstance(target, ast.Call):  # a factory call or a class instance: require_role("admin")
+            call_args = [literal(a) for a in target.args] + [literal(k.value) for k in target.keywords]
+            target = target.func
+        sym = self.p.resolve(mod, target)
+        if sym is None:
+            return info
+        info["name"] = sym.qualname
+        node, fmod = sym.node, sym.module
+        if sym.kind == "assign" and isinstance(node, ast.Call):  # bearer = HTTPBearer()
+            cname = dotted(node.func).rsplit(".", 1)[-1]
+            if cname in SECURITY_SCHEMES:
+                info.update(kind="scheme", auth=True, evidence=f"fastapi.security.{cname}", scheme=cname)
+                return info
+            target_sym = self.p.resolve(fmod, node.func)
+            if target_sym is not None and target_sym.kind in ("func", "class"):
+                call_args += [literal(a) for a in node.args] + [literal(k.value) for k in node.keywords]
+                sym, node, fmod = target_sym, target_sym.node, target_sym.module
+                info["name"] = sym.qualname
+            else:
+                return info
+        if sym.kind == "external":
+            short = sym.short
+            if short in SECURITY_SCHEMES:
+                info.update(kind="scheme", auth=True, evidence=f"fastapi.security.{short}", scheme=short)
+            return info
+        if sym.kind == "class":
+            if sym.short in SECURITY_SCHEMES or {b.rsplit(".", 1)[-1] for b in self.p.class_bases(fmod, node)} & SECURITY_SCHEMES:
+                info.update(kind="scheme", auth=True, evidence="subclass of a fastapi.security scheme")
+                return info
+            call = next((n for n in node.body if isinstance(n, FuncNode) and n.name == "__call__"), None)
+            if call is None:
+                return info
+            info["kind"], node = "class", call
+        elif sym.kind == "func" and call_args:  # factory: analyse the function it returns
+            inner = _returned_function(node)
+            if inner is not None:
+                node = inner
+        if not isinstance(node, FuncNode):
+            return info
+        info["node"], info["module"] = node, fmod
+        chain, auth, evidence, roles = [], False, "", [str(a) for a in call_args if isinstance(a, str)]
+        roles += [str(x) for a in call_args if isinstance(a, (list, tuple, set)) for x in a if isinstance(x, str)]
+        for pname, dexpr, _ann, dmod in handler_params(node, self.p, fmod):
+            if dexpr is None or depth > 8:
+                continue
+            sub = self.dependency(dmod, dexpr, "param", param=pname) if isinstance(dexpr, ast.Call) else None
+            if sub is None:
+                continue
+            chain += [sub.name, *sub.chain]
+            if sub.authenticates:
+                auth, evidence = True, evidence or f"depends on {sub.name}"
+            roles += list(sub.roles)
+        body = list(own_nodes(node))
+        if any(_denial(n) for n in body):
+            auth, evidence = True, evidence or "rejects with 401/403"
+        roles += _role_literals(body)
+        if auth and not roles:
+            m = re.match(r"(?:require|ensure|only|is|check)_(\w+?)(?:_user|_role|_access)?$", sym.short)
+            if m and m.group(1) not in ("user", "auth", "authenticated", "login", "token", "current_user", "active"):
+                roles.append(m.group(1))
+        info.update(auth=auth, evidence=evidence, roles=tuple(dict.fromkeys(roles)), chain=tuple(dict.fromkeys(chain)))
+        return info
+
+    # -- pass 3: assemble -----------------------------------------------------------------
+    def assemble(self) -> list[Route]:
+        mounted = {id(c) for o in self.objs.values() for c, _ in o.mounts}
+        included = {id(c) for o in self.objs.values() for c, *_ in o.includes}
+        roots = [o for o in self.objs.values() if o.kind == "app" and id(o) not in mounted]
+        out: list[Route] = []
+        for app in roots:
+            self._walk(app, app, "", [], [], True, out, set())
+        if not roots:  # a package of routers without an app: list them as declared
+            for o in self.objs.values():
+                if id(o) not in included and id(o) not in mounted:
+                    self._walk(o, None, "", [], [], True, out, set())
+        seen, uniq = set(), []
+        for r in out:
+            k = (r.methods, r.path, r.handler, r.line)
+            if k not in seen:
+                seen.add(k)
+                uniq.append(r)
+        return uniq
+
+    def _walk(self, obj, app, prefix, deps, mws, iis, out, stack) -> None:
+        if id(obj) in stack:
+            return
+        stack = stack | {id(obj)}
+        base = prefix + obj.prefix
+        deps = deps + obj.deps
+        mws = mws + [(m, prefix) for m in obj.middlewares]
+        iis = iis and obj.include_in_schema
+        for r in obj.routes:
+            out.append(self._route(obj, app, base + r["path"], r, deps + r["deps"], mws, iis and r["iis"]))
+        for child, pfx, ideps, i_iis in obj.includes:
+            self._walk(child, app, base + pfx, deps + ideps, mws, iis and i_iis, out, stack)
+        for child, pfx in obj.mounts:  # Starlette's Mount strips the trailing "/" ("/" mounts at the root)
+            self._walk(child, app, base + pfx.rstrip("/"), [], mws, iis, out, stack)
+        for pfx, target, mod, line in obj.foreign_mounts:  # router/app dependencies do not reach them
+            path = base + pfx.rstrip("/")
+            mount = Route(methods=("MOUNT",), path=path or "/", handler=dotted(target) or ast.unparse(target),
+                          file=mod.path, line=line, handler_line=line, include_in_schema=False,
+                          middlewares=[m for m, _pre in mws if m.applies_to(path)], router=obj.qualname,
+                          app=app.qualname if app else "", module=mod, node=None)
+            _classify(mount)
+            if all((m.path, m.file, m.line) != (path or "/", mod.path, line) for m in self.mounted):
+                self.mounted.append(mount)
+
+    def _route(self, obj, app, path, r, dep_exprs, mws, iis) -> Route:
+        func, fmod = r["func"], r["module"]
+        deps = []
+        for expr, dmod, level, scope in dep_exprs:
+            d = self.dependency(dmod, expr, level, scope)
+            if d is not None:
+                deps.append(d)
+        for pname, dexpr, _ann, dmod in handler_params(func, self.p, fmod):
+            if dexpr is not None:
+                d = self.dependency(dmod, dexpr, "param", param=pname)
+                if d is not None:
+                    deps.append(d)
+        applicable = [m for m, _pre in mws if m.applies_to(path)]
+        route = Route(methods=r["methods"], path=path or "/", handler=f"{fmod.name}:{func.name}", file=fmod.path,
+                      line=r["line"], handler_line=func.lineno, include_in_schema=iis, dependencies=deps,
+                      middlewares=applicable, router=obj.qualname, app=app.qualname if app else "",
+                      decorators=tuple(r["decorators"]), path_params=tuple(_path_params(path)),
+                      module=fmod, node=func, response_model=r["response_model"])
+        _classify(route)
+        return route
+
+
+def _classify(route: Route) -> None:
+    auth_deps = [d for d in route.dependencies if d.authenticates]
+    auth_mw = [m for m in route.middlewares if m.enforces_auth]
+    roles = tuple(dict.fromkeys(r for d in auth_deps for r in d.roles))
+    if auth_deps or auth_mw:
+        route.auth = "role" if roles else "authenticated"
+        route.roles = roles
+        route.mechanism = ", ".join([f"{d.name.rsplit(':', 1)[-1]} ({d.level})" for d in auth_deps]
+                                    + [f"middleware {m.name.rsplit(':', 1)[-1]} ({', '.join(m.prefixes) or '*'})"
+                                       for m in auth_mw])
+
+
+def handler_params(func, proj: Project, mod: Module):
+    """(name, Depends/Security call or None, annotation, module to resolve the call in) of
+    every parameter of ``func``, reading defaults and ``Annotated[...]`` (also through
+    type aliases defined in other modules)."""
+    args = func.args
+    positional = [*args.posonlyargs, *args.args]
+    defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    pairs = list(zip(positional, defaults)) + list(zip(args.kwonlyargs, args.kw_defaults))
+    for arg, default in pairs:
+        dep = default if isinstance(default, ast.Call) and dotted(default.func).rsplit(".", 1)[-1] in (
+            "Depends", "Security") else None
+        dmod = mod
+        ann = arg.annotation
+        if dep is None and ann is not None:
+            dep, dmod = _annotated_dep(ann, proj, mod, 0) or (None, mod)
+        if dep is not None and isinstance(dep, ast.Call) and not dep.args and not dep.keywords and ann is not None:
+            dep = ast.Call(func=dep.func, args=[_ann_type(ann)], keywords=[])  # Depends() -> the annotation's class
+            ast.copy_location(dep, default or ann)
+        yield arg.arg, dep, ann, dmod
+
+
+def _ann_type(ann):
+    if isinstance(ann, ast.Subscript) and dotted(ann.value).endswith("Annotated"):
+        elts = ann.slice.elts if isinstance(ann.slice, ast.Tuple) else [ann.slice]
+        return elts[0]
+    return ann
+
+
+def _annotated_dep(ann, proj, mod, depth):
+    if depth > 5:
+        return None
+    if isinstance(ann, ast.Subscript) and dotted(ann.value).endswith("Annotated"):
+        elts = ann.slice.elts if isinstance(ann.slice, ast.Tuple) else [ann.slice]
+        for e in elts[1:]:
+            if isinstance(e, ast.Call) and dotted(e.func).rsplit(".", 1)[-1] in ("Depends", "Security"):
+                return e, mod
+        return None
+    if isinstance(ann, ast.BinOp):  # X | None
+        return _annotated_dep(ann.left, proj, mod, depth + 1) or _annotated_dep(ann.right, proj, mod, depth + 1)
+    if isinstance(ann, (ast.Name, ast.Attribute)):
+        sym = proj.resolve(mod, ann)
+        if sym is not None and sym.kind == "assign":
+            return _annotated_dep(sym.node, proj, sym.module, depth + 1)
+    if isinstance(ann, ast.Constant) and isinstance(ann.value, str):  # string annotation
+        try:
+            return _annotated_dep(ast.parse(ann.value, mode="eval").body, proj, mod, depth + 1)
+        except SyntaxError:
+            return None
+    return None
+
+
+def _returned_function(func):
+    inner = {n.name: n for n in func.body if isinstance(n, FuncNode)}
+    for n in own_nodes(func):
+        if isinstance(n, ast.Return) and isinstance(n.value, ast.Name) and n.value.id in inner:
+            return inner[n.value.id]
+    return None
+
+
+def _status_of(expr) -> int | None:
+    v = literal(expr)
+    if isinstance(v, int):
+        return v
+    m = re.search(r"HTTP_(\d{3})", dotted(expr))
+    return int(m.group(1)) if m else None
+
+
+def _denial(node) -> bool:
+    """``raise HTTPException(401/403)`` or a response built with status 401/403."""
+    if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+        call = node.exc
+        args = list(call.args[:1]) + [k.value for k in call.keywords if k.arg == "status_code"]
+        if any(_status_of(a) in DENIED_STATUS for a in args):
+            return True
+        name = dotted(call.func).lower()
+        return any(w in name for w in ("unauthori", "forbidden", "permissiondenied", "notauthenticated"))
+    if isinstance(node, ast.Call):
+        for k in node.keywords:
+            if k.arg == "status_code" and _status_of(k.value) in DENIED_STATUS:
+                return True
+    return False
+
+
+def _role_literals(nodes) -> list[str]:
+    out = []
+    for n in nodes:
+        if isinstance(n, ast.Compare):
+            sides = [n.left, *n.comparators]
+            if any(isinstance(s, (ast.Attribute, ast.Name)) and dotted(s).rsplit(".", 1)[-1] in ROLE_ATTRS
+                   for s in sides):
+                for s in sides:
+                    v = literal(s)
+                    vals = [v] if isinstance(v, str) else list(v) if isinstance(v, (set, list, tuple, frozenset)) else []
+                    out += [x for x in vals if isinstance(x, str)]
+        elif isinstance(n, ast.Attribute) and n.attr in ROLE_FLAGS:
+            out.append(ROLE_FLAGS[n.attr])
+    return out
+
+
+def _startswith_literals(test) -> list[str]:
+    out = []
+    for n in walk(test):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "startswith":
+            for a in n.args:
+                v = literal(a)
+                out += [v] if isinstance(v, str) else [x for x in (v if isinstance(v, tuple) else ()) if isinstance(x, str)]
+    return out
+
+
+def _orgish(name: str) -> bool:
+    return bool(re.search(r"org|tenant|company|account_id|workspace", name, re.IGNORECASE))
+
+
+def _path_params(path: str) -> list[str]:
+    return [m.split(":", 1)[0] for m in re.findall(r"{([^}]+)}", path)]
+
+
+def _elts(expr) -> list:
+    return list(expr.elts) if isinstance(expr, (ast.List, ast.Tuple, ast.Set)) else []
+
+
+def _kw(call, name: str) -> ast.AST | None:
+    return next((k.value for k in call.keywords if k.arg == name), None) if call is not None else None
+
+
+def _iis(call) -> bool:
+    for kw in (call.keywords if call is not None else []):
+        if kw.arg == "include_in_schema":
+            return literal(kw.value) is not False
+    return True
+
+
+# ---------------------------------------------------------------------------------------
+_MEMO: dict[tuple, tuple] = {}
+
+
+def _build(ctx) -> tuple[list[Route], _Builder]:
+    proj = project(ctx)
+    key = (str(ctx.root), id(proj))
+    if key not in _MEMO:
+        if len(_MEMO) > 8:
+            _MEMO.clear()
+        b = _Builder(proj)
+        b.scan()
+        b.operations()
+        routes = b.assemble()
+        routes.sort(key=lambda r: (r.path, r.methods, r.file, r.line))
+        _MEMO[key] = (routes, b)
+    return _MEMO[key]
+
+
+def route_inventory(ctx) -> list[Route]:
+    """Every route of the target, sorted by path and method (memoised per target contents)."""
+    return _build(ctx)[0]
+
+
+def source_routes(ctx) -> list[Route]:
+    """The routes whose handler is application code (tests and migrations excluded), in
+    source order (file, then handler, then decorator line), shared per audit: the order
+    in which the checks that follow handlers (FUNC-001, PERF-002, TEST-*) report."""
+    from ..code.callgraph import app_graph, shared
+
+    def build():
+        graph = app_graph(ctx)
+        fidx = {src.path: i for i, src in enumerate(graph.files)}
+        pos = {id(n): i for src in graph.files for i, n in enumerate(of_type(src.tree, FuncNode))}
+        routes = [r for r in route_inventory(ctx) if r.file in fidx]
+        return sorted(routes, key=lambda r: (fidx[r.file], pos.get(id(r.node), 0), r.line))
+    return shared(ctx, "source_routes", build)
+
+
+def mounted_apps(ctx) -> list[Route]:
+    """ASGI apps the inventory cannot look into (``app.mount("/metrics", make_asgi_app())``,
+    ``StaticFiles``) mounted on a served path: pseudo-routes with method ``MOUNT``, the
+    mounted expression as ``handler``, no handler ``node``, and the path-prefix
+    middlewares (app/router dependencies do not reach a mounted app). Not part of
+    :func:`route_inventory`."""
+    return _build(ctx)[1].mounted
+
+
+def routes_at(ctx, paths) -> list[Route]:
+    """The application routes (:func:`source_routes`), then the :func:`mounted_apps`, whose
+    full path is one of ``paths`` (a trailing slash ignored): "is there a ``/readyz``?"."""
+    wanted = {p.rstrip("/") or "/" for p in paths}
+    files = {src.path for src in ctx.layout.app_sources(ctx.index)}
+    return [r for r in [*source_routes(ctx), *(m for m in mounted_apps(ctx) if m.file in files)]
+            if (r.path.rstrip("/") or "/") in wanted]
+
+
+# Fallbacks of :func:`protection` where the inventory finds no evidence: a dependency the
+# project does not define (an unresolved import) counts by its name.
+AUTH_NAME = re.compile(r"auth|user|admin|token|require|verify|current|permission|role|scope|login|"
+                       r"basic|bearer|api_?key|principal|identity|guard|protect|staff|owner", re.I)
+NOT_AUTH_NAME = re.compile(r"^(get_)?(db|session|settings|config|pagination|paginate|limit)", re.I)
+
+
+def _checks_credentials(func: ast.AST) -> bool:
+    """The handler itself reads a credential (Authorization header, token) and rejects
+    with 401/403 (or compares with ``secrets.compare_digest``)."""
+    nodes = list(walk(func))
+    reads = any(isinstance(n, ast.Constant) and isinstance(n.value, str)
+                and n.value.lower() in ("authorization", "x-api-key", "x-metrics-token") for n in nodes) or any(
+        isinstance(n, (ast.Attribute, ast.Name)) and re.search(r"token|credentials", dotted(n), re.I) for n in nodes)
+    rejects = any(_denial(n) or (isinstance(n, ast.Constant) and n.value in DENIED_STATUS)
+                  or (isinstance(n, ast.Attribute) and n.attr.startswith(("HTTP_401", "HTTP_403")))
+                  or (isinstance(n, (ast.Name, ast.Attribute))
+                      and dotted(n).rsplit(".", 1)[-1] in SECURITY_SCHEMES | {"compare_digest"}) for n in nodes)
+    return reads and rejects
+
+
+def _short(name: str) -> str:
+    return name.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
+
+
+def protection(ctx, route: Route) -> str | None:
+    """What authenticates ``route`` (a short description), or None when nothing does: the
+    inventory's verdict (an authenticating dependency at any level, an auth-enforcing
+    middleware on its path); else a dependency that is not project code but is named like
+    authentication (``verify_token`` from a missing module); else a credential check in
+    the handler body (``Authorization`` compared, 401 raised)."""
+    for d in route.dependencies:
+        if d.authenticates:
+            return f"dependency {d.written or _short(d.name)}"
+    for m in route.middlewares:
+        if m.enforces_auth:
+            return f"middleware {_short(m.name)} ({m.file}:{m.line})"
+    for d in route.dependencies:
+        last = _short(d.name)
+        if ":" not in d.name and d.kind != "scheme" and AUTH_NAME.search(last) and not NOT_AUTH_NAME.search(last):
+            return f"dependency {d.written or last}"
+    if route.node is not None and _checks_credentials(route.node):
+        return f"credential check in {route.node.name}"
+    return None
+
+
+def library_route(ctx, file: str, line: int, path: str, dependencies=(), method: str = "GET") -> Route:
+    """A route a library call adds at ``file:line`` (``Instrumentator().expose(app,
+    endpoint=..., dependencies=[...])``), its ``Depends(...)`` expressions and the apps'
+    path middlewares analysed like an inventory route's, then classified."""
+    b = builder(ctx)
+    mod = b.p.by_path.get(file)
+    deps = [d for d in (b.dependency(mod, e, "decorator") for e in dependencies) if d is not None] if mod else []
+    mws = [m for o in b.objs.values() if o.kind == "app" for m in o.middlewares if m.applies_to(path)]
+    route = Route(methods=(method,), path=path, handler="", file=file, line=line, handler_line=line,
+                  dependencies=deps, middlewares=mws, module=mod)
+    _classify(route)
+    return route
+
+
+def app_anchor(ctx) -> tuple[str, int | None]:
+    """Where the application is created (the first app constructor, by discovered app
+    file then line), for findings about something the app lacks; ``(".", None)`` when
+    no app was found."""
+    order = {p: i for i, p in enumerate(ctx.layout.app_files)}
+    found = sorted((order[o.module.path], o.line, o.module.path) for o in _build(ctx)[1].objs.values()
+                   if o.kind == "app" and o.module.path in order and ctx.layout.is_app(o.module.path))
+    return (found[0][2], found[0][1]) if found else (".", None)
+
+
+def apps(ctx) -> list[str]:
+    """``module:variable`` of every FastAPI app found."""
+    return [o.qualname for o in _build(ctx)[1].objs.values() if o.kind == "app"]
+
+
+def builder(ctx) -> _Builder:
+    """The inventory's internals (dependency analysis), for other analyses of this package."""
+    return _build(ctx)[1]
+
+
+def routes_frame(ctx):
+    """The inventory as a DataFrame: method, path, handler, file, line, auth, roles,
+    mechanism, dependencies, middlewares, include_in_schema, router."""
+    import pandas as pd
+
+    rows = []
+    for r in route_inventory(ctx):
+        for m in r.methods:
+            rows.append({"method": m, "path": r.path, "handler": r.handler, "file": r.file, "line": r.line,
+                         "auth": r.auth, "roles": ", ".join(r.roles), "mechanism": r.mechanism,
+                         "dependencies": ", ".join(dict.fromkeys(d.name.rsplit(":", 1)[-1] for d in r.dependencies)),
+                         "middlewares": ", ".join(m.name.rsplit(":", 1)[-1] for m in r.middlewares),
+                         "include_in_schema": r.include_in_schema, "router": r.router})
+    cols = ["method", "path", "handler", "file", "line", "auth", "roles", "mechanism", "dependencies",
+            "middlewares", "include_in_schema", "router"]
+    return pd.DataFrame(rows, columns=cols)

@@ -1,0 +1,268 @@
+"""Target discovery: where the app, settings, migrations, tests, Docker files and docs are.
+
+Everything is found from code and file names (``FastAPI()`` calls, ``APIRouter``,
+``BaseSettings`` bases, ``alembic.ini``), never from a fixed layout, and every location
+can be overridden in the configuration (``app_paths``, ``alembic_ini``, ``test_paths``).
+"""
+from __future__ import annotations
+
+import ast
+import configparser
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from .index import CodeIndex, SourceFile
+from ..code.pyast import of_type
+
+
+@dataclass
+class Layout:
+    app_paths: list[str] = field(default_factory=list)  # package dirs (or files) of the app
+    app_files: list[str] = field(default_factory=list)  # where FastAPI() is instantiated
+    router_files: list[str] = field(default_factory=list)
+    settings_classes: list[tuple[str, str, int]] = field(default_factory=list)  # (file, class, line)
+    alembic_ini: str = ""
+    alembic_dir: str = ""  # the script_location
+    migration_files: list[str] = field(default_factory=list)
+    test_paths: list[str] = field(default_factory=list)
+    dockerfiles: list[str] = field(default_factory=list)
+    compose_files: list[str] = field(default_factory=list)
+    env_examples: list[str] = field(default_factory=list)
+    docs: list[str] = field(default_factory=list)
+    sql_libraries: list[str] = field(default_factory=list)  # SQL database libraries the app imports
+    # (path, kind) -> answer, once discovery is complete (the checks ask per file, often)
+    _memo: dict | None = field(default=None, repr=False, compare=False)
+
+    def _cached(self, kind: str, path: str, fn) -> bool:
+        if self._memo is None:
+            return fn(path)
+        key = (kind, path)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._memo[key] = fn(path)
+        return hit
+
+    def is_test(self, path: str) -> bool:
+        return self._cached("test", path, self._is_test)
+
+    def is_migration(self, path: str) -> bool:
+        return self._cached("migration", path, self._is_migration)
+
+    def is_app(self, path: str) -> bool:
+        """Application code: inside the app paths, and neither tests nor migrations."""
+        return self._cached("app", path, self._is_app)
+
+    def _is_test(self, path: str) -> bool:
+        name = path.rsplit("/", 1)[-1]
+        if name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py":
+            return True
+        return any(path == t or path.startswith(t.rstrip("/") + "/") for t in self.test_paths)
+
+    def _is_migration(self, path: str) -> bool:
+        return bool(self.alembic_dir) and path.startswith(self.alembic_dir.rstrip("/") + "/")
+
+    def _is_app(self, path: str) -> bool:
+        if not path.endswith(".py") or self.is_test(path) or self.is_migration(path):
+            return False
+        if not self.app_paths:
+            return True
+        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.app_paths)
+
+    def app_sources(self, index: CodeIndex) -> list[SourceFile]:
+        """The application's files (a new list; memoised per index once discovery is done)."""
+        if self._memo is None:
+            return [f for f in index if self.is_app(f.path)]
+        key = ("app_sources", id(index))
+        hit = self._memo.get(key)
+        if hit is None or hit[0] is not index:
+            hit = self._memo[key] = (index, [f for f in index if self.is_app(f.path)])
+        return list(hit[1])
+
+    def as_rows(self) -> list[dict]:
+        """One row per discovered item, for display."""
+        rows = []
+        for kind, values in [
+            ("app package", self.app_paths), ("FastAPI app", self.app_files),
+            ("routers", self.router_files),
+            ("settings", [f"{f}:{line} {cls}" for f, cls, line in self.settings_classes]),
+            ("alembic.ini", [self.alembic_ini] if self.alembic_ini else []),
+            ("migrations", [self.alembic_dir] if self.alembic_dir else []),
+            ("tests", self.test_paths), ("Dockerfiles", self.dockerfiles),
+            ("compose files", self.compose_files), ("env examples", self.env_examples),
+            ("docs", self.docs),
+        ]:
+            rows.append({"what": kind, "count": len(values), "where": ", ".join(values) or "(none found)"})
+        return rows
+
+
+def _call_name(node: ast.AST) -> str:
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return ""
+
+
+def _package_root(path: str, index: CodeIndex) -> str:
+    """The outermost package directory containing ``path`` (walks up while __init__.py exists)."""
+    parts = PurePosixPath(path).parts[:-1]
+    if not parts:
+        return path  # a top-level module is its own "package"
+    top = len(parts)
+    while top > 0 and index.get("/".join(parts[:top]) + "/__init__.py"):
+        top -= 1
+    # top is now the index of the first package level (or len(parts) if no __init__ at all)
+    return "/".join(parts[: top + 1]) if top < len(parts) else "/".join(parts)
+
+
+def discover(index: CodeIndex, config: dict | None = None) -> Layout:
+    config = config or {}
+    lay = Layout()
+    for f in index.python_files():
+        for node in of_type(f.tree, ast.Call):
+            name = _call_name(node)
+            if name == "FastAPI" and f.path not in lay.app_files:
+                lay.app_files.append(f.path)
+            elif name == "APIRouter" and f.path not in lay.router_files:
+                lay.router_files.append(f.path)
+    lay.settings_classes = _settings_classes(index)
+
+    _discover_tests(index, lay, config)
+    _discover_alembic(index, lay, config)
+    lay.sql_libraries = _sql_libraries(index, lay)
+
+    if config.get("app_paths"):
+        lay.app_paths = [p.rstrip("/") for p in config["app_paths"]]
+    else:
+        roots = []
+        for path in lay.app_files or lay.router_files:
+            if lay.is_test(path) or lay.is_migration(path):
+                continue
+            r = _package_root(path, index)
+            if r not in roots:
+                roots.append(r)
+        lay.app_paths = roots
+
+    for f in index:
+        name = f.path.rsplit("/", 1)[-1]
+        low = name.lower()
+        if low.startswith(("dockerfile", "containerfile")) or low.endswith(".dockerfile"):
+            lay.dockerfiles.append(f.path)
+        elif re.fullmatch(r"(docker-)?compose[\w.-]*\.ya?ml", low):
+            lay.compose_files.append(f.path)
+        elif low.startswith(".env") and any(w in low for w in ("example", "sample", "template", "dist")) \
+                or low in ("env.example", "example.env"):
+            lay.env_examples.append(f.path)
+        elif low.endswith((".md", ".rst")) and ("/" not in f.path or f.path.startswith(("docs/", "doc/"))):
+            lay.docs.append(f.path)
+    lay._memo = {}  # complete: answers per path may be memoised from now on
+    return lay
+
+
+SQL_LIBRARIES = {"sqlalchemy", "sqlmodel", "alembic", "databases", "asyncpg", "psycopg", "psycopg2",
+                 "aiopg", "tortoise", "peewee", "piccolo", "ormar", "pony", "django", "sqlite3", "aiosqlite"}
+
+
+def _sql_libraries(index: CodeIndex, lay: Layout) -> list[str]:
+    """Top-level SQL database libraries imported anywhere outside the tests: an app with
+    none has nothing for the database checks to verify (they say "not applicable")."""
+    found = set()
+    for f in index.python_files():
+        if lay.is_test(f.path):
+            continue
+        for node in f.tree.body if f.tree else []:
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            found |= {n.split(".")[0] for n in names} & SQL_LIBRARIES
+    if lay.alembic_dir:
+        found.add("alembic")
+    return sorted(found)
+
+
+def _import_aliases(tree: ast.Module) -> dict[str, str]:
+    """Local name -> imported name (``from x import BaseSettings as B`` gives B -> BaseSettings)."""
+    out = {}
+    for node in of_type(tree, (ast.Import, ast.ImportFrom)):
+        for a in node.names:
+            out[a.asname or a.name.split(".")[0]] = a.name.rsplit(".", 1)[-1]
+    return out
+
+
+def _settings_classes(index: CodeIndex) -> list[tuple[str, str, int]]:
+    """Classes deriving from pydantic's ``BaseSettings`` (through import aliases and
+    through other settings classes of the project, to a fixpoint)."""
+    classes = []  # (file, node, aliases)
+    for f in index.python_files():
+        aliases = _import_aliases(f.tree)
+        classes += [(f.path, n, aliases) for n in of_type(f.tree, ast.ClassDef)]
+    known: set[str] = set()
+    found: dict[tuple[str, str], int] = {}
+    changed = True
+    while changed:
+        changed = False
+        for path, node, aliases in classes:
+            if (path, node.name) in found:
+                continue
+            for b in node.bases:
+                name = _call_name(b)
+                name = aliases.get(name, name)
+                if name.endswith("BaseSettings") or name in known:
+                    found[(path, node.name)] = node.lineno
+                    known.add(node.name)
+                    changed = True
+                    break
+    return sorted((p, c, line) for (p, c), line in found.items())
+
+
+def _discover_tests(index: CodeIndex, lay: Layout, config: dict) -> None:
+    if config.get("test_paths"):
+        lay.test_paths = [p.rstrip("/") for p in config["test_paths"]]
+        return
+    dirs = []
+    for f in index.select("*.py"):
+        parts = f.path.split("/")
+        for i, part in enumerate(parts[:-1]):
+            if part in ("tests", "test"):
+                d = "/".join(parts[: i + 1])
+                if d not in dirs:
+                    dirs.append(d)
+                break
+    lay.test_paths = dirs
+
+
+def _discover_alembic(index: CodeIndex, lay: Layout, config: dict) -> None:
+    ini = config.get("alembic_ini") or ""
+    if not ini:
+        candidates = [f for f in index.select("alembic.ini")]
+        candidates.sort(key=lambda f: (f.path.count("/"), f.path))
+        ini = candidates[0].path if candidates else ""
+    if ini and (src := index.get(ini)) and src.text is not None:
+        lay.alembic_ini = ini
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read_string(src.text)
+            loc = parser.get("alembic", "script_location", fallback="")
+        except configparser.Error:
+            loc = ""
+        loc = loc.replace("%(here)s", ".").strip()
+        base = str(PurePosixPath(ini).parent)
+        if loc and ":" not in loc:
+            lay.alembic_dir = str(PurePosixPath(base) / loc) if base != "." else loc
+            lay.alembic_dir = lay.alembic_dir.removeprefix("./")
+    if not lay.alembic_dir:
+        # no ini: a directory holding env.py and versions/
+        for f in index.select("env.py"):
+            d = str(PurePosixPath(f.path).parent)
+            if any(g.path.startswith(f"{d}/versions/") for g in index.select("*.py")):
+                lay.alembic_dir = d
+                break
+    if lay.alembic_dir:
+        prefix = f"{lay.alembic_dir}/versions/"
+        lay.migration_files = sorted(f.path for f in index.select("*.py")
+                                     if f.path.startswith(prefix) and "/" not in f.path[len(prefix):])
