@@ -179,10 +179,11 @@ def parent_map(tree: ast.AST) -> dict[int, ast.AST]:
 
 def comments(src: SourceFile) -> Iterator[tuple[int, str]]:
     """(line, text) of every ``#`` comment; tokenize, so ``#`` inside strings is not one."""
-    if src.text is None:
+    text = src.parse_text
+    if text is None:
         return
     try:
-        for tok in tokenize.generate_tokens(io.StringIO(src.text).readline):
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
             if tok.type == tokenize.COMMENT:
                 yield tok.start[0], tok.string
     except (tokenize.TokenError, IndentationError, SyntaxError):

@@ -40,7 +40,7 @@ TEXT_SUFFIXES = {
 TEXT_NAMES = {"Dockerfile", "Makefile", "Procfile", "Containerfile", ".env", ".gitignore",
               ".dockerignore", "requirements.txt"}
 MAX_FILE_BYTES = 2_000_000
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: files in newer syntax parse (modern_syntax)
 
 
 @dataclass
@@ -51,6 +51,9 @@ class SourceFile:
     error: str = ""  # decode or parse error, one line
     error_line: int | None = None
     parsed: bool = False  # whether the parse outcome (tree or error) is known
+    # newer constructs rewritten so this interpreter could parse the file (lines kept)
+    lowered: tuple[str, ...] = ()
+    _parse_text: str | None = field(default=None, repr=False)
     _tree: ast.Module | None = field(default=None, repr=False)
     _lines: list[str] | None = field(default=None, repr=False)
 
@@ -63,7 +66,7 @@ class SourceFile:
         """The module's AST (parsed on first use), or None if it does not parse."""
         if self._tree is None and self.is_python and self.text is not None and not self.error:
             try:
-                self._tree = ast.parse(self.text, filename=self.path)
+                self._tree = self._parse()
                 from ..code.pyast import Flat  # one flattening per parse, shared by every walk
 
                 Flat(self._tree)
@@ -73,6 +76,30 @@ class SourceFile:
                 self.error = f"could not parse: {type(exc).__name__}"
             self.parsed = True
         return self._tree
+
+    def _parse(self) -> ast.Module:
+        """``ast.parse`` of the text; a file in syntax newer than this interpreter reads is
+        parsed after :func:`~auditlib.code.modern_syntax.lower` rewrote it (same lines)."""
+        try:
+            return ast.parse(self.text, filename=self.path)
+        except SyntaxError as first:
+            from ..code.modern_syntax import lower
+
+            done = lower(self.text)
+            if done is None:
+                raise first
+            try:
+                tree = ast.parse(done[0], filename=self.path)
+            except SyntaxError:
+                raise first from None
+            self._parse_text, self.lowered = done[0], tuple(done[1])
+            return tree
+
+    @property
+    def parse_text(self) -> str | None:
+        """The text the tree was parsed from: the file's own, or its rewrite in older
+        syntax (same lines) when the file uses syntax newer than this interpreter."""
+        return self._parse_text if self._parse_text is not None else self.text
 
     def may_name(self, *words: str) -> bool:
         """False only when no identifier of this file can be one of ``words`` (or hold
@@ -137,7 +164,7 @@ class CodeIndex:
             src = _decode(rel, digest, data)
             hit = cache.get(digest)
             if hit is not None and src.is_python and src.text is not None:
-                src.error, src.error_line = hit
+                src.error, src.error_line, src.lowered = hit
                 src.parsed = True
                 index.cache_hits += 1
             index.files[rel] = src
@@ -149,7 +176,7 @@ class CodeIndex:
         if not self._cache_path:
             return
         self.problems  # noqa: B018 - forces the parse outcome of every file
-        payload = {f.sha256: (f.error, f.error_line) for f in self.files.values()
+        payload = {f.sha256: (f.error, f.error_line, f.lowered) for f in self.files.values()
                    if f.is_python and f.text is not None and f.parsed}
         self._cache_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._cache_path.with_suffix(f".tmp{os.getpid()}")
