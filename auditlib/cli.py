@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--db", default="auto",
                      help="auto (embedded PostgreSQL when server binaries are found), none, or a URL")
     run.add_argument("--config", help="TOML file with [tool.auditlib]-style settings")
+    run.add_argument("--profile", metavar="NAME",
+                     help="a named profile shipped with auditlib (e.g. cleaning): expected features, tenant "
+                          "tables and critical variables of that kind of product (default: read from the app)")
     run.add_argument("--fail-on", choices=["blocker", "warning", "never"], default="blocker",
                      help="exit 1 when the verdict reaches this level (default: blocker)")
     run.add_argument("--target-python", help="interpreter that has the target's dependencies (for Alembic)")
@@ -63,8 +66,8 @@ def _run(args) -> int:
 
     try:
         root = validate_target(args.target)
-        if args.config:
-            load_config(root, args.config)
+        if args.config or args.profile:
+            load_config(root, args.config, profile=args.profile)
         if args.target_python and not os.access(args.target_python, os.X_OK):
             raise TargetError(f"--target-python is not an executable: {args.target_python}")
         if args.jobs < 0:
@@ -82,6 +85,10 @@ def _run(args) -> int:
     from .findings import counts, verdict
     from .runner import RunOptions, run_audit
 
+    if args.profile:  # every notebook process reads its configuration with this profile
+        from .target.config import PROFILE_ENV
+
+        os.environ[PROFILE_ENV] = args.profile
     t0 = time.monotonic()
     # absolute, but not resolved: a venv's python is a symlink whose location matters
     target_python = os.path.abspath(args.target_python) if args.target_python else None

@@ -1,9 +1,11 @@
 """Feature inventory (FUNC-001): the features of a profile mapped to the routes,
 functions (services), jobs, models and files that implement them.
 
-The profile is data: ``auditlib/profiles/features.toml`` by default, or the TOML file
-named by the config key ``features_file``. :func:`feature_frame` is the table the
-functional notebook shows.
+The profile is data: the TOML file named by the config key ``features_file``, set by a
+named profile (``--profile cleaning``: ``auditlib/profiles/cleaning/features.toml``) or
+by the auditor. Without one, the inventory is read from the application itself
+(:mod:`.derived_features`). :func:`feature_frame` is the table the functional notebook
+shows, in either mode.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 from .app_facts import AppFacts, Fact
 from .profile_data import load_profile
 
-DEFAULT_FILE = "features.toml"
+DEFAULT_FILE = "cleaning/features.toml"  # when inventory() is asked without a configured profile
 COUNTS = ("routes", "services", "jobs")
 
 
@@ -77,12 +79,25 @@ def _names(facts: list[Fact]) -> str:
     return ", ".join(f"{f.name} ({f.where})" for f in facts)
 
 
+def profile_chosen(ctx) -> bool:
+    """Whether a feature profile says what the product must offer (else: derived)."""
+    return bool(ctx.config.get("features_file"))
+
+
 def feature_frame(ctx):
     """A DataFrame: group, feature, implemented?, routes, services, jobs, models, files."""
     import pandas as pd
 
-    rows, _ = inventory(ctx)
     cols = ["group", "feature", "implemented", "routes", "services", "jobs", "models", "files"]
+    if not profile_chosen(ctx):
+        from .derived_features import derived_areas
+
+        return pd.DataFrame([{"group": "Background jobs" if a.jobs else "Routes by area", "feature": a.name,
+                              "implemented": True,
+                              "routes": ", ".join(f"{r.key} ({r.file}:{r.line})" for r in a.routes),
+                              "services": "", "jobs": ", ".join(f"{j.name} ({j.file}:{j.line})" for j in a.jobs),
+                              "models": "", "files": ", ".join(a.files)} for a in derived_areas(ctx)], columns=cols)
+    rows, _ = inventory(ctx)
     return pd.DataFrame([{"group": r.group, "feature": r.name, "implemented": r.implemented,
                           "routes": _names(r.routes), "services": _names(r.services), "jobs": _names(r.jobs),
                           "models": ", ".join(f.name for f in r.models), "files": ", ".join(r.files)}

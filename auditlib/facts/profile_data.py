@@ -22,8 +22,16 @@ def load_profile(ctx, key: str, packaged: str) -> tuple[dict, str]:
         path = ctx.root / path
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh), (override or f"auditlib/profiles/{packaged}")
+            return tomllib.load(fh), (_shipped(path) or override) if override else f"auditlib/profiles/{packaged}"
     except OSError as exc:
         raise ProfileError(f"cannot read {key} {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"invalid TOML in {key} {path}: {exc}") from None
+
+
+def _shipped(path: Path) -> str:
+    """``auditlib/profiles/...`` for a file of a shipped profile, else ''."""
+    try:
+        return "auditlib/profiles/" + path.resolve().relative_to(PROFILES.resolve()).as_posix()
+    except ValueError:
+        return ""

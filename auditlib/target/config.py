@@ -1,14 +1,20 @@
-"""Audit configuration: the packaged default profile, then the target's
-``[tool.auditlib]``, then ``--config FILE``; later layers override earlier ones."""
+"""Audit configuration: the packaged defaults, then the named profile if one is chosen
+(``--profile NAME``, ``$AUDITLIB_PROFILE``, or ``profile = "NAME"`` in the configuration),
+then the target's ``[tool.auditlib]``, then ``--config FILE``; later layers override
+earlier ones. A named profile is a folder of ``auditlib/profiles/`` holding a
+``config.toml`` (same keys; file names in it are relative to that folder)."""
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
 import tomllib
 
-DEFAULT_PROFILE = Path(__file__).parent.parent / "profiles" / "default.toml"
+PROFILES_DIR = Path(__file__).parent.parent / "profiles"
+DEFAULT_PROFILE = PROFILES_DIR / "default.toml"
+PROFILE_ENV = "AUDITLIB_PROFILE"  # set by `auditlib run --profile`, read by every notebook
 
 
 # Keys whose defaults live beside the code that uses them (each module documents its
@@ -56,24 +62,55 @@ def _read_toml(path: Path) -> dict:
         raise ConfigError(f"invalid TOML in {path}: {exc}") from None
 
 
-def load_config(root: Path, config_file: Path | str | None = None) -> dict[str, Any]:
+def named_profiles() -> list[str]:
+    """The profiles shipped with auditlib (folders of ``auditlib/profiles/``)."""
+    return sorted(p.parent.name for p in PROFILES_DIR.glob("*/config.toml"))
+
+
+def _profile(name: str) -> dict:
+    path = PROFILES_DIR / name / "config.toml"
+    if "/" in name or name.startswith(".") or not path.is_file():
+        raise ConfigError(f"unknown profile {name!r} (available: {', '.join(named_profiles()) or 'none'})")
+    data = _read_toml(path)
+    for key, value in data.items():  # file names are relative to the profile's folder
+        if key.endswith("_file") and isinstance(value, str) and value:
+            data[key] = str(path.parent / value)
+    data["profile"] = name
+    return data
+
+
+def load_config(root: Path, config_file: Path | str | None = None, profile: str | None = None) -> dict[str, Any]:
     """The effective configuration for auditing ``root``.
 
     A broken target ``pyproject.toml`` is not fatal (the target is what we audit; the
-    problem is recorded under ``_warnings``); a broken ``--config`` file is.
+    problem is recorded under ``_warnings``), nor is an unknown profile named there; a
+    broken ``--config`` file, or an unknown profile named by the auditor, is.
     """
-    cfg = _read_toml(DEFAULT_PROFILE)
+    defaults = _read_toml(DEFAULT_PROFILE)
+    user: dict = {}
     warnings: list[str] = []
     pyproject = Path(root) / "pyproject.toml"
     if pyproject.is_file():
         try:
-            cfg = _merge(cfg, _read_toml(pyproject).get("tool", {}).get("auditlib", {}))
+            user = _merge(user, _read_toml(pyproject).get("tool", {}).get("auditlib", {}))
         except ConfigError as exc:
             warnings.append(str(exc))
+    target_profile = user.get("profile", "")
     if config_file:
         data = _read_toml(Path(config_file))
-        cfg = _merge(cfg, data.get("tool", {}).get("auditlib", data))
-    unknown = sorted(set(cfg) - set(_read_toml(DEFAULT_PROFILE)) - CODE_DEFAULT_KEYS)
+        user = _merge(user, data.get("tool", {}).get("auditlib", data))
+    name = profile or os.environ.get(PROFILE_ENV) or user.get("profile") or ""
+    cfg = defaults
+    if name:
+        try:
+            cfg = _merge(cfg, _profile(name))
+        except ConfigError as exc:
+            if name != target_profile or profile or os.environ.get(PROFILE_ENV):
+                raise
+            warnings.append(f"{exc}; named in the target's pyproject.toml, ignored")
+    user.pop("profile", None)
+    cfg = _merge(cfg, user)
+    unknown = sorted(set(cfg) - set(defaults) - CODE_DEFAULT_KEYS)
     if unknown:
         warnings.append("unknown config keys ignored: " + ", ".join(unknown))
     cfg["_warnings"] = warnings

@@ -48,11 +48,11 @@ class AuditContext:
     @classmethod
     def open(cls, target: Path | str, out_dir: Path | str | None = None, *, config_file=None,
              db: str = "none", target_python: str | None = None, provision: bool = False,
-             stages: dict | None = None) -> "AuditContext":
+             stages: dict | None = None, profile: str | None = None) -> "AuditContext":
         root = validate_target(target)
         out = Path(out_dir) if out_dir else REPO_ROOT / "output" / root.name
         out.mkdir(parents=True, exist_ok=True)
-        return cls(root=root, out_dir=out.resolve(), config=load_config(root, config_file or None),
+        return cls(root=root, out_dir=out.resolve(), config=load_config(root, config_file or None, profile=profile),
                    db=db or "none", target_python=target_python or None, provision=provision,
                    stages=dict(stages or {}))
 

@@ -29,7 +29,7 @@ async def lifespan(_: FastAPI):
 
 settings = get_settings()
 
-app = FastAPI(title=settings.app_name, version="1.4.0", lifespan=lifespan)  # expect: FUNC-001
+app = FastAPI(title=settings.app_name, version="1.4.0", lifespan=lifespan)
 
 if settings.cors_origins:
     app.add_middleware(
