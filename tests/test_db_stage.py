@@ -91,6 +91,17 @@ def test_a_model_missing_from_the_metadata_is_one_finding_across_both_sides(pg, 
     assert f.fix.startswith("Import the models into the metadata")
 
 
+def test_an_enum_type_is_one_finding_listing_its_columns(pg, tmp_path):
+    ctx = AuditContext.open(ALEMBIC / "enum_mismatch", tmp_path, db=pg.url(driver=""), target_python=sys.executable)
+    try:
+        [f] = [f for f in run_checks(ctx, ids=["DEP-006"], source="db") if f.severity.value != "INFO"]
+    finally:
+        close_all()
+    assert f.source == "db" and f.title == "Enum booking_status: the ORM writes labels PostgreSQL rejects"
+    assert [(loc.file, loc.line) for loc in f.locations] == [("app/models.py", 34), ("app/models.py", 35)]
+    assert "on columns bookings.status, bookings.previous_status." in f.message and f.tables == ["bookings"]
+
+
 def test_upgrade_ok_is_timed_and_the_head_is_current(pg, tmp_path):
     ctx = AuditContext.open(ALEMBIC / "merge", tmp_path, db=pg.url(driver=""), target_python=sys.executable)
     try:
