@@ -35,3 +35,9 @@ def test_runner_outside_a_known_container_keeps_both_outcomes(tmp_path):
     runner = _warnings("abrupt", tmp_path)["Job runner `main` does not handle SIGTERM"]
     assert "terminates the process immediately" in runner.message
     assert "where it is PID 1 of a container without an init" in runner.message
+
+
+def test_one_engine_variable_created_in_two_branches_is_one_finding(tmp_path):
+    ctx = AuditContext.open(CASE / "abrupt", tmp_path)
+    [f] = [f for f in run_checks(ctx, ids=["DEP-005"], source="static") if f.title.startswith("Engine")]
+    assert [(loc.file, loc.line) for loc in f.locations] == [("app/db.py", 6), ("app/db.py", 8)]

@@ -115,23 +115,24 @@ def _graph_findings(ctx, chk, graph):
                           "down_revision links form a loop; Alembic cannot order the history.",
                           "Break the loop so the history is a DAG.", r.file, r.down_line, key="cycle")
     heads = graph.heads
-    if len(heads) > 1:
+    if len(heads) > 1:  # one defect (the history has several heads), every head a location
         names = ", ".join(h.revision for h in heads)
         labels = [graph.branch_of(h.revision) for h in heads]
         branched = all(labels) and all(not (a & b) for i, a in enumerate(labels) for b in labels[i + 1:])
-        for h in heads:
-            if branched:
-                yield chk.finding(ctx, Severity.WARNING, f"Several labelled branch heads ({names})",
-                                  "Each head is on its own named branch: `alembic upgrade head` fails, the "
-                                  "deploy must run `alembic upgrade heads`.",
-                                  "Make sure the deploy and /readyz use `heads`, or merge the branches.",
-                                  h.file, h.revision_line, key="multi-branch")
-            else:
-                yield chk.finding(ctx, Severity.BLOCKER, f"Multiple Alembic heads ({names})",
-                                  "`alembic upgrade head` fails with 'Multiple head revisions are present'; "
-                                  "the deploy's migration step cannot run.",
-                                  "Create a merge revision: `alembic merge -m 'merge heads' " + " ".join(
-                                      x.revision for x in heads) + "`.", h.file, h.revision_line, key="multi-head")
+        h = heads[0]
+        if branched:
+            f = chk.finding(ctx, Severity.WARNING, f"Several labelled branch heads ({names})",
+                            "Each head is on its own named branch: `alembic upgrade head` fails, the "
+                            "deploy must run `alembic upgrade heads`.",
+                            "Make sure the deploy and /readyz use `heads`, or merge the branches.",
+                            h.file, h.revision_line, key="multi-branch")
+        else:
+            f = chk.finding(ctx, Severity.BLOCKER, f"Multiple Alembic heads ({names})",
+                            "`alembic upgrade head` fails with 'Multiple head revisions are present'; "
+                            "the deploy's migration step cannot run.",
+                            "Create a merge revision: `alembic merge -m 'merge heads' " + " ".join(
+                                x.revision for x in heads) + "`.", h.file, h.revision_line, key="multi-head")
+        yield _with_locations(ctx, f, [(x.file, x.revision_line) for x in heads[1:]])
     elif len(heads) == 1:
         h = heads[0]
         yield chk.finding(ctx, Severity.INFO, f"Alembic head is {h.revision}",
@@ -140,12 +141,19 @@ def _graph_findings(ctx, chk, graph):
                           "", h.file, h.revision_line, key="head")
     bases = graph.bases
     if len(bases) > 1 and not all(b.branch_labels for b in bases):
-        for b in bases:
-            yield chk.finding(ctx, Severity.WARNING, "Several base revisions",
-                              "More than one revision has `down_revision = None` without branch labels: "
-                              "independent histories that a single `upgrade head` may not order.",
-                              "Give each base a branch label, or re-parent them onto one base.",
-                              b.file, b.down_line, key="multi-base")
+        f = chk.finding(ctx, Severity.WARNING, "Several base revisions",
+                        "More than one revision has `down_revision = None` without branch labels: "
+                        "independent histories that a single `upgrade head` may not order.",
+                        "Give each base a branch label, or re-parent them onto one base.",
+                        bases[0].file, bases[0].down_line, key="multi-base")
+        yield _with_locations(ctx, f, [(b.file, b.down_line) for b in bases[1:]])
+
+
+def _with_locations(ctx, f, more):
+    for file, line in more:
+        src = ctx.index.get(file)
+        f.locations.append(Location(file, line, line, src.line(line)[:300] if src is not None else ""))
+    return f
 
 
 def _downgrade_findings(ctx, chk, graph):

@@ -64,7 +64,8 @@ def graceful_shutdown(ctx):
     ``on_shutdown=[...]`` handlers, and every function they call (imports resolved).
 
     - engine not disposed (no ``engine.dispose()`` reachable from the shutdown path):
-      RECOMMENDATION at the ``create_async_engine`` line: pooled connections are cut
+      RECOMMENDATION at the ``create_async_engine`` line (one per variable of a file: the
+      branches that create the same engine are locations of one finding): pooled connections are cut
       when the process exits instead of closed cleanly (PostgreSQL logs unexpected
       EOFs; nothing is lost, transactions roll back);
     - background work started at startup (``asyncio.create_task``, ``scheduler.start()``)
@@ -142,16 +143,23 @@ def graceful_shutdown(ctx):
     hook = (f"the shutdown path ({', '.join(f'`{fn.qualname}` {fn.file}:{fn.line}' for *_x, fn in shutdown)})"
             if shutdown else "the app has no lifespan shutdown or shutdown handler, so")
 
+    same: dict[tuple, list[int]] = {}  # one finding per engine variable of a file (if/else branches)
     for file, line, var in engines:
+        same.setdefault((file, var or line), []).append(line)
+    for (file, _v), lines in same.items():
+        line, var = lines[0], next(v for f0, ln, v in engines if f0 == file and ln == lines[0])
         if disposed and (len(engines) == 1 or any(c[2].rsplit(".", 1)[0].endswith(var or "\0") for c in disposed)):
             continue
-        yield chk.finding(
+        f = chk.finding(
             ctx, Severity.RECOMMENDATION, f"Engine `{var or 'engine'}` is not disposed on shutdown",
             f"{hook[0].upper() + hook[1:]} never calls `{var or 'engine'}.dispose()`: at exit the pooled "
             "connections are cut instead of closed (PostgreSQL logs 'unexpected EOF on client connection'; "
             "open transactions roll back, nothing is lost).",
             f"Call `await {var or 'engine'}.dispose()` after `yield` in the lifespan.",
             file, line, key=f"dispose:{var}")
+        for n in lines[1:]:
+            f.locations.append(Location(file, n, n, ctx.index.get(file).line(n)[:300]))
+        yield f
 
     for file, calls in startup:
         for call in calls:
