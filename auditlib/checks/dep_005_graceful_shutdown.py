@@ -301,9 +301,13 @@ def _find_file(ctx, near: str, name: str) -> str:
     for k in range(len(tail)):
         suffix = "/".join(tail[k:])
         hits = [f.path for f in ctx.index if f.path == suffix or f.path.endswith("/" + suffix)]
-        if hits:
-            folder = near.rsplit("/", 1)[0] if "/" in near else ""
-            return sorted(hits, key=lambda h: (not h.startswith(folder), len(h)))[0]
+        if hits:  # the one sharing the longest folder prefix with the Dockerfile, then the shortest
+            home = near.split("/")[:-1]
+
+            def shared(h: str) -> int:
+                return next((i for i, (a, b) in enumerate(zip(home, h.split("/")[:-1])) if a != b),
+                            min(len(home), h.count("/")))
+            return sorted(hits, key=lambda h: (-shared(h), len(h)))[0]
     return ""
 
 

@@ -45,7 +45,8 @@ MIN_ENTROPY = 3.0
 SEQUENTIAL_SHARE = 0.5
 TEST_DIRS = {"tests", "test", "testing", "fixtures", "fixture", "testdata", "test_data", "__tests__", "spec",
              "mocks", "conftest.py"}
-DOC_SUFFIXES = (".md", ".rst", ".txt", ".adoc", ".ipynb", ".mdx", ".html")
+# documentation formats (not notebooks or .txt: those hold working values as often as examples)
+DOC_SUFFIXES = (".md", ".rst", ".adoc", ".mdx")
 DOC_DIRS = {"docs", "doc", "documentation"}
 EXAMPLE_KEYS = {"example", "examples", "openapi_examples", "json_schema_extra", "schema_extra"}
 DEV_KEY_WORDS = {"localhost", "dev", "development", "local", "selfsigned", "snakeoil", "example", "sample",
