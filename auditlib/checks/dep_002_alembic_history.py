@@ -2,10 +2,19 @@
 Alembic on an empty database (upgrade, current, offline SQL, downgrade round trip, drift)."""
 from __future__ import annotations
 
+import re
+
 from ..facts.alembic_env import metadata_coverage
 from ..facts.alembic_graph import read_graph
-from ..findings import Severity, db_not_verified
+from ..findings import Location, Severity, db_not_verified
 from . import check
+
+# The files Alembic itself loads as revisions from a versions folder (alembic/script/base.py,
+# ``_only_source_rev_file``): every ``.py`` except ``__init__*`` and editor lock files
+# (``.#*``); a file it loads must define ``revision``, unless its name is a legacy
+# hex id (``_legacy_rev``).
+ALEMBIC_LOADS = re.compile(r"(?!\.\#|__init__)(.*\.py)$")
+LEGACY_REV = re.compile(r"([a-f0-9]+)\.py$")
 
 
 @check("DEP-002", "deployment", "Alembic revision history")
@@ -20,12 +29,20 @@ def alembic_history(ctx):
     without branch labels are a WARNING. A revision whose ``upgrade()`` changes something
     but whose ``downgrade()`` is missing or only ``pass`` is a WARNING (no rollback path);
     an explicit ``raise`` in downgrade() (a documented irreversible migration) and empty
-    upgrade/downgrade pairs (merge revisions) are not flagged.
+    upgrade/downgrade pairs (merge revisions) are not flagged. Files Alembic does not load
+    (``__init__*``, ``.#*``: Alembic's own ``_only_source_rev_file``) are not revisions; a
+    ``.py`` file it loads that defines no ``revision`` (a helper module in the versions
+    folder) is a BLOCKER: Alembic stops with "Could not determine revision id from
+    filename" (legacy hex file names excepted); a computed ``revision`` is a WARNING (the
+    history is not verified statically for it).
 
     ``env.py``'s ``target_metadata``: a model (a ``__tablename__`` class on a declarative
     base) that env.py never imports, directly or through the modules it imports, or that
-    sits on another declarative base, is a WARNING at the model (autogenerate would
-    propose dropping its table; ``alembic check`` cannot see it). ``target_metadata =
+    sits on another declarative base, is a WARNING at the model, one per table
+    (``alembic revision --autogenerate`` generates a DROP TABLE for it; ``alembic check``
+    cannot see it; the fix is importing the model into the metadata). The database
+    stage's ``alembic check`` reports the same table as ``remove_table``: it is left to
+    this finding (one finding per table, not one per side). ``target_metadata =
     None`` is a RECOMMENDATION (no drift detection possible). Not flagged when env.py
     imports dynamically (importlib with a computed name, pkgutil) or the metadata cannot
     be resolved statically. The head revision is reported as INFO. No Alembic directory
@@ -38,7 +55,8 @@ def alembic_history(ctx):
                            "no Alembic directory found (no alembic.ini with script_location, no "
                            "env.py beside versions/); set alembic_ini in [tool.auditlib] if it exists")
         return
-    graph = read_graph(ctx.index, lay.migration_files)
+    graph = read_graph(ctx.index, [f for f in lay.migration_files
+                                   if ALEMBIC_LOADS.match(f.rsplit("/", 1)[-1])])
     yield from _graph_findings(ctx, chk, graph)
     yield from _downgrade_findings(ctx, chk, graph)
     yield from _metadata_findings(ctx, chk)
@@ -48,10 +66,21 @@ def _graph_findings(ctx, chk, graph):
     ids = graph.by_id
     for r in graph.revisions:
         if r.revision is None:
-            yield chk.finding(ctx, Severity.BLOCKER, "Revision file without a literal `revision` id",
-                              "Alembic cannot load a revision file whose `revision` is missing or computed.",
-                              "Define `revision = \"<id>\"` at module level.", r.file, r.revision_line or 1,
-                              key="no-revision")
+            name = r.file.rsplit("/", 1)[-1]
+            if r.revision_line is not None:  # assigned, but not a literal: Alembic may well load it
+                yield chk.finding(ctx, Severity.WARNING, f"Revision id of {name} is not a literal",
+                                  "`revision` is computed, so the history (parents, heads) is not verified "
+                                  "statically for this file; the database stage's `alembic upgrade` still is.",
+                                  "Write `revision = \"<id>\"` as a literal, as `alembic revision` generates it.",
+                                  r.file, r.revision_line, key="computed-revision")
+            elif not LEGACY_REV.match(name):
+                yield chk.finding(ctx, Severity.BLOCKER, f"{name} in the versions folder defines no `revision`",
+                                  "Alembic loads every `.py` file of the versions folder (except `__init__*`) "
+                                  f"as a revision and stops with 'Could not determine revision id from filename "
+                                  f"{name}': every Alembic command fails.",
+                                  "Move the file out of the versions folder (helpers belong elsewhere), or "
+                                  "define `revision = \"<id>\"` and `down_revision` in it.",
+                                  r.file, 1, key="no-revision")
             continue
         if not r.has_down:
             yield chk.finding(ctx, Severity.BLOCKER, f"Revision {r.revision} has no `down_revision`",
@@ -86,37 +115,45 @@ def _graph_findings(ctx, chk, graph):
                           "down_revision links form a loop; Alembic cannot order the history.",
                           "Break the loop so the history is a DAG.", r.file, r.down_line, key="cycle")
     heads = graph.heads
-    if len(heads) > 1:
+    if len(heads) > 1:  # one defect (the history has several heads), every head a location
         names = ", ".join(h.revision for h in heads)
         labels = [graph.branch_of(h.revision) for h in heads]
         branched = all(labels) and all(not (a & b) for i, a in enumerate(labels) for b in labels[i + 1:])
-        for h in heads:
-            if branched:
-                yield chk.finding(ctx, Severity.WARNING, f"Several labelled branch heads ({names})",
-                                  "Each head is on its own named branch: `alembic upgrade head` fails, the "
-                                  "deploy must run `alembic upgrade heads`.",
-                                  "Make sure the deploy and /readyz use `heads`, or merge the branches.",
-                                  h.file, h.revision_line, key="multi-branch")
-            else:
-                yield chk.finding(ctx, Severity.BLOCKER, f"Multiple Alembic heads ({names})",
-                                  "`alembic upgrade head` fails with 'Multiple head revisions are present'; "
-                                  "the deploy's migration step cannot run.",
-                                  "Create a merge revision: `alembic merge -m 'merge heads' " + " ".join(
-                                      x.revision for x in heads) + "`.", h.file, h.revision_line, key="multi-head")
+        h = heads[0]
+        if branched:
+            f = chk.finding(ctx, Severity.WARNING, f"Several labelled branch heads ({names})",
+                            "Each head is on its own named branch: `alembic upgrade head` fails, the "
+                            "deploy must run `alembic upgrade heads`.",
+                            "Make sure the deploy and /readyz use `heads`, or merge the branches.",
+                            h.file, h.revision_line, key="multi-branch")
+        else:
+            f = chk.finding(ctx, Severity.BLOCKER, f"Multiple Alembic heads ({names})",
+                            "`alembic upgrade head` fails with 'Multiple head revisions are present'; "
+                            "the deploy's migration step cannot run.",
+                            "Create a merge revision: `alembic merge -m 'merge heads' " + " ".join(
+                                x.revision for x in heads) + "`.", h.file, h.revision_line, key="multi-head")
+        yield _with_locations(ctx, f, [(x.file, x.revision_line) for x in heads[1:]])
     elif len(heads) == 1:
         h = heads[0]
         yield chk.finding(ctx, Severity.INFO, f"Alembic head is {h.revision}",
-                          f"{len(graph.revisions)} revision(s); the single head is {h.revision}"
+                          f"{sum(1 for r in graph.revisions if r.revision)} revision(s); the single head is {h.revision}"
                           + (f" ({h.message})" if h.message else "") + ".",
                           "", h.file, h.revision_line, key="head")
     bases = graph.bases
     if len(bases) > 1 and not all(b.branch_labels for b in bases):
-        for b in bases:
-            yield chk.finding(ctx, Severity.WARNING, "Several base revisions",
-                              "More than one revision has `down_revision = None` without branch labels: "
-                              "independent histories that a single `upgrade head` may not order.",
-                              "Give each base a branch label, or re-parent them onto one base.",
-                              b.file, b.down_line, key="multi-base")
+        f = chk.finding(ctx, Severity.WARNING, "Several base revisions",
+                        "More than one revision has `down_revision = None` without branch labels: "
+                        "independent histories that a single `upgrade head` may not order.",
+                        "Give each base a branch label, or re-parent them onto one base.",
+                        bases[0].file, bases[0].down_line, key="multi-base")
+        yield _with_locations(ctx, f, [(b.file, b.down_line) for b in bases[1:]])
+
+
+def _with_locations(ctx, f, more):
+    for file, line in more:
+        src = ctx.index.get(file)
+        f.locations.append(Location(file, line, line, src.line(line)[:300] if src is not None else ""))
+    return f
 
 
 def _downgrade_findings(ctx, chk, graph):
@@ -143,13 +180,23 @@ def _metadata_findings(ctx, chk):
                           "cannot detect drift between the models and the migrations.",
                           "Set `target_metadata = Base.metadata` (import the module that imports every model).",
                           cov.env_file, cov.line, key="metadata-none")
-    for m, why in cov.missing():
-        yield chk.finding(ctx, Severity.WARNING, f"Model {m.name} ({m.table}) is not in env.py's target_metadata",
-                          f"When env.py runs, {why}: autogenerate proposes to drop table {m.table} and "
-                          "`alembic check` cannot compare it.",
-                          f"Import {m.file}'s module in env.py (or in the module that defines the base) so "
-                          "every model registers on target_metadata.",
-                          m.file, m.line, tables=[m.table], key=f"metadata:{m.table}")
+    by_table: dict[str, list] = {}
+    for m, why in cov.missing():  # one finding per table (several models may map one table)
+        by_table.setdefault(m.table, []).append((m, why))
+    for table, models in by_table.items():
+        m, why = models[0]
+        names = ", ".join(dict.fromkeys(x.name for x, _w in models))
+        f = chk.finding(ctx, Severity.WARNING, f"Model {names} ({table}) is not in env.py's target_metadata",
+                        f"When env.py runs, {why}: the next `alembic revision --autogenerate` generates "
+                        f"`op.drop_table(\"{table}\")` (DROP TABLE, data loss if applied unreviewed) and "
+                        "`alembic check` cannot compare the table.",
+                        f"Import the models into the metadata: import {m.file}'s module in env.py (or in the "
+                        "module that defines the base) so every model registers on target_metadata; do not "
+                        "apply an autogenerated DROP TABLE for it.",
+                        m.file, m.line, tables=[table], key=f"metadata:{table}")
+        for x, _w in models[1:]:
+            f.locations.append(Location(x.file, x.line, x.line, ctx.index.get(x.file).line(x.line)[:300]))
+        yield f
 
 
 @check("DEP-002", "deployment", "alembic upgrade head on an empty database", source="db")

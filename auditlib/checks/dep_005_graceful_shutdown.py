@@ -3,10 +3,12 @@ standalone runners handle SIGTERM)."""
 from __future__ import annotations
 
 import ast
+import json
 import re
+from dataclasses import dataclass
 
 from ..code.callgraph import app_graph
-from ..findings import Severity
+from ..findings import Location, Severity
 from ..facts.jobs_scan import find_jobs, loops_forever
 from ..code.pyast import dotted, literal, of_type
 from . import check
@@ -16,6 +18,19 @@ ENGINE_FACTORIES = {"create_async_engine", "create_engine"}
 STOPPERS = {"cancel", "shutdown", "stop", "join", "terminate", "aclose", "cancel_scope"}
 CALLS_READ = (*ENGINE_FACTORIES, "FastAPI", "add_event_handler")
 SERVERS = re.compile(r"\b(uvicorn|gunicorn|hypercorn|granian)\b")
+# PID 1 of a container: an init that forwards signals, or a program that handles SIGTERM itself
+INITS = {"tini", "tini-static", "dumb-init", "catatonit", "s6-svscan", "init", "supervisord"}
+SHELLS = {"sh", "bash", "dash", "ash", "zsh"}
+PYTHONS = re.compile(r"^python(?:\d(?:\.\d+)?)?$")
+# what installs a SIGTERM handler in the process: the servers and worker frameworks, or the code
+HANDLES_SIGTERM = re.compile(r"\b(?:SIGTERM|uvicorn\.run|Server\(|gunicorn|hypercorn|granian|celery|arq|dramatiq|"
+                             r"rq\.Worker|Worker\()")
+COMPOSE_INIT = re.compile(r"^\s*init:\s*true\b", re.M)
+EXEC_LINE = re.compile(r"^\s*(?:[\w-]+=\S*\s+)*exec\s+[\"'$\w/.-]")
+TRAP_TERM = re.compile(r"^\s*trap\b.*\b(?:TERM|SIGTERM|15)\b", re.M)
+PID1_FACTS = ("the kernel does not apply a signal's default action to PID 1, so a process there that "
+              "installs no SIGTERM handler ignores SIGTERM: `docker stop` / Kubernetes wait the whole grace "
+              "period and then SIGKILL it")
 
 
 def _shutdown_parts(fn_node) -> tuple[list[ast.AST], list[ast.AST]]:
@@ -49,7 +64,8 @@ def graceful_shutdown(ctx):
     ``on_shutdown=[...]`` handlers, and every function they call (imports resolved).
 
     - engine not disposed (no ``engine.dispose()`` reachable from the shutdown path):
-      RECOMMENDATION at the ``create_async_engine`` line: pooled connections are cut
+      RECOMMENDATION at the ``create_async_engine`` line (one per variable of a file: the
+      branches that create the same engine are locations of one finding): pooled connections are cut
       when the process exits instead of closed cleanly (PostgreSQL logs unexpected
       EOFs; nothing is lost, transactions roll back);
     - background work started at startup (``asyncio.create_task``, ``scheduler.start()``)
@@ -58,13 +74,26 @@ def graceful_shutdown(ctx):
     - a standalone runner (a module with ``if __name__ == "__main__"`` or
       ``asyncio.run``) looping forever without a SIGTERM handler: WARNING: Python's
       default SIGTERM action kills the process at once, in the middle of a job, with no
-      ``finally`` run;
+      ``finally`` run; when a Dockerfile runs that module as PID 1 with no init
+      (exec-form ``python -m mod`` / ``python file.py``, no tini / dumb-init in the
+      ENTRYPOINT, no compose ``init: true``) the message says what happens there instead:
+      the kernel applies no default signal action to PID 1, so SIGTERM is ignored until
+      the SIGKILL at the end of the grace period (the Dockerfile line is a second
+      location);
+    - any other Python module run that way that installs no SIGTERM handler (and starts
+      no server or worker framework, which install one): WARNING at the Dockerfile line,
+      same reason;
+    - an exec-form ENTRYPOINT/CMD running a wrapper shell script of the repository that
+      never ``exec``s its command and traps no TERM: WARNING: the shell is PID 1, ignores
+      SIGTERM and does not forward it, so the server never shuts down gracefully and is
+      SIGKILLed with the shell;
     - a Dockerfile ``CMD``/``ENTRYPOINT`` in shell form: RECOMMENDATION (hadolint
       DL3025): ``/bin/sh -c`` may stay PID 1 and not forward SIGTERM, so the server is
       SIGKILLed after the grace period.
     The effective shutdown behaviour is summarised as INFO. Not flagged: Celery / arq /
     RQ workers (they handle SIGTERM with a warm shutdown), FastAPI ``BackgroundTasks``
-    (uvicorn waits for them as part of the request).
+    (uvicorn waits for them as part of the request), an ENTRYPOINT outside the repository
+    (a base image's script: its behaviour is not known here).
     """
     chk = graceful_shutdown.check
     graph = app_graph(ctx)
@@ -114,16 +143,23 @@ def graceful_shutdown(ctx):
     hook = (f"the shutdown path ({', '.join(f'`{fn.qualname}` {fn.file}:{fn.line}' for *_x, fn in shutdown)})"
             if shutdown else "the app has no lifespan shutdown or shutdown handler, so")
 
+    same: dict[tuple, list[int]] = {}  # one finding per engine variable of a file (if/else branches)
     for file, line, var in engines:
+        same.setdefault((file, var or line), []).append(line)
+    for (file, _v), lines in same.items():
+        line, var = lines[0], next(v for f0, ln, v in engines if f0 == file and ln == lines[0])
         if disposed and (len(engines) == 1 or any(c[2].rsplit(".", 1)[0].endswith(var or "\0") for c in disposed)):
             continue
-        yield chk.finding(
+        f = chk.finding(
             ctx, Severity.RECOMMENDATION, f"Engine `{var or 'engine'}` is not disposed on shutdown",
             f"{hook[0].upper() + hook[1:]} never calls `{var or 'engine'}.dispose()`: at exit the pooled "
             "connections are cut instead of closed (PostgreSQL logs 'unexpected EOF on client connection'; "
             "open transactions roll back, nothing is lost).",
             f"Call `await {var or 'engine'}.dispose()` after `yield` in the lifespan.",
             file, line, key=f"dispose:{var}")
+        for n in lines[1:]:
+            f.locations.append(Location(file, n, n, ctx.index.get(file).line(n)[:300]))
+        yield f
 
     for file, calls in startup:
         for call in calls:
@@ -139,8 +175,11 @@ def graceful_shutdown(ctx):
                     "Keep a reference and stop it after `yield`: `task.cancel()` then `await task` (catching "
                     "CancelledError), or `scheduler.shutdown(wait=True)`.", file, call.lineno)
 
-    yield from _runners(ctx, chk, graph)
+    pid1 = _container_pid1(ctx, graph)
+    reported: set[str] = set()
+    yield from _runners(ctx, chk, graph, pid1, reported)
     yield from _dockerfiles(ctx, chk)
+    yield from _pid1_findings(ctx, chk, pid1, reported)
 
     served = _server(ctx)
     if apps:
@@ -170,7 +209,7 @@ def _receiver_is_scheduler(call) -> bool:
     return isinstance(call.func, ast.Attribute) and "sched" in dotted(call.func.value).lower()
 
 
-def _runners(ctx, chk, graph):
+def _runners(ctx, chk, graph, pid1, reported):
     """Long-running loops in modules run as their own process, without a SIGTERM handler."""
     runner_files = set()
     for src in graph.files:
@@ -188,14 +227,27 @@ def _runners(ctx, chk, graph):
         if any("SIGTERM" in (ctx.index.get(f).text or "") for f in reach_files):
             continue
         loop = loops_forever(job.func)
-        yield chk.finding(
-            ctx, Severity.WARNING, f"Job runner `{job.func.qualname}` does not handle SIGTERM",
-            "This loop runs in its own process; nothing installs a SIGTERM handler, and Python's default "
-            "action for SIGTERM terminates the process immediately, in the middle of a job, without running "
-            "`finally` blocks or closing connections.",
+        as_pid1 = [p for p in pid1 if p.kind == "python" and p.module in reach_files]
+        if as_pid1:
+            p = as_pid1[0]
+            why = (f"This loop runs as PID 1 of a container without an init ({p.dockerfile}:{p.line} starts "
+                   f"`{p.command}`; no tini, dumb-init or `--init`): nothing installs a SIGTERM handler, and "
+                   f"{PID1_FACTS}, in the middle of a job, without running `finally` blocks or closing connections.")
+            reported.update(x.module for x in as_pid1)
+        else:
+            why = ("This loop runs in its own process; nothing installs a SIGTERM handler, so on SIGTERM Python's "
+                   "default action terminates the process immediately (or, where it is PID 1 of a container "
+                   "without an init, SIGTERM is ignored until the SIGKILL at the end of the grace period), in the "
+                   "middle of a job, without running `finally` blocks or closing connections.")
+        f = chk.finding(
+            ctx, Severity.WARNING, f"Job runner `{job.func.qualname}` does not handle SIGTERM", why,
             "Install a handler that sets a stop flag checked by the loop (`loop.add_signal_handler(signal.SIGTERM, "
-            "stop.set)` in asyncio, `signal.signal(signal.SIGTERM, ...)` otherwise) and finish the current job.",
+            "stop.set)` in asyncio, `signal.signal(signal.SIGTERM, ...)` otherwise) and finish the current job"
+            + ("; or run the container with an init (`tini`, `--init`)." if as_pid1 else "."),
             job.func.file, loop.lineno)
+        for p in as_pid1:
+            f.locations.append(Location(p.dockerfile, p.line, p.line, ctx.index.get(p.dockerfile).line(p.line)[:300]))
+        yield f
 
 
 def _dockerfiles(ctx, chk):
@@ -218,6 +270,131 @@ def _dockerfiles(ctx, chk):
             "the stop grace period (hadolint DL3025).",
             f"Use the exec form: `{last['instruction']} [\"{value.split()[0]}\", ...]` (or prefix the command with `exec`).",
             path, last["startline"] + 1)
+
+
+@dataclass
+class Pid1:
+    """What a Dockerfile's final stage runs as PID 1 (when no init is in front of it)."""
+    dockerfile: str
+    line: int
+    command: str
+    kind: str  # "python" (module path known) | "shell" (a wrapper script that never execs)
+    module: str = ""  # python: the module file run; shell: the script
+
+
+def _argv(ins) -> list[str] | None:
+    value = ins["value"].strip()
+    if value.startswith("["):
+        try:
+            argv = json.loads(value)
+        except ValueError:
+            return None
+        return [str(a) for a in argv] if isinstance(argv, list) else None
+    return None  # shell form: DL3025's RECOMMENDATION covers it
+
+
+def _find_file(ctx, near: str, name: str) -> str:
+    """The indexed file a path in a Dockerfile names (WORKDIR and COPY unknown: by its
+    trailing path, nearest to the Dockerfile first)."""
+    name = name.lstrip("./")
+    tail = name.split("/")
+    for k in range(len(tail)):
+        suffix = "/".join(tail[k:])
+        hits = [f.path for f in ctx.index if f.path == suffix or f.path.endswith("/" + suffix)]
+        if hits:  # the one sharing the longest folder prefix with the Dockerfile, then the shortest
+            home = near.split("/")[:-1]
+
+            def shared(h: str) -> int:
+                return next((i for i, (a, b) in enumerate(zip(home, h.split("/")[:-1])) if a != b),
+                            min(len(home), h.count("/")))
+            return sorted(hits, key=lambda h: (-shared(h), len(h)))[0]
+    return ""
+
+
+def _python_module(ctx, near: str, argv: list[str]) -> str:
+    args = [a for a in argv[1:] if not a.startswith("-") or a == "-m"]
+    if args[:1] == ["-m"] and len(args) > 1:
+        rel = args[1].replace(".", "/")
+        return _find_file(ctx, near, rel + ".py") or _find_file(ctx, near, rel + "/__main__.py")
+    if args and args[0].endswith(".py"):
+        return _find_file(ctx, near, args[0])
+    return ""
+
+
+def _container_pid1(ctx, graph) -> list[Pid1]:
+    """Containers whose PID 1 is Python, or a shell script that keeps the server as its
+    child, with no init in front (Dockerfile ENTRYPOINT/CMD, exec form)."""
+    if any(COMPOSE_INIT.search(ctx.index.get(c).text or "") for c in ctx.layout.compose_files):
+        return []  # `init: true`: an init forwards signals (which service cannot be told apart)
+    out = []
+    for path in ctx.layout.dockerfiles:
+        stages = dockerfile_stages(ctx.index.get(path).text or "")
+        if not stages:
+            continue
+        final = [i for i in stages[-1]["instructions"] if i["instruction"] in ("CMD", "ENTRYPOINT")]
+        entry = next((i for i in reversed(final) if i["instruction"] == "ENTRYPOINT"), None)
+        cmd = next((i for i in reversed(final) if i["instruction"] == "CMD"), None)
+        first = entry or cmd
+        argv = _argv(first) if first else None
+        if not argv:
+            continue
+        if entry is not None and cmd is not None and (extra := _argv(cmd)):
+            argv = argv + extra
+        prog = argv[0].rsplit("/", 1)[-1]
+        line = first["startline"] + 1
+        shown = " ".join(argv)
+        if prog in INITS:
+            continue
+        if PYTHONS.match(prog):
+            module = _python_module(ctx, path, argv)
+            if module:
+                out.append(Pid1(path, line, shown, "python", module))
+            continue
+        script = argv[1] if prog in SHELLS and len(argv) > 1 and not argv[1].startswith("-") else (
+            argv[0] if argv[0].endswith(".sh") else "")
+        if script:
+            found = _find_file(ctx, path, script)
+            text = ctx.index.get(found).text if found else None
+            if text is not None and not any(EXEC_LINE.match(x) for x in text.splitlines()) \
+                    and not TRAP_TERM.search(text):
+                out.append(Pid1(path, line, shown, "shell", found))
+    return out
+
+
+def _pid1_findings(ctx, chk, pid1, reported):
+    graph = app_graph(ctx)
+    groups: dict[tuple[str, str], list[Pid1]] = {}
+    for p in pid1:  # one finding per module / script, every Dockerfile that runs it a location
+        groups.setdefault((p.kind, p.module), []).append(p)
+    for (_kind, _module), same in groups.items():
+        for f in _pid1_finding(ctx, chk, graph, same[0], reported):
+            for q in same[1:]:
+                f.locations.append(Location(q.dockerfile, q.line, q.line, ctx.index.get(q.dockerfile).line(q.line)[:300]))
+            yield f
+
+
+def _pid1_finding(ctx, chk, graph, p, reported):
+    if p.kind == "python":
+        if p.module in reported:
+            return  # the runner's own finding says it
+        files = {p.module} | {fn.file for f0 in graph.by_file.get(p.module, []) for fn in graph.reach(f0)}
+        if any(HANDLES_SIGTERM.search(ctx.index.get(f).text or "") for f in files if ctx.index.get(f)):
+            return  # a server or worker framework (or the code) handles SIGTERM
+        yield chk.finding(
+            ctx, Severity.WARNING, "Python runs as PID 1 without an init and ignores SIGTERM",
+            f"`{p.command}` makes Python PID 1 of the container with no init (tini, dumb-init, `--init`), and "
+            f"{p.module} installs no SIGTERM handler (nor starts a server that does): {PID1_FACTS}.",
+            "Run it behind an init (`ENTRYPOINT [\"tini\", \"--\"]`, `docker run --init`, compose `init: true`) "
+            "or install a SIGTERM handler that stops the work cleanly.", p.dockerfile, p.line, key="pid1-python")
+    else:
+        yield chk.finding(
+            ctx, Severity.WARNING, f"Wrapper script {p.module.rsplit('/', 1)[-1]} stays PID 1 and swallows SIGTERM",
+            f"`{p.command}` makes the shell running {p.module} PID 1 of the container; the script never `exec`s "
+            "its command and traps no TERM, so what it starts runs as the shell's child and never receives SIGTERM: "
+            f"{PID1_FACTS}, and its child with it: in-flight requests are cut and no shutdown code (lifespan, "
+            "`finally`) runs.",
+            f"Start the server with `exec` in {p.module} (`exec uvicorn ...`) so it becomes PID 1 and gets SIGTERM, "
+            "or put an init in front (`tini`, `--init`).", p.dockerfile, p.line, key="pid1-shell")
 
 
 def _server(ctx) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from ..code.pyast import dotted, literal, walk
+from ..code.pyast import dotted, literal, parent_map, walk
 
 _ENUM_BASES = {"Enum", "StrEnum", "IntEnum"}
 
@@ -24,6 +24,25 @@ class OrmEnum:
     type_name: str  # the PostgreSQL type name SQLAlchemy uses
     writes: list[str]  # the labels the ORM writes
     by_values: bool  # values_callable given
+    column: str = ""  # "table.attribute" (or "Class.attribute") where the enum is mapped, when known
+
+
+def _column_of(parents: dict[int, ast.AST], node: ast.AST) -> str:
+    """``table.attr`` of the class attribute whose value holds ``node`` (``Column("name", ...)``
+    gives the column's own name)."""
+    attr, cur = "", node
+    while (cur := parents.get(id(cur))) is not None:
+        if isinstance(cur, ast.Call) and dotted(cur.func).rsplit(".", 1)[-1] == "Column" and cur.args \
+                and isinstance(literal(cur.args[0]), str):
+            attr = attr or literal(cur.args[0])
+        elif isinstance(cur, (ast.Assign, ast.AnnAssign)) and not attr:
+            target = cur.targets[0] if isinstance(cur, ast.Assign) else cur.target
+            attr = target.id if isinstance(target, ast.Name) else ""
+        elif isinstance(cur, ast.ClassDef):
+            table = next((literal(st.value) for st in cur.body if isinstance(st, ast.Assign)
+                          and any(isinstance(t, ast.Name) and t.id == "__tablename__" for t in st.targets)), None)
+            return f"{table if isinstance(table, str) else cur.name}.{attr}" if attr else ""
+    return attr
 
 
 def _python_enums(ctx) -> dict[str, tuple[list[str], list[str]]]:
@@ -53,6 +72,7 @@ def orm_enums(ctx) -> list[OrmEnum]:
     for src in ctx.index.python_files():
         if lay.is_migration(src.path) or lay.is_test(src.path) or src.tree is None:
             continue
+        parents = None
         for node in walk(src.tree):
             if isinstance(node, ast.Call) and dotted(node.func).rsplit(".", 1)[-1] in ("Enum", "ENUM") \
                     and node.args and isinstance(node.args[0], (ast.Name, ast.Attribute)):
@@ -62,8 +82,9 @@ def orm_enums(ctx) -> list[OrmEnum]:
                 by_values = _kw(node, "values_callable") is not None
                 name = literal(_kw(node, "name"))
                 names, values = enums[cls]
+                parents = parents or parent_map(src.tree)
                 out.append(OrmEnum(src.path, node.lineno, cls, name if isinstance(name, str) else cls.lower(),
-                                   values if by_values else names, by_values))
+                                   values if by_values else names, by_values, _column_of(parents, node)))
             elif isinstance(node, ast.AnnAssign) and isinstance(node.annotation, ast.Subscript) \
                     and dotted(node.annotation.value).endswith("Mapped"):
                 inner = node.annotation.slice
@@ -71,7 +92,9 @@ def orm_enums(ctx) -> list[OrmEnum]:
                 call = node.value
                 explicit = isinstance(call, ast.Call) and (call.args or _kw(call, "type_") is not None)
                 if cls in enums and isinstance(call, ast.Call) and not explicit:
-                    out.append(OrmEnum(src.path, node.lineno, cls, cls.lower(), enums[cls][0], False))
+                    parents = parents or parent_map(src.tree)
+                    out.append(OrmEnum(src.path, node.lineno, cls, cls.lower(), enums[cls][0], False,
+                                       _column_of(parents, node.value)))
     return out
 
 
