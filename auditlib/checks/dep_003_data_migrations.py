@@ -26,7 +26,9 @@ def data_migrations(ctx):
     nothing); a revision that opens an ORM Session and imports the application's own
     modules (models change later and the old migration breaks on a fresh database).
     Not flagged: DDL in ``op.execute`` (DEP-008 lints locking), org columns created
-    together with their table, backfills computed from other tables (subqueries).
+    together with their table or added after an unconditional ``DELETE FROM`` of the
+    table earlier in the same upgrade (no row left to violate NOT NULL), backfills
+    computed from other tables (subqueries).
     """
     chk = data_migrations.check
     lay = ctx.layout
@@ -44,8 +46,10 @@ def data_migrations(ctx):
     backfilled = {(s.table, c) for _r, _s, stmts in parsed for s in stmts if s.op == "UPDATE" for c in s.sets}
     for r, src, stmts in parsed:
         new_tables = created_tables(src.tree)
+        # a table emptied earlier in the same upgrade (`DELETE FROM t` without WHERE) has no rows to fail on
+        emptied = {s.table: s.line for s in stmts if s.op == "DELETE" and not _where(s.text)}
         for add in column_adds(r.file, src.tree, col):
-            if add.table in new_tables:
+            if add.table in new_tables or emptied.get(add.table, add.line) < add.line:
                 continue
             if not add.nullable and not add.server_default:
                 yield chk.finding(ctx, Severity.WARNING, f"{add.table}.{col} added NOT NULL without a default or backfill",
@@ -98,3 +102,7 @@ def _describe(s, col: str, org_table: str) -> str:
         return f"creates an organisation row in {org_table} (default organisation)"
     cols = f" (sets {', '.join(s.sets)})" if s.sets else ""
     return f"{s.op} on {s.table or '?'}{cols}"
+
+
+def _where(sql: str) -> bool:
+    return " where " in f" {(sql or '').lower()} ".replace("\n", " ")

@@ -10,7 +10,12 @@ from . import check
 
 # topic -> (pattern in README/docs text or doc file names, severity when missing, why)
 TOPICS = {
-    "setup instructions": (r"\b(install(ation|ing)?|set ?up|getting started|quick ?start)\b", Severity.WARNING,
+    # a section on installing, or on running the server / its migrations ("Run development
+    # server", "Running with uvicorn", "Start the server", "Development environment")
+    "setup instructions": (r"\b(install(ation|ing)?|set ?up|getting started|quick ?start)\b|"
+                           r"^#+\s*(run(ning)?|start(ing)?|launch(ing)?)\b.*\b(server|app|application|service|"
+                           r"locally|uvicorn|development|dev|migrations?)\b|^#+\s*(local )?development environment",
+                           Severity.WARNING,
                            "a new engineer or operator cannot bring the service up reproducibly"),
     "API documentation": (r"/docs\b|openapi|swagger|redoc|api reference|api documentation", Severity.RECOMMENDATION,
                           "API consumers have no reference of endpoints and payloads"),
@@ -61,7 +66,7 @@ def documentation(ctx):
         return
     corpus = "\n".join([(ctx.index.get(d).text or "") for d in docs] + docs)
     for topic, (pattern, severity, why) in TOPICS.items():
-        if re.search(pattern, corpus, re.I):
+        if re.search(pattern, corpus, re.I | re.M):
             continue
         if topic == "API documentation" and _openapi_enabled(ctx):
             continue

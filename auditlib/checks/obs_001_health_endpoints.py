@@ -7,7 +7,7 @@ import re
 from ..findings import Severity
 from ..code.pyast import dotted, of_type, walk
 from ..code.pyresolve import Project, callees_upto
-from ..facts.routes import app_anchor, routes_at
+from ..facts.routes import app_anchor, routes_at, source_routes
 from . import check
 
 HEALTH_PATHS = ["/healthz", "/health", "/livez", "/healthcheck"]
@@ -15,6 +15,14 @@ READY_PATHS = ["/readyz", "/ready", "/readiness"]
 DB_CALLS = {"execute", "scalar", "scalars", "exec_driver_sql", "fetch", "fetchval", "fetchrow"}
 MIGRATION_NAMES = {"ScriptDirectory", "MigrationContext", "get_current_revision", "get_current_heads", "get_heads"}
 HEARTBEAT = re.compile(r"heartbeat", re.I)
+# a probe under another name: the last segment of an unauthenticated GET route
+PROBE_SEGMENT = re.compile(r"^(health|healthz|healthcheck|health-check|livez|liveness|live|alive|ping|status|up)$", re.I)
+
+
+def _probes(ctx) -> list:
+    """GET routes whose last path segment names a probe (``/api/v1/status``, ``/ping``)."""
+    return [r for r in source_routes(ctx) if "GET" in r.methods and r.auth == "none"
+            and PROBE_SEGMENT.match(r.path.rstrip("/").rsplit("/", 1)[-1] or "")]
 
 
 def _evidence(ctx, handler_src, handler):
@@ -70,7 +78,10 @@ def health_endpoints(ctx):
     (at the ``FastAPI()`` call), readiness without a DB query, without the migration
     comparison, without the heartbeat although the app records one, and a readiness
     handler that catches errors yet never answers non-200. What it checks is INFO.
-    Accepted path aliases: ``health_paths`` / ``ready_paths`` in config.
+    Accepted path aliases: ``health_paths`` / ``ready_paths`` in config; without them,
+    an unauthenticated GET route whose last segment names a probe (``/api/v1/status``,
+    ``/ping``, ``/health``) is the liveness route, and a health route whose handler
+    queries the database is read as the readiness route (judged as one).
     Not flagged: ``/healthz`` doing no I/O (a liveness probe should not depend on the
     database); no heartbeat check when the app has no jobs heartbeat at all (REL-006).
     The live probe of these endpoints is the live stage's part.
@@ -79,6 +90,12 @@ def health_endpoints(ctx):
     anchor_file, anchor_line = app_anchor(ctx)
     health = routes_at(ctx, ctx.config.get("health_paths", HEALTH_PATHS))
     ready = routes_at(ctx, ctx.config.get("ready_paths", READY_PATHS))
+    if "health_paths" not in ctx.config and not health:
+        health = _probes(ctx)  # a probe under another name still lets the orchestrator restart a hung process
+    if "ready_paths" not in ctx.config and not ready:
+        # a health route that queries the database is the readiness probe under another name
+        ready = [r for r in health if r.node is not None and ctx.index.get(r.file) is not None
+                 and "database query" in _evidence(ctx, ctx.index.get(r.file), r.node)[0]]
     if not health:
         yield chk.finding(ctx, Severity.WARNING, "No liveness endpoint (/healthz)",
                           "No `/healthz` (or `/health`, `/livez`) route was found: the orchestrator cannot "

@@ -70,8 +70,8 @@ def engine_pool(ctx):
     the first request on every stale pooled connection fails); no statement timeout
     (asyncpg ``command_timeout`` / ``server_settings={"statement_timeout": ...}``,
     psycopg ``options="-c statement_timeout=..."``, or a ``SET statement_timeout`` in
-    the engine's module) — WARNING (a runaway query holds its connection and locks
-    indefinitely); ``max_overflow=-1`` or ``pool_timeout=None`` (unbounded) — WARNING;
+    the engine's module) — RECOMMENDATION (defence in depth: a runaway query holds its
+    connection and locks until it ends, which only a timeout bounds); ``max_overflow=-1`` or ``pool_timeout=None`` (unbounded) — WARNING;
     ``NullPool`` — RECOMMENDATION (fine behind PgBouncer, otherwise one new connection
     per checkout). No engine found — a "not verified" WARNING.
     Not flagged: engines in migrations (Alembic's env.py uses NullPool by design), tests.
@@ -105,14 +105,19 @@ def engine_pool(ctx):
                                   "max_connections) / `pool_timeout=None` waits forever for a connection.",
                                   "Bound the pool: max_overflow ~10, pool_timeout ~30 s.",
                                   src.path, call.lineno, key="unbounded")
-            if literal(kwarg(call, "pool_pre_ping")) is not True and proj.value(kwarg(call, "pool_pre_ping")) is not True:
+            pre_ping = kwarg(call, "pool_pre_ping")
+            if literal(pre_ping) is not True and proj.value(pre_ping) is not True:
+                how = ("is not set" if pre_ping is None else
+                       f"is `{dotted(pre_ping) or 'computed'}`, off by default (the deployment must turn it on)"
+                       if literal(pre_ping) is None else "is False")
+                recycle = " `pool_recycle` only limits idle disconnects." if kwarg(call, "pool_recycle") is not None else ""
                 yield chk.finding(ctx, Severity.WARNING, "Engine without pool_pre_ping",
-                                  "Pooled connections are not checked before use: after a database restart, "
-                                  "failover or idle disconnect, requests fail on stale connections.",
+                                  f"`pool_pre_ping` {how}: pooled connections are not checked before use, so after "
+                                  "a database restart or failover requests fail on stale connections." + recycle,
                                   "Pass `pool_pre_ping=True` (and consider `pool_recycle=1800`).",
                                   src.path, call.lineno, key="pre-ping")
         if not statement_timeout(call, src.text or ""):
-            yield chk.finding(ctx, Severity.WARNING, "No statement timeout on the database engine",
+            yield chk.finding(ctx, Severity.RECOMMENDATION, "No statement timeout on the database engine",
                               "No statement timeout is configured (connect_args or SET statement_timeout): a "
                               "runaway query or a lock wait holds its connection indefinitely and can drain "
                               "the pool.",

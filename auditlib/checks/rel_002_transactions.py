@@ -6,10 +6,16 @@ import re
 
 from ..findings import Severity
 from ..code.pyast import FUNCS, dotted, flat, literal, of_type
+from ..code.callgraph import shared
 from ..code.pyresolve import FuncDef, Project, callers_upto, calls, functions
 from . import check
 
-SESSION_NAME = re.compile(r"session|^db$|^s$|^tx$|uow|conn", re.I)
+# a receiver named like a session or connection (``session``, ``db_session``, ``self.session``,
+# ``db``, ``conn``); ``session_token_repository`` or ``events_counter`` are not sessions
+SESSION_NAME = re.compile(r"(^|_)(session|sess|db|conn|connection|tx|uow)$|^s$", re.I)
+# calls whose ``autocommit=True`` means the database's autocommit mode (not an app helper's flag)
+AUTOCOMMIT_CALLS = {"create_engine", "create_async_engine", "sessionmaker", "async_sessionmaker", "Session",
+                    "AsyncSession", "scoped_session", "connect", "execution_options", "set_session"}
 WRITE_METHODS = {"add", "add_all", "delete", "merge", "bulk_save_objects", "bulk_insert_mappings"}
 DML = {"insert", "update", "delete"}
 DML_SQL = re.compile(r"^\s*(insert|update|delete)\b", re.I)
@@ -76,9 +82,16 @@ def transactions(ctx):
       ``autocommit=True`` — WARNING (multi-statement writes are no longer atomic).
 
     Why: partial writes and lost writes corrupt business data. Not flagged: writes
-    committed by the caller or by the dependency; ``async with sessionmaker() as s``
-    without explicit rollback (closing the session rolls back uncommitted work);
-    ``AUTOCOMMIT`` in migrations (``CREATE INDEX CONCURRENTLY`` needs it).
+    committed by the caller or by the dependency, or by a project helper the function
+    or its caller calls (matched by name when every project function of that name
+    commits: ``await repo.delete(obj)``, ``await obj.create_async(session)``);
+    ``async with sessionmaker() as s`` without explicit rollback (closing the session
+    rolls back uncommitted work), also when the ``except`` sits outside that block;
+    handlers that call a project function which always raises (an error translator);
+    ``AUTOCOMMIT`` in migrations (``CREATE INDEX CONCURRENTLY`` needs it);
+    ``autocommit=True`` passed to the project's own helpers (only engine, session and
+    connection factories mean the database's autocommit mode); receivers that are not
+    sessions (``session_token_repository.delete``, ``events_counter.add``).
     """
     chk = transactions.check
     proj = Project.of(ctx)
@@ -90,14 +103,16 @@ def transactions(ctx):
         for call in calls(src.tree, nested=True) if autocommit else ():
             for k in call.keywords:
                 if (k.arg == "isolation_level" and literal(k.value) == "AUTOCOMMIT") or \
-                        (k.arg == "autocommit" and literal(k.value) is True):
+                        (k.arg == "autocommit" and literal(k.value) is True
+                         and dotted(call.func).rsplit(".", 1)[-1] in AUTOCOMMIT_CALLS):
                     yield chk.finding(ctx, Severity.WARNING, "Autocommit mode",
                                       "Every statement commits on its own: a multi-step write that fails half-way "
                                       "leaves partial data, and rollback has no effect.",
                                       "Use the default transactional mode and commit once per unit of work "
                                       "(`async with session.begin(): ...`).", src.path, call.lineno, key="autocommit")
+        registered = _listeners(src)
         for fn in functions(src.tree):
-            yield from _function_findings(ctx, chk, proj, src, fn, dep_commits)
+            yield from _function_findings(ctx, chk, proj, src, fn, dep_commits, registered)
 
 
 def _writes(proj: Project, src, fn: FuncDef) -> list[ast.Call]:
@@ -122,13 +137,76 @@ def _writes(proj: Project, src, fn: FuncDef) -> list[ast.Call]:
     return sorted(out, key=lambda c: (c.lineno, c.col_offset))  # the order of calls(fn)
 
 
-def _function_findings(ctx, chk, proj, src, fn, dep_commits):
-    if not dep_commits and not _commits(fn):
+def _by_name(ctx, proj: Project) -> dict[str, list[FuncDef]]:
+    """Every function and method of the project by its bare name (method calls on
+    objects whose class is not resolved are matched by name); built once per audit."""
+    def build():
+        out: dict[str, list[FuncDef]] = {}
+        for s in proj.files:
+            if s.tree is not None:
+                for f in functions(s.tree):
+                    out.setdefault(f.name, []).append(f)
+        return out
+    return shared(ctx, "functions_by_name", build)
+
+
+def _name_commits(ctx, proj: Project, name: str, depth: int = 2) -> bool:
+    """Every project function of that name commits, itself or through such a helper
+    (``repo.delete(x)`` where each ``delete`` of the project ends its unit of work with
+    ``commit()``; ``obj.create_async(s)`` that calls ``self._commit(s)``)."""
+    memo = shared(ctx, "commits_by_name", dict)
+    key = (name, depth)
+    if key not in memo:
+        memo[key] = False  # a recursive helper does not commit through itself
+        defs = _by_name(ctx, proj).get(name, [])
+        memo[key] = bool(defs) and all(_commits(d) or (depth > 0 and _called_commit(ctx, proj, d, depth - 1))
+                                        for d in defs)
+    return memo[key]
+
+
+def _called_commit(ctx, proj: Project, fn, depth: int = 2) -> bool:
+    """``fn`` calls, by name, a project function that commits."""
+    return any(isinstance(c.func, (ast.Attribute, ast.Name))
+               and _name_commits(ctx, proj, dotted(c.func).rsplit(".", 1)[-1], depth)
+               for c in of_type(fn, ast.Call))
+
+
+def _always_raises(ctx, proj: Project, name: str) -> bool:
+    """Every project function of that name ends by raising (an error translator)."""
+    defs = _by_name(ctx, proj).get(name, [])
+    return bool(defs) and all(d.body and isinstance(d.body[-1], ast.Raise) for d in defs)
+
+
+def _listeners(src) -> set[str]:
+    """Names of the module's functions registered as ORM event listeners without a
+    decorator: ``event.listen(Session, "before_flush", fn)``, ``listens_for(...)(fn)``."""
+    out = set()
+    if src.may_name("listen", "listens_for"):
+        for c in of_type(src.tree, ast.Call):
+            if dotted(c.func).rsplit(".", 1)[-1] == "listen" and len(c.args) >= 3:
+                out.add(dotted(c.args[2]))
+            elif isinstance(c.func, ast.Call) and dotted(c.func.func).rsplit(".", 1)[-1] == "listens_for" and c.args:
+                out.add(dotted(c.args[0]))
+    return out
+
+
+def _listener(fn, registered: set[str]) -> bool:
+    """An ORM event listener (``@event.listens_for(Session, "before_flush")``): its writes
+    join the flush of the transaction that triggered it, whoever commits that."""
+    return fn.name in registered or any(dotted(d).rsplit(".", 1)[-1] == "listens_for"
+                                        for d in getattr(fn, "decorator_list", ()))
+
+
+def _function_findings(ctx, chk, proj, src, fn, dep_commits, registered=frozenset()):
+    if _listener(fn, registered):
+        return
+    if not dep_commits and not _commits(fn) and not _called_commit(ctx, proj, fn):
         writes = _writes(proj, src, fn)
-        if writes and not any(_commits(r.func) for r in callers_upto(proj, fn, 3)):
+        if writes and not any(_commits(r.func) or _called_commit(ctx, proj, r.func) for r in callers_upto(proj, fn, 3)):
             w = writes[0]
             yield chk.finding(ctx, Severity.WARNING, f"Write in `{fn.name}` is never committed",
-                              f"`{fn.name}` writes through the session but neither it, its callers (3 levels) "
+                              f"`{fn.name}` writes through the session but neither it, its callers (3 levels), the project "
+                              "helpers they call "
                               "nor the session dependency commit or open `session.begin()`: the change is "
                               "rolled back when the session closes.",
                               "Commit in the unit of work (`async with session.begin(): ...` in the service or "
@@ -137,8 +215,11 @@ def _function_findings(ctx, chk, proj, src, fn, dep_commits):
     for node in of_type(fn, ast.Try):
         if any(isinstance(c.func, ast.Attribute) and c.func.attr == "commit"
                for s in node.body for c in of_type(s, ast.Call)):
+            if _closes_first(node) or _closed_finally(node):
+                continue  # the session is closed (rolled back) before or after the handler runs
             for h in node.handlers:
-                reraises = any(of_type(s, ast.Raise) for s in h.body)
+                reraises = any(of_type(s, ast.Raise) for s in h.body) or any(
+                    _always_raises(ctx, proj, dotted(c.func).rsplit(".", 1)[-1]) for s in h.body for c in of_type(s, ast.Call))
                 rollback = any(isinstance(n.func, ast.Attribute) and n.func.attr == "rollback"
                                for s in h.body for n in of_type(s, ast.Call))
                 if not reraises and not rollback:
@@ -165,12 +246,28 @@ def _function_findings(ctx, chk, proj, src, fn, dep_commits):
                                   src.path, node.lineno, key=f"bare-session:{fn.name}")
 
 
+def _closes_first(node: ast.Try) -> bool:
+    """Every ``commit()`` of the ``try`` body sits inside a ``with`` block opened in that
+    body: an error leaves the block first, which closes the session (rolling back)."""
+    commits = [c for s in node.body for c in of_type(s, ast.Call)
+               if isinstance(c.func, ast.Attribute) and c.func.attr == "commit"]
+    inside = {id(c) for s in node.body for w in of_type(s, (ast.With, ast.AsyncWith)) for c in of_type(w, ast.Call)}
+    return bool(commits) and all(id(c) in inside for c in commits)
+
+
+def _closed_finally(node: ast.Try) -> bool:
+    """The ``finally`` of the ``try`` closes a session: its failed transaction goes with it."""
+    return any(isinstance(c.func, ast.Attribute) and c.func.attr == "close"
+               and SESSION_NAME.search(dotted(c.func.value).rsplit(".", 1)[-1] or "")
+               for s in node.finalbody for c in of_type(s, ast.Call))
+
+
 def _is_session_factory(proj: Project, src, call: ast.Call) -> bool:
     """``SessionLocal()`` where SessionLocal = (async_)sessionmaker(...), or ``Session(engine)``."""
     name = dotted(call.func)
-    q = proj.qualify(src, call.func).split(".")[-1]
-    if q in ("Session", "AsyncSession"):
-        return True
+    qual = proj.qualify(src, call.func)
+    if qual.split(".")[-1] in ("Session", "AsyncSession"):  # SQLAlchemy's, not boto3's or requests'
+        return qual.startswith(("sqlalchemy.", "sqlmodel.")) or qual in ("Session", "AsyncSession")
     for n in of_type(src.tree, ast.Assign):
         if isinstance(n.value, ast.Call) and any(dotted(t) == name for t in n.targets):
             return dotted(n.value.func).split(".")[-1] in SESSION_FACTORIES

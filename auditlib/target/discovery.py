@@ -3,6 +3,9 @@
 Everything is found from code and file names (``FastAPI()`` calls, ``APIRouter``,
 ``BaseSettings`` bases, ``alembic.ini``), never from a fixed layout, and every location
 can be overridden in the configuration (``app_paths``, ``alembic_ini``, ``test_paths``).
+Apps and env examples inside example, sample, docs or benchmark folders are left out
+when the project has others, Dockerfiles and compose files there always: they show how
+to use the project, they are not what it deploys.
 """
 from __future__ import annotations
 
@@ -118,6 +121,22 @@ def _package_root(path: str, index: CodeIndex) -> str:
     return "/".join(parts[: top + 1]) if top < len(parts) else "/".join(parts)
 
 
+# Folders of examples, samples and docs: an app, Dockerfile or compose file in them shows
+# how to use the project, it is not the deployed backend (unless nothing else is found).
+EXAMPLE_DIRS = {"examples", "example", "samples", "sample", "demo", "demos", "docs", "doc", "tutorial",
+                "tutorials", "cookbook", "cookbooks", "benchmarks", "benchmark"}
+
+
+def is_example(path: str) -> bool:
+    return any(part.lower() in EXAMPLE_DIRS for part in path.split("/")[:-1])
+
+
+def _deployed(paths: list[str]) -> list[str]:
+    """``paths`` without those in example folders, when any path is left."""
+    kept = [p for p in paths if not is_example(p)]
+    return kept if kept else paths
+
+
 def discover(index: CodeIndex, config: dict | None = None) -> Layout:
     config = config or {}
     lay = Layout()
@@ -128,6 +147,7 @@ def discover(index: CodeIndex, config: dict | None = None) -> Layout:
                 lay.app_files.append(f.path)
             elif name == "APIRouter" and f.path not in lay.router_files:
                 lay.router_files.append(f.path)
+    lay.app_files, lay.router_files = _deployed(lay.app_files), _deployed(lay.router_files)
     lay.settings_classes = _settings_classes(index)
 
     _discover_tests(index, lay, config)
@@ -158,6 +178,10 @@ def discover(index: CodeIndex, config: dict | None = None) -> Layout:
             lay.env_examples.append(f.path)
         elif low.endswith((".md", ".rst")) and ("/" not in f.path or f.path.startswith(("docs/", "doc/"))):
             lay.docs.append(f.path)
+    # an example's container files are never what the project deploys
+    lay.dockerfiles = [p for p in lay.dockerfiles if not is_example(p)]
+    lay.compose_files = [p for p in lay.compose_files if not is_example(p)]
+    lay.env_examples = _deployed(lay.env_examples)
     lay._memo = {}  # complete: answers per path may be memoised from now on
     return lay
 
