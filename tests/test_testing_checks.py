@@ -78,8 +78,29 @@ def test_scenario_table_on_bookly(tmp_path):
 def test_scenario_profile_override(tmp_path):
     root = _target(tmp_path / "t", {
         "app/main.py": APP + "def export_report():\n    pass\n",
+        "tests/test_health.py": "def test_health():\n    assert True\n",
         "pyproject.toml": '[tool.auditlib]\ntest_scenarios_file = "s.toml"\n',
         "s.toml": '[[scenario]]\nid = "exports"\ntitle = "Exports"\nseverity = "RECOMMENDATION"\n'
                   'requires = { keywords = ["export*"] }\ntests = ["export*"]\n'})
     (f,) = run_checks(AuditContext.open(root, tmp_path / "o"), ids=["TEST-002"])
     assert (f.severity.value, f.title, f.locations[0].line) == ("RECOMMENDATION", "No test for: Exports", 3)
+
+
+def test_no_suite_is_one_info_not_a_warning_per_scenario(tmp_path):
+    root = _target(tmp_path / "t", {
+        "app/main.py": APP + "def export_report():\n    pass\n",
+        "pyproject.toml": '[tool.auditlib]\ntest_scenarios_file = "s.toml"\n',
+        "s.toml": '[[scenario]]\nid = "exports"\ntitle = "Exports"\nseverity = "WARNING"\n'
+                  'requires = { keywords = ["export*"] }\ntests = ["export*"]\n'})
+    (f,) = run_checks(AuditContext.open(root, tmp_path / "o"), ids=["TEST-002"])
+    assert (f.severity.value, f.title) == ("INFO", "No test suite: 1 critical scenarios untested")
+    assert "Exports (app/main.py:3)" in f.message
+
+
+def test_tenant_isolation_phrases_use_the_tenant_word(tmp_path):
+    from auditlib.facts.scenarios import _expand, org_noun
+
+    ctx = AuditContext.open(_target(tmp_path / "t", {"app/main.py": APP, "pyproject.toml":
+                            '[tool.auditlib]\norg_column = "workspace_id"\norg_table = "workspaces"\n'}), tmp_path / "o")
+    assert org_noun(ctx) == "workspace"
+    assert "another workspace*" in _expand({"tests": ["another {org}*"]}, org_noun(ctx))["tests"]

@@ -39,19 +39,41 @@ def docker(ctx):
     Severities: running as root is a WARNING (a container escape or RCE gets root in
     the container); a single-stage build and a missing HEALTHCHECK are
     RECOMMENDATIONs (bigger attack surface; orchestrators such as Kubernetes use their
-    own probes); compose services without healthcheck/restart are WARNINGs, a stateful
-    service without a volume loses its data on re-creation: WARNING. Dockerfile
+    own probes); compose services without healthcheck/restart, and a stateful service
+    without a volume (it loses its data on re-creation), follow the compose file's
+    severity below. Dockerfile
     findings point at the final stage's ``FROM`` line, compose findings at the
-    service's key. No Dockerfile at all is a WARNING on the project root.
+    service's key. No Dockerfile at all is a WARNING on the project root; in a source
+    distribution (a ``PKG-INFO`` at the root) it says that the image was not verified,
+    as such archives usually leave deployment files out.
+
+    Which files are the app's: a Dockerfile is the app's image when it names the app's
+    package or an ASGI server (uvicorn, gunicorn, hypercorn, ``fastapi run``); when some
+    do, the others (a database image, a docker-in-docker runner, GPU tool images) are
+    listed in one INFO and not judged. Compose files for development or tests (named
+    ``*dev*``, ``*test*``, ``*local*``, ``*ci*`` or under ``scripts/``) are not judged;
+    compose files named for production keep WARNINGs, the others (quick-start stacks,
+    which production rarely runs as they are) get RECOMMENDATIONs. Dockerfiles and
+    compose files in example folders are never the deployment (discovery).
     """
     chk = docker.check
     if not ctx.layout.dockerfiles:
-        yield chk.finding(ctx, Severity.WARNING, "No Dockerfile",
-                          "No Dockerfile or Containerfile was found: how the app is packaged "
-                          "for production is undocumented and unreviewable.",
-                          "Add a multi-stage Dockerfile that runs the app as a non-root user "
-                          "with a HEALTHCHECK.", ".", None, excerpt="")
-    for path in ctx.layout.dockerfiles:
+        sdist = ctx.index.get("PKG-INFO") is not None
+        yield chk.finding(ctx, Severity.WARNING, "Not verified: no Dockerfile in this source distribution" if sdist
+                          else "No Dockerfile",
+                          ("not verified: this tree is a source distribution (PKG-INFO), which usually leaves the "
+                           "deployment files out; the production image could not be reviewed." if sdist else
+                           "No Dockerfile or Containerfile was found: how the app is packaged "
+                           "for production is undocumented and unreviewable."),
+                          "Audit the repository with its Dockerfile, or add a multi-stage Dockerfile that runs "
+                          "the app as a non-root user with a HEALTHCHECK.", ".", None, excerpt="")
+    images = _app_images(ctx)
+    others = [p for p in ctx.layout.dockerfiles if p not in images]
+    if others:
+        yield chk.finding(ctx, Severity.INFO, f"{len(others)} Dockerfile(s) judged not to be the app's image",
+                          f"They name neither the app's package nor an ASGI server: {', '.join(others[:10])}. "
+                          f"The app's image: {', '.join(images)}.", "", others[0], 1, key="other-images")
+    for path in images:
         src = ctx.index.get(path)
         stages = dockerfile_stages(src.text or "")
         if not stages:
@@ -83,7 +105,36 @@ def docker(ctx):
         yield from _compose(ctx, chk, path)
 
 
+ASGI = r"uvicorn|gunicorn|hypercorn|granian|fastapi\s+run"
+DEV_COMPOSE = re.compile(r"(^|[/._-])(dev|develop|development|test|tests|testing|local|ci|e2e)([/._-]|$)", re.I)
+PROD_COMPOSE = re.compile(r"(^|[/._-])(prod|production|deploy)([/._-]|$)", re.I)
+
+
+GENERIC_NAMES = {"app", "src", "api", "server", "backend", "service", "main", "web"}
+
+
+def _app_images(ctx) -> list[str]:
+    """The Dockerfiles that run the app (name its package or an ASGI server), else all.
+    A distinctive package name counts anywhere (``dstack``); a generic one (``app``)
+    only as a module or file path (``app.main:app``, ``-m app``, ``app/worker.py``), as
+    ``WORKDIR /app`` is in every image; copying the app's folder (``COPY app ./app``,
+    ``COPY src/ ...``) counts too."""
+    names = {p.rstrip("/").rsplit("/", 1)[-1].removesuffix(".py") for p in ctx.layout.app_paths} - {"", "."}
+    words = [rf"\b{re.escape(n)}\b" for n in sorted(names) if n not in GENERIC_NAMES]
+    words += [rf"\b{re.escape(n.replace('_', '-'))}\b" for n in sorted(names) if "_" in n]
+    words += [rf"\b{re.escape(n)}\.\w|-m\s+{re.escape(n)}\b|[\s\"'./]{re.escape(n)}/\w" for n in sorted(names)
+              if n in GENERIC_NAMES]
+    copies = {p.split("/")[0] for p in ctx.layout.app_paths if p not in ("", ".")}  # COPY of the app's folder
+    words += [rf"^\s*(COPY|ADD)\s+(--\S+\s+)*({'|'.join(re.escape(c) for c in sorted(copies))})/?\s" for _ in [0] if copies]
+    pattern = re.compile("|".join([rf"\b({ASGI})\b", *words]), re.I | re.M)
+    found = [p for p in ctx.layout.dockerfiles if pattern.search((ctx.index.get(p).text or "") if ctx.index.get(p) else "")]
+    return found or list(ctx.layout.dockerfiles)
+
+
 def _compose(ctx, chk, path):
+    if DEV_COMPOSE.search(path) or path.startswith("scripts/"):
+        return  # a development or test stack, not a deployment
+    sev = Severity.WARNING if PROD_COMPOSE.search(path) else Severity.RECOMMENDATION
     src = ctx.index.get(path)
     try:
         root = yaml.compose(src.text or "")
@@ -99,19 +150,19 @@ def _compose(ctx, chk, path):
         body = _mapping(svc)
         line = key_node.start_mark.line + 1
         if "healthcheck" not in body:
-            yield chk.finding(ctx, Severity.WARNING, f"Compose service `{name}` has no healthcheck",
+            yield chk.finding(ctx, sev, f"Compose service `{name}` has no healthcheck",
                               "Without a healthcheck, `depends_on: condition: service_healthy` and "
                               "restarts cannot react to a hung service.",
                               f"Add a `healthcheck:` to `{name}` (e.g. curl /healthz, pg_isready).",
                               path, line, key=f"{name}:healthcheck")
         if "restart" not in body:
-            yield chk.finding(ctx, Severity.WARNING, f"Compose service `{name}` has no restart policy",
+            yield chk.finding(ctx, sev, f"Compose service `{name}` has no restart policy",
                               "A crashed container stays down until someone notices.",
                               f"Add `restart: unless-stopped` (or `always`) to `{name}`.",
                               path, line, key=f"{name}:restart")
         image = body.get("image")
         if image is not None and STATEFUL_IMAGE.search(str(getattr(image, "value", ""))) and "volumes" not in body:
-            yield chk.finding(ctx, Severity.WARNING, f"Stateful service `{name}` has no volume",
+            yield chk.finding(ctx, sev, f"Stateful service `{name}` has no volume",
                               "Its data lives in the container's writable layer and is lost when the "
                               "container is re-created (upgrade, `docker compose down`).",
                               f"Mount a named volume for `{name}`'s data directory.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..findings import Severity, not_verified
 from ..facts.profile_data import ProfileError
 from ..facts.scenarios import coverage
+from ..facts.test_model import test_functions
 from . import check
 
 
@@ -21,7 +22,8 @@ def critical_scenarios(ctx):
     webhook signatures, RECOMMENDATION for the rest; pointed at the application code
     that makes the scenario relevant. Covered scenarios are INFO with their tests.
     Not flagged: scenarios whose feature the app does not have (no Stripe code: no
-    webhook test needed). Matching is by words, so a test is credited by what it says
+    webhook test needed); each scenario separately when the project has no test at all
+    (one defect, TEST-003's WARNING; here one INFO lists the scenarios). Matching is by words, so a test is credited by what it says
     it tests; whether it asserts the right thing is for a reviewer.
     """
     chk = critical_scenarios.check
@@ -29,6 +31,15 @@ def critical_scenarios(ctx):
         rows, where = coverage(ctx, "scenario")
     except ProfileError as exc:
         yield not_verified(chk.id, chk.area, "critical test scenarios", str(exc))
+        return
+    if not test_functions(ctx):  # no suite at all: one defect, TEST-003's; listed here once
+        needed = [c for c in rows if c.needed_by is not None]
+        if needed:
+            ev = needed[0].needed_by
+            yield chk.finding(ctx, Severity.INFO, f"No test suite: {len(needed)} critical scenarios untested",
+                              "No test was found at all (TEST-003 reports it); these scenarios are relevant here "
+                              "and will need tests: " + "; ".join(f"{c.title} ({c.needed_by.where})" for c in needed)
+                              + ".", "Start the suite with these scenarios.", ev.file, ev.line, key="no-suite")
         return
     for c in rows:
         if c.needed_by is None:

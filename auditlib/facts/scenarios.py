@@ -81,12 +81,31 @@ def covering_tests(spec: dict, tests: list[TestFunc]) -> list[TestFunc]:
     return out
 
 
+def org_noun(ctx) -> str:
+    """The tenant's own word, for test phrases: ``workspace`` for ``workspace_id`` /
+    ``workspaces``, ``organization`` for ``organization_id``, ``org`` by default."""
+    table = ctx.config.get("org_table") or ""
+    word = table[:-1] if table.endswith("s") else table
+    return word or ctx.config.get("org_column", DEFAULT_ORG_COLUMN).removesuffix("_id") or "org"
+
+
+def _expand(spec: dict, noun: str) -> dict:
+    """``{org}`` in a scenario's test phrases stands for the tenant's word (``org``,
+    ``workspace``, ``project``...): "another {org}*" finds test_..._from_another_workspace."""
+    phrases = spec.get("tests", [])
+    if not any("{org}" in p for p in phrases):
+        return spec
+    return {**spec, "tests": list(dict.fromkeys(p.replace("{org}", noun) for p in phrases))}
+
+
 def coverage(ctx, section: str) -> tuple[list[Coverage], str]:
     specs, where = load(ctx, section)
     facts = AppFacts.of(ctx)
     tests = test_functions(ctx)
+    noun = org_noun(ctx)
     out = []
     for spec in specs:
+        spec = _expand(spec, noun)
         need = app_evidence(ctx, facts, spec)
         out.append(Coverage(spec, need, covering_tests(spec, tests) if need else []))
     return out, where
