@@ -219,7 +219,8 @@ def _startup_refusal(ctx, s) -> str | None:
         return True  # module level: runs at import
 
     for src in ctx.layout.app_sources(ctx.index):
-        if src.tree is None or not any(n in (src.text or "").lower() for n in names):
+        text = src.text or ""
+        if src.tree is None or text.isascii() and not any(n in text.lower() for n in names):
             continue
         up = None
         for node in of_type(src.tree, (ast.If, ast.Assert)):

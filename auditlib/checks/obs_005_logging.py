@@ -176,9 +176,6 @@ def redaction_layer(ctx, proj) -> tuple[str, int, str] | None:
     for src in proj.files:
         if not ctx.layout.is_app(src.path) or src.tree is None:
             continue
-        text = src.text or ""
-        if not ("record" in text or "event_dict" in text or not text.isascii()):
-            continue
         candidates = []
         for cls in of_type(src.tree, ast.ClassDef):
             for m in cls.body:
