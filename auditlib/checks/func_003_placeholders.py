@@ -109,7 +109,7 @@ def placeholders(ctx):
     of a client or request).
     """
     chk = placeholders.check
-    by_value: dict[str, object] = {}
+    by_value: dict[tuple, object] = {}
     by_container: dict[int, object] = {}
     out = []
     settings = {(s.file, s.line): s for s in settings_model(ctx).settings}
@@ -134,14 +134,14 @@ def placeholders(ctx):
                 seen.add(line)
                 parent = up.get(id(node))
                 container = parent if isinstance(parent, CONTAINERS) else None
+                setting = _default_of(node, up, src, settings)
                 existing = by_container.get(id(container)) if container is not None else None
-                existing = existing or by_value.get(value)
+                existing = existing or by_value.get((value, setting))
                 if existing is not None:
                     existing.locations.append(Location(src.path, line, line, src.line(line)[:300]))
                     if container is not None:
                         by_container.setdefault(id(container), existing)
                     break
-                setting = _default_of(node, up, src, settings)
                 if setting:
                     how = (f"is the default of `{setting}`: production uses it unless the environment "
                            "sets it")
@@ -154,7 +154,7 @@ def placeholders(ctx):
                     "Read the value from settings with no placeholder default, and make production "
                     "config validation reject placeholder values.",
                     src.path, line)
-                by_value[value] = f
+                by_value[(value, setting)] = f
                 if container is not None:
                     by_container[id(container)] = f
                 out.append(f)
