@@ -87,11 +87,12 @@ def _sev(case: str, check: str, tmp_path) -> list[tuple[str, int, str]]:
             if f.check == check and f.severity.value != "INFO"]
 
 
-def test_sec001_blocker_without_validation_warning_with(tmp_path):
+def test_sec001_blocker_without_validation_recommendation_with(tmp_path):
     assert {s for s, _l, _m in _sev("unvalidated", "SEC-001", tmp_path)} == {"BLOCKER"}
     validated = _sev("validated", "SEC-001", tmp_path / "v")
-    assert {s for s, _l, _m in validated} == {"WARNING"}
+    assert {s for s, _l, _m in validated} == {"RECOMMENDATION"}
     msg = validated[0][2]
+    assert "refuses to start with it: a RECOMMENDATION" in msg
     assert "_prod_checks" in msg and "bypassed by `self.testing`" in msg and "`APP_ENV` defaults to 'dev'" in msg
 
 

@@ -1,9 +1,11 @@
 """DEP-001: env example files document every critical variable and every setting read."""
 from __future__ import annotations
 
+import ast
 import re
 
 from ..findings import Location, Severity, not_verified
+from ..code.pyast import dotted, literal, of_type, parent_map
 from ..facts.settings_model import settings_model
 from . import check
 
@@ -15,6 +17,11 @@ IMPLICIT_ENV = ["AWS_", "SENTRY_", "OTEL_", "UVICORN_", "GUNICORN_", "WEB_CONCUR
                 "FORWARDED_ALLOW_IPS", "COMPOSE_", "DOCKER_", "MINIO_", "REDIS_PASSWORD"]
 ENV_LINE = re.compile(r"^\s*#?\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
 TEST_EXAMPLE = re.compile(r"test|\bci\b|\.ci\.", re.IGNORECASE)
+# variables a browser bundle reads (build-time public variables of JS frameworks)
+FRONTEND_PREFIXES = ("NEXT_PUBLIC_", "VITE_", "REACT_APP_", "NUXT_PUBLIC_", "NUXT_", "EXPO_PUBLIC_",
+                     "GATSBY_", "VUE_APP_", "PUBLIC_", "STORYBOOK_")
+STARTUP_FN = re.compile(r"lifespan|startup|create_app|app_factory|get_settings|validate|check|verify|ensure|main$",
+                        re.IGNORECASE)
 
 
 def documented(text: str) -> dict[str, int]:
@@ -46,7 +53,18 @@ def env_documentation(ctx):
     that reads it as second location); optional settings documented in no example are
     one grouped RECOMMENDATION; a variable an example documents that nothing in the
     project reads (a stale or misspelt name) is a RECOMMENDATION on its line. No env
-    example at all is a WARNING (INFO when the code reads no setting). Commented-out ``# KEY=`` lines count as documented.
+    example at all is a WARNING when a critical or required variable is read, a
+    RECOMMENDATION when every setting has a default, INFO when the code reads no setting. Commented-out ``# KEY=`` lines count as documented.
+    Only the backend's own examples are compared: an example documents the backend when
+    one of its keys is a variable the settings read, or when it sits beside the backend's
+    code and is not made of a browser bundle's public variables (``web/.env.example`` with
+    ``NEXT_PUBLIC_*`` keys documents the frontend: neither compared nor reported stale).
+    The message of a missing variable says what happens: a required setting (or one a
+    start-up check refuses to run without, ``if not settings.x: raise`` in a validator,
+    the lifespan or at import) makes the app refuse to start; an ``os.environ[...]`` read
+    inside a function fails when that function runs; otherwise the app runs on the
+    code's default. ``os.environ["X"]`` guarded by ``if "X" in os.environ`` (or a ``try``
+    catching ``KeyError``) is optional.
     Not flagged as missing: critical variables the code never reads (that feature is
     absent: INFO), variables read implicitly by libraries and images (``AWS_*``,
     ``SENTRY_*``, ``POSTGRES_*``...: ``env_implicit_prefixes``).
@@ -59,15 +77,22 @@ def env_documentation(ctx):
     for s in model.settings:
         for e in s.env_names:
             by_env.setdefault(e, s)
-    examples = [p for p in ctx.layout.env_examples if ctx.index.get(p) and ctx.index.get(p).text is not None]
+    found = [p for p in ctx.layout.env_examples if ctx.index.get(p) and ctx.index.get(p).text is not None]
     must = [e for e in dict.fromkeys(critical + [e for e, s in by_env.items() if s.required]) if e in by_env]
+    examples, others = _backend_examples(ctx, found, by_env)
     if not examples:
+        elsewhere = (f" ({', '.join(f'`{p}`' for p in others)} document"
+                     f"{'s' if len(others) == 1 else ''} another application: no variable in common with "
+                     "the settings, not beside the backend's code)") if others else ""
+        need = (f"that {', '.join(must)} must be set" if must else
+                f"which of its {len({s.env for s in model.settings})} settings (all with defaults) to tune")
         yield chk.finding(
-            ctx, Severity.WARNING if model.settings else Severity.INFO, "No env example file",
-            "No `.env.example` (or `.env.production.example`) documents the configuration; operators "
-            f"must read the code to learn that {', '.join(must) or 'the settings'} must be set.",
-            "Add a `.env.example` listing every variable the app reads, with placeholders for secrets.",
-            ".", None, excerpt="", settings=must, key="no-example")
+            ctx, Severity.WARNING if must else Severity.RECOMMENDATION if model.settings else Severity.INFO,
+            "No env example file",
+            "No `.env.example` (or `.env.production.example`) documents the backend's configuration"
+            f"{elsewhere}; operators must read the code to learn {need}.",
+            "Add a `.env.example` beside the backend listing every variable the app reads, with placeholders "
+            "for secrets.", ".", None, excerpt="", settings=must, key="no-example")
         return
     if not model.settings:
         yield not_verified(chk.id, chk.area, "variables read by the code",
@@ -90,12 +115,21 @@ def env_documentation(ctx):
                 continue
             s = by_env[env]
             kind = "critical variable" if env in critical else "required setting"
+            refusal = None if s.required else _startup_refusal(ctx, s)
+            if s.required and s.owner == "os.environ" and s.function:
+                what = (f" with no default: `{s.function}()` raises KeyError without it",
+                        f"fails when `{s.function}()` runs.")
+            elif s.required:
+                what = (" with no default: the app refuses to start without it", "refuses to start.")
+            elif refusal:
+                what = (f" that the app checks at startup ({refusal}): it refuses to start without it",
+                        "refuses to start.")
+            else:
+                what = ("", "runs on the code's default.")
             f = chk.finding(
                 ctx, Severity.WARNING, f"{env} is not documented in {path.rsplit('/', 1)[-1]}",
-                f"The code reads {env} ({s.file}:{s.line}), a {kind}"
-                + (" with no default: the app does not start without it" if s.required else "")
-                + f", but {path} does not mention it: a deployment configured from this file "
-                + ("fails at startup." if s.required else "runs on the code's default."),
+                f"The code reads {env} ({s.file}:{s.line}), a {kind}{what[0]}, but {path} does not mention "
+                f"it: a deployment configured from this file {what[1]}",
                 f"Add `{env}=` with a placeholder value and a comment to {path}.",
                 path, None, excerpt="", settings=[env], key=f"missing:{env}")
             f.locations.append(Location(s.file, s.line, s.line, ctx.index.get(s.file).line(s.line)[:300]))
@@ -127,6 +161,80 @@ def env_documentation(ctx):
                 "refers to it: a stale or misspelt name that operators will set in vain.",
                 f"Remove {env} from {path}, or fix its name to the one the code reads.",
                 path, line, settings=[env], key=f"stale:{env}")
+
+
+def _backend_examples(ctx, paths: list[str], by_env: dict) -> tuple[list[str], list[str]]:
+    """(the env examples of the audited backend, the examples of other applications).
+
+    An example documents the backend when one of its keys is a variable the settings
+    read, or when it sits beside the backend's code (its directory holds an app path) and
+    is not made of a browser bundle's public variables (``NEXT_PUBLIC_*``, ``VITE_*``...).
+    A ``web/.env.example`` of ``NEXT_PUBLIC_*`` keys documents the frontend."""
+    names = set(by_env)
+    app_dirs = [p.rsplit("/", 1)[0] if p.endswith(".py") else p for p in ctx.layout.app_paths] or [""]
+    mine, others = [], []
+    for path in paths:
+        keys = set(documented(ctx.index.get(path).text))
+        overlap = any(k in names or any(k.startswith(n + "__") for n in names) for k in keys)
+        folder = path.rsplit("/", 1)[0] if "/" in path else ""
+        beside = any(folder == "" or d == folder or d.startswith(folder + "/") for d in app_dirs)
+        frontend = bool(keys) and sum(k.startswith(FRONTEND_PREFIXES) for k in keys) * 2 > len(keys)
+        (mine if overlap or (beside and not frontend) else others).append(path)
+    return mine, others
+
+
+def _startup_refusal(ctx, s) -> str | None:
+    """``file:line`` of a start-up check that refuses to start when the setting is unset:
+    ``if not settings.x: raise`` / ``if settings.x is None: sys.exit(...)`` / ``assert
+    settings.x`` at module level, in a settings validator, or in a start-up function
+    (lifespan, app factory, ``get_settings``, ``validate_*``)."""
+    names = {s.name.lower(), s.env.lower()}
+
+    def names_it(node) -> bool:
+        for n in of_type(node, (ast.Attribute, ast.Name, ast.Call)):
+            if isinstance(n, ast.Attribute) and n.attr.lower() in names or isinstance(n, ast.Name) and n.id.lower() in names:
+                return True
+            if isinstance(n, ast.Call) and n.args and isinstance(literal(n.args[0]), str) \
+                    and literal(n.args[0]).lower() in names and dotted(n.func).endswith(("getenv", "environ.get")):
+                return True
+        return False
+
+    def missing_test(test) -> bool:
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            return names_it(test.operand)
+        if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Is, ast.Eq)) \
+                and literal(test.comparators[0]) in (None, ""):
+            return names_it(test.left)
+        if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or):
+            return any(missing_test(v) for v in test.values)
+        return False
+
+    def at_startup(node, up) -> bool:
+        p = up.get(id(node))
+        while p is not None:
+            if isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                decos = " ".join(dotted(d) for d in p.decorator_list)
+                return bool(STARTUP_FN.search(p.name) or re.search(r"validator|on_event", decos))
+            p = up.get(id(p))
+        return True  # module level: runs at import
+
+    for src in ctx.layout.app_sources(ctx.index):
+        text = src.text or ""
+        if src.tree is None or text.isascii() and not any(n in text.lower() for n in names):
+            continue
+        up = None
+        for node in of_type(src.tree, (ast.If, ast.Assert)):
+            if isinstance(node, ast.Assert):
+                hit = names_it(node.test) and not missing_test(node.test)
+            else:
+                hit = missing_test(node.test) and any(
+                    isinstance(x, ast.Raise) or isinstance(x, ast.Call) and dotted(x.func) in ("sys.exit", "exit")
+                    for st in node.body for x in of_type(st, (ast.Raise, ast.Call)))
+            if hit:
+                up = up if up is not None else parent_map(src.tree)
+                if at_startup(node, up):
+                    return f"{src.path}:{node.lineno}"
+    return None
 
 
 def _referenced_text(ctx, skip: set[str]) -> str:

@@ -1,10 +1,12 @@
 """FUNC-003: hard-coded placeholder values and local URLs in application code."""
 from __future__ import annotations
 
+import ast
 import re
 
-from ..findings import Severity
-from ..code.pyast import string_constants
+from ..findings import Location, Severity
+from ..code.pyast import dotted, parent_map, string_constants
+from ..facts.settings_model import settings_model
 from . import check
 
 PATTERNS = [
@@ -12,6 +14,76 @@ PATTERNS = [
     ("local URL", re.compile(r"\bhttps?://(?:localhost|127\.0\.0\.1|0\.0\.0\.0)\b", re.I)),
     ("placeholder value", re.compile(r"\bplaceholder\b|\bchange[-_]?me\b|\bYOUR_\w+_HERE\b", re.I)),
 ]
+# keyword arguments / dict keys whose value is text for people (documentation, form
+# hints, labels), never a value the code uses
+TEXT_KEYS = {"description", "help", "help_text", "title", "summary", "example", "examples",
+             "placeholder", "label", "hint", "tooltip", "doc", "comment", "deprecated_reason"}
+# translation functions: their argument is a message id or a message with placeholders
+I18N = {"_", "t", "gettext", "ngettext", "pgettext", "lazy_gettext", "gettext_lazy", "_l",
+        "ugettext", "ugettext_lazy", "translate"}
+# callees whose first argument / url / base_url is the address the code itself talks to
+CLIENT_ARGS = {"url", "base_url", "endpoint", "endpoint_url"}
+CONTAINERS = (ast.List, ast.Tuple, ast.Set)
+
+
+def _word_is_markup(value: str, m: re.Match) -> bool:
+    """``placeholder`` as markup, not as a value: an HTML/JSX attribute
+    (``placeholder="..."``), an i18n / format placeholder (``{placeholder}``,
+    ``%(placeholder)s``) or a segment of a dotted message id (``form.email.placeholder``)."""
+    if m.group(0).lower() != "placeholder":
+        return False
+    before, after = value[: m.start()], value[m.end():]
+    return (bool(re.match(r"\s*=", after)) or before.endswith(("{", "%(", ".")) or after.startswith((".", "}")))
+
+
+def _text_context(node: ast.Constant, up: dict) -> bool:
+    """The literal is a dict key, text for people (``description=``, ``{"placeholder": ...}``)
+    or the argument of a translation function."""
+    parent = up.get(id(node))
+    if isinstance(parent, ast.Dict):
+        if any(k is node for k in parent.keys):
+            return True
+        for k, v in zip(parent.keys, parent.values):
+            if v is node and isinstance(k, ast.Constant) and str(k.value).lower() in TEXT_KEYS:
+                return True
+    if isinstance(parent, ast.keyword) and (parent.arg or "").lower() in TEXT_KEYS:
+        return True
+    if isinstance(parent, ast.Call) and node in parent.args and dotted(parent.func).split(".")[-1] in I18N:
+        return True
+    return False
+
+
+def _loopback(node: ast.Constant, value: str, m: re.Match, up: dict) -> bool:
+    """A local URL the code itself talks to on purpose: its port is computed
+    (``f"http://localhost:{port}"``: the code knows which local process it addresses), or the
+    literal is the address handed to a client or request call (``base_url="http://127.0.0.1"``)."""
+    parent = up.get(id(node))
+    if isinstance(parent, ast.JoinedStr) and value.endswith(":") and m.end() == len(value) - 1:
+        i = next(i for i, v in enumerate(parent.values) if v is node)
+        if i + 1 < len(parent.values):
+            nxt = parent.values[i + 1]
+            if isinstance(nxt, ast.FormattedValue) and not isinstance(nxt.value, ast.Constant):
+                return True
+    holder = up.get(id(parent)) if isinstance(parent, ast.JoinedStr) else None
+    expr = parent if holder is None else holder
+    if isinstance(expr, ast.keyword) and (expr.arg or "") in CLIENT_ARGS:
+        return True
+    return False
+
+
+def _default_of(node: ast.AST, up: dict, src, settings: dict) -> str | None:
+    """The setting whose default the literal is (a field of a settings class, an
+    ``os.getenv`` / ``environ.get`` read; the settings model knows them by file and line)."""
+    cur = node
+    while cur is not None and not isinstance(cur, ast.stmt):
+        cur = up.get(id(cur))
+    if cur is None:
+        return None
+    for line in range(cur.lineno, (cur.end_lineno or cur.lineno) + 1):
+        s = settings.get((src.path, line))
+        if s is not None:
+            return s.env or s.name
+    return None
 
 
 @check("FUNC-003", "functional", "Hard-coded placeholders and local URLs")
@@ -22,27 +94,72 @@ def placeholders(ctx):
 
     Why: such values reach production whenever the environment does not override
     them: e-mails sent from ``noreply@example.com``, links in e-mails pointing at a
-    developer's localhost. Reported as WARNING, one finding per line.
-    Not flagged: docstrings, comments, tests, migrations, and other absolute URLs
-    (public API endpoints are legitimately hard-coded).
+    developer's localhost. Reported as WARNING; one finding per value: the same literal
+    at several places, or the local URLs of one list (an allow-list of origins), is one
+    finding with every location. The message says whether the literal is a setting's
+    default (production uses it unless the environment sets it) or hard-coded (every
+    environment uses it).
+    Not flagged: docstrings, comments, tests, migrations, other absolute URLs (public API
+    endpoints are legitimately hard-coded); text for people: dict keys, ``description=`` /
+    ``help=`` / ``examples=`` / ``placeholder=`` arguments and ``{"placeholder": ...}``
+    form attributes, arguments of translation functions (``_``, ``gettext``, ``t``), and the
+    word ``placeholder`` used as markup (``placeholder="..."`` in HTML, ``{placeholder}`` /
+    ``%(placeholder)s``, ``form.x.placeholder`` message ids); local URLs the code talks to on
+    purpose (a computed port, ``f"http://localhost:{port}"``, or the ``url=`` / ``base_url=``
+    of a client or request).
     """
     chk = placeholders.check
+    by_value: dict[tuple, object] = {}
+    by_container: dict[int, object] = {}
+    out = []
+    settings = {(s.file, s.line): s for s in settings_model(ctx).settings}
     for src in ctx.layout.app_sources(ctx.index):
+        if src.tree is None:
+            continue
+        up = None
         seen = set()
         for node, value in string_constants(src):
             for label, rx in PATTERNS:
                 m = rx.search(value)
                 if not m:
                     continue
+                if up is None:
+                    up = parent_map(src.tree)
+                if _text_context(node, up) or (label == "placeholder value" and _word_is_markup(value, m)) \
+                        or (label == "local URL" and _loopback(node, value, m, up)):
+                    continue
                 line = node.lineno + value[: m.start()].count("\n") if node.end_lineno != node.lineno else node.lineno
                 if line in seen:
                     break
                 seen.add(line)
-                yield chk.finding(
+                parent = up.get(id(node))
+                container = parent if isinstance(parent, CONTAINERS) else None
+                setting = _default_of(node, up, src, settings)
+                existing = by_container.get(id(container)) if container is not None else None
+                existing = existing or by_value.get((value, setting))
+                if existing is not None:
+                    existing.locations.append(Location(src.path, line, line, src.line(line)[:300]))
+                    if container is not None:
+                        by_container.setdefault(id(container), existing)
+                    break
+                if setting:
+                    how = (f"is the default of `{setting}`: production uses it unless the environment "
+                           "sets it")
+                else:
+                    how = "is hard-coded in application code: every environment, production included, uses it"
+                f = chk.finding(
                     ctx, Severity.WARNING, f"Hard-coded {label} `{m.group(0)}`",
-                    f"The literal `{m.group(0)}` is a {label}: unless every environment overrides "
-                    "it, production uses it (wrong sender addresses, links to a developer machine).",
+                    f"The literal `{m.group(0)}` (a {label}) {how} (wrong sender addresses, links to "
+                    "a developer machine, for instance).",
                     "Read the value from settings with no placeholder default, and make production "
                     "config validation reject placeholder values.",
                     src.path, line)
+                by_value[(value, setting)] = f
+                if container is not None:
+                    by_container[id(container)] = f
+                out.append(f)
                 break
+    for f in out:
+        if len(f.locations) > 1:
+            f.message += f" It occurs at {len(f.locations)} places (one finding)."
+    yield from out

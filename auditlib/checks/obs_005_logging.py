@@ -123,6 +123,78 @@ def _scan_text(ctx, rx: re.Pattern) -> str | None:
     return None
 
 
+MASKING_CALL = re.compile(r"^(sub|subn)$|mask|redact|scrub|anonymi|obfuscat", re.I)
+RECORD_PARTS = {"msg", "args", "message", "extra", "__dict__"}
+
+
+def _masks(fn: ast.AST) -> bool:
+    """The function rewrites what gets logged: it calls a substitution or masking
+    function (``re.sub``, ``PATTERN.sub``, ``mask_email``)."""
+    return any(MASKING_CALL.search(dotted(c.func).split(".")[-1]) for c in of_type(fn, ast.Call))
+
+
+def _rewrites_record(fn: ast.AST) -> bool:
+    """A ``filter(record)`` that writes the record (``record.msg = ...``, ``record.args = ...``,
+    ``setattr(record, ...)``, ``record.__dict__[k] = ...``) or a processor that writes the
+    event dict it returns (``event_dict[k] = ...``)."""
+    for n in of_type(fn, (ast.Assign, ast.AugAssign)):
+        targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+        for t in targets:
+            if isinstance(t, ast.Attribute) and t.attr in RECORD_PARTS:
+                return True
+            if isinstance(t, ast.Subscript):
+                return True
+    return any(dotted(c.func) == "setattr" for c in of_type(fn, ast.Call))
+
+
+def _referenced_names(proj, ctx) -> set[str]:
+    """Names used anywhere in app code other than by their definition (``addFilter(Redact())``,
+    ``processors=[redact_pii]``) plus the last segment of dotted strings (dictConfig's
+    ``"()": "app.logging.RedactFilter"``)."""
+    out = set()
+    for src in proj.files:
+        if not ctx.layout.is_app(src.path):
+            continue
+        for n in of_type(src.tree, (ast.Name, ast.Attribute, ast.Constant)):
+            if isinstance(n, ast.Name):
+                out.add(n.id)
+            elif isinstance(n, ast.Attribute):
+                out.add(n.attr)
+            elif isinstance(n.value, str) and "." in n.value and " " not in n.value:
+                out.add(n.value.rsplit(".", 1)[-1])
+    return out
+
+
+def redaction_layer(ctx, proj) -> tuple[str, int, str] | None:
+    """(file, line, what) of a redaction applied to every log record: a ``logging.Filter``
+    whose ``filter`` rewrites the record through a substitution/masking call, a
+    ``Formatter`` whose ``format`` masks its output, or a structlog / loguru processor
+    (a function taking the event dict or record that masks and writes it back), in use
+    (referenced outside its definition: ``addFilter(...)``, ``processors=[...]``,
+    ``logger.patch(...)``, a dictConfig ``"()"`` path)."""
+    used = None
+    for src in proj.files:
+        if not ctx.layout.is_app(src.path) or src.tree is None:
+            continue
+        candidates = []
+        for cls in of_type(src.tree, ast.ClassDef):
+            for m in cls.body:
+                if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and m.name in ("filter", "format") \
+                        and _masks(m) and (m.name == "format" or _rewrites_record(m)):
+                    candidates.append((cls.name, m.lineno, f"`{cls.name}.{m.name}`"))
+        for fn in of_type(src.tree, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            params = [a.arg for a in fn.args.args]
+            if ("event_dict" in params or "record" in params[:1]) and _masks(fn) and _rewrites_record(fn):
+                candidates.append((fn.name, fn.lineno, f"`{fn.name}`"))
+        if not candidates:
+            continue
+        used = used if used is not None else _referenced_names(proj, ctx)
+        for name, line, what in candidates:
+            if name in used:
+                return src.path, line, what
+    return None
+
+
 @check("OBS-005", "observability", "Logging: structure, PII, request ids")
 def logging_hygiene(ctx):
     """Log calls (``logger.info/...`` on names bound to ``getLogger`` or named like a
@@ -143,11 +215,18 @@ def logging_hygiene(ctx):
     ``FastAPI()`` call.
     Not flagged: ids (``booking.id``), the sender address (``email_from``), IP
     addresses, masked values (``mask_email(user.email)``), ``len(...)``; log levels are
-    left to review.
+    left to review. Personal data at any call site when redaction happens at the logging
+    layer, which covers every call site: a ``logging.Filter`` whose ``filter`` rewrites
+    the record through a substitution or masking call, a ``Formatter`` whose ``format``
+    masks, a structlog processor or loguru patcher that masks the event, in use
+    (``addFilter``, ``processors=[...]``, a dictConfig ``"()"`` path). A filter that
+    rewrites nothing does not count; raw request bodies stay flagged (key masking does not
+    reach inside a body logged as one string).
     """
     chk = logging_hygiene.check
     pii = re.compile(ctx.config.get("log_pii_names", PII), re.I)
     proj = Project.of(ctx)
+    layer = redaction_layer(ctx, proj)
     setup = None
     handles_pii = False
     for src in proj.files:
@@ -167,7 +246,8 @@ def logging_hygiene(ctx):
                 body_names[id(fn)] = _request_body_names(fn)
             names = body_names.get(id(fn), set()) if fn is not None else set()
             args = list(n.args) + [k.value for k in n.keywords if k.arg not in ("exc_info", "stack_info")]
-            hit = next((p for a in args for p in _problems(a, pii, names)), None)
+            hit = next((p for a in args for p in _problems(a, pii, names)
+                        if not (layer and p[0] == "personal data")), None)
             if hit:
                 kind, expr = hit
                 yield chk.finding(ctx, Severity.WARNING, f"Log call writes {kind} (`{expr}`)",
@@ -199,7 +279,7 @@ def logging_hygiene(ctx):
                           "cannot be correlated, nor matched with the client's report.",
                           "Add asgi-correlation-id's CorrelationIdMiddleware (X-Request-ID) and its log filter.",
                           file, line, key="request-id")
-    if handles_pii and not any(REDACTION.search(n.name) for s in proj.files if ctx.layout.is_app(s.path)
+    if handles_pii and not layer and not any(REDACTION.search(n.name) for s in proj.files if ctx.layout.is_app(s.path)
                                for n in of_type(s.tree, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))):
         yield chk.finding(ctx, Severity.RECOMMENDATION, "No PII redaction in logging",
                           "The app stores personal data (email/phone/address fields) but has no redaction filter "

@@ -18,10 +18,13 @@ def default_secrets(ctx):
     Why: a deployment that forgets the environment variable silently runs with a secret
     everybody can read in the repository: forged tokens and sessions.
     Severity: BLOCKER, unless production config validation (SEC-002, see
-    :mod:`auditlib.facts.prod_validation`) rejects that default at startup: then a WARNING
-    that names the validator, says that it only runs when the environment setting says
-    production (and what that setting defaults to), and whether a testing/debug flag can
-    bypass it. A bypass flag whose own default switches validation off keeps the BLOCKER.
+    :mod:`auditlib.facts.prod_validation`) rejects that default at startup (a settings
+    validator, a check in the app factory or the lifespan, ``if env == "local": warn()
+    else: raise``): then a RECOMMENDATION whose message names the validator, says that a
+    production deployment refuses to start with the default, that it only runs when the
+    environment setting says production (and what that setting defaults to), and whether
+    a testing/debug flag can bypass it. A bypass flag whose own default switches
+    validation off keeps the BLOCKER.
     Not flagged: defaults of ``None``, ``""`` or an empty structure (``"{}"``, ``"[]"``) and fields without a default (the app
     must get a value from the environment; an optional admin password that disables
     the feature when unset fails closed), and non-secret names.
@@ -41,9 +44,10 @@ def default_secrets(ctx):
                "deployment that does not set it signs or authenticates with a publicly known secret.")
         if cover and not always_off:
             v, f, ln = cover
-            severity = Severity.WARNING
+            severity = Severity.RECOMMENDATION
             why += (f" Production config validation `{v.name}` ({f}:{ln}) rejects it at startup when "
-                    f"`{v.gate}`")
+                    f"`{v.gate}`, so a production deployment refuses to start with it: a RECOMMENDATION "
+                    "(remove the default anyway)")
             env_default = env_default_text(pv)
             why += f"; {env_default}, so a deployment that also forgets that setting is not protected" \
                 if env_default else ""

@@ -6,13 +6,18 @@ import re
 
 from ..findings import Severity
 from ..code.pyast import dotted, literal, of_type
-from ..code.pyresolve import Project, import_map, qualify
+from ..code.pyresolve import Project, callers, import_map, qualify
 from . import check
 
 PASSWORD_WORD = re.compile(r"passw(or)?d|passwd|pwd|passphrase", re.IGNORECASE)
 # password-related names that hold something else: reset tokens and codes (random, high
 # entropy: a fast hash is right for them), existing hashes, salts, policies
-NOT_PASSWORD = re.compile(r"token|reset|code|otp|nonce|link|url|hash|salt|length|policy|expir", re.IGNORECASE)
+NOT_PASSWORD = re.compile(r"token|reset|code|otp|nonce|link|url|hash|salt|length|policy|expir|fingerprint|cache"
+                          r"|etag|api_?key|lookup", re.IGNORECASE)
+
+
+# in a function's name: ``hash_password_reset_token``, ``hash_api_key`` hash something else
+NOT_PASSWORD_DATA = re.compile(r"token|reset|code|otp|nonce|fingerprint|cache|etag|api_?key|lookup", re.IGNORECASE)
 
 
 def is_password_name(name: str) -> bool:
@@ -62,6 +67,53 @@ def _mentions(node, names, by_name=True) -> bool:
     return False
 
 
+# generators of high-entropy random values: a "password" the server generates from them
+# (an app password, an API secret) cannot be guessed from a dictionary, a fast hash is fine
+RANDOM = {"secrets.token_urlsafe", "secrets.token_hex", "secrets.token_bytes", "os.urandom",
+          "uuid.uuid4", "secrets.choice"}
+# methods of a password hashing object (``PasswordHasher().hash``, ``CryptContext.hash``,
+# ``PasswordHash.hash``) and functions that hash with a slow scheme
+SLOW_METHODS = {"hash", "hashpw", "encrypt", "make_password", "generate_password_hash"}
+
+
+def _random_names(fn, imports) -> set[str]:
+    """Local names assigned from a random generator (``pw = secrets.token_urlsafe(32)``)."""
+    out = set()
+    for n in of_type(fn, ast.Assign):
+        if isinstance(n.value, ast.Call) and any(qualify(c.func, imports) in RANDOM for c in of_type(n.value, ast.Call)):
+            out |= {t.id for t in n.targets if isinstance(t, ast.Name)}
+    return out
+
+
+def _slow_objects(tree, imports) -> set[str]:
+    """Names (and ``self.x`` attributes) bound to a password hashing object in a module."""
+    out = set()
+    for n in of_type(tree, (ast.Assign, ast.AnnAssign)):
+        if isinstance(n.value, ast.Call) and qualify(n.value.func, imports) in GOOD:
+            targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+            out |= {dotted(t) for t in targets if dotted(t)}
+    return out
+
+
+def _slow_call(call: ast.Call, imports, objects: set[str]) -> bool:
+    """A call that hashes with a slow scheme: a GOOD function, or ``.hash(...)`` on an
+    object built from a GOOD constructor (``ph.hash(pw)``, ``self.password_hash.hash(pw)``)."""
+    q = qualify(call.func, imports)
+    if q in GOOD and not q.endswith(("checkpw", "PasswordHasher", "CryptContext", "PasswordHash")):
+        return True
+    if isinstance(call.func, ast.Attribute) and call.func.attr in SLOW_METHODS:
+        recv = dotted(call.func.value)
+        return recv in objects or any(recv.endswith("." + o.rsplit(".", 1)[-1]) for o in objects) \
+            or qualify(call.func.value, imports) in GOOD
+    return False
+
+
+def _verifies(fn) -> bool:
+    """The function compares a digest: ``==`` / ``!=`` or ``compare_digest``."""
+    return any(isinstance(op, (ast.Eq, ast.NotEq)) for c in of_type(fn, ast.Compare) for op in c.ops) \
+        or any(dotted(c.func).endswith("compare_digest") for c in of_type(fn, ast.Call))
+
+
 def _hashed_arg(call: ast.Call, q: str):
     if q.startswith("hmac."):
         return call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "msg"), None)
@@ -82,10 +134,17 @@ def password_hashing(ctx):
     Why: SHA-256/MD5 run billions of times per second on a GPU; a leaked table of
     fast-hashed (even salted) passwords is cracked in hours. Password hashing needs a
     slow, salted KDF: argon2, bcrypt, scrypt (passlib/pwdlib wrap them).
-    Severity: BLOCKER for a fast hash of a password; WARNING for PBKDF2 with fewer than
+    Severity: BLOCKER for a fast hash of a password; RECOMMENDATION (finish the migration)
+    when the fast hash only verifies legacy hashes: the function compares the digest and it,
+    or a function calling it, hashes the password again with argon2/bcrypt/scrypt (a slow
+    library call, ``ph.hash(pw)`` on a hasher object, or a project function doing so);
+    WARNING for PBKDF2 with fewer than
     100 000 iterations and for a passlib ``CryptContext`` whose schemes are all weak
     (plaintext, md5_crypt, hex digests). The library in use is reported as INFO.
-    Not flagged: SHA-256 of tokens, e-mail addresses, ETags, cache keys or file contents;
+    Not flagged: SHA-256 of tokens, API keys (lookup hashes of high-entropy random keys),
+    fingerprints, e-mail addresses, ETags, cache keys or file contents, also inside a
+    function named like a password hasher; a "password" the code generates itself from
+    ``secrets.token_*`` / ``os.urandom`` (high entropy);
     HMAC signing with a secret key (``hmac.new(key, body, sha256)``); constant-time
     comparison of a configured password (``secrets.compare_digest``).
     """
@@ -97,6 +156,30 @@ def password_hashing(ctx):
     # functions whose parameter i reaches a fast hash: id(def) -> (param index, hash call line, file, hash name)
     helpers: dict[int, tuple[int, int, str, str]] = {}
     helper_names: set[str] = set()
+    slow_fns: set[int] = set()  # project functions that hash a password with a slow scheme
+    for src in sources:
+        if not any(lib.split(".")[0] in (src.text or "") for lib in GOOD):
+            continue
+        imports = {k: project.absolute(src, v) for k, v in import_map(src.tree).items()}
+        objects = _slow_objects(src.tree, imports)
+        for fn in of_type(src.tree, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if any(_slow_call(c, imports, objects) for c in of_type(fn, ast.Call)):
+                slow_fns.add(id(fn))
+
+    def rehashes(src, fn, imports) -> bool:
+        """``fn`` (or a function that calls it) verifies a fast digest and hashes the password
+        again with a slow scheme: a legacy-hash migration in progress."""
+        for s, f in [(src, fn), *((r.src, r.func) for r in callers(project, fn))]:
+            imp = imports if s is src else {k: project.absolute(s, v) for k, v in import_map(s.tree).items()}
+            objects = _slow_objects(s.tree, imp)
+            for c in of_type(f, ast.Call):
+                if _slow_call(c, imp, objects):
+                    return True
+                target = project.resolve_call(s, c.func)
+                if target is not None and id(target.func) in slow_fns:
+                    return True
+        return False
+
     for src in sources:
         imports = {k: project.absolute(src, v) for k, v in import_map(src.tree).items()}
         hashes = "hashlib" in (src.text or "") or "hmac" in (src.text or "")
@@ -110,19 +193,23 @@ def password_hashing(ctx):
             if not fast:
                 continue
             params = [a.arg for a in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]]
-            pw = _tainted_names(fn, {p for p in params if is_password_name(p)})
-            hasher = bool(HASHER_NAME.search(fn.name))
+            random = _random_names(fn, imports)
+            pw = _tainted_names(fn, {p for p in params if is_password_name(p)}) - random
+            hasher = bool(HASHER_NAME.search(fn.name)) and not NOT_PASSWORD_DATA.search(fn.name)
             flows = {p: _tainted_names(fn, {p}) for p in params if p not in ("self", "cls")}
             for call, q in fast:
                 arg, name = (_hashed_arg(call, q), q) if q in FAST else (call.args[0], objects[call.func.value.id])
                 if arg is None:
                     continue
+                if _mentions(arg, random, by_name=False) or (not _mentions(arg, pw) and _non_password(arg)):
+                    continue  # a random secret, or data named as something else (token, API key)
                 if _mentions(arg, pw) or hasher:
                     if (src.path, call.lineno) not in reported:
                         reported.add((src.path, call.lineno))
                         yield _fast(ctx, chk, src.path, call.lineno, name,
                                     f"`{ast.unparse(arg)[:60]}` is password data" if _mentions(arg, pw)
-                                    else f"`{fn.name}()` is a password hashing function")
+                                    else f"`{fn.name}()` is a password hashing function",
+                                    migration=_verifies(fn) and rehashes(src, fn, imports))
                     continue
                 offset = 1 if params and params[0] in ("self", "cls") else 0
                 for i, p in enumerate(params):
@@ -153,15 +240,35 @@ def password_hashing(ctx):
                     continue
                 if (src.path, call.lineno) not in reported and (info[2], info[1]) not in reported:
                     reported.add((src.path, call.lineno))
+                    imports = {k: project.absolute(src, v) for k, v in import_map(src.tree).items()}
                     yield _fast(ctx, chk, src.path, call.lineno, info[3],
-                                f"the password goes to `{target.func.name}()`, which hashes it at {info[2]}:{info[1]}")
+                                f"the password goes to `{target.func.name}()`, which hashes it at {info[2]}:{info[1]}",
+                                migration=_verifies(fn) and rehashes(src, fn, imports))
     for lib, (path, line) in good.items():
         yield chk.finding(ctx, Severity.INFO, f"Password hashing uses {lib}",
                           f"{lib} is a slow, salted password hashing scheme.", "", path, line, key=f"lib:{lib}")
 
 
-def _fast(ctx, chk, path, line, name, how):
+def _non_password(arg) -> bool:
+    """The hashed value is named as non-password data (``token``, ``api_key``,
+    ``fingerprint``, ``cache_key``) and names no password."""
+    methods = {id(c.func) for c in of_type(arg, ast.Call)}
+    names = [n.id if isinstance(n, ast.Name) else n.attr for n in of_type(arg, (ast.Name, ast.Attribute))
+             if id(n) not in methods]
+    return bool(names) and all(NOT_PASSWORD.search(n) for n in names)
+
+
+def _fast(ctx, chk, path, line, name, how, migration=False):
     algo = "HMAC" if name.startswith("hmac.") else name if name == "hashlib.new" else name.rsplit(".", 1)[-1]
+    if migration:
+        return chk.finding(
+            ctx, Severity.RECOMMENDATION, f"Legacy {algo} password hashes still verified (migration in progress)",
+            f"{how}, hashed with {name} to verify a legacy hash; the password is then hashed again with a "
+            "slow scheme (argon2/bcrypt): a migration in progress. Accounts that have not logged in since "
+            "keep a fast hash that a leaked table gives away quickly.",
+            "Finish the migration: set a deadline, then force a password reset for the accounts still on "
+            "the legacy hash and remove this code path.",
+            path, line, key=f"legacy:{algo}")
     return chk.finding(
         ctx, Severity.BLOCKER, f"Password hashed with a fast hash ({algo})",
         f"{how}, hashed with {name}: a general-purpose hash that GPUs compute billions of times per "

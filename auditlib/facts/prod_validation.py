@@ -34,6 +34,9 @@ from .settings_model import Setting, settings_model
 ENV_SETTING_NAMES = ["app_env", "environment", "env", "stage", "deploy_env", "app_environment",
                      "environment_name", "runtime_env", "app_mode", "mode"]
 PROD_VALUES = ["prod", "production", "live"]
+# values that name a development environment: ``if env == "local": warn() else: raise``
+# guards production with its ``else`` (config key ``dev_env_values``)
+DEV_VALUES = ["local", "dev", "development", "test", "testing"]
 PROD_PROPERTY = re.compile(r"^(is_)?(prod|production)$|^in_production$", re.IGNORECASE)
 BYPASS_NAME = re.compile(r"test|debug|skip|bypass|disable|local|dev\b|insecure", re.IGNORECASE)
 PROD_WORD = re.compile(r"prod", re.IGNORECASE)
@@ -130,17 +133,18 @@ def analyse(ctx) -> ProdValidation:
     project = Project.of(ctx)
     validators: list[Validator] = []
     gated_envs: set[str] = set()
-    hints = (*sorted(prod_values), "is_prod", "in_prod")
+    dev_values = {v.lower() for v in cfg.get("dev_env_values", DEV_VALUES)}
+    hints = (*sorted(prod_values), *sorted(dev_values), "is_prod", "in_prod")
+    setting_names = {n.lower() for st in model.settings for n in (st.name, st.env, *st.env_names)}
     for src in ctx.layout.app_sources(ctx.index):
         if src.tree is None or not mentions_any(src.text or "", hints):
             continue
         up = None
         for node in of_type(src.tree, (ast.If, ast.Assert)):
-            sense, env = _gate(node.test, env_names, prod_values)
+            sense, env = _gate(node.test, env_names, prod_values, dev_values)
             if sense is None:
                 continue
             up = up or parents(src.tree)
-            gated_envs.add(env)
             if isinstance(node, ast.Assert):
                 scope, can_fail = [node], True
             elif sense and not _only_returns(node.body):
@@ -150,13 +154,25 @@ def analyse(ctx) -> ProdValidation:
                 block = _block_of(node, up)
                 scope = block[block.index(node) + 1:] if block else []
                 can_fail = False
+            elif not sense and node.orelse:  # if env == "local": warn(...) else: raise ...
+                scope = [node.test, *node.orelse]
+                can_fail = False
             else:
                 continue
+            gated_envs.add(env)
             fn = _enclosing(node, up)
+            gate = ast.unparse(node.test) if sense or isinstance(node, ast.Assert) else _negated(node.test)
             v = Validator(src.path, fn.lineno if fn else node.lineno, fn.name if fn else "<module>",
-                          ast.unparse(node.test)[:120], node.lineno, can_fail=can_fail)
+                          gate[:120], node.lineno, can_fail=can_fail)
             v.origin = v.name
+            # what the gate is reached under (``if value == DEFAULT:`` around it) and, for a
+            # helper, the arguments its callers pass (``_check("SECRET_KEY", self.SECRET_KEY)``)
+            scope += _enclosing_tests(node, up, fn)
+            if fn is not None:
+                scope += _call_args(src, fn)
             _collect(v, src, scope, project, depth=2)
+            if not _names_setting(v, setting_names, env):
+                continue  # a production-only code path (a feature switched off), not config validation
             _bypass(v, src, node.test, fn)
             if not v.can_fail and fn is not None:  # errors collected, raised after the gate
                 v.can_fail = any(n.lineno > node.lineno for n in of_type(fn, ast.Raise))
@@ -167,6 +183,53 @@ def analyse(ctx) -> ProdValidation:
                                      or s.env.lower() in gated_envs])
     pv.rules = _rules(pv, model, cfg.get("prod_validation_rules", DEFAULT_RULES))
     return pv
+
+
+def _negated(test: ast.AST) -> str:
+    """The source of ``not test``, as a reader would write it (``a != 'local'``)."""
+    flip = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In,
+            ast.Is: ast.IsNot, ast.IsNot: ast.Is}
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and type(test.ops[0]) in flip:
+        return ast.unparse(ast.Compare(test.left, [flip[type(test.ops[0])]()], test.comparators))
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return ast.unparse(test.operand)
+    return f"not ({ast.unparse(test)})"
+
+
+def _enclosing_tests(node: ast.AST, up: dict, fn) -> list[ast.AST]:
+    """The tests of the ``if`` statements, inside ``fn``, whose body holds ``node``."""
+    out, cur = [], node
+    p = up.get(id(cur))
+    while p is not None and p is not fn:
+        if isinstance(p, ast.If) and cur in p.body:
+            out.append(p.test)
+        cur, p = p, up.get(id(p))
+    return out
+
+
+def _call_args(src, fn) -> list[ast.AST]:
+    """The arguments of the calls of ``fn`` (``fn(...)``, ``self.fn(...)``) in its file."""
+    out = []
+    for call in of_type(src.tree, ast.Call):
+        if dotted(call.func).rsplit(".", 1)[-1] == fn.name and call.func is not fn:
+            out += [*call.args, *(k.value for k in call.keywords)]
+    return out
+
+
+def _names_setting(v: Validator, setting_names: set[str], env: str) -> bool:
+    """The validator refers to a setting other than the environment setting of its gate
+    (an attribute, name or string naming a field or its env var), or rejects a whole
+    settings object (``model_fields``); a production-only branch that refers to no setting
+    (``if settings.environment == "PRODUCTION": raise RuntimeError("not allowed")``)
+    restricts a feature, it does not validate the configuration. Without a settings model
+    the reading is kept (nothing to compare with)."""
+    if not setting_names:
+        return True
+    for tok, _f, _ln in v.refs:
+        t = tok.lower()
+        if t != env and (t in setting_names or t in ("model_fields", "__fields__")):
+            return True
+    return False
 
 
 def _referenced(ctx, name: str) -> bool:
@@ -211,16 +274,19 @@ def _env_ref(node: ast.AST, env_names: set[str]) -> str | None:
     return last if last in env_names else None
 
 
-def _gate(test: ast.AST, env_names: set[str], prod_values: set[str]) -> tuple[bool | None, str]:
-    """(True, env) for a production gate, (False, env) for a "not production" gate."""
+def _gate(test: ast.AST, env_names: set[str], prod_values: set[str],
+          dev_values: frozenset | set = frozenset()) -> tuple[bool | None, str]:
+    """(True, env) for a production gate, (False, env) for a "not production" gate; a
+    comparison with development values counts the other way round (``env == "local"`` is
+    a "not production" gate, ``env != "local"`` a production one)."""
     if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
         for v in test.values:
-            sense, env = _gate(v, env_names, prod_values)
+            sense, env = _gate(v, env_names, prod_values, dev_values)
             if sense:
                 return sense, env
         return None, ""
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        sense, env = _gate(test.operand, env_names, prod_values)
+        sense, env = _gate(test.operand, env_names, prod_values, dev_values)
         return (None if sense is None else not sense), env
     if isinstance(test, ast.Compare) and len(test.ops) == 1:
         left, right, op = test.left, test.comparators[0], test.ops[0]
@@ -233,6 +299,11 @@ def _gate(test: ast.AST, env_names: set[str], prod_values: set[str]) -> tuple[bo
                     return True, env
                 if isinstance(op, (ast.NotEq, ast.NotIn, ast.IsNot)):
                     return False, env
+            if env and vals and {str(x).lower() for x in vals} <= dev_values:
+                if isinstance(op, (ast.Eq, ast.In, ast.Is)):
+                    return False, env
+                if isinstance(op, (ast.NotEq, ast.NotIn, ast.IsNot)):
+                    return True, env
     if isinstance(test, (ast.Attribute, ast.Name)) and PROD_PROPERTY.search(dotted(test).rsplit(".", 1)[-1]):
         return True, dotted(test).rsplit(".", 1)[-1].lower()
     return None, ""

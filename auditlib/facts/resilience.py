@@ -49,14 +49,75 @@ def wrappers(proj: Project, c: ExternalCall, depth: int = 2):
                 yield r.src, d
 
 
+# keyword arguments of a task decorator / actor registration that make the queue retry it:
+# Celery (``autoretry_for``, ``retry_backoff``, ``max_retries``), RQ (``retry=Retry(...)``),
+# Dramatiq (``retry_when``, ``max_retries``), arq / Huey (``retries``)
+QUEUE_RETRY_KWARGS = ("autoretry_for", "retry_backoff", "max_retries", "retry", "retries", "retry_when")
+
+
+def _queue_retry(proj: Project, src, node: ast.AST) -> bool:
+    """A task decorator or actor registration that retries the task: one of
+    :data:`QUEUE_RETRY_KWARGS` set to something other than 0 / None / False, or
+    ``dramatiq.actor`` itself (Dramatiq's Retries middleware retries failed messages with
+    exponential backoff unless ``max_retries=0``)."""
+    if not isinstance(node, (ast.Call, ast.Name, ast.Attribute)):
+        return False
+    call = node if isinstance(node, ast.Call) else None
+    kws = {k.arg: k.value for k in (call.keywords if call else []) if k.arg}
+    if any(a in kws and literal(kws[a]) not in (0, None, False) for a in QUEUE_RETRY_KWARGS):
+        return True
+    q = proj.qualify(src, call.func if call else node)
+    if q.split(".")[0] == "dramatiq" and q.endswith("actor"):
+        return "max_retries" not in kws
+    return False
+
+
+def _registered_actor(proj: Project, c: ExternalCall) -> bool:
+    """The call runs in a method of a class whose instance is registered as a retried task
+    (``dramatiq.actor(DeliverTask(), retry_when=...)``): a method on the call's path (its
+    function or a caller up to two levels) belongs to such a class, or to a class built by
+    the methods of such a class (up to two levels: ``delivery = Delivery(); delivery.send()``
+    inside the task's ``run``)."""
+    funcs = ([(c.src, c.func)] if c.func is not None else []) + \
+        [(r.src, r.func) for r in (callers_upto(proj, c.func, 2) if c.func is not None else [])]
+    names = set()
+    for src, fn in funcs:
+        up = parents(src.tree)
+        p = up.get(id(fn))
+        if isinstance(p, ast.ClassDef):
+            names.add(p.name)
+    if not names:
+        return False
+    for _ in range(2):  # classes whose methods build an instance of one of these (a local variable's type)
+        more = set()
+        for src in proj.files:
+            if src.tree is None or not src.may_name(*names):
+                continue
+            for cls in of_type(src.tree, ast.ClassDef):
+                if cls.name not in names and any(dotted(x.func).split(".")[-1] in names
+                                                 for x in of_type(cls, ast.Call)):
+                    more.add(cls.name)
+        if not more:
+            break
+        names |= more
+    for src in proj.files:
+        if src.tree is None or not src.may_name(*names):
+            continue
+        for call in of_type(src.tree, ast.Call):
+            if any(isinstance(a, ast.Call) and dotted(a.func).split(".")[-1] in names for a in call.args) \
+                    and _queue_retry(proj, src, call):
+                return True
+    return False
+
+
 def has_retry(proj: Project, c: ExternalCall) -> bool:
     for src, node in wrappers(proj, c):
         target = node.func if isinstance(node, ast.Call) else node
         if _matches(proj, src, target, RETRY_LIBS, "retry", set()) or _matches(proj, src, target, RETRY_LIBS, "retrying", set()):
             return True
-        if isinstance(node, ast.Call) and any(k.arg in ("autoretry_for", "retry_backoff", "max_retries") for k in node.keywords):
-            return True  # Celery / queue tasks retried by the broker
-    return False
+        if _queue_retry(proj, src, node):
+            return True  # a queue task retried by the broker (Celery, RQ, Dramatiq, arq)
+    return _registered_actor(proj, c)
 
 
 def retry_loop(c: ExternalCall) -> str:

@@ -35,7 +35,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from ..code.pyast import NOT_LITERAL, dotted, literal, of_type
+from ..code.pyast import NOT_LITERAL, dotted, literal, of_type, parent_map
 from ..code.pyresolve import import_map
 
 SECRET_NAME = re.compile(r"secret|passw(or)?d|pwd|passphrase|token|api_?key|private_?key|credential|signing_?key",
@@ -66,6 +66,7 @@ class Setting:
     annotation: str = ""
     env_names: list[str] = field(default_factory=list)  # every accepted name (AliasChoices)
     note: str = ""
+    function: str = ""  # direct reads: the function that reads it ("" at module level)
 
     @property
     def required(self) -> bool:
@@ -314,6 +315,7 @@ def _environ_reads(src) -> list[Setting]:
         return imports.get(head, head) + ("." + rest if rest else "") if name else ""
 
     out = []
+    up = None
     for node in of_type(src.tree, (ast.Call, ast.Subscript)):
         key = default = None
         if isinstance(node, ast.Call) and node.args:
@@ -327,6 +329,52 @@ def _environ_reads(src) -> list[Setting]:
                     default = literal(kw) if kw is not None else None
         elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and q(node.value) == "os.environ":
             key, default = literal(node.slice), REQUIRED
+            if isinstance(key, str) and key:
+                up = up if up is not None else parent_map(src.tree)
+                if _guarded(node, key, up, q):
+                    default = None  # read only when set: optional
         if isinstance(key, str) and key:
-            out.append(Setting(key, key.upper(), src.path, node.lineno, "os.environ", default, "", [key.upper()]))
+            up = up if up is not None else parent_map(src.tree)
+            fn = _enclosing_def(node, up)
+            out.append(Setting(key, key.upper(), src.path, node.lineno, "os.environ", default, "", [key.upper()],
+                               function=fn.name if fn is not None else ""))
     return out
+
+
+def _enclosing_def(node, up):
+    p = up.get(id(node))
+    while p is not None and not isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        p = up.get(id(p))
+    return p if isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+
+
+def _guarded(node: ast.AST, key: str, up: dict, q) -> bool:
+    """``os.environ[key]`` read only when the variable is set: inside ``if key in os.environ``
+    / ``if os.getenv(key)`` (the body, or a conditional expression's value), or inside a
+    ``try`` that catches ``KeyError`` (or everything)."""
+    def tests_key(test: ast.AST) -> bool:
+        for n in of_type(test, (ast.Compare, ast.Call)):
+            if isinstance(n, ast.Compare) and literal(n.left) == key and any(
+                    isinstance(op, ast.In) for op in n.ops) and any(q(c) == "os.environ" for c in n.comparators):
+                return True
+            if isinstance(n, ast.Call) and n.args and literal(n.args[0]) == key \
+                    and q(n.func) in ("os.getenv", "os.environ.get"):
+                return True
+        return False
+
+    cur, p = node, up.get(id(node))
+    while p is not None and not isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        if isinstance(p, ast.If) and cur in p.body and tests_key(p.test):
+            return True
+        if isinstance(p, ast.IfExp) and cur is p.body and tests_key(p.test):
+            return True
+        if isinstance(p, ast.BoolOp) and isinstance(p.op, ast.And) and cur in p.values \
+                and any(tests_key(v) for v in p.values[:p.values.index(cur)]):
+            return True
+        if isinstance(p, ast.Try) and cur in p.body and any(
+                h.type is None or dotted(h.type) in ("KeyError", "Exception", "LookupError")
+                or isinstance(h.type, ast.Tuple) and any(dotted(e) in ("KeyError", "LookupError") for e in h.type.elts)
+                for h in p.handlers):
+            return True
+        cur, p = p, up.get(id(p))
+    return False

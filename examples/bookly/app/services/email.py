@@ -33,7 +33,7 @@ def build_confirmation(booking: Booking, sender: str) -> EmailMessage:  # expect
 
 
 def _deliver(message: EmailMessage, settings: Settings) -> None:
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:  # expect: REL-004, REL-005
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:  # expect: REL-005
         smtp.starttls()
         if settings.smtp_username and settings.smtp_password:
             smtp.login(settings.smtp_username, settings.smtp_password)
