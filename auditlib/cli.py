@@ -46,6 +46,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--base-url", metavar="URL",
                      help="probe an already running deployment instead (GET/HEAD/OPTIONS only, to that host only)")
     sub.add_parser("checks", help="list the registered checks")
+    d = sub.add_parser("diff", help="changes between two audits (findings.json files or run directories)")
+    d.add_argument("old")
+    d.add_argument("new")
+    d.add_argument("--json", action="store_true", help="print the changes as JSON")
+    r = sub.add_parser("review", help="record a judgement of a finding in the review file")
+    r.add_argument("target", help="path to the audited project (the review file lives at its root)")
+    r.add_argument("fingerprint", help="the finding's fingerprint (findings.json, report)")
+    r.add_argument("--status", required=True, choices=["false-positive", "accepted-risk", "fixed-elsewhere"])
+    r.add_argument("--reason", required=True, help="why: what makes the finding wrong or the risk acceptable")
+    r.add_argument("--reviewer", default="", help="who judged it")
+    r.add_argument("--expires", help="accepted-risk only: the date (YYYY-MM-DD) the finding reopens")
+    r.add_argument("--check", default="", help="the finding's check id, recorded for the reader")
+    r.add_argument("--file", help="review file (default: TARGET/auditlib-review.toml)")
     return p
 
 
@@ -57,7 +70,41 @@ def main(argv: list[str] | None = None) -> int:
         for cid, area, title, _doc in iter_docs():
             print(f"{cid:10} {area:14} {title}")
         return EXIT_OK
+    if args.command == "diff":
+        return _diff(args)
+    if args.command == "review":
+        return _review(args)
     return _run(args)
+
+
+def _diff(args) -> int:
+    import json
+
+    from .diff import DiffError, compare, load_audit, render_text
+
+    try:
+        ch = compare(load_audit(args.old), load_audit(args.new))
+    except DiffError as exc:
+        print(f"auditlib: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(json.dumps(ch.to_dict(), indent=2) if args.json else render_text(ch), end="" if not args.json else "\n")
+    return EXIT_OK
+
+
+def _review(args) -> int:
+    import datetime as dt
+
+    from .review import ReviewError, record, review_path
+
+    try:
+        expires = dt.date.fromisoformat(args.expires) if args.expires else None
+        path = review_path(Path(args.target), args.file)
+        record(path, args.fingerprint, args.status, args.reason, args.reviewer, expires, args.check)
+    except (ReviewError, ValueError) as exc:
+        print(f"auditlib: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"recorded {args.status} for {args.fingerprint} in {path}")
+    return EXIT_OK
 
 
 def _run(args) -> int:
