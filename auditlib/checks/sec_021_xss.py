@@ -6,9 +6,9 @@ import re
 
 from ..engines.ruff import RuffUnavailable, ruff_hits
 from ..findings import Severity, not_verified
-from ..code.pyast import literal, of_type
+from ..code.pyast import literal, of_type, walk
 from ..code.pyresolve import Project, import_map, qualify
-from ..code.value_origin import tracer_for
+from ..code.value_origin import function_of, tracer_for
 from . import check
 
 TEMPLATE_EXT = (".html", ".htm", ".jinja", ".jinja2", ".j2", ".xml")
@@ -40,9 +40,17 @@ def xss(ctx):
     Severity: HTML built from a request/handler parameter: BLOCKER; from values of
     unknown origin, autoescape off, ``|safe``, autoescape blocks: WARNING (whether
     user data reaches them cannot be told statically).
+    HTML built by a project helper (``HTMLResponse(render_page(name))``) is traced into
+    the helper's ``return`` with its parameters bound to the call's arguments; the
+    message names the values that can carry markup (a str request parameter, an
+    uploaded file's name), never ints, UUIDs, enums or ``Literal`` values.
     Not flagged: ``Markup`` of literals, ``Markup("<b>{}</b>").format(x)`` (escapes
     ``x``), values passed through ``html.escape``/``markupsafe.escape``, numbers,
-    ``autoescape=True`` / ``select_autoescape`` for ``.html`` templates.
+    ``autoescape=True`` / ``select_autoescape`` for ``.html`` templates, the output of a
+    Jinja template's ``render()`` (its environment is judged where it is created), a file
+    read from a constant path (a page shipped with the app), and a Jinja environment or
+    ``Template`` whose templates are all found in the tree and none contains HTML (nginx
+    or other config files rendered with Jinja).
     """
     chk = xss.check
     project = Project.of(ctx)
@@ -53,12 +61,14 @@ def xss(ctx):
         if not re.search(r"jinja|Markup|HTMLResponse", src.text or ""):
             continue
         imports = {k: project.absolute(src, v) for k, v in import_map(src.tree).items()}
-        tracer = tracer_for(src, project, sources)
+        tracer = tracer_for(src, project, sources, html=True)
         for call in of_type(src.tree, ast.Call):
             q = qualify(call.func, imports)
             if q in ("jinja2.Environment", "jinja2.Template", "jinja2.environment.Environment"):
                 handled.add((src.path, call.lineno))
                 ae = next((k.value for k in call.keywords if k.arg == "autoescape"), None)
+                if (ae is None or literal(ae) is False) and _renders_html(ctx, src, call, tracer) is False:
+                    continue  # every template it renders is found and none is HTML (config files, text)
                 if ae is None or literal(ae) is False:
                     what = "without autoescape (Jinja's default is off)" if ae is None else "with autoescape=False"
                     yield chk.finding(
@@ -77,7 +87,8 @@ def xss(ctx):
                 if content is None:
                     continue
                 built, parts = tracer.string_parts(content, call)
-                risky = [p for p in parts if p.kind in SEVERITY]
+                risky = list({p.text: p for p in sorted(parts, key=lambda p: p.kind != "param")
+                              if p.kind in SEVERITY}.values())  # one mention per value, request data first
                 if built and risky:
                     sev = max((SEVERITY[p.kind] for p in risky), key=lambda s: s.rank)
                     kind = "Markup()" if q in MARKUP else "HTMLResponse"
@@ -119,3 +130,39 @@ def xss(ctx):
         if h.file in app_paths and (h.file, h.line) not in handled:
             yield chk.finding(ctx, Severity.WARNING, "Jinja environment without autoescape (Ruff S701)",
                               f"Ruff S701: {h.message}.", "Enable autoescape.", h.file, h.line, key="S701")
+
+
+PATH_PIECE = re.compile(r"[\w.-]+(?:/[\w.-]+)+/?|\.[A-Za-z0-9]+$")
+
+
+def _renders_html(ctx, src, call: ast.Call, tracer) -> bool | None:
+    """Whether the templates a Jinja ``Environment``/``Template`` renders are HTML: False
+    when the files named by the string pieces of its arguments (a loader directory,
+    ``read_resource(f"{kind}.jinja2")`` followed one call down) are found in the tree and
+    none contains an HTML tag; None when they cannot be found."""
+    pieces: list[str] = []
+
+    def collect(node, depth):
+        for n in walk(node):
+            if isinstance(n, ast.Constant) and isinstance(n.value, str):
+                pieces.extend(PATH_PIECE.findall(n.value))
+            elif isinstance(n, ast.Call) and depth > 0:
+                found = tracer.callee(n)
+                if found is not None:
+                    collect(found[1], depth - 1)
+            elif isinstance(n, ast.Name) and depth > 0:
+                fn = function_of(call, tracer.up)
+                for v in tracer.assignments(n.id, fn, call):
+                    collect(v, depth - 1)
+
+    for a in [*call.args, *(k.value for k in call.keywords if k.arg == "loader")]:
+        collect(a, 2)
+    dirs = [p.strip("/") for p in pieces if "/" in p]
+    exts = tuple(p for p in pieces if p.startswith(".") and "/" not in p)
+    if not dirs:
+        return None
+    files = [f for f in ctx.index if f.text is not None and not f.path.endswith(".py")
+             and any(d in f.path for d in dirs) and (not exts or f.path.endswith(exts))]
+    if not files:
+        return None
+    return any(HTML_TAG.search(f.text) for f in files)
