@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from .pyast import NOT_LITERAL, dotted, inner, literal, of_type, parent_map
 
-NUMERIC_CALLS = {"int", "float", "len", "bool", "round", "abs", "uuid.UUID", "UUID"}
+NUMERIC_CALLS = {"int", "float", "len", "bool", "round", "abs", "uuid.UUID", "UUID", "uuid4", "uuid1", "uuid7"}
 NUMERIC_TYPES = {"int", "float", "bool", "UUID", "uuid.UUID", "date", "datetime", "Decimal", "PositiveInt",
                  "NonNegativeInt", "conint", "datetime.date", "datetime.datetime"}
 ESCAPE_CALLS = ("escape", "quote", "quote_ident", "quote_plus", "Identifier", "Literal", "quoted_name",
