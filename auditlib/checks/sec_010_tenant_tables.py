@@ -13,8 +13,10 @@ PERSONAL = re.compile(r"(^|_)(e_?mail|phone|mobile|first_?name|last_?name|full_?
                       r"family_?name|user_?name|address|street|post_?code|zip_?code|birth\w*|dob|ssn|national_id|"
                       r"ip|ip_address|user_agent|password\w*|avatar\w*|gender|user_id|customer_id|contact_id|"
                       r"person_id|member_id|account_id)$", re.I)
-# columns that name a business entity (a team's name, a document's title): such rows are not anonymous
-NAMED = re.compile(r"(^|_)(name|title|label|description|subject|body|content|text|notes?)$", re.I)
+# columns of anonymous state: keys, timestamps, counters, flags, opaque state/payload
+STATE = re.compile(r"^(id|uuid|key|token|hash|nonce|state|status|data|payload|value|expires\w*|ttl|version|"
+                   r"count|hits|attempts|\w+_(id|uuid|key|token|hash|at|on|state|status|data|payload|count|"
+                   r"attempts|ttl)|is_\w+|has_\w+|created|updated|deleted|widget\w*|\w*_?json)$", re.I)
 PERSON_TABLES = ("users", "user", "accounts", "account", "customers", "customer", "members", "people", "persons",
                  "contacts", "profiles", "employees", "patients", "clients_users")
 
@@ -31,9 +33,11 @@ def person_tables(tables: dict[str, list[str]]) -> set[str]:
 
 
 def personal(columns: list[str], fk_targets: list[str], persons: set[str]) -> bool:
-    """Whether rows with these columns / foreign keys carry personal data or name a
-    business entity (anything but anonymous state: ids, timestamps, counters, flags)."""
-    return any(PERSONAL.search(c) or NAMED.search(c) for c in columns) or any(t in persons for t in fk_targets)
+    """Whether rows with these columns / foreign keys are more than anonymous state:
+    personal data (e-mail, phone, names, IP, a user id, a foreign key to people) or any
+    business value (a name, an amount, a text) beyond keys, timestamps, counters, flags
+    and opaque state."""
+    return any(PERSONAL.search(c) or not STATE.match(c) for c in columns) or any(t in persons for t in fk_targets)
 
 
 @check("SEC-010", "security", "Tenant tables lacking the org column")
@@ -54,7 +58,7 @@ def tenant_tables(ctx):
     unrelated to tenant data, and a table on the *default* ``tenant_tables`` list (not
     configured) that holds anonymous state: no parent tenant table, no personal data
     (no e-mail/phone/name/address/IP/user-id columns, no foreign key to a table of
-    people) and no column naming a business entity (name, title, content...); it is
+    people), only keys, timestamps, counters, flags and opaque state columns; it is
     named in the INFO instead. The database stage
     confirms against ``information_schema``.
     """
