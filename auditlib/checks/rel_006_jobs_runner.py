@@ -45,6 +45,8 @@ def _is_runner_loop(loop: ast.While, fn: ast.AST | None = None) -> bool:
         return False
     if _breaks(loop) or fn is not None and _interactive(loop, fn):
         return False
+    if any(dotted(n.func).rsplit(".", 1)[-1].startswith(("recv", "receive")) for n in of_type(loop, ast.Call)):
+        return False  # a connection's message loop (websocket.recv()), not a jobs runner
     sleeps = any(dotted(n.func).split(".")[-1] in ("sleep", "wait", "wait_for") for n in of_type(loop, ast.Call))
     return sleeps and not of_type(loop, ast.Return)
 
@@ -133,7 +135,8 @@ def jobs_runner(ctx):
     Not flagged: projects with no runner loop (INFO), retry loops (they return on
     success), waits and polls (a loop that ``break``s, or whose condition waits for
     something to finish: ``while not op.done()``, ``while any(...)``; ``while not
-    stop.is_set()`` stays a runner), command-line waits ended with Ctrl-C (the loop is in
+    stop.is_set()`` stays a runner), a connection's message loop (``websocket.recv()`` /
+    ``receive_text()``), command-line waits ended with Ctrl-C (the loop is in
     a ``try`` that catches ``KeyboardInterrupt``), Celery/arq/RQ workers (the library
     handles heartbeat and SIGTERM). The missing graceful shutdown is one finding for the
     process (no SIGTERM handler anywhere), with every runner loop as a location.
