@@ -17,8 +17,9 @@ DEFECT = {"bug", "bugs", "buggy", "race", "races", "racy", "wrong", "wrongly", "
           "fails", "failing", "error", "errors", "exception", "exceptions", "unhandled", "handle", "overflow",
           "unbound", "unbounded", "problem", "problems", "workaround", "lost", "loses", "duplicate", "duplicates",
           "inconsistent", "stale", "blocking", "breaks", "cannot"}
-DEFECT_PHRASE = re.compile(r"off[- ]by[- ]one|thread[- ]safe|data loss|quick[- ]and[- ]dirty|(does not|doesn't|not) "
-                           r"work|not (handled|checked|validated|escaped)", re.I)
+DEFECT_PHRASE = re.compile(r"off[- ]by[- ]one|thread[- ]safe|data loss|quick[- ]and[- ]dirty|"
+                           r"(does not|doesn't|not) work|"
+                           r"not (handled|checked|validated|escaped|rejected|enforced|prevented|retried|locked)", re.I)
 
 
 @check("FUNC-002", "functional", "Unfinished work in application code")
