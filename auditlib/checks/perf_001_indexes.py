@@ -130,15 +130,17 @@ def _org_reads(ctx, org: str) -> dict[str, tuple[bool, str | None]]:
             names = [dotted(b).rsplit(".", 1)[-1] for b in cls.bases]
             bases.setdefault(cls.name, []).extend(names)  # base classes: every class of that name
             model_bases[(src.path, cls.name)] = names
-            if any(isinstance(n, ast.Attribute) and n.attr == org and isinstance(n.value, ast.Name)
-                   and n.value.id in ("cls", "self") and isinstance(n.ctx, ast.Load) for n in of_type(cls, ast.Attribute)
-                   ) or any(isinstance(c.func, ast.Name) and c.func.id == "getattr" and len(c.args) > 1
-                            and getattr(c.args[1], "value", None) == org for c in of_type(cls, ast.Call)):
+            own = any(n.attr == org and isinstance(n.value, ast.Name) and n.value.id in ("cls", "self")
+                      and isinstance(n.ctx, ast.Load) for n in of_type(cls, ast.Attribute))
+            dynamic = any(isinstance(c.func, ast.Name) and c.func.id == "getattr" and len(c.args) > 1
+                          and getattr(c.args[1], "value", None) == org for c in of_type(cls, ast.Call))
+            if own or dynamic:
                 generic.add(cls.name)
-        in_functions = [n for fn in src.tree.body if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-                        for f in ([fn] if not isinstance(fn, ast.ClassDef) else
-                                  [m for m in fn.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))])
-                        for n in of_type(f, ast.Attribute)]  # code, not model declarations
+        funcs = (ast.FunctionDef, ast.AsyncFunctionDef)
+        tops = [m for st in src.tree.body for m in ([st] if isinstance(st, funcs) else
+                                                    st.body if isinstance(st, ast.ClassDef) else [])
+                if isinstance(m, funcs)]
+        in_functions = [n for f in tops for n in of_type(f, ast.Attribute)]  # code, not model declarations
         for n in in_functions:
             if n.attr == org and isinstance(n.value, ast.Name) and n.value.id in classes \
                     and isinstance(n.ctx, ast.Load):

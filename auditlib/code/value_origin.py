@@ -252,7 +252,8 @@ class Tracer:
         names = [x.arg for x in [*a.posonlyargs, *a.args]]
         if names and names[0] in ("self", "cls") and isinstance(call.func, ast.Attribute):
             names = names[1:]
-        bound: dict[str, tuple] = {x.arg: (self, None, call, fn, depth) for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
+        bound: dict[str, tuple] = {x.arg: (self, None, call, fn, depth)
+                                   for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
         for i, arg in enumerate(call.args):
             if isinstance(arg, ast.Starred):
                 return None
