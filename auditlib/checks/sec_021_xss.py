@@ -6,7 +6,7 @@ import re
 
 from ..engines.ruff import RuffUnavailable, ruff_hits
 from ..findings import Severity, not_verified
-from ..code.pyast import literal, of_type, walk
+from ..code.pyast import dotted, literal, of_type, walk
 from ..code.pyresolve import Project, import_map, qualify
 from ..code.value_origin import function_of, tracer_for
 from . import check
@@ -31,7 +31,9 @@ def xss(ctx):
       (the engine part) catches the same through aliases. ``select_autoescape()`` and
       Starlette's ``Jinja2Templates`` (which uses it) escape only ``.html/.htm/.xml``:
       HTML templates named ``.jinja``/``.j2`` under such an environment are reported.
-    - ``|safe`` filters and ``{% autoescape false %}`` blocks in template files;
+    - ``|safe`` filters and ``{% autoescape false %}`` blocks in template files (not a
+      ``{{ icon | safe }}`` of a macro parameter that every call of the macro fills with
+      a string literal or another macro's output: markup written by the developers);
     - ``Markup(...)`` of a string built from non-constant values, and ``HTMLResponse``
       content built by formatting, with values traced to their origin.
 
@@ -100,11 +102,11 @@ def xss(ctx):
                         "Render a template with autoescape, or escape each value with `markupsafe.escape` / "
                         "`html.escape` (`Markup(\"<b>{}</b>\").format(value)` escapes for you).",
                         src.path, call.lineno, key=f"{kind}:{ast.unparse(content)[:60]}")
-    for f in ctx.index:
-        if f.text is None or not f.path.endswith(TEMPLATE_EXT) or ctx.layout.is_test(f.path):
-            continue
+    templates = [f for f in ctx.index if f.text is not None and f.path.endswith(TEMPLATE_EXT)
+                 and not ctx.layout.is_test(f.path)]
+    for f in templates:
         for n, line in enumerate(f.text.splitlines(), 1):
-            if SAFE_FILTER.search(line):
+            if SAFE_FILTER.search(line) and not _constant_macro_argument(f, n, line, templates):
                 yield chk.finding(ctx, Severity.WARNING, "`|safe` disables escaping in a template",
                                   "The value is inserted as raw HTML; if any part of it comes from a user it "
                                   "runs as script.", "Drop `|safe`, or sanitise the value (e.g. with `nh3`) "
@@ -166,3 +168,68 @@ def _renders_html(ctx, src, call: ast.Call, tracer) -> bool | None:
     if not files:
         return None
     return any(HTML_TAG.search(f.text) for f in files)
+
+
+SAFE_VALUE = re.compile(r"{{-?\s*(\w+)\s*\|\s*safe\b")
+MACRO = re.compile(r"{%-?\s*macro\s+(\w+)\s*\(([^)]*)\)")
+
+
+def _constant_macro_argument(f, n: int, line: str, templates) -> bool:
+    """``{{ icon | safe }}`` inside ``{% macro item(title, icon) %}`` where every call of
+    ``item(...)`` in the templates passes a string literal or a macro call as ``icon``."""
+    m = SAFE_VALUE.search(line)
+    if not m:
+        return False
+    before = "\n".join(f.text.splitlines()[:n])
+    macros = list(MACRO.finditer(before))
+    if not macros or before.rfind("endmacro") > macros[-1].start():
+        return False
+    name, params = macros[-1].group(1), [p.split("=")[0].strip() for p in macros[-1].group(2).split(",")]
+    if m.group(1) not in params:
+        return False
+    pos = params.index(m.group(1))
+    defined = {x.group(1) for t in templates for x in MACRO.finditer(t.text)}
+    aliases = {x.group(1) for t in templates for x in re.finditer(r"{%-?\s*import\s+\S+\s+as\s+(\w+)", t.text)}
+    calls = 0
+    for t in templates:
+        for c in re.finditer(r"(?<![\w.])" + name + r"\s*\(", t.text):
+            if re.search(r"macro\s+$", t.text[max(0, c.start() - 30):c.start()]):
+                continue  # the macro's own definition
+            call = _call_text(t.text, c.start())
+            try:
+                node = ast.parse(call.replace(" ~ ", " + "), mode="eval").body
+            except SyntaxError:
+                return False
+            if not isinstance(node, ast.Call):
+                return False
+            arg = next((k.value for k in node.keywords if k.arg == m.group(1)), None)
+            if arg is None and pos < len(node.args):
+                arg = node.args[pos]
+            if arg is None:
+                continue  # the parameter's default
+            literal_str = isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+            macro_out = isinstance(arg, ast.Call) and (
+                dotted(arg.func) in defined or dotted(arg.func).split(".")[0] in aliases)
+            if not (literal_str or macro_out):
+                return False
+            calls += 1
+    return calls > 0
+
+
+def _call_text(text: str, start: int) -> str:
+    """``name(...)`` from ``start``, parentheses balanced outside string literals."""
+    depth, quote, i = 0, "", start
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            quote = "" if ch == quote and text[i - 1] != "\\" else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return text[start:i + 1]
+        i += 1
+    return text[start:]
