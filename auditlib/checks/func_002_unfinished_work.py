@@ -3,12 +3,23 @@ from __future__ import annotations
 
 import re
 
-from ..findings import Severity
+from ..findings import Location, Severity
 from ..code.pyast import comments
+from ..redact import redact_text
 from . import check
 
 WORDS = ("TODO", "FIXME", "XXX", "HACK")
 MARKER = re.compile(r"\b(" + "|".join(WORDS) + r")\b")
+# words by which a comment admits a defect (identifiers such as `ProvisioningError` are not words)
+DEFECT = {"bug", "bugs", "buggy", "race", "races", "racy", "wrong", "wrongly", "incorrect", "incorrectly", "broken",
+          "leak", "leaks", "crash", "crashes", "unsafe", "insecure", "security", "vulnerable", "hack", "hacky",
+          "dirty", "deadlock", "deadlocks", "lock", "locked", "corrupt", "corrupted", "corrupts", "dangling", "fail",
+          "fails", "failing", "error", "errors", "exception", "exceptions", "unhandled", "handle", "overflow",
+          "unbound", "unbounded", "problem", "problems", "workaround", "lost", "loses", "duplicate", "duplicates",
+          "inconsistent", "stale", "blocking", "breaks", "cannot"}
+DEFECT_PHRASE = re.compile(r"off[- ]by[- ]one|thread[- ]safe|data loss|quick[- ]and[- ]dirty|"
+                           r"(does not|doesn't|not) work|"
+                           r"not (handled|checked|validated|escaped|rejected|enforced|prevented|retried|locked)", re.I)
 
 
 @check("FUNC-002", "functional", "Unfinished work in application code")
@@ -16,26 +27,52 @@ def unfinished_work(ctx):
     """``# TODO`` / ``FIXME`` / ``XXX`` / ``HACK`` comments in application code.
 
     Why: each marks behaviour the authors knew to be incomplete or wrong; before a
-    release an auditor wants the list, with locations. FIXME, XXX and HACK admit a known
-    defect or shortcut (WARNING); TODO is pending work (RECOMMENDATION).
+    release an auditor wants the list, with locations. A HACK, or a FIXME/XXX whose
+    comment (with its continuation lines) admits a defect in words (a race, a bug, an
+    unhandled error, a leak, "wrong", "incorrect"...) is a WARNING; TODO, and FIXME/XXX
+    notes that name no defect (a design remark, a note on typing stubs or on the docs
+    generator) are RECOMMENDATIONs. The same marker text at several places (a comment
+    copied beside each import) is one finding with every location.
     Not flagged: markers in tests and migrations, lower-case words, and words inside
     string literals (only real comments, found with ``tokenize``, count).
     """
     chk = unfinished_work.check
+    seen: dict[tuple[str, str], object] = {}
+    out = []
     for src in ctx.layout.app_sources(ctx.index):
         text = src.text
         if text is None or not any(w in text for w in WORDS) or not MARKER.search(text):
             continue  # no marker anywhere in the file, so none in a comment: skip tokenizing
-        for line, text in comments(src):
+        lines = list(comments(src))
+        for i, (line, text) in enumerate(lines):
             m = MARKER.search(text)
             if not m:
                 continue
             word = m.group(1)
-            sev = Severity.RECOMMENDATION if word == "TODO" else Severity.WARNING
-            yield chk.finding(
+            body = [text[m.end():]]
+            for nxt, more in lines[i + 1:]:  # the comment's continuation lines
+                if nxt != line + len(body) or MARKER.search(more):
+                    break
+                body.append(more)
+            said = " ".join(body)
+            admits = sorted({w.lower() for w in re.findall(r"\b[A-Za-z][a-z]*\b", said)} & DEFECT)
+            admits += [m.group(0).lower() for m in DEFECT_PHRASE.finditer(said)][:1]
+            defect = word == "HACK" or word != "TODO" and bool(admits)
+            sev = Severity.WARNING if defect else Severity.RECOMMENDATION
+            key = (word, re.sub(r"\s+", " ", said).strip().lower())
+            if key[1] and key in seen:  # the same note copied elsewhere: one finding
+                f = seen[key]
+                f.locations.append(Location(src.path, line, line, redact_text(src.line(line))[:300]))
+                continue
+            what = ("admits a known defect" + (f" ({', '.join(admits[:3])})" if admits else "") if defect
+                    else "marks work the authors knew to be unfinished" if word == "TODO"
+                    else "flags code the authors meant to revisit (it names no defect)")
+            f = chk.finding(
                 ctx, sev, f"{word} left in application code",
-                f"A {word} comment marks work the authors knew to be unfinished"
-                + (" or wrong" if word != "TODO" else "") + "; it ships to production as is.",
+                f"A {word} comment {what}; it ships to production as is.",
                 f"Finish the work described by the {word} or track it in the issue tracker "
                 "and remove the marker.",
                 src.path, line)
+            seen[key] = f
+            out.append(f)
+    yield from out

@@ -7,7 +7,7 @@ import ast
 from ..code.callgraph import app_graph
 from ..findings import Severity
 from ..facts.orm_scan import db_read_call, eager_loaded, models, query_functions, uses_asyncio
-from ..code.pyast import SCOPES, dotted, flat, literal, of_type
+from ..code.pyast import NOT_LITERAL, SCOPES, dotted, flat, literal, of_type, parent_map
 from ..facts.routes import source_routes
 from . import check
 
@@ -59,6 +59,32 @@ def _walk_inner(nodes, types) -> list[ast.AST]:
     return out
 
 
+TERMINAL = (ast.Return, ast.Raise, ast.Continue, ast.Break)
+
+
+def _unreachable(node: ast.AST, fn: ast.AST, tree: ast.AST) -> bool:
+    """Whether ``node`` sits in a branch that never runs: under ``if False:`` /
+    ``if TYPE_CHECKING:`` (or the ``else`` of ``if True:``), or after a ``return`` /
+    ``raise`` / ``continue`` / ``break`` of the same block."""
+    up = parent_map(tree)
+    child, parent = node, up.get(id(node))
+    while parent is not None and child is not fn:
+        if isinstance(parent, (ast.If, ast.While)):
+            test = literal(parent.test)
+            if test is NOT_LITERAL and dotted(parent.test).rsplit(".", 1)[-1] == "TYPE_CHECKING":
+                test = False
+            if test is not NOT_LITERAL and (child in parent.body and not test or
+                                            child in parent.orelse and test and isinstance(parent, ast.If)):
+                return True
+        for body in ("body", "orelse", "finalbody"):
+            block = getattr(parent, body, None)
+            if isinstance(block, list) and child in block:
+                if any(isinstance(st, TERMINAL) for st in block[:block.index(child)]):
+                    return True
+        child, parent = parent, up.get(id(parent))
+    return False
+
+
 def _response_item(route) -> str | None:
     """``X`` of ``response_model=list[X]`` (or a ``-> list[X]`` return annotation)."""
     ann = route.response_model or route.node.returns
@@ -99,7 +125,10 @@ def n_plus_one(ctx):
     query: it raises ``MissingGreenlet`` and the request fails (500). Severity: WARNING.
     Not flagged: loops over literal collections or ``range(<constant>)``, the iterable
     of a loop or the first ``for`` of a comprehension (evaluated once), writes
-    (``execute(update(...))``), ``while`` loops (pagination / batching), and loops in
+    (``execute(update(...))``, ``execute(stmt)`` with ``stmt = insert(...)``, and helpers
+    that only queue writes: ``session.add`` in a loop and one ``commit`` is one flush),
+    code in a branch that never runs (``if False:``, ``if TYPE_CHECKING:``, after a
+    ``return``/``raise``/``continue``/``break`` of its block), ``while`` loops (pagination / batching), and loops in
     background jobs not reachable from a route (per-item processing there is usually
     deliberate).
     """
@@ -129,7 +158,9 @@ def n_plus_one(ctx):
                 continue
             for node in _walk_inner(inner, ast.Call):
                 why = None
-                if db_read_call(node):
+                if _unreachable(node, fn.node, ctx.index.get(fn.file).tree):
+                    continue
+                if db_read_call(node, fn.node):
                     why = f"`{dotted(node.func)}`"
                 else:
                     callee = graph.resolve(fn.file, node)

@@ -14,6 +14,7 @@ from .rel_007_email_dedup import DEFAULT_COLUMNS, DEFAULT_TABLE, dedup_index, em
 
 READY_PATHS = re.compile(r"^/(readyz|ready|health/ready|readiness)$")
 EMAIL_MODEL = re.compile(r"e?mail\w*(event|log|sent|outbox|delivery)", re.I)
+STOP_FLAG = re.compile(r"is_set|running|alive|stop|shutdown|cancel|closed|exit|should", re.I)
 DEAD_LETTER = re.compile(r"dead|dlq|max_attempts|attempts|failed_at|status\s*=\s*['\"]failed", re.I)
 
 
@@ -26,6 +27,10 @@ def _forever_test(test: ast.AST) -> bool:
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         test = test.operand
     if isinstance(test, ast.Call):
+        # `not stop.is_set()` is a shutdown flag; `not op.done()`, `not finished(fleet)`,
+        # `any(... for w in work)` wait for something to complete
+        if test.args or test.keywords or not STOP_FLAG.search(dotted(test.func).rsplit(".", 1)[-1]):
+            return False
         test = test.func
     return isinstance(test, (ast.Name, ast.Attribute))
 
@@ -38,8 +43,34 @@ def _is_runner_loop(loop: ast.While, fn: ast.AST | None = None) -> bool:
         return False
     if fn is not None and of_type(fn, (ast.Yield, ast.YieldFrom)):
         return False
+    if _breaks(loop) or fn is not None and _interactive(loop, fn):
+        return False
+    if any(dotted(n.func).rsplit(".", 1)[-1].startswith(("recv", "receive")) for n in of_type(loop, ast.Call)):
+        return False  # a connection's message loop (websocket.recv()), not a jobs runner
     sleeps = any(dotted(n.func).split(".")[-1] in ("sleep", "wait", "wait_for") for n in of_type(loop, ast.Call))
     return sleeps and not of_type(loop, ast.Return)
+
+
+def _breaks(loop: ast.While) -> bool:
+    """A ``break`` of this loop (not of a nested one): it waits until something is done."""
+    todo = list(loop.body)
+    while todo:
+        n = todo.pop()
+        if isinstance(n, ast.Break):
+            return True
+        if isinstance(n, (ast.For, ast.AsyncFor, ast.While, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                          ast.Lambda)):
+            continue
+        todo.extend(ast.iter_child_nodes(n))
+    return False
+
+
+def _interactive(loop: ast.While, fn) -> bool:
+    """The loop runs inside ``try: ... except KeyboardInterrupt``: a command-line wait the
+    user ends with Ctrl-C (``watch`` modes, ``attach``), not a service's runner."""
+    return any(t.lineno <= loop.lineno <= (t.end_lineno or t.lineno) and any(
+        h.type is not None and "KeyboardInterrupt" in ast.unparse(h.type) for h in t.handlers)
+        for t in of_type(fn, ast.Try))
 
 
 def _reach(proj: Project, src, fn, depth: int) -> list[tuple]:
@@ -102,7 +133,13 @@ def jobs_runner(ctx):
       if failures are only logged.
 
     Not flagged: projects with no runner loop (INFO), retry loops (they return on
-    success), Celery/arq/RQ workers (the library handles heartbeat and SIGTERM).
+    success), waits and polls (a loop that ``break``s, or whose condition waits for
+    something to finish: ``while not op.done()``, ``while any(...)``; ``while not
+    stop.is_set()`` stays a runner), a connection's message loop (``websocket.recv()`` /
+    ``receive_text()``), command-line waits ended with Ctrl-C (the loop is in
+    a ``try`` that catches ``KeyboardInterrupt``), Celery/arq/RQ workers (the library
+    handles heartbeat and SIGTERM). The missing graceful shutdown is one finding for the
+    process (no SIGTERM handler anywhere), with every runner loop as a location.
     """
     chk = jobs_runner.check
     proj = Project.of(ctx)
@@ -126,6 +163,7 @@ def jobs_runner(ctx):
     ready = list(_ready_routes(ctx))
     email_sites = {(c.src.path, id(c.func)) for c in external_calls(ctx) if c.service in ("smtp", "email")}
     schema = schema_for(ctx) if lay.migration_files else None
+    shutdown = None
     for src, fn, loop in loops:
         reach = _reach(proj, src, fn, 2)
         text = _text(reach)
@@ -145,12 +183,17 @@ def jobs_runner(ctx):
                               *loc, key=f"ready:{fn.name}")
         cancelled = "cancel" in names and "create_task" in names  # a lifespan-managed runner task
         if "SIGTERM" not in names and not cancelled:
-            yield chk.finding(ctx, Severity.WARNING, f"Jobs runner `{fn.name}` has no graceful shutdown",
-                              "No SIGTERM handler and no lifespan cancellation: on deploy the process is killed "
-                              "mid-job (half-sent batches, jobs marked running forever).",
-                              "Handle SIGTERM (`loop.add_signal_handler(signal.SIGTERM, stop.set)`) and let the "
-                              "loop finish its current job: `while not stop.is_set(): ...`.",
-                              *where, key=f"sigterm:{fn.name}")
+            if shutdown is None:
+                shutdown = chk.finding(ctx, Severity.WARNING, f"Jobs runner `{fn.name}` has no graceful shutdown",
+                                       "No SIGTERM handler and no lifespan cancellation: on deploy the process is "
+                                       "killed mid-job (half-sent batches, jobs marked running forever).",
+                                       "Handle SIGTERM (`loop.add_signal_handler(signal.SIGTERM, stop.set)`) and let "
+                                       "the loop finish its current job: `while not stop.is_set(): ...`.",
+                                       *where, key=f"sigterm:{fn.name}")
+            else:  # the same missing handler: one finding, every runner loop a location
+                extra = chk.finding(ctx, Severity.WARNING, "", "", "", *where)
+                shutdown.locations += extra.locations
+                shutdown.title = f"{len(shutdown.locations)} jobs runner loops have no graceful shutdown"
         senders = [(s, f) for s, f in reach if (s.path, id(f)) in email_sites
                    or re.search(r"send\w*(e?mail|reminder)|e?mail\w*send", f.name, re.I)]
         if senders:
@@ -161,6 +204,8 @@ def jobs_runner(ctx):
                               "queue): they are retried forever or lost without trace.",
                               "Count attempts per job, stop after N and park the job as failed / in a DLQ "
                               "with its error for an operator.", *where, key=f"dlq:{fn.name}")
+    if shutdown is not None:
+        yield shutdown
 
 
 def _email_idempotency(ctx, chk, reach, senders, schema, fn):

@@ -5,6 +5,7 @@ from ..tenancy.database import org_column, org_table, tenant_tables
 from ..findings import Severity
 from ..facts.schema_sources import schema_sources
 from . import check, static_fallback
+from .sec_010_tenant_tables import person_tables, personal, tenant_tables_configured
 
 
 @check("SEC-010", "security", "Tenant tables and their org column (migrated schema)", source="db")
@@ -14,9 +15,12 @@ def tenant_columns_db(ctx):
     column (``org_column``, default ``org_id``) and every table that references a tenant
     table. BLOCKER: a configured tenant table without the org column that is not scoped
     through a parent either (no foreign key to another tenant table): its rows cannot be
-    tied to an organisation, so tenant isolation cannot be enforced. WARNING: a tenant
-    table without the org column that is scoped only through a parent (every query must
-    join the parent, an easy place for an IDOR); a nullable org column (rows without an
+    tied to an organisation, so tenant isolation cannot be enforced (not when the table
+    is only on the *default* ``tenant_tables`` list and holds anonymous state: no parent,
+    no personal-data column, no foreign key to a table of people). RECOMMENDATION: a
+    tenant table without the org column that is scoped only through a parent (defence
+    in depth: every query must join the parent; each endpoint's scoping is judged by
+    SEC-011/SEC-013). WARNING: a nullable org column (rows without an
     owner: invisible to every tenant, or leaked by ``IS NULL`` filters); an org column
     without a foreign key to the org table (orphaned tenant ids, no cascade). INFO:
     row-level security per tenant table (enabled / forced / policies), as context.
@@ -41,12 +45,16 @@ def tenant_columns_db(ctx):
                           "org column has another name.", "Set org_column in [tool.auditlib] if it differs.",
                           *src.fallback, key="not-multi-tenant")
         return
+    persons = person_tables({n: [c.name for c in t.columns] for n, t in s.tables.items()})
     for name, why in tenants.items():
         t = s.tables[name]
         c = t.column(col)
         if c is None:
             parents = [fk.ref_table for fk in s.fks_of(name) if fk.ref_table in tenants]
-            sev = Severity.WARNING if parents else Severity.BLOCKER
+            if not parents and not tenant_tables_configured(ctx) and not personal(
+                    [x.name for x in t.columns], [fk.ref_table for fk in s.fks_of(name)], persons):
+                continue  # a default tenant-table name holding anonymous state (no parent, no personal data)
+            sev = Severity.RECOMMENDATION if parents else Severity.BLOCKER
             how = (f"It is scoped only through {', '.join(sorted(set(parents)))}: every query must join the parent "
                    "to check the organisation." if parents else "Nothing ties its rows to an organisation.")
             yield chk.finding(ctx, sev, f"Tenant table {name} has no `{col}` column",

@@ -50,6 +50,9 @@ def sql_injection(ctx):
     Why: a value spliced into SQL text is parsed as SQL: data theft, tenant isolation
     bypass, ``DROP TABLE``. Bound parameters (``text("... :id")`` with params, DBAPI
     ``execute("... %s", (x,))``) are safe and never flagged.
+    A sink's argument that is a statement object (a call result such as ``select()`` or
+    ``query.where()``, awaited or unpacked from a tuple, or a parameter annotated with a
+    non-string type like ``Select``/``Executable``) is not SQL text and is not flagged.
     Severity: BLOCKER when a value comes from a function parameter (request data in a
     handler, or a helper whose callers pass non-constants); WARNING for values of unknown
     origin (a call result, an object attribute) and for Ruff S608 hits (SQL-looking
@@ -102,6 +105,9 @@ def sql_injection(ctx):
                      if n.lineno == h.line), None)
         if node is None or (src.path, _function_line(tracer, node)) in covered_functions:
             continue
+        callees = [tracer.callee(c) for c in of_type(src.tree, ast.Call) if c.lineno == h.line]
+        if any(c is not None and (c[0].path, c[1].lineno) in covered_functions for c in callees):
+            continue  # passed straight to a function whose sink is analysed (and reported) there
         _built, parts = tracer.string_parts(node, node)
         risky = [p for p in parts if p.kind in ("param", "unknown")]
         if risky:
@@ -114,18 +120,41 @@ def sql_injection(ctx):
                 src.path, h.line, key=f"S608:{ast.unparse(node)[:60]}")
 
 
+STRING_TYPES = re.compile(r"\b(str|Any|LiteralString|bytes)\b")
+
+
 def _statement_object(tracer, expr, at) -> bool:
-    """Whether a method sink's argument is a call result (a statement object such as
-    ``select()``/``text()``), directly or through its local assignments."""
+    """Whether a method sink's argument is a statement object, not a string: a call
+    result (``select()``/``text()``/``query.where()``, awaited or not), directly, through
+    its local assignments (tuple unpacking included), or a parameter annotated with a
+    non-string type (``stmt: Select``, ``statement: Executable``)."""
     def is_stmt(v):
-        return isinstance(v, ast.Call) and not (isinstance(v.func, ast.Attribute) and v.func.attr in ("format", "join"))
+        if isinstance(v, ast.Await):
+            v = v.value
+        if not isinstance(v, ast.Call):
+            return False
+        f = v.func  # "...".format() / ", ".join() build strings; query.join(Other, cond) is a statement
+        return not (isinstance(f, ast.Attribute) and (f.attr == "format" or f.attr == "join" and isinstance(
+            f.value, ast.Constant)))
     if isinstance(expr, ast.Name):
         fn = tracer.up.get(id(at))
         while fn is not None and not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
             fn = tracer.up.get(id(fn))
-        values = tracer.assignments(expr.id, fn, at)
-        return bool(values) and all(is_stmt(v) for v in values)
+        values = tracer.assignments(expr.id, fn, at) + _unpacked(expr.id, fn, at)
+        if values:
+            return all(is_stmt(v) for v in values)
+        p = tracer.param(expr.id, fn)
+        return p is not None and p.annotation is not None and not STRING_TYPES.search(ast.unparse(p.annotation))
     return is_stmt(expr)
+
+
+def _unpacked(name: str, fn, at) -> list[ast.AST]:
+    """Values of ``name, other = value`` assignments before ``at`` in ``fn``."""
+    if fn is None:
+        return []
+    return [n.value for n in of_type(fn, ast.Assign) if n.lineno < at.lineno
+            and any(isinstance(t, (ast.Tuple, ast.List)) and any(isinstance(e, ast.Name) and e.id == name
+                                                                  for e in t.elts) for t in n.targets)]
 
 
 def _function_line(tracer, node) -> int:

@@ -6,9 +6,9 @@ import re
 
 from ..engines.ruff import RuffUnavailable, ruff_hits
 from ..findings import Severity, not_verified
-from ..code.pyast import literal, of_type
+from ..code.pyast import dotted, literal, of_type, walk
 from ..code.pyresolve import Project, import_map, qualify
-from ..code.value_origin import tracer_for
+from ..code.value_origin import function_of, tracer_for
 from . import check
 
 TEMPLATE_EXT = (".html", ".htm", ".jinja", ".jinja2", ".j2", ".xml")
@@ -31,7 +31,9 @@ def xss(ctx):
       (the engine part) catches the same through aliases. ``select_autoescape()`` and
       Starlette's ``Jinja2Templates`` (which uses it) escape only ``.html/.htm/.xml``:
       HTML templates named ``.jinja``/``.j2`` under such an environment are reported.
-    - ``|safe`` filters and ``{% autoescape false %}`` blocks in template files;
+    - ``|safe`` filters and ``{% autoescape false %}`` blocks in template files (not a
+      ``{{ icon | safe }}`` of a macro parameter that every call of the macro fills with
+      a string literal or another macro's output: markup written by the developers);
     - ``Markup(...)`` of a string built from non-constant values, and ``HTMLResponse``
       content built by formatting, with values traced to their origin.
 
@@ -40,9 +42,17 @@ def xss(ctx):
     Severity: HTML built from a request/handler parameter: BLOCKER; from values of
     unknown origin, autoescape off, ``|safe``, autoescape blocks: WARNING (whether
     user data reaches them cannot be told statically).
+    HTML built by a project helper (``HTMLResponse(render_page(name))``) is traced into
+    the helper's ``return`` with its parameters bound to the call's arguments; the
+    message names the values that can carry markup (a str request parameter, an
+    uploaded file's name), never ints, UUIDs, enums or ``Literal`` values.
     Not flagged: ``Markup`` of literals, ``Markup("<b>{}</b>").format(x)`` (escapes
     ``x``), values passed through ``html.escape``/``markupsafe.escape``, numbers,
-    ``autoescape=True`` / ``select_autoescape`` for ``.html`` templates.
+    ``autoescape=True`` / ``select_autoescape`` for ``.html`` templates, the output of a
+    Jinja template's ``render()`` (its environment is judged where it is created), a file
+    read from a constant path (a page shipped with the app), and a Jinja environment or
+    ``Template`` whose templates are all found in the tree and none contains HTML (nginx
+    or other config files rendered with Jinja).
     """
     chk = xss.check
     project = Project.of(ctx)
@@ -53,12 +63,14 @@ def xss(ctx):
         if not re.search(r"jinja|Markup|HTMLResponse", src.text or ""):
             continue
         imports = {k: project.absolute(src, v) for k, v in import_map(src.tree).items()}
-        tracer = tracer_for(src, project, sources)
+        tracer = tracer_for(src, project, sources, html=True)
         for call in of_type(src.tree, ast.Call):
             q = qualify(call.func, imports)
             if q in ("jinja2.Environment", "jinja2.Template", "jinja2.environment.Environment"):
                 handled.add((src.path, call.lineno))
                 ae = next((k.value for k in call.keywords if k.arg == "autoescape"), None)
+                if (ae is None or literal(ae) is False) and _renders_html(ctx, src, call, tracer) is False:
+                    continue  # every template it renders is found and none is HTML (config files, text)
                 if ae is None or literal(ae) is False:
                     what = "without autoescape (Jinja's default is off)" if ae is None else "with autoescape=False"
                     yield chk.finding(
@@ -77,7 +89,8 @@ def xss(ctx):
                 if content is None:
                     continue
                 built, parts = tracer.string_parts(content, call)
-                risky = [p for p in parts if p.kind in SEVERITY]
+                risky = list({p.text: p for p in sorted(parts, key=lambda p: p.kind != "param")
+                              if p.kind in SEVERITY}.values())  # one mention per value, request data first
                 if built and risky:
                     sev = max((SEVERITY[p.kind] for p in risky), key=lambda s: s.rank)
                     kind = "Markup()" if q in MARKUP else "HTMLResponse"
@@ -89,11 +102,11 @@ def xss(ctx):
                         "Render a template with autoescape, or escape each value with `markupsafe.escape` / "
                         "`html.escape` (`Markup(\"<b>{}</b>\").format(value)` escapes for you).",
                         src.path, call.lineno, key=f"{kind}:{ast.unparse(content)[:60]}")
-    for f in ctx.index:
-        if f.text is None or not f.path.endswith(TEMPLATE_EXT) or ctx.layout.is_test(f.path):
-            continue
+    templates = [f for f in ctx.index if f.text is not None and f.path.endswith(TEMPLATE_EXT)
+                 and not ctx.layout.is_test(f.path)]
+    for f in templates:
         for n, line in enumerate(f.text.splitlines(), 1):
-            if SAFE_FILTER.search(line):
+            if SAFE_FILTER.search(line) and not _constant_macro_argument(f, n, line, templates):
                 yield chk.finding(ctx, Severity.WARNING, "`|safe` disables escaping in a template",
                                   "The value is inserted as raw HTML; if any part of it comes from a user it "
                                   "runs as script.", "Drop `|safe`, or sanitise the value (e.g. with `nh3`) "
@@ -119,3 +132,104 @@ def xss(ctx):
         if h.file in app_paths and (h.file, h.line) not in handled:
             yield chk.finding(ctx, Severity.WARNING, "Jinja environment without autoescape (Ruff S701)",
                               f"Ruff S701: {h.message}.", "Enable autoescape.", h.file, h.line, key="S701")
+
+
+PATH_PIECE = re.compile(r"[\w.-]+(?:/[\w.-]+)+/?|\.[A-Za-z0-9]+$")
+
+
+def _renders_html(ctx, src, call: ast.Call, tracer) -> bool | None:
+    """Whether the templates a Jinja ``Environment``/``Template`` renders are HTML: False
+    when the files named by the string pieces of its arguments (a loader directory,
+    ``read_resource(f"{kind}.jinja2")`` followed one call down) are found in the tree and
+    none contains an HTML tag; None when they cannot be found."""
+    pieces: list[str] = []
+
+    def collect(node, depth):
+        for n in walk(node):
+            if isinstance(n, ast.Constant) and isinstance(n.value, str):
+                pieces.extend(PATH_PIECE.findall(n.value))
+            elif isinstance(n, ast.Call) and depth > 0:
+                found = tracer.callee(n)
+                if found is not None:
+                    collect(found[1], depth - 1)
+            elif isinstance(n, ast.Name) and depth > 0:
+                fn = function_of(call, tracer.up)
+                for v in tracer.assignments(n.id, fn, call):
+                    collect(v, depth - 1)
+
+    for a in [*call.args, *(k.value for k in call.keywords if k.arg == "loader")]:
+        collect(a, 2)
+    dirs = [p.strip("/") for p in pieces if "/" in p]
+    exts = tuple(p for p in pieces if p.startswith(".") and "/" not in p)
+    if not dirs:
+        return None
+    files = [f for f in ctx.index if f.text is not None and not f.path.endswith(".py")
+             and any(d in f.path for d in dirs) and (not exts or f.path.endswith(exts))]
+    if not files:
+        return None
+    return any(HTML_TAG.search(f.text) for f in files)
+
+
+SAFE_VALUE = re.compile(r"{{-?\s*(\w+)\s*\|\s*safe\b")
+MACRO = re.compile(r"{%-?\s*macro\s+(\w+)\s*\(([^)]*)\)")
+
+
+def _constant_macro_argument(f, n: int, line: str, templates) -> bool:
+    """``{{ icon | safe }}`` inside ``{% macro item(title, icon) %}`` where every call of
+    ``item(...)`` in the templates passes a string literal or a macro call as ``icon``."""
+    m = SAFE_VALUE.search(line)
+    if not m:
+        return False
+    before = "\n".join(f.text.splitlines()[:n])
+    macros = list(MACRO.finditer(before))
+    if not macros or before.rfind("endmacro") > macros[-1].start():
+        return False
+    name, params = macros[-1].group(1), [p.split("=")[0].strip() for p in macros[-1].group(2).split(",")]
+    if m.group(1) not in params:
+        return False
+    pos = params.index(m.group(1))
+    defined = {x.group(1) for t in templates for x in MACRO.finditer(t.text)}
+    aliases = {x.group(1) for t in templates for x in re.finditer(r"{%-?\s*import\s+\S+\s+as\s+(\w+)", t.text)}
+    calls = 0
+    for t in templates:
+        for c in re.finditer(r"(?<![\w.])" + name + r"\s*\(", t.text):
+            if re.search(r"macro\s+$", t.text[max(0, c.start() - 30):c.start()]):
+                continue  # the macro's own definition
+            call = _call_text(t.text, c.start())
+            try:
+                node = ast.parse(call.replace(" ~ ", " + "), mode="eval").body
+            except SyntaxError:
+                return False
+            if not isinstance(node, ast.Call):
+                return False
+            arg = next((k.value for k in node.keywords if k.arg == m.group(1)), None)
+            if arg is None and pos < len(node.args):
+                arg = node.args[pos]
+            if arg is None:
+                continue  # the parameter's default
+            literal_str = isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+            macro_out = isinstance(arg, ast.Call) and (
+                dotted(arg.func) in defined or dotted(arg.func).split(".")[0] in aliases)
+            if not (literal_str or macro_out):
+                return False
+            calls += 1
+    return calls > 0
+
+
+def _call_text(text: str, start: int) -> str:
+    """``name(...)`` from ``start``, parentheses balanced outside string literals."""
+    depth, quote, i = 0, "", start
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            quote = "" if ch == quote and text[i - 1] != "\\" else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return text[start:i + 1]
+        i += 1
+    return text[start:]

@@ -18,6 +18,9 @@ ARGV_SINKS = {"subprocess.run", "subprocess.call", "subprocess.check_call", "sub
               "os.execl", "os.execlp", "os.spawnv", "os.spawnvp", "os.spawnl", "os.spawnlp"}
 LAUNCH_HINT = re.compile(r"subprocess|system|popen|spawn|exec[lv]|getoutput")
 SEVERITY = {"param": Severity.BLOCKER, "unknown": Severity.WARNING, "settings": Severity.RECOMMENDATION}
+# without a shell: request data as the program is a BLOCKER; a value whose origin cannot be traced
+# (an object's attribute, a helper's result) is only a RECOMMENDATION to validate it
+ARGV_SEVERITY = {"param": Severity.BLOCKER, "unknown": Severity.RECOMMENDATION}
 
 
 @check("SEC-023", "security", "Command injection", engines=("ruff",))
@@ -34,9 +37,13 @@ def command_injection(ctx):
     (``; rm -rf``, ``$(...)``): remote code execution.
     Severity: shell command built from a function parameter (request data, or callers
     passing non-constants): BLOCKER; of unknown origin: WARNING; from settings, or a
-    constant command run through a shell: RECOMMENDATION. Without a shell, a
-    non-constant program is a BLOCKER and non-constant arguments a WARNING (argument
-    injection, e.g. a value starting with ``-``).
+    constant command run through a shell: RECOMMENDATION. Without a shell, a program
+    from request data is a BLOCKER and arguments from request data a WARNING (argument
+    injection, e.g. a value starting with ``-``) when they come from request data; a
+    program or arguments of untraced origin (an attribute, a helper's result) are a
+    RECOMMENDATION. Argv lists are read through local variables and ``+`` joins (the
+    program of ``cmd = ["sudo", "cp", src, dst]`` is the constant ``sudo``), and the same
+    values launched at several places of one function make one finding.
     Not flagged: constant argv lists, ``shlex.quote``-d values, int-typed values,
     tests and migrations.
     """
@@ -44,6 +51,7 @@ def command_injection(ctx):
     project = Project.of(ctx)
     sources = [s for s in ctx.layout.app_sources(ctx.index) if s.tree is not None]
     handled: set[tuple[str, int]] = set()
+    grouped: dict[tuple, object] = {}  # argv findings, one per function and values
     for src in sources:
         if not LAUNCH_HINT.search(src.text or ""):
             continue
@@ -75,23 +83,32 @@ def command_injection(ctx):
                         "becomes shell injection.", "Use `subprocess.run([...], check=True)` with an argv list.",
                         src.path, call.lineno, key=f"const:{name}")
                 continue
-            elts = list(call.args) if q.startswith(("asyncio.", "os.exec", "os.spawn")) else \
-                (list(cmd.elts) if isinstance(cmd, (ast.List, ast.Tuple)) else [cmd])
+            variants = [list(call.args)] if q.startswith(("asyncio.", "os.exec", "os.spawn")) else \
+                _argv_variants(cmd, call, fn, tracer)
             if q.startswith("os.spawn"):
-                elts = elts[1:]  # the mode
-            origins = [(i, o) for i, e in enumerate(elts) for o in
+                variants = [v[1:] for v in variants]  # the mode
+            origins = [(i, o) for elts in variants for i, e in enumerate(elts) for o in
                        (tracer.origins(e, call, fn, 3) if not isinstance(e, ast.Starred) else
                         [Origin("unknown", ast.unparse(e), call.lineno, "unpacked arguments")])]
             program = [o for i, o in origins if i == 0 and o.dangerous]
             args = [o for i, o in origins if i > 0 and o.dangerous]
             if program:
-                yield _finding(ctx, chk, Severity.BLOCKER if program[0].kind == "param" else Severity.WARNING,
-                               f"Program run by {name}() is not a constant", program, src.path, call,
-                               "Whoever controls the program name runs any executable")
+                f = _finding(ctx, chk, ARGV_SEVERITY[max((o.kind for o in program), key=lambda k: k == "param")],
+                             f"Program run by {name}() is not a constant", program, src.path, call,
+                             "Whoever controls the program name runs any executable")
             elif args:
-                yield _finding(ctx, chk, Severity.WARNING, f"Arguments of {name}() are not constant", args,
-                               src.path, call, "No shell is involved, but a value starting with `-` is read "
-                               "as an option (argument injection)")
+                f = _finding(ctx, chk, Severity.WARNING if any(o.kind == "param" for o in args)
+                             else Severity.RECOMMENDATION, f"Arguments of {name}() are not constant", args,
+                             src.path, call, "No shell is involved, but a value starting with `-` is read "
+                             "as an option (argument injection)")
+            else:
+                continue
+            group = (src.path, fn.lineno if fn is not None else 0, f.title, f.message)
+            if group in grouped:  # the same values launched at several places of one function: one finding
+                grouped[group].locations += f.locations
+                continue
+            grouped[group] = f
+    yield from grouped.values()
     try:
         hits = ruff_hits(ctx, ("S602", "S604", "S605", "S609"))
     except RuffUnavailable as exc:
@@ -107,9 +124,32 @@ def command_injection(ctx):
 
 
 def _finding(ctx, chk, severity, title, parts, path, call, why):
+    parts = list({(p.text, p.detail): p for p in parts}.values())  # each value once
     return chk.finding(
         ctx, severity, title,
         f"{why}: " + "; ".join(f"`{p.text}` ({p.detail or p.kind})" for p in parts[:4]) + ".",
         "Pass an argv list without a shell (`subprocess.run([\"tool\", \"--\", value], check=True)`), "
         "validate values against a whitelist, and `shlex.quote` anything that must go through a shell.",
         path, call.lineno, key=f"{title}:{ast.unparse(call)[:60]}")
+
+
+def _argv_variants(cmd, call, fn, tracer, depth: int = 3) -> list[list[ast.AST]]:
+    """The argv lists a launch may receive, element by element: a list literal, lists
+    joined with ``+``, a local variable's list assignments (``cmd += [...]`` appended);
+    anything else is one opaque element."""
+    if isinstance(cmd, (ast.List, ast.Tuple)):
+        return [list(cmd.elts)]
+    if isinstance(cmd, ast.BinOp) and isinstance(cmd.op, ast.Add) and depth > 0:
+        left, right = _argv_variants(cmd.left, call, fn, tracer, depth - 1), \
+            _argv_variants(cmd.right, call, fn, tracer, depth - 1)
+        return [a + b for a in left for b in right][:8]
+    if isinstance(cmd, ast.Name) and fn is not None and depth > 0:
+        starts = [n for n in of_type(fn, ast.Assign) if n.lineno < call.lineno
+                  and any(isinstance(t, ast.Name) and t.id == cmd.id for t in n.targets)]
+        if starts and all(isinstance(n.value, (ast.List, ast.Tuple, ast.BinOp)) for n in starts):
+            out = [v for n in starts for v in _argv_variants(n.value, n, fn, tracer, depth - 1)]
+            extra = [e for n in of_type(fn, ast.AugAssign) if n.lineno < call.lineno
+                     and isinstance(n.target, ast.Name) and n.target.id == cmd.id
+                     for e in (n.value.elts if isinstance(n.value, (ast.List, ast.Tuple)) else [n.value])]
+            return [v + extra for v in out][:8]
+    return [[cmd]]

@@ -16,6 +16,13 @@ CONTENT_SNIFF = re.compile(r"^(magic\.|filetype\.|imghdr\.what|puremagic\.|PIL\.
 SANITIZER = re.compile(r"secure_filename|basename|sanitiz|slugify|uuid|token_hex|token_urlsafe|clean_?name|"
                        r"safe_?name|normpath_within|hash", re.I)
 GUARD = re.compile(r"is_relative_to|commonpath|within_directory", re.I)
+RESOLVE = re.compile(r"resolve|realpath|abspath")
+# calls whose result still carries their arguments' text (string and path builders); any
+# other call (a database lookup by id, a service call) returns a server-side value
+PATH_BUILDERS = {"str", "Path", "PurePath", "PurePosixPath", "join", "joinpath", "format", "replace", "strip",
+                 "lstrip", "rstrip", "lower", "upper", "unquote", "unquote_plus", "expanduser", "normpath",
+                 "fspath", "encode", "decode", "with_name", "with_suffix", "concat", "get"}
+SAFE_PARTS = ("name", "suffix", "suffixes", "stem")  # Path(x).name / .suffix / .stem drop directories
 FS_SINKS = {"open", "aiofiles.open", "os.path.join", "shutil.copy", "shutil.copyfile",
             "shutil.move", "os.remove", "os.unlink", "os.rename", "FileResponse", "send_file",
             "fastapi.responses.FileResponse", "starlette.responses.FileResponse"}
@@ -72,13 +79,28 @@ def _dirty(expr, tainted: set[str], attr: str | None) -> bool:
         n = order[j]
         cls = type(n)
         if cls is Call:
-            if SANITIZER.search(dotted(n.func)):
+            name = dotted(n.func)
+            if SANITIZER.search(name):
                 j = end[j]  # the sanitised subtree is skipped
                 continue
+            last = name.rsplit(".", 1)[-1] if name else (n.func.attr if isinstance(n.func, Attribute) else "")
+            if last not in PATH_BUILDERS and last != "splitext" and not (last and last[0].isupper()):
+                # a lookup (`await repo.get_document(doc_id)`, `session.get(Doc, doc_id)`): its result
+                # is a server-side value; only the receiver of a method call is still looked at
+                if isinstance(n.func, Attribute) and _root_tainted(n.func.value, tainted):
+                    return True  # tainted.method(...)
+                j = end[j]
+                continue
+        elif cls is ast.Subscript:
+            v = n.value
+            if type(v) is Call and dotted(v.func).rsplit(".", 1)[-1] == "splitext" \
+                    and literal(n.slice) in (1, -1):
+                j = end[j]  # os.path.splitext(x)[1]: an extension, no directory
+                continue
         elif cls is Attribute:
-            if n.attr == "name" and type(n.value) is Call \
+            if n.attr in SAFE_PARTS and type(n.value) is Call \
                     and dotted(n.value.func).split(".")[-1] in ("Path", "PurePath", "PurePosixPath"):
-                j = end[j]  # Path(x).name drops directories
+                j = end[j]  # Path(x).name / .suffix drop directories
                 continue
             if attr and n.attr == attr:
                 return True
@@ -86,6 +108,22 @@ def _dirty(expr, tainted: set[str], attr: str | None) -> bool:
             return True
         j += 1
     return False
+
+
+def _root_tainted(node, tainted: set[str]) -> bool:
+    """``x`` / ``x.a.b`` with ``x`` tainted (the receiver of a method call)."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, ast.Name) and node.id in tainted
+
+
+def _confined(fn) -> bool:
+    """A containment guard in ``fn``: ``is_relative_to``/``commonpath``, or a resolved
+    path compared with ``.startswith(root)``."""
+    if any(GUARD.search(dotted(n)) for n in of_type(fn, (ast.Name, ast.Attribute))):
+        return True
+    return any(isinstance(c.func, ast.Attribute) and c.func.attr == "startswith"
+               and RESOLVE.search(ast.unparse(c.func.value)) for c in of_type(fn, ast.Call))
 
 
 def _sinks(proj, src, fn, tainted, attr):
@@ -124,7 +162,12 @@ def file_uploads(ctx):
     customers' photos to anyone with the URL (WARNING); presigned links valid over a
     day (RECOMMENDATION).
     Not flagged: ``generate_presigned_url`` without ``ExpiresIn`` (botocore's default is
-    3600 s, reported as INFO); sanitised or guarded paths.
+    3600 s, reported as INFO); sanitised or guarded paths (``is_relative_to``,
+    ``commonpath``, ``resolve()``/``realpath`` compared with ``startswith``); server-side
+    values: the result of a lookup keyed by a parameter (``doc = await get_document(doc_id)``
+    then ``ROOT / doc.stored_name``) does not carry the parameter's text (only string and
+    path builders such as ``str``, ``Path``, ``join``, ``format`` do), nor do
+    ``Path(name).suffix``/``.stem``/``.name`` and ``os.path.splitext(name)[1]``.
     """
     chk = file_uploads.check
     proj = Project.of(ctx)
@@ -148,7 +191,7 @@ def file_uploads(ctx):
             tainted = _taint(cfn, params, "filename" if up or uploads else None)
             if not tainted and not up and not uploads:
                 continue
-            if any(GUARD.search(dotted(n)) for n in of_type(cfn, (ast.Name, ast.Attribute))):
+            if _confined(cfn):
                 continue
             for kind, node in _sinks(proj, csrc, cfn, tainted, "filename" if up or uploads else None):
                 if not once(csrc.path, node.lineno) or not once(kind, id(cfn)):

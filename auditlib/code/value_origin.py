@@ -15,25 +15,37 @@ of the project's call sites (one level up). Each value gets an :class:`Origin`:
 - ``settings``: ``settings.x`` / ``config.x`` attributes (operator-controlled);
 - ``escaped``: passed through an escaping function (``html.escape``, ``shlex.quote``,
   ``quote_ident``...);
-- ``param``: request data: a route handler's parameter, or a parameter that a
-  caller (up to three calls away) fills with one;
+- ``param``: request data: a route handler's parameter (or a field of one, e.g. an
+  uploaded file's ``file.filename``), or a parameter that a caller (up to three calls
+  away) fills with one;
 - ``unknown``: anything else (a call result, an attribute of an object, a parameter
   whose callers pass values of unknown origin or that has no caller in the project).
+
+A call to a project function that builds a string (``render_page(name)``) is looked
+into: its ``return`` values are traced with its parameters bound to the call's
+arguments (:meth:`Tracer.inline`). Parameters annotated with an enum, a ``Literal``, a
+number or a UUID are ``numeric``/``constant`` (they cannot carry markup or syntax); the
+content of a file read from a constant path (``files("pkg").joinpath("x.html").read_text()``)
+is ``constant`` (shipped with the app).
 """
 from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
 
-from .pyast import NOT_LITERAL, dotted, literal, of_type, parent_map
+from .pyast import NOT_LITERAL, dotted, inner, literal, of_type, parent_map
 
-NUMERIC_CALLS = {"int", "float", "len", "bool", "round", "abs", "uuid.UUID", "UUID"}
+NUMERIC_CALLS = {"int", "float", "len", "bool", "round", "abs", "uuid.UUID", "UUID", "uuid4", "uuid1", "uuid7"}
 NUMERIC_TYPES = {"int", "float", "bool", "UUID", "uuid.UUID", "date", "datetime", "Decimal", "PositiveInt",
                  "NonNegativeInt", "conint", "datetime.date", "datetime.datetime"}
 ESCAPE_CALLS = ("escape", "quote", "quote_ident", "quote_plus", "Identifier", "Literal", "quoted_name",
                 "bindparam", "literal", "sanitize", "clean", "secure_filename")
 ROUTE_METHODS = {"get", "post", "put", "patch", "delete", "api_route", "websocket", "route"}
 SETTINGS_BASES = ("settings", "config", "conf", "cfg")
+PASSTHROUGH_CALLS = ("dedent", "str", "indent")  # f(x) has the pieces of x
+READ_CALLS = ("read_text", "read_bytes", "read")
+UPLOAD_TYPES = {"UploadFile", "fastapi.UploadFile", "starlette.datastructures.UploadFile"}
+ENUM_BASES = {"Enum", "IntEnum", "StrEnum", "enum.Enum", "enum.IntEnum", "enum.StrEnum", "IntFlag", "Flag"}
 
 
 @dataclass
@@ -64,11 +76,14 @@ class Tracer:
     """Traces values inside one module (``tree``); ``project`` (a
     :class:`~auditlib.code.pyresolve.Project`) lets parameters be followed to call sites."""
 
-    def __init__(self, src, up: dict, project=None, app_sources=()):
-        self.src, self.tree, self.up, self.project = src, src.tree, up, project
+    def __init__(self, src, up: dict, project=None, app_sources=(), html: bool = False):
+        self.src, self.tree, self.up, self.project, self.html = src, src.tree, up, project, html
         self.app_sources = list(app_sources)
         self.consts = {t.id: st.value for st in self.tree.body if isinstance(st, ast.Assign)
                        for t in st.targets if isinstance(t, ast.Name)}
+        # id(function being inlined) -> {parameter: (caller's tracer, argument, call, caller)}
+        self.bindings: dict[int, dict[str, tuple]] = {}
+        self.level = 0  # how many helpers deep this tracer was opened by inline()
 
     # -- strings ----------------------------------------------------------------
     def string_parts(self, expr: ast.AST, at: ast.AST, depth: int = 3) -> tuple[bool, list[Origin]]:
@@ -109,6 +124,12 @@ class Tracer:
             a, pa = self._parts(expr.body, at, depth)
             b, pb = self._parts(expr.orelse, at, depth)
             return a or b, pa + pb
+        if isinstance(expr, ast.Call) and expr.args and dotted(expr.func).rsplit(".", 1)[-1] in PASSTHROUGH_CALLS:
+            return self._parts(expr.args[0], at, depth)
+        if isinstance(expr, ast.Call) and depth > 0 and not self._static_read(expr, at, fn, depth):
+            inlined = self.inline(expr, at, fn, depth)
+            if inlined is not None:
+                return inlined
         if isinstance(expr, ast.Name) and depth > 0:
             values = self.assignments(expr.id, fn, at)
             if values:
@@ -151,9 +172,25 @@ class Tracer:
                 return [Origin("constant", text, line, "whitelist lookup")]
             if isinstance(node.func, ast.Attribute) and node.func.attr in ("strip", "lower", "upper", "title"):
                 return self._origins(node.func.value, at, fn, depth)
+            if self.html and last == "render" and isinstance(node.func, ast.Attribute) \
+                    and "template" in ast.unparse(node.func.value).lower():
+                # Jinja output: its environment's autoescape decides (SEC-021 checks environments)
+                return [Origin("escaped", text, line, "rendered by a Jinja template")]
+            if self._static_read(node, at, fn, depth):
+                return [Origin("constant", text, line, "a file read from a constant path")]
+            if last in PASSTHROUGH_CALLS and node.args:
+                return self._origins(node.args[0], at, fn, depth)
+            inlined = self.inline(node, at, fn, depth) if depth > 0 else None
+            if inlined is not None:
+                return inlined[1] or [Origin("constant", text, line)]
             return [Origin("unknown", text, line, f"result of `{name or 'a call'}()`")]
         if isinstance(node, ast.Subscript) and self._const(node.value):
             return [Origin("constant", text, line, "whitelist lookup")]
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and fn is not None \
+                and not self.assignments(node.value.id, fn, at):
+            p = self.param(node.value.id, fn)
+            if p is not None and self.is_route(fn) and node.value.id not in self.bindings.get(id(fn), {}):
+                return [self.field_origin(p, node, fn, text, line)]
         if isinstance(node, ast.Attribute):
             base = dotted(node).lower()
             if any(part in SETTINGS_BASES for part in base.split(".")[:-1]) or base.startswith("get_settings"):
@@ -172,10 +209,147 @@ class Tracer:
             values = self.assignments(node.id, fn, at) if depth > 0 else []
             if values:
                 return [o for v in values for o in self._origins(v, v, fn, depth - 1)]
+            bound = self.bindings.get(id(fn), {}) if fn is not None else {}
+            if node.id in bound:
+                tracer, arg, call, caller, caller_depth = bound[node.id]
+                if arg is None:  # the parameter's default
+                    return [Origin("constant", text, line)]
+                return tracer._origins(arg, call, caller, caller_depth)  # in the caller, with its budget
             param = self.param(node.id, fn)
             if param is not None:
                 return [self.param_origin(param, fn, text, line, depth)]
         return [Origin("unknown", text, line)]
+
+    # -- calls into the project --------------------------------------------------------
+    def callee(self, call: ast.Call):
+        """(source, definition) of the project function ``call`` runs: a function of this
+        module (nested ones included) by its bare name, else what the imports resolve to."""
+        name = dotted(call.func)
+        if name and "." not in name:
+            fn = next((d for d in of_type(self.tree, (ast.FunctionDef, ast.AsyncFunctionDef)) if d.name == name),
+                      None)
+            if fn is not None:
+                return self.src, fn
+        if self.project is not None and name:
+            r = self.project.resolve_call(self.src, call.func)
+            if r is not None and r.func is not None and r.src.tree is not None:
+                return r.src, r.func
+        return None
+
+    def inline(self, call: ast.Call, at: ast.AST, fn, depth: int):
+        """(is_built, parts) of what a project function returns for this call, its
+        parameters bound to the call's arguments; None when the callee is not known."""
+        found = self.callee(call)
+        if found is None:
+            return None
+        src, callee = found
+        if callee is fn or id(callee) in self.bindings or self.level + len(self.bindings) >= 2:
+            return None  # two helpers deep at most
+        returns = [n.value for n in inner(callee) if isinstance(n, ast.Return) and n.value is not None]
+        if not returns:
+            return None
+        a = callee.args
+        names = [x.arg for x in [*a.posonlyargs, *a.args]]
+        if names and names[0] in ("self", "cls") and isinstance(call.func, ast.Attribute):
+            names = names[1:]
+        bound: dict[str, tuple] = {x.arg: (self, None, call, fn, depth)
+                                   for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
+        for i, arg in enumerate(call.args):
+            if isinstance(arg, ast.Starred):
+                return None
+            if i < len(names):
+                bound[names[i]] = (self, arg, call, fn, depth)
+        for k in call.keywords:
+            if k.arg is None:
+                return None
+            bound[k.arg] = (self, k.value, call, fn, depth)
+        if src is self.src:
+            tracer = self
+        else:
+            tracer = Tracer(src, _parents(src), self.project, self.app_sources, self.html)
+            tracer.level = self.level + len(self.bindings) + 1
+        tracer.bindings[id(callee)] = bound
+        try:
+            built, parts = False, []
+            for r in returns:  # the callee's own budget: its locals are traced as deep as the caller's
+                b, p = tracer._parts(r, r, 3)
+                built, parts = built or b, parts + p
+        finally:
+            del tracer.bindings[id(callee)]
+        where = f"{callee.name}() at {src.path}:{callee.lineno}"
+        for o in parts:
+            o.detail = (o.detail + "; " if o.detail else "") + f"via {where}"
+        return built, parts
+
+    def _static_read(self, node: ast.AST, at, fn, depth: int) -> bool:
+        """``files("pkg").joinpath("x.html").read_text()`` / ``open("x").read()``: every
+        call in the chain takes constants only, and at least one names the file."""
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in READ_CALLS):
+            return False
+        n, named = node.func.value, False
+        while isinstance(n, (ast.Call, ast.Attribute)):
+            if isinstance(n, ast.Call):
+                args = [*n.args, *(k.value for k in n.keywords)]
+                if any(literal(x) is NOT_LITERAL and not self._const(x) for x in args):
+                    return False
+                named = named or bool(args)
+                n = n.func
+            else:
+                n = n.value
+        return named and isinstance(n, ast.Name)
+
+    # -- request data ------------------------------------------------------------------
+    @staticmethod
+    def is_route(fn) -> bool:
+        return any(isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr in ROUTE_METHODS
+                   for d in fn.decorator_list)
+
+    def classes(self) -> dict[str, ast.ClassDef]:
+        """Class name -> definition over the project's app sources (memoised)."""
+        memo = getattr(self, "_classes", None)
+        if memo is None:
+            memo = {}
+            for src in [self.src, *self.app_sources]:
+                if src.tree is not None:
+                    for c in of_type(src.tree, ast.ClassDef):
+                        memo.setdefault(c.name, c)
+            self._classes = memo
+        return memo
+
+    def annotation_kind(self, ann: ast.AST | None) -> str | None:
+        """"numeric" / "constant" for a type that cannot carry text (numbers, UUIDs,
+        enums, ``Literal[...]``), else None."""
+        if ann is None:
+            return None
+        text = ast.unparse(ann)
+        core = text.replace("Annotated[", "").replace("Optional[", "").split("[")[0].split(",")[0].split("|")[0].strip()
+        if core in NUMERIC_TYPES:
+            return "numeric"
+        if core in ("Literal", "typing.Literal"):
+            return "constant"
+        cls = self.classes().get(core.rsplit(".", 1)[-1])
+        if cls is not None and any(dotted(b) in ENUM_BASES for b in cls.bases):
+            return "numeric"
+        return None
+
+    def field_origin(self, p: ast.arg, node: ast.Attribute, fn, text: str, line: int) -> Origin:
+        """``x.attr`` where ``x`` is a route handler's parameter."""
+        ann = ast.unparse(p.annotation) if p.annotation is not None else ""
+        core = ann.replace("Annotated[", "").split("[")[0].split(",")[0].split("|")[0].strip()
+        if core in UPLOAD_TYPES:
+            if node.attr == "size":
+                return Origin("numeric", text, line)
+            what = "uploaded file name" if node.attr == "filename" else "upload attribute"
+            return Origin("param", text, line, f"{what} `{text}` (request parameter `{p.arg}` of `{fn.name}()`)")
+        cls = self.classes().get(core.rsplit(".", 1)[-1])
+        field = next((s for s in (cls.body if cls is not None else []) if isinstance(s, ast.AnnAssign)
+                      and isinstance(s.target, ast.Name) and s.target.id == node.attr), None)
+        kind = self.annotation_kind(field.annotation) if field is not None else None
+        if kind is not None:
+            return Origin(kind, text, line, f"field `{node.attr}: {ast.unparse(field.annotation)}`")
+        if cls is None:
+            return Origin("unknown", text, line, "an attribute")
+        return Origin("param", text, line, f"field `{text}` of request body `{core}` (`{fn.name}()`)")
 
     def _const(self, node: ast.AST) -> bool:
         if literal(node) is not NOT_LITERAL:
@@ -216,18 +390,17 @@ class Tracer:
 
     def param_origin(self, p: ast.arg, fn, text: str, line: int, depth: int) -> Origin:
         ann = ast.unparse(p.annotation) if p.annotation is not None else ""
-        core = ann.replace("Annotated[", "").split("[")[0].split(",")[0].split("|")[0].strip()
-        if core in NUMERIC_TYPES:
-            return Origin("numeric", text, line, f"parameter `{p.arg}: {ann}`")
-        if any(isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr in ROUTE_METHODS
-               for d in fn.decorator_list):
+        kind = self.annotation_kind(p.annotation)
+        if kind is not None:
+            return Origin(kind, text, line, f"parameter `{p.arg}: {ann}`")
+        if self.is_route(fn):
             return Origin("param", text, line, f"request parameter `{p.arg}` of route handler `{fn.name}()`")
         args = [x.arg for x in [*fn.args.posonlyargs, *fn.args.args]]
         sites = []
         for src in self.app_sources:
             if src.tree is None or fn.name not in (src.text or ""):
                 continue
-            tracer = self if src is self.src else Tracer(src, _parents(src), self.project)
+            tracer = self if src is self.src else Tracer(src, _parents(src), self.project, (), self.html)
             for call in of_type(src.tree, ast.Call):
                 if dotted(call.func).rsplit(".", 1)[-1] != fn.name:
                     continue
@@ -257,5 +430,7 @@ def _parents(src) -> dict[int, ast.AST]:
     return parent_map(src.tree)
 
 
-def tracer_for(src, project=None, app_sources=()) -> Tracer:
-    return Tracer(src, _parents(src), project, app_sources)
+def tracer_for(src, project=None, app_sources=(), html: bool = False) -> Tracer:
+    """``html``: the sink is HTML, so a Jinja template's ``render()`` output counts as
+    escaped (whether its environment autoescapes is checked where it is created)."""
+    return Tracer(src, _parents(src), project, app_sources, html)

@@ -83,23 +83,36 @@ def is_session_receiver(node: ast.AST) -> bool:
     return bool(name) and (last in SESSION_HINTS or any(h in last for h in ("session", "conn")))
 
 
-def db_read_call(call: ast.Call) -> bool:
+def db_read_call(call: ast.Call, fn: ast.AST | None = None) -> bool:
     """``session.execute(select(...))``, ``session.get(M, id)``, ``db.scalars(...)``...:
     a read round trip on something named like a session or connection (writes such as
-    ``execute(update(...))`` are not reads)."""
+    ``execute(update(...))`` are not reads, nor ``execute(stmt)`` when every assignment
+    of ``stmt`` in ``fn``, the enclosing function, is an insert/update/delete)."""
     if not (isinstance(call.func, ast.Attribute) and call.func.attr in READ_METHODS):
         return False
     if not is_session_receiver(call.func.value):
         return False
-    if call.func.attr == "execute" and call.args and isinstance(call.args[0], ast.Call):
-        if dotted(call.args[0].func).rsplit(".", 1)[-1].split(".")[0] in WRITE_STATEMENTS:
-            return False
-        root = call.args[0]
-        while isinstance(root, ast.Call) and isinstance(root.func, ast.Attribute):
-            root = root.func.value  # update(M).where(...).values(...) -> update(M)
-        if isinstance(root, ast.Call) and dotted(root.func).rsplit(".", 1)[-1] in WRITE_STATEMENTS:
-            return False
+    if call.func.attr == "execute" and call.args:
+        arg = call.args[0]
+        if isinstance(arg, ast.Call):
+            return not _write_statement(arg)
+        if isinstance(arg, ast.Name) and fn is not None:
+            values = [n.value for n in of_type(fn, ast.Assign) if n.lineno < call.lineno
+                      and any(isinstance(t, ast.Name) and t.id == arg.id for t in n.targets)]
+            return not (values and all(_write_statement(v) for v in values))
     return True
+
+
+def _write_statement(expr: ast.AST) -> bool:
+    """``insert(M)...`` / ``update(M).where(...).values(...)`` / ``delete(M)``."""
+    if not isinstance(expr, ast.Call):
+        return False
+    if dotted(expr.func).rsplit(".", 1)[-1].split(".")[0] in WRITE_STATEMENTS:
+        return True
+    root = expr
+    while isinstance(root, ast.Call) and isinstance(root.func, ast.Attribute):
+        root = root.func.value  # update(M).where(...).values(...) -> update(M)
+    return isinstance(root, ast.Call) and dotted(root.func).rsplit(".", 1)[-1] in WRITE_STATEMENTS
 
 
 def query_functions(graph) -> dict[int, str]:
@@ -111,7 +124,7 @@ def query_functions(graph) -> dict[int, str]:
     out: dict[int, str] = {}
     for fn in graph.all_funcs:
         for node in of_type(fn.node, ast.Call):
-            if db_read_call(node):
+            if db_read_call(node, fn.node):
                 out[id(fn.node)] = f"`{dotted(node.func)}` at {fn.file}:{node.lineno}"
                 break
     changed = True

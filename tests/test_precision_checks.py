@@ -1,0 +1,80 @@
+"""Severities, messages and grouping of SEC-021, SEC-023, REL-006, FUNC-002, SEC-010 and
+PERF-001 (the fixture tests compare only where findings are; these say what they say)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from auditlib.checks import run_checks
+from auditlib.target.context import AuditContext
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "checks"
+
+
+def _run(root: Path, tmp_path: Path, check: str):
+    ctx = AuditContext.open(root, tmp_path)
+    return [f for f in run_checks(ctx, ids=[check], source="static") if f.check == check]
+
+
+def _at(findings, file: str, line: int):
+    return next(f for f in findings if (f.locations[0].file, f.locations[0].line) == (file, line))
+
+
+def test_sec_021_names_the_value_that_carries_markup(tmp_path):
+    found = _run(FIX / "SEC-021" / "unsafe", tmp_path, "SEC-021")
+    upload = _at(found, "app/uploads.py", 15)
+    assert upload.severity.value == "BLOCKER"
+    assert "`file.filename` (uploaded file name" in upload.message
+    assert "render_receipt()" in upload.message
+    assert "upload_id" not in upload.message and "uuid4" not in upload.message
+
+
+def test_sec_023_untraced_values_and_grouping(tmp_path):
+    found = _run(FIX / "SEC-023" / "injection", tmp_path, "SEC-023")
+    assert _at(found, "app/main.py", 35).severity.value == "RECOMMENDATION"  # self.ssh_path
+    assert _at(found, "app/main.py", 27).severity.value == "WARNING"  # request data via a variable
+    grouped = _at(found, "app/main.py", 40)
+    assert [loc.line for loc in grouped.locations] == [40, 42, 44]
+
+
+def test_rel_006_one_shutdown_finding_for_every_runner(tmp_path):
+    found = _run(FIX / "REL-006" / "runner", tmp_path, "REL-006")
+    shutdown = [f for f in found if "graceful shutdown" in f.title]
+    assert len(shutdown) == 1
+    assert [(loc.file, loc.line) for loc in shutdown[0].locations] == [
+        ("app/jobs/runner.py", 17), ("app/jobs/runner.py", 35)]
+
+
+def test_func_002_severity_follows_what_the_comment_admits(tmp_path):
+    found = _run(FIX / "FUNC-002" / "markers", tmp_path, "FUNC-002")
+    sev = {(f.locations[0].file, f.locations[0].line): f.severity.value for f in found}
+    assert sev[("app/notes.py", 3)] == "WARNING"  # race, lock
+    assert sev[("app/notes.py", 4)] == "RECOMMENDATION"  # a note on typing stubs
+    assert sev[("app/notes.py", 5)] == "RECOMMENDATION"  # an identifier is not a defect word
+    assert sev[("app/notes.py", 10)] == "WARNING"  # the defect is on the continuation line
+    assert sev[("app/service.py", 6)] == "RECOMMENDATION"  # TODO
+
+
+def test_func_002_same_note_at_several_places_is_one_finding(tmp_path):
+    root = tmp_path / "proj"
+    (root / "app").mkdir(parents=True)
+    note = "# FIXME: ProvisioningError should not be used outside of Compute\n"
+    (root / "app" / "a.py").write_text(note + "import os\n")
+    (root / "app" / "b.py").write_text("import os\n" + note)
+    found = _run(root, tmp_path / "out", "FUNC-002")
+    assert len(found) == 1
+    assert [(loc.file, loc.line) for loc in found[0].locations] == [("app/a.py", 1), ("app/b.py", 2)]
+
+
+def test_sec_010_child_tables_are_defence_in_depth(tmp_path):
+    found = _run(FIX / "SEC-010" / "models_and_migrations", tmp_path, "SEC-010")
+    assert _at(found, "app/models.py", 32).severity.value == "RECOMMENDATION"  # booking_notes -> bookings
+    assert _at(found, "app/models.py", 56).severity.value == "BLOCKER"  # orders with an e-mail
+    info = next(f for f in found if f.severity.value == "INFO")
+    assert "anonymous state" in info.message and "chat_sessions" in info.message
+
+
+def test_perf_001_names_the_query_that_filters_by_org(tmp_path):
+    found = _run(FIX / "PERF-001" / "schema", tmp_path, "PERF-001")
+    teams = next(f for f in found if f.tables == ["teams"] and f.severity.value == "WARNING")
+    assert "`Team.org_id` at app/main.py:11" in teams.message
+    assert not [f for f in found if f.tables in (["audit_log"], ["projects"])]
