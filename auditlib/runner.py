@@ -210,7 +210,9 @@ def run_audit(opts: RunOptions) -> RunResult:
                     commit=ctx.commit, started=started, finished=datetime.now(timezone.utc),
                     stages=stages, findings=findings, notebooks=ordered, stats=stats,
                     config={k: v for k, v in ctx.config.items() if not k.startswith("_")})
+    t_report = time.monotonic()
     write_reports(run, out)
+    log.info("reports written in %.2fs", time.monotonic() - t_report)
     log.info("done in %.1fs", time.monotonic() - t0)
     return run
 
