@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import __version__
-from .checks import run_checks
+from . import analysis
 from .target.context import REPO_ROOT, AuditContext
 from .findings import Finding, Location, Severity, assign_fingerprints
 from .redact import redact_text, redact_url
@@ -142,14 +142,24 @@ def run_audit(opts: RunOptions) -> RunResult:
     index.save_cache()
     log.info("indexed %d files in %.2fs (%d unparsed)", len(index.files), time.monotonic() - t0,
              len(index.problems))
-    audit_findings = run_checks(ctx, area="audit") + _config_findings(ctx)
-
     stages = {"static": "ran"}
     server, db_url, db_reason = _start_db(opts, stages)
+    # one analysis for the whole audit: every static check once, for every notebook
+    t1 = time.monotonic()
+    actx = AuditContext.open(opts.target, out, config_file=opts.config,
+                             db=f"env:{DB_URL_ENV}" if db_url != "none" else "none",
+                             target_python=opts.target_python, provision=opts.provision)
+    actx.__dict__["index"] = index  # the same walk
+    shared = analysis.of(actx)
+    store = analysis.save(shared, analysis.store_path(actx, shared.key))
+    log.info("analysed once in %.2fs (%d static findings)", time.monotonic() - t1, len(shared.findings))
+    audit_findings = shared.area("audit") + _config_findings(ctx)
     stages["tests"] = "skipped: not requested (run with --tests)" if not opts.tests else "failed: the tests notebook did not report"
     stages["live"] = "skipped: not requested (run with --live or --base-url URL)" \
         if not (opts.live or opts.base_url) else "failed: the live notebook did not report"
     kernel = ensure_kernel(ctx.cache_dir)
+    previous_store = os.environ.get(analysis.ANALYSIS_ENV)
+    os.environ[analysis.ANALYSIS_ENV] = str(store)  # the notebooks' kernels load it
     # the URL (and its password) reaches the kernels through the environment, never
     # through the parameters that papermill writes into every executed notebook
     if db_url != "none":
@@ -179,6 +189,10 @@ def run_audit(opts: RunOptions) -> RunResult:
             _run_batch([("summary", summary)], out, params, kernel, nb_dir, timeout, 1, bar, results)
     finally:
         bar.close()
+        if previous_store is None:
+            os.environ.pop(analysis.ANALYSIS_ENV, None)
+        else:
+            os.environ[analysis.ANALYSIS_ENV] = previous_store
         if server is not None:
             server.stop()
 
@@ -196,7 +210,9 @@ def run_audit(opts: RunOptions) -> RunResult:
                     commit=ctx.commit, started=started, finished=datetime.now(timezone.utc),
                     stages=stages, findings=findings, notebooks=ordered, stats=stats,
                     config={k: v for k, v in ctx.config.items() if not k.startswith("_")})
+    t_report = time.monotonic()
     write_reports(run, out)
+    log.info("reports written in %.2fs", time.monotonic() - t_report)
     log.info("done in %.1fs", time.monotonic() - t0)
     return run
 

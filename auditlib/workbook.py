@@ -39,8 +39,45 @@ STAGE_NOTEBOOKS = {"db": "database", "tests": "tests", "live": "live"}
 
 
 def area_findings(ctx: AuditContext, area: str) -> list[Finding]:
-    """Run the static checks of ``area`` (failures become WARNINGs) with fingerprints."""
-    return assign_fingerprints(run_checks(ctx, area=area, source="static"))
+    """The static findings of ``area`` (failures are WARNINGs), fingerprinted: read from
+    the audit's one analysis (:mod:`auditlib.analysis`), which runs every static check
+    once for all the notebooks."""
+    from . import analysis
+
+    return analysis.of(ctx).area(area)
+
+
+def table(ctx: AuditContext, name: str) -> pd.DataFrame:
+    """A table of the audit's analysis: ``routes`` (the route inventory), ``scoping``
+    (tenant verdict per endpoint), ``features`` (the feature inventory)."""
+    from . import analysis
+
+    got = analysis.of(ctx).tables.get(name)
+    if isinstance(got, pd.DataFrame):
+        return got
+    return pd.DataFrame({"note": [got or f"no table named {name!r}"]})
+
+
+def analysis_stats(ctx: AuditContext) -> dict:
+    from . import analysis
+
+    return dict(analysis.of(ctx).stats)
+
+
+def plot_verdicts(scoping: pd.DataFrame):
+    """A stacked bar chart of the tenant-scoping verdicts per router (from ``table(ctx, "scoping")``)."""
+    import matplotlib.pyplot as plt
+
+    routers = scoping["router"].nunique() if "router" in scoping else 0
+    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.4 * max(1, routers) + 1)))
+    if routers:
+        counts_ = pd.crosstab(scoping["router"], scoping["verdict"])
+        counts_.plot.barh(stacked=True, ax=ax, colormap="tab20")
+    ax.set_xlabel("routes")
+    ax.set_ylabel("")
+    ax.set_title("Tenant-scoping verdicts by router")
+    fig.tight_layout()
+    return fig
 
 
 def stage_findings(ctx: AuditContext, source: str) -> list[Finding]:
