@@ -18,7 +18,7 @@ import os
 import pickle
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace as dc_replace
 from pathlib import Path
 
 from . import __version__
@@ -47,6 +47,7 @@ class Analysis:
     tables: dict[str, object] = field(default_factory=dict)  # name -> DataFrame, or the error text
     stats: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)  # check id -> seconds, tables, total
+    layout: object = None  # the discovered Layout (plain data), so notebooks need not rediscover
 
     def area(self, area: str) -> list[Finding]:
         return [Finding.from_dict(d) for d in self.findings if d["area"] == area]
@@ -80,6 +81,7 @@ def build(ctx, key: str | None = None) -> Analysis:
     from .facts.routes import route_inventory
 
     result.stats["endpoints_reviewed"] = len(route_inventory(ctx))
+    result.layout = dc_replace(ctx.layout, _memo=None)  # its memo holds the index's files: not stored
     result.timings["total"] = time.perf_counter() - t0
     return result
 
@@ -104,6 +106,20 @@ def load(path: Path) -> Analysis | None:
     except Exception:  # missing, partial or from another version: rebuilt
         return None
     return got if isinstance(got, Analysis) else None
+
+
+def attach(ctx) -> None:
+    """In a batch run, give ``ctx`` the runner's analysis and its discovered layout, so
+    a notebook neither rediscovers the target (parsing every file) nor re-runs a check."""
+    given = os.environ.get(ANALYSIS_ENV)
+    if not given or "_analysis" in ctx.__dict__:
+        return
+    result = load(Path(given))
+    if result is None or (result.root, result.db_owned) != (str(ctx.root), ctx.db_stage_owns()):
+        return
+    ctx.__dict__["_analysis"] = result
+    if result.layout is not None and "layout" not in ctx.__dict__:
+        ctx.__dict__["layout"] = dc_replace(result.layout, _memo={})  # complete: memoise from here on
 
 
 def of(ctx) -> Analysis:

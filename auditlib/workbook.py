@@ -28,9 +28,13 @@ def open_audit(target, out_dir: str = "", db: str = "none", config: str = "",
     kernel when a check first needs it; the batch runner starts one for the whole run
     and passes its URL instead.
     """
+    from . import analysis
+
     stages = {"db_reason": db_reason} if db_reason else {}
-    return AuditContext.open(target, out_dir or None, config_file=config or None, db=db,
-                             target_python=target_python or None, provision=provision, stages=stages)
+    ctx = AuditContext.open(target, out_dir or None, config_file=config or None, db=db,
+                            target_python=target_python or None, provision=provision, stages=stages)
+    analysis.attach(ctx)  # the batch run's one analysis, when there is one
+    return ctx
 
 
 # Notebooks that own the checks of a source other than "static": one migration of the
