@@ -702,7 +702,7 @@ def _judge(s: Schema, acc: Access, table: str, checks: set, mech: dict) -> tuple
     return "unscoped", f"{where}: no {org} condition"
 
 
-ORDER = ["id-substitution", "unscoped", "unknown", "scoped", "no tenant data", "cross-tenant (platform)"]
+VERDICTS = ORDER = ["id-substitution", "unscoped", "unknown", "scoped", "no tenant data", "cross-tenant (platform)"]
 
 
 def endpoint_verdicts(ctx) -> list[EndpointVerdict]:
