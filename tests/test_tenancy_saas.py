@@ -23,8 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 SAAS_APP = REPO / "tests" / "fixtures" / "saas_app"
 IDS = ["SEC-006", "SEC-011", "SEC-012", "SEC-013"]
 ROUTE = re.compile(r"#\s*route:\s*(\S+)\s+(\S+)\s+verdict=(\S+)")
-NAMES = {"scoped-org": "scoped (org)", "scoped-owner": "scoped (owner)", "capability-token": "capability token",
-         "signed-webhook": "signed webhook", "no-tenant-data": "no tenant data", "test-only-bypass": "test-only bypass"}
+from test_security_core import VERDICT_NAMES as NAMES  # noqa: E402
 
 
 def annotated(root: Path) -> dict[tuple[str, str], str]:

@@ -28,10 +28,17 @@ from ..code.pymodules import FuncNode, Module, Project, own_nodes, project
 from ..facts.routes import Route, _denial, _orgish, builder, handler_params, route_inventory
 
 CALLER, UNTRUSTED, CONST, OTHER, REQUEST = "caller", "untrusted", "const", "other", "request"
+SIGNED, TOKEN, BYPASS = "signed-webhook", "capability", "bypass:"  # verified payload, signed token, debug-only
+PASSTHROUGH = {"int", "str", "UUID", "uuid", "cast", "Decimal", "float", "list", "tuple", "set", "sorted",
+               "reversed", "next", "iter", "frozenset"}
+DEBUG_FLAG = re.compile(r"(?i)\b\w*(debug|testing|test_mode|dev_mode)\w*\b|[=!]=\s*['\"](test|testing|dev|development|local)['\"]")
+IDENTITY_ATTR = re.compile(r"(?i)(^|_)(id|ids|uid|sub|email|username|login)$")
+PASSWORD_ATTR = re.compile(r"(?i)pass|pwd")
+STR_METHODS = {"get", "getlist", "get_all", "strip", "lower", "upper", "encode", "decode", "casefold"}
+TOKEN_COLUMN = re.compile(r"(?i)token|secret")
 EXEC_METHODS = {"execute", "scalars", "scalar", "stream", "stream_scalars", "exec", "execute_one"}
 QUERY_TERMINALS = {"all", "first", "one", "one_or_none", "scalar", "count", "delete", "update", "get", "exists"}
 MAX_DEPTH = 10
-SEVERE = ("id-substitution", "unscoped")
 REQUEST_TYPES = re.compile(r"\b(Request|HTTPConnection|WebSocket)\b")  # parameter annotations
 OTHER_TYPES = re.compile(r"\b(AsyncSession|Session|BackgroundTasks|Response)\b")
 
@@ -42,6 +49,19 @@ class Cond:
     column: str
     taint: frozenset
     line: int
+    via: str = ""  # the compared value's last name (``principal.customer_id`` -> customer_id)
+
+
+class CondSet(frozenset):
+    """Filters built as data (``conds = [A.x == v]``, ``{"org_id": v}``): the union of the
+    values' origins, and the conditions themselves for ``where(*conds)`` / ``filter_by(**kw)``."""
+    conds: tuple = ()
+
+    @classmethod
+    def of(cls, conds, extra=frozenset()) -> CondSet:
+        out = cls(frozenset().union(extra, *(c.taint for c in conds)))
+        out.conds = tuple(conds)
+        return out
 
 
 @dataclass(frozen=True)
@@ -188,6 +208,10 @@ class _Frame:
         self.recorded: set = set()
         self.pending: dict[str, Query] = {}
         self.qual = f"{mod.name}:{func.name}"
+        self.debug = ""  # "file:line" while inside a branch taken only under a debug / test flag
+        self.local_syms: dict = {}  # names imported inside the function
+        self.signs = any(dotted(n.func).endswith(("hmac.new", "hmac.digest", "HMAC")) for n in own_nodes(func)
+                         if isinstance(n, ast.Call))
 
     def run(self) -> None:
         for stmt in self.func.body:
@@ -212,12 +236,25 @@ class _Frame:
                 if isinstance(v, Query):
                     self.pending.pop(v.key, None)
                     self.ret = v
+                elif isinstance(v, CondSet) and not self.ret:
+                    self.ret = v
                 elif isinstance(self.ret, frozenset):
                     self.ret = self.ret | v
         elif isinstance(st, (ast.If, ast.While)):
             self.test(st.test)
-            for s in st.body + st.orelse:
+            outer = self.debug
+            if isinstance(st, ast.If) and not outer and DEBUG_FLAG.search(source(st.test)):
+                self.debug = f"{self.mod.path}:{st.lineno}"
+            for s in st.body:
                 self.visit(s)
+            self.debug = outer
+            for s in st.orelse:
+                self.visit(s)
+            if self.signs and any(dotted(n.func).endswith("compare_digest") for n in walk(st.test)
+                                  if isinstance(n, ast.Call)) and any(_denial(n) for s in st.body for n in walk(s)):
+                self.signature_verified()
+        elif isinstance(st, (ast.Import, ast.ImportFrom)):
+            self.local_import(st)
         elif isinstance(st, ast.Assert):
             self.test(st.test)
         elif isinstance(st, (ast.For, ast.AsyncFor)):
@@ -257,6 +294,29 @@ class _Frame:
                 self.bind(e, v if isinstance(v, frozenset) else frozenset({OTHER}))
         elif isinstance(target, ast.Attribute):
             self.eval(target.value)
+        elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and isinstance(
+                self.vars.get(target.value.id), CondSet) and isinstance(literal(target.slice), str):
+            old = self.vars[target.value.id]  # filters["org_id"] = value
+            self.vars[target.value.id] = CondSet.of([*old.conds, Cond("", literal(target.slice), v, target.lineno)], old)
+
+    def signature_verified(self) -> None:
+        """``if not hmac.compare_digest(expected, sig): raise``: what the request sent is now verified."""
+        for k, v in list(self.vars.items()):
+            if isinstance(v, frozenset) and not isinstance(v, CondSet) and UNTRUSTED in v and not any(
+                    a.startswith("path:") for a in v):
+                self.vars[k] = (v - {UNTRUSTED}) | {SIGNED}
+        self.signs = "verified"
+
+    def local_import(self, st) -> None:
+        p = self.an.p
+        for a in st.names:
+            if isinstance(st, ast.ImportFrom) and a.name != "*":
+                mod = p.modules.get(st.module or "") if not st.level else None
+                sym = p.resolve_name(mod, a.name) if mod is not None else None
+                if sym is not None:
+                    self.local_syms[a.asname or a.name] = sym
+                    if sym.kind == "class" and sym.qualname in self.an.model_tables:
+                        self.vars[a.asname or a.name] = frozenset({f"model:{self.an.model_tables[sym.qualname]}"})
 
     def test(self, test) -> None:
         """Conditions: org comparisons validate fetched objects and request-supplied org ids."""
@@ -295,7 +355,7 @@ class _Frame:
             t = self.an.model_table(self.mod, e, {})
             if t:
                 return frozenset({f"model:{t}"})
-            return frozenset({OTHER})
+            return self.instance(e) or frozenset({OTHER})
         if isinstance(e, ast.Attribute):
             base = self.eval(e.value)
             if isinstance(base, Query):
@@ -303,7 +363,9 @@ class _Frame:
             if REQUEST in base:
                 if dotted(e.value).endswith("state"):
                     return frozenset({CALLER})
-                return base if e.attr == "state" else frozenset({UNTRUSTED})
+                return base if e.attr == "state" else self.untrusted()
+            if isinstance(e.value, ast.Name) and e.value.id not in self.vars and base == {OTHER}:
+                return self.instance(e) or base  # module.singleton
             if any(a.startswith("model:") for a in base):
                 return frozenset({OTHER})
             return base
@@ -321,6 +383,10 @@ class _Frame:
         if isinstance(e, ast.IfExp):
             self.test(e.test)
             return self.taint(e.body) | self.taint(e.orelse)
+        if isinstance(e, (ast.List, ast.Tuple)) and all(_looks_cond(x) for x in e.elts):
+            return CondSet.of([c for x in e.elts for c in self.conds(x)])
+        if isinstance(e, ast.Dict) and e.keys and all(isinstance(literal(k), str) for k in e.keys):
+            return CondSet.of([Cond("", literal(k), self.taint(v), e.lineno) for k, v in zip(e.keys, e.values)])
         if isinstance(e, (ast.JoinedStr, ast.FormattedValue, ast.BinOp, ast.UnaryOp, ast.Compare,
                           ast.Tuple, ast.List, ast.Set, ast.Dict, ast.Starred, ast.NamedExpr)):
             out = frozenset()
@@ -340,10 +406,50 @@ class _Frame:
             return self.taint(e.elt if not isinstance(e, ast.DictComp) else e.value)
         return frozenset({OTHER})
 
+    def untrusted(self) -> frozenset:
+        """What the request sends: the caller's own choice, except inside a debug-only branch."""
+        if self.debug:
+            return frozenset({BYPASS + self.debug})
+        return frozenset({SIGNED if self.signs == "verified" else UNTRUSTED})
+
+    def instance(self, e) -> frozenset | None:
+        """A module-level object of a project class (``store = SecretStore()``)."""
+        sym = self.an.p.resolve(self.mod, e)
+        if sym is not None and sym.kind == "assign" and isinstance(sym.node, ast.Call):
+            cls = self.an.p.resolve(sym.module, sym.node.func)
+            if cls is not None and cls.kind == "class" and cls.qualname not in self.an.model_tables:
+                return frozenset({f"instance:{cls.qualname}"})
+        return None
+
     def call(self, c: ast.Call):
         an, mod = self.an, self.mod
         f = c.func
         name = dotted(f).rsplit(".", 1)[-1]
+        if isinstance(f, ast.Name) and f.id == "getattr" and len(c.args) >= 2 and isinstance(literal(c.args[1]), str):
+            attr = ast.copy_location(ast.Attribute(value=c.args[0], attr=literal(c.args[1]), ctx=ast.Load()), c)
+            default = self.taint(c.args[2]) - {CONST} if len(c.args) > 2 else frozenset()
+            return self.taint(attr) | default
+        if isinstance(f, ast.Attribute) and f.attr in ("append", "extend", "update") and isinstance(
+                f.value, ast.Name) and isinstance(self.vars.get(f.value.id), CondSet) and c.args:
+            old = self.vars[f.value.id]
+            arg = c.args[0]
+            new = [x for e in (arg.elts if f.attr == "extend" and isinstance(arg, (ast.List, ast.Tuple)) else [arg])
+                   for x in self.conds(e)] if f.attr != "update" else list(getattr(self.eval(arg), "conds", ()))
+            self.vars[f.value.id] = CondSet.of([*old.conds, *new], old)
+            return frozenset({CONST})
+        signed = self.signed_value(f)
+        if signed:
+            for a in [*c.args, *[k.value for k in c.keywords]]:
+                self.eval(a)
+            return frozenset({signed})
+        if name in ("verify", "verify_password", "check_password", "checkpw", "check_password_hash", "verify_and_update"):
+            for a in c.args:  # a password check against a fetched row: the login's own user
+                if isinstance(a, ast.Attribute) and PASSWORD_ATTR.search(a.attr):
+                    self.checks |= {(x[7:], "<identity>") for x in self.taint(a) if x.startswith("access:")}
+        if isinstance(f, ast.Name) and f.id in self.local_syms and f.id not in self.vars:
+            sym = self.local_syms[f.id]
+            if sym.kind == "func":
+                return self.invoke(sym.module, sym.node, c)
         # methods on a query value: where / filter / join ...
         if isinstance(f, ast.Attribute):
             base = self.eval(f.value)
@@ -378,7 +484,12 @@ class _Frame:
                 if sym is not None:
                     return self.invoke(sym[0], sym[1], c, self_value=base, cls=sym[2])
             if isinstance(base, frozenset) and REQUEST in base and f.attr in ("json", "form", "body"):
-                return frozenset({UNTRUSTED})
+                return self.untrusted()
+            if isinstance(base, frozenset) and f.attr in STR_METHODS and base & {UNTRUSTED, SIGNED, TOKEN, CALLER} | {
+                    a for a in base if a.startswith(BYPASS)}:
+                for a in [*c.args, *[k.value for k in c.keywords]]:
+                    self.eval(a)
+                return frozenset(base)  # headers.get("X-Org"), value.strip(): the same origin
         # constructors of queries
         ext = an.p.external_name(mod, f)
         if name in ("select", "update", "delete", "insert") and ("sqlalchemy" in ext or "sqlmodel" in ext
@@ -430,9 +541,24 @@ class _Frame:
         if isinstance(f, ast.Attribute):
             b = self.eval(f.value)
             out |= b if isinstance(b, frozenset) else frozenset()
-        if name in ("int", "str", "UUID", "uuid", "cast", "Decimal", "float"):
+        if name in PASSTHROUGH and isinstance(f, ast.Name):
             return out or frozenset({OTHER})
         return (out - {CONST}) | frozenset({OTHER}) if out - {CONST} else frozenset({OTHER})
+
+    def signed_value(self, f) -> str:
+        """Calls whose result is verified by a signature: webhook SDKs (Stripe's
+        ``construct_event``), ``jwt.decode``, an itsdangerous serializer's ``loads``."""
+        ext = self.an.p.external_name(self.mod, f) or dotted(f)
+        if ext.endswith(("construct_event", "Webhook.verify", "webhook.verify", "verify_webhook")):
+            return SIGNED
+        if re.search(r"(^|\.)(jwt|jose\.jwt|jws)\.decode$", ext):
+            return TOKEN
+        if isinstance(f, ast.Attribute) and f.attr in ("loads", "unsign"):
+            sym = self.an.p.resolve(self.mod, f.value)
+            if sym is not None and sym.kind == "assign" and isinstance(sym.node, ast.Call) and "itsdangerous" in (
+                    self.an.p.external_name(sym.module, sym.node.func) or ""):
+                return TOKEN
+        return ""
 
     def method_of(self, cls_qual: str, meth: str):
         modname, _, cname = cls_qual.partition(":")
@@ -495,7 +621,12 @@ class _Frame:
             return q.add(conds=conds)
         if meth == "filter_by":
             target = (q.joined or q.models or ("",))[-1]
-            return q.add(conds=[Cond(target, k.arg, self.taint(k.value), c.lineno) for k in c.keywords if k.arg])
+            conds = [Cond(target, k.arg, self.taint(k.value), c.lineno, _last_name(k.value)) for k in c.keywords if k.arg]
+            for k in c.keywords:
+                v = self.eval(k.value) if k.arg is None else None
+                if isinstance(v, CondSet):  # filter_by(**filters)
+                    conds += [Cond(target, x.column, x.taint, x.line, x.via) for x in v.conds]
+            return q.add(conds=conds)
         if meth in ("join", "outerjoin", "join_from", "select_from"):
             joined = []
             for a in c.args:
@@ -531,12 +662,15 @@ class _Frame:
                 return [c for lst in lists for c in lst]
             keys = set.intersection(*[{(c.table, c.column) for c in lst} for lst in lists]) if lists else set()
             return [c for lst in lists for c in lst if (c.table, c.column) in keys]
+        if isinstance(e, ast.Starred):  # where(*conds)
+            v = self.eval(e.value)
+            return list(v.conds) if isinstance(v, CondSet) else []
         if isinstance(e, ast.Compare) and len(e.comparators) == 1 and isinstance(e.ops[0], (ast.Eq, ast.In, ast.Is)):
             left, right = e.left, e.comparators[0]
             for a, b in ((left, right), (right, left)):
                 ref = an.column_ref(mod, a, self.vars)
                 if ref and not an.column_ref(mod, b, self.vars):
-                    return [Cond(ref[0], ref[1], self.taint(b), e.lineno)]
+                    return [Cond(ref[0], ref[1], self.taint(b), e.lineno, _last_name(b))]
             return []
         if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr in ("in_", "is_", "__eq__", "any_"):
             ref = an.column_ref(mod, e.func.value, self.vars)
@@ -546,7 +680,7 @@ class _Frame:
                     self.pending.pop(v.key, None)
                     via = self.subquery_scope(v)
                     return [Cond(ref[0], "<org-via-subquery>", via, e.lineno)] if via else []
-                return [Cond(ref[0], ref[1], v, e.lineno)]
+                return [Cond(ref[0], ref[1], v, e.lineno, _last_name(e.args[0]))]
         if isinstance(e, ast.Call):  # a helper returning a condition: tenant_filter(Model, org_id)
             v = self.eval(e)
             return list(v.conds) if isinstance(v, Query) else []
@@ -595,6 +729,20 @@ class _Frame:
         self.accesses.append(Access(q, self.qual))
 
 
+def _looks_cond(e) -> bool:
+    """An element of a filter list: ``Model.col == v``, ``Model.col.in_(...)``, ``and_(...)``."""
+    if isinstance(e, ast.Compare):
+        return any(isinstance(s, ast.Attribute) for s in (e.left, *e.comparators))
+    if isinstance(e, ast.Call):
+        return dotted(e.func).rsplit(".", 1)[-1] in ("in_", "is_", "and_", "or_", "any_", "between", "like", "ilike")
+    return isinstance(e, ast.BoolOp)
+
+
+def _last_name(e) -> str:
+    d = dotted(e) if isinstance(e, (ast.Name, ast.Attribute)) else ""
+    return d.rsplit(".", 1)[-1]
+
+
 def _not_found(node) -> bool:
     return isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and any(
         literal(a) == 404 or "404" in dotted(a) for a in [*node.exc.args[:1], *[k.value for k in node.exc.keywords]])
@@ -605,19 +753,22 @@ def _not_found(node) -> bool:
 class AccessVerdict:
     access: Access
     table: str
-    status: str  # scoped | unscoped | id-substitution | org-from-request | unknown
+    status: str  # a verdict of VERDICTS, or "identity" (login / session plumbing)
     reason: str
     write: bool = False
+    derived: str = ""  # "file:line" of the unscoped fetch whose row id this access reuses (same defect)
+    source: str = ""  # key of the access whose (validated or not) row id this access reuses
 
 
 @dataclass
 class EndpointVerdict:
     route: Route
-    verdict: str  # scoped | unscoped | id-substitution | unknown | no tenant data | cross-tenant (platform)
+    verdict: str  # one of VERDICTS
     reason: str
     evidence: str
     accesses: list = field(default_factory=list)  # AccessVerdict
     platform: bool = False
+    checks: set = field(default_factory=set)  # (access key, attribute) compared to the caller's after the fetch
 
 
 def global_mechanisms(ctx) -> dict[str, str]:
@@ -663,21 +814,51 @@ def _derives(proj: Project, cls_qual: str, base_qual: str) -> bool:
 
 def _trusted(taint: frozenset) -> bool:
     """From the caller's identity, or read from a stored row (whose own access is judged)."""
-    return bool(taint) and all(a == CALLER or a.startswith("access:") for a in taint)
+    return bool(taint) and all(a == CALLER or a.startswith(("access:", BYPASS)) for a in taint)
 
 
-def _judge(s: Schema, acc: Access, table: str, checks: set, mech: dict) -> tuple[str, str]:
+def _bypass(taint: frozenset) -> str:
+    return next((a[len(BYPASS):] for a in taint if a.startswith(BYPASS)), "")
+
+
+def _judge(s: Schema, acc: Access, table: str, checks: set, mech: dict, tokens: bool) -> tuple[str, str]:
     q = acc.query
     org = s.org_col(table)
     where = f"{q.kind} on {table} at {q.file}:{q.line}"
     how = mech.get(table) or mech.get("*")
     if how and (q.kind != "text" or how.startswith("row-level")):  # ORM filters do not touch raw SQL
-        return "scoped", f"{where}: {how}"
+        return "scoped (org)", f"{where}: {how}"
+    if (q.key, "<identity>") in checks:
+        return "identity", f"{where}: the logging-in user's own row, checked against the password"
     org_conds = [c for c in q.conds if c.table == table and c.column in (org, "<org-via-subquery>")]
     org_conds += [c for c in q.conds if c.table in q.joined and c.table != table and c.column == s.org_col(c.table)]
-    if any(_trusted(c.taint) for c in org_conds):
-        how = "via a join" if all(c.table != table for c in org_conds if _trusted(c.taint)) else "directly"
-        return "scoped", f"{where}: org constrained to the caller's org {how}"
+    trusted = [c for c in org_conds if _trusted(c.taint)]
+    if trusted:
+        bypass = next((_bypass(c.taint) for c in trusted if _bypass(c.taint)), "")
+        if bypass and not any(_trusted(c.taint) and not _bypass(c.taint) for c in org_conds):
+            return "test-only bypass", (f"{where}: org from the caller's identity, except in the debug-only branch at "
+                                        f"{bypass}, where a request header chooses it")
+        how = "via a join" if all(c.table != table for c in trusted) else "directly"
+        return "scoped (org)", f"{where}: org constrained to the caller's org {how}"
+    if any(k == q.key and (a == org or _orgish(a)) for k, a in checks):
+        return "scoped (org)", f"{where}: fetched, then its {org} compared to the caller's"
+    own = [c for c in q.conds if c.table == table and c.taint and c.taint <= {CALLER} and (
+        IDENTITY_ATTR.search(c.via or "") or IDENTITY_ATTR.search(c.column))]
+    if own:
+        return "scoped (owner)", f"{where}: {table}.{own[0].column} equals the caller's own {own[0].via or 'identity'}"
+    if q.kind == "get" and q.id_taint and q.id_taint <= {CALLER}:
+        return "scoped (owner)", f"{where}: loaded by the caller's own id"
+    owner_checks = [a for k, a in checks if k == q.key and a != "<identity>" and IDENTITY_ATTR.search(a)]
+    if owner_checks:
+        return "scoped (owner)", f"{where}: fetched, then its {owner_checks[0]} compared to the caller's"
+    values = frozenset().union(q.id_taint, *(c.taint for c in q.conds if c.table in (table, *q.joined)))
+    if SIGNED in values and UNTRUSTED not in values:
+        return "signed webhook", f"{where}: looked up by a value of a signature-verified payload"
+    if TOKEN in values and UNTRUSTED not in values:
+        return "capability token", f"{where}: looked up by an id from a signed token"
+    tok = [c for c in q.conds if c.table == table and TOKEN_COLUMN.search(c.column) and UNTRUSTED in c.taint]
+    if tok and tokens:
+        return "capability token", f"{where}: looked up by its unguessable `{tok[0].column}` (the app generates tokens with `secrets`)"
     if org_conds:
         t = frozenset().union(*(c.taint for c in org_conds))
         if UNTRUSTED in t:
@@ -686,8 +867,6 @@ def _judge(s: Schema, acc: Access, table: str, checks: set, mech: dict) -> tuple
             return "unscoped", f"{where}: org compared to a constant"
         return "unknown", f"{where}: org value of unknown origin"
     wrong = [c for c in q.conds if c.column == s.org_col(c.table) and c.table not in (table, *q.joined)]
-    if any(k == q.key and (a == org or _orgish(a)) for k, a in checks):
-        return "scoped", f"{where}: fetched, then its org compared to the caller's"
     path_ids = [c for c in q.conds if c.table == table and c.column in s.tables[table].pk and any(
         a.startswith("path:") for a in c.taint)]
     if (q.kind == "get" or (q.kind == "query" and q.id_taint)) and any(a.startswith("path:") for a in q.id_taint) \
@@ -698,11 +877,40 @@ def _judge(s: Schema, acc: Access, table: str, checks: set, mech: dict) -> tuple
     if q.kind == "text":
         return "unscoped", f"{where}: raw SQL without an {org} condition"
     if q.kind == "insert":
-        return "scoped", where
+        return "scoped (org)", where
     return "unscoped", f"{where}: no {org} condition"
 
 
-VERDICTS = ORDER = ["id-substitution", "unscoped", "unknown", "scoped", "no tenant data", "cross-tenant (platform)"]
+def _derived_from(s: Schema, q: Query, table: str) -> set:
+    """Keys of the accesses whose row ids this query is bound to (``Job.id == job.id`` after
+    ``job`` was fetched, ``session.get(Job, job.id)``, ``JobNote.job_id == job.id``)."""
+    out = set()
+    t = s.tables.get(table)
+    if t is None:
+        return out
+    keyed = [q.id_taint] if q.kind in ("get", "query") and q.id_taint else []
+    keyed += [c.taint for c in q.conds if c.table == table and (c.column in t.pk or c.column in t.fks())]
+    for taint in keyed:
+        rest = taint - {OTHER, CONST}
+        if rest and all(a.startswith("access:") for a in rest):
+            out |= {a[7:] for a in rest}
+    return out
+
+
+SEVERE = ("id-substitution", "unscoped")
+BAD = ("id-substitution", "unscoped", "unknown")
+VERDICTS = ORDER = ["id-substitution", "unscoped", "unknown", "test-only bypass", "capability token", "signed webhook",
+                    "scoped (owner)", "scoped (org)", "platform", "no tenant data"]
+_QUIET = ("identity",)  # statuses that are not tenant data at the endpoint
+
+
+def _tokens_generated(ctx) -> bool:
+    """The app mints unguessable tokens (``secrets.token_urlsafe`` / ``token_hex`` / ``token_bytes``)."""
+    for f in ctx.index.select("*.py"):
+        if f.text and "token_" in f.text and not ctx.layout.is_test(f.path) and re.search(
+                r"\btoken_(urlsafe|hex|bytes)\(", f.text):
+            return True
+    return False
 
 
 def endpoint_verdicts(ctx) -> list[EndpointVerdict]:
@@ -713,6 +921,7 @@ def endpoint_verdicts(ctx) -> list[EndpointVerdict]:
     an = analyzer(ctx)
     s = an.s
     mech = global_mechanisms(ctx)
+    tokens = _tokens_generated(ctx)
     platform_deps = {a.name for a in auth_paths(ctx) if a.platform}
     out = []
     for r in route_inventory(ctx):
@@ -724,27 +933,61 @@ def endpoint_verdicts(ctx) -> list[EndpointVerdict]:
             for t in acc.query.models:
                 if not s.org_col(t):
                     continue
-                status, reason = _judge(s, acc, t, res.checks, mech)
+                status, reason = _judge(s, acc, t, res.checks, mech, tokens)
                 if status == "org-from-request":
                     status = "id-substitution" if acc.query.kind != "insert" and r.path_params and any(
                         a.startswith("path:") for c in acc.query.conds for a in c.taint) else "unscoped"
                 avs.append(AccessVerdict(acc, t, status, reason, acc.query.kind in ("update", "delete", "insert")))
+        _fold_derived(s, avs)
         auth_names = {d.name for d in r.dependencies if d.authenticates} | {
             c for d in r.dependencies if d.authenticates for c in d.chain}
         platform = bool(auth_names & platform_deps) and not (auth_names - platform_deps - _non_identifying(ctx, auth_names))
-        if not avs:
+        counted = [a for a in avs if a.status not in _QUIET]
+        if not counted:
             verdict, reason, evidence = "no tenant data", "no query on a tenant table is reached", ""
+            if avs:
+                reason = "identity plumbing only: " + "; ".join(dict.fromkeys(a.reason for a in avs))
         else:
-            worst = min(avs, key=lambda a: ORDER.index(a.status))
+            worst = min(counted, key=lambda a: ORDER.index(a.status))
             verdict = worst.status
-            bad = [a for a in avs if a.status == verdict]
+            bad = [a for a in counted if a.status == verdict]
             reason = "; ".join(dict.fromkeys(a.reason for a in bad))
             evidence = " -> ".join(bad[0].access.chain) + f" ({bad[0].access.query.file}:{bad[0].access.query.line})"
-            if platform and verdict in SEVERE + ("unknown",):
-                verdict, reason = "cross-tenant (platform)", "platform-operator credential (no org by design): " + reason
-        out.append(EndpointVerdict(r, verdict, reason, evidence, avs, platform))
+            if platform and verdict in BAD:
+                verdict, reason = "platform", "platform-operator credential (no org by design): " + reason
+        out.append(EndpointVerdict(r, verdict, reason, evidence, avs, platform, set(res.checks)))
     _MEMO[key] = out
     return out
+
+
+def _fold_derived(s: Schema, avs: list) -> None:
+    """A query bound to the id of a row this endpoint already fetched inherits that row's
+    verdict: scoped when the row was validated; when it was not, the defect is the first
+    query (``derived`` marks the follower so that it is not reported again)."""
+    by_key = {}
+    for a in avs:
+        by_key.setdefault(a.access.query.key, a)
+    for _ in range(3):
+        changed = False
+        for a in avs:
+            if a.status not in BAD or a.derived:
+                continue
+            src = [by_key[k] for k in _derived_from(s, a.access.query, a.table) if k in by_key and by_key[k] is not a]
+            if not src:
+                continue
+            first = min(src, key=lambda x: ORDER.index(x.status) if x.status in ORDER else len(ORDER))
+            q0 = first.access.query
+            a.source = q0.key
+            if first.status in BAD:
+                a.derived = f"{q0.file}:{q0.line}"
+                a.status = first.status
+            else:
+                a.status = first.status
+                a.reason = (f"{a.access.query.kind} on {a.table} at {a.access.query.file}:{a.access.query.line}: by the "
+                            f"id of the row fetched at {q0.file}:{q0.line} ({first.status})")
+            changed = True
+        if not changed:
+            break
 
 
 def _non_identifying(ctx, names) -> set:
@@ -844,7 +1087,7 @@ def _carries_org(proj, s: Schema, mod, func) -> tuple[bool, str]:
 def _shared_credential(proj, s: Schema, mod, func) -> bool:
     """Credentials compared to configured values (settings), no user row loaded."""
     text = source(func)
-    loads_user = any(t in text for t in ("select(", ".get(", ".query(", ".scalar(", ".execute("))
+    loads_user = bool(re.search(r"\bselect\(|\.query\(|\.scalars?\(|\.execute\(|(session|db)\.get\(", text))
     compares_setting = re.search(r"compare_digest\(.*settings|[!=]=\s*settings\.|settings\.\w+\s*[!=]=", text)
     return bool(compares_setting) and not loads_user
 
@@ -896,8 +1139,10 @@ def plot_verdicts_by_router(ctx):
     if len(df):
         table = pd.crosstab(df["router"], df["verdict"])
         cols = [c for c in ORDER if c in table.columns]
-        colors = {"id-substitution": "#8e44ad", "unscoped": "#c0392b", "unknown": "#e67e22", "scoped": "#27ae60",
-                  "no tenant data": "#95a5a6", "cross-tenant (platform)": "#2980b9"}
+        colors = {"id-substitution": "#8e44ad", "unscoped": "#c0392b", "unknown": "#e67e22",
+                  "test-only bypass": "#d35400", "capability token": "#16a085", "signed webhook": "#1abc9c",
+                  "scoped (owner)": "#2ecc71", "scoped (org)": "#27ae60", "no tenant data": "#95a5a6",
+                  "platform": "#2980b9"}
         table[cols].plot.barh(stacked=True, ax=ax, color=[colors[c] for c in cols])
     ax.set_xlabel("routes")
     ax.set_ylabel("")
