@@ -75,6 +75,7 @@ class Query:
     line: int = 0
     col: int = 0
     sql: str = ""
+    alts: tuple = ()  # the same statement as other branches of a helper return it (``if org: ... else: ...``)
 
     @property
     def key(self) -> str:
@@ -84,7 +85,13 @@ class Query:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
         for k, v in kw.items():
             d[k] = d[k] + tuple(v) if k in ("joined", "conds") else v
+        if self.alts and "alts" not in kw:
+            d["alts"] = tuple(a.add(**kw) for a in self.alts)
         return Query(**d)
+
+
+class TupleVal(tuple):
+    """A function's ``return query, extra``: unpacked by ``q, extra = helper(...)``."""
 
 
 @dataclass
@@ -162,6 +169,61 @@ class Analyzer:
         self.memo[key] = res
         return res
 
+    def attr_instance(self, cls_qual: str, attr: str, depth: int = 0) -> str | None:
+        """The project class of ``obj.attr`` for an instance of ``cls_qual``: from ``attr: Cls``
+        in the class body, or ``self.attr = Cls(...)`` / ``self.attr: Cls = ...`` in a method."""
+        key = ("attr", cls_qual, attr)
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = None
+        modname, _, cname = cls_qual.partition(":")
+        mod = self.p.modules.get(modname)
+        cls = mod.defs.get(cname.split(".")[0]) if mod else None
+        if not isinstance(cls, ast.ClassDef) or depth > 4:
+            return None
+        found = None
+        for n in walk(cls):
+            target = value = ann = None
+            if isinstance(n, ast.AnnAssign):
+                target, value, ann = n.target, n.value, n.annotation
+            elif isinstance(n, ast.Assign) and len(n.targets) == 1:
+                target, value = n.targets[0], n.value
+            if target is None:
+                continue
+            name = target.id if isinstance(target, ast.Name) else (
+                target.attr if isinstance(target, ast.Attribute) and dotted(target.value) in ("self", "cls") else None)
+            if name != attr:
+                continue
+            for expr in (ann, value.func if isinstance(value, ast.Call) else None):
+                sym = self.p.resolve(mod, _unquote(expr)) if expr is not None else None
+                if sym is not None and sym.kind == "class" and sym.qualname not in self.model_tables:
+                    found = sym.qualname
+                    break
+            if found:
+                break
+        if found is None:
+            for b in cls.bases:
+                sym = self.p.resolve(mod, b)
+                if sym is not None and sym.kind == "class":
+                    found = self.attr_instance(sym.qualname, attr, depth + 1)
+                    if found:
+                        break
+        self.memo[key] = found
+        return found
+
+    def annotated_instance(self, mod, ann) -> frozenset | None:
+        """A parameter annotated with a project class (``repo: OrderRepository``)."""
+        if ann is None:
+            return None
+        for n in walk(ann):
+            if isinstance(n, (ast.Name, ast.Attribute, ast.Constant)):
+                sym = self.p.resolve(mod, _unquote(n))
+                if sym is not None and sym.kind == "class" and sym.qualname not in self.model_tables and not \
+                        REQUEST_TYPES.search(sym.short) and not OTHER_TYPES.search(sym.short):
+                    if any(isinstance(x, FuncNode) for x in sym.node.body):
+                        return frozenset({f"instance:{sym.qualname}"})
+        return None
+
     def handler_env(self, route: Route) -> dict:
         env = {}
         deps = {d.param: d for d in route.dependencies if d.level == "param"}
@@ -184,8 +246,10 @@ class Analyzer:
                     denv[p2] = self.param_value(m2, p2, d2, a2, sub, ())
                 r = self.analyze(info["module"], info["node"], denv, depth=MAX_DEPTH - 3)
                 if isinstance(r.ret, frozenset) and r.ret:
-                    return frozenset(a for a in r.ret if not a.startswith("access:")) or frozenset({OTHER})
-            return frozenset({OTHER})
+                    v = frozenset(a for a in r.ret if not a.startswith("access:"))
+                    if v and v != {OTHER}:
+                        return v
+            return self.annotated_instance(mod, ann) or frozenset({OTHER})
         text = source(ann) if ann is not None else ""
         if REQUEST_TYPES.search(text):
             return frozenset({REQUEST})
@@ -209,6 +273,7 @@ class _Frame:
         self.pending: dict[str, Query] = {}
         self.qual = f"{mod.name}:{func.name}"
         self.debug = ""  # "file:line" while inside a branch taken only under a debug / test flag
+        self.tuple_call = None  # the call whose result a tuple target unpacks
         self.local_syms: dict = {}  # names imported inside the function
         self.signs = any(dotted(n.func).endswith(("hmac.new", "hmac.digest", "HMAC")) for n in own_nodes(func)
                          if isinstance(n, ast.Call))
@@ -224,17 +289,32 @@ class _Frame:
         if isinstance(st, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             if st.value is None:
                 return
-            v = self.eval(st.value)
             targets = st.targets if isinstance(st, ast.Assign) else [st.target]
+            value = st.value.value if isinstance(st.value, ast.Await) else st.value
+            self.tuple_call = value if isinstance(targets[0], (ast.Tuple, ast.List)) else None
+            v = self.eval(st.value)
+            self.tuple_call = None
             for t in targets:
                 self.bind(t, v, aug=isinstance(st, ast.AugAssign))
         elif isinstance(st, ast.Expr):
             self.eval(st.value)
         elif isinstance(st, ast.Return):
+            if isinstance(st.value, ast.Tuple):
+                vals = [self.eval(e) for e in st.value.elts]
+                if any(isinstance(x, Query) for x in vals):
+                    for x in vals:
+                        if isinstance(x, Query):
+                            self.pending.pop(x.key, None)
+                    self.ret = TupleVal(vals)
+                    return
             if st.value is not None:
                 v = self.eval(st.value)
                 if isinstance(v, Query):
                     self.pending.pop(v.key, None)
+                    old = self.ret
+                    if isinstance(old, Query) and old.key == v.key and old != v:
+                        v = Query(**{**{k: getattr(v, k) for k in v.__dataclass_fields__},
+                                     "alts": tuple(dict.fromkeys((*v.alts, old, *old.alts)))})
                     self.ret = v
                 elif isinstance(v, CondSet) and not self.ret:
                     self.ret = v
@@ -289,6 +369,9 @@ class _Frame:
                 self.pending[v.key] = v
             old = self.vars.get(target.id)
             self.vars[target.id] = (old | v) if aug and isinstance(old, frozenset) and isinstance(v, frozenset) else v
+        elif isinstance(target, (ast.Tuple, ast.List)) and isinstance(v, TupleVal) and len(v) == len(target.elts):
+            for e, x in zip(target.elts, v):
+                self.bind(e, x)
         elif isinstance(target, (ast.Tuple, ast.List)):
             for e in target.elts:
                 self.bind(e, v if isinstance(v, frozenset) else frozenset({OTHER}))
@@ -355,7 +438,7 @@ class _Frame:
             t = self.an.model_table(self.mod, e, {})
             if t:
                 return frozenset({f"model:{t}"})
-            return self.instance(e) or frozenset({OTHER})
+            return self.instance(e) or (frozenset({CONST}) if self.module_constant(e) else frozenset({OTHER}))
         if isinstance(e, ast.Attribute):
             base = self.eval(e.value)
             if isinstance(base, Query):
@@ -366,6 +449,13 @@ class _Frame:
                 return base if e.attr == "state" else self.untrusted()
             if isinstance(e.value, ast.Name) and e.value.id not in self.vars and base == {OTHER}:
                 return self.instance(e) or base  # module.singleton
+            inst = next((a for a in base if a.startswith("instance:")), None)
+            if inst is not None:  # server.agent_manager
+                t = self.an.attr_instance(inst[9:], e.attr)
+                if t:
+                    return frozenset({f"instance:{t}"})
+                if e.attr.isupper() and base == {inst}:  # self.DEFAULT_USER_ID: a class constant
+                    return frozenset({CONST})
             if any(a.startswith("model:") for a in base):
                 return frozenset({OTHER})
             return base
@@ -411,6 +501,11 @@ class _Frame:
         if self.debug:
             return frozenset({BYPASS + self.debug})
         return frozenset({SIGNED if self.signs == "verified" else UNTRUSTED})
+
+    def module_constant(self, e) -> bool:
+        """``DEFAULT_ORG_ID = "org-0000"`` (imported or local): a literal, not a request value."""
+        sym = self.an.p.resolve(self.mod, e)
+        return sym is not None and sym.kind == "assign" and isinstance(sym.node, (ast.Constant, ast.JoinedStr))
 
     def instance(self, e) -> frozenset | None:
         """A module-level object of a project class (``store = SecretStore()``)."""
@@ -513,9 +608,15 @@ class _Frame:
             sym_t = self.method_of(self.cls, f.attr)
             if sym_t is not None:
                 return self.invoke(sym_t[0], sym_t[1], c, self_value=self.vars.get(f.value.id), cls=sym_t[2])
+        if sym is None and isinstance(f, ast.Attribute) and not (isinstance(f.value, ast.Name) and f.value.id in self.vars):
+            owner = an.p.resolve(mod, f.value)  # Model.classmethod(...) defined on a base class
+            found = self.method_of(owner.qualname, f.attr) if owner is not None and owner.kind == "class" else None
+            if found is not None:
+                return self.invoke(found[0], found[1], c, self_value=self.class_value(owner.qualname), cls=found[2])
         if sym is not None and sym.kind == "func":
             cls = sym.qualname.rsplit(".", 1)[0] if "." in sym.qualname.rsplit(":", 1)[-1] else None
-            return self.invoke(sym.module, sym.node, c, cls=cls)
+            return self.invoke(sym.module, sym.node, c, cls=cls,
+                               self_value=self.class_value(cls) if cls and cls in an.model_tables else None)
         if sym is not None and sym.kind == "class":
             table = an.model_tables.get(sym.qualname)
             if table:
@@ -525,11 +626,24 @@ class _Frame:
                         q = Query("insert", (table,), conds=(Cond(table, org, self.taint(k.value), c.lineno),),
                                   file=mod.path, line=c.lineno, col=c.col_offset)
                         self.record(q)
-                return frozenset({OTHER})
+                if not org:  # a row of a table without an org column: judged by its parent, or as global
+                    self.record(Query("insert", (table,), conds=tuple(
+                        Cond(table, k.arg, self.taint(k.value), c.lineno, _last_name(k.value)) for k in c.keywords
+                        if k.arg), file=mod.path, line=c.lineno, col=c.col_offset))
+                vals = frozenset().union(*(self.taint(k.value) for k in c.keywords))  # a new row: its values' origins
+                return (vals - {CONST}) or frozenset({CONST} if c.keywords else {OTHER})
+            if not any(isinstance(n, FuncNode) for n in sym.node.body) and (c.args or c.keywords):
+                # a plain record (dataclass, pydantic model): its fields carry its arguments' origins
+                out = frozenset().union(*(self.taint(a) for a in [*c.args, *[k.value for k in c.keywords]]))
+                return (out - {CONST}) or frozenset({CONST})
             init = self.method_of(sym.qualname, "__init__")
             if init is not None:
                 self.invoke(init[0], init[1], c, self_value=frozenset({f"instance:{sym.qualname}"}), cls=init[2])
             return frozenset({f"instance:{sym.qualname}"})
+        if isinstance(f, ast.Attribute) and not c.args and not c.keywords:
+            base = self.eval(f.value)  # user.to_pydantic(), row.model_dump(): a view of the same object
+            if isinstance(base, frozenset) and not isinstance(base, CondSet) and (base - {OTHER, CONST} or base == {CONST}):
+                return frozenset(base)
         # anything else: evaluate the arguments (side effects), pass their origin through
         out = frozenset()
         for a in [*c.args, *[k.value for k in c.keywords]]:
@@ -544,6 +658,10 @@ class _Frame:
         if name in PASSTHROUGH and isinstance(f, ast.Name):
             return out or frozenset({OTHER})
         return (out - {CONST}) | frozenset({OTHER}) if out - {CONST} else frozenset({OTHER})
+
+    def class_value(self, qual: str) -> frozenset:
+        t = self.an.model_tables.get(qual)
+        return frozenset({f"model:{t}"}) if t else frozenset({f"instance:{qual}"})
 
     def signed_value(self, f) -> str:
         """Calls whose result is verified by a signature: webhook SDKs (Stripe's
@@ -609,6 +727,16 @@ class _Frame:
             self.accesses.append(Access(acc.query, acc.func, (qual, *acc.chain)))
             self.recorded.add(acc.query.key)
         self.checks |= res.checks
+        if isinstance(res.ret, TupleVal):
+            if c is self.tuple_call:
+                return res.ret
+            out = frozenset()
+            for x in res.ret:  # not unpacked: the statement is executed by whoever gets it
+                if isinstance(x, Query):
+                    self.record(x)
+                    x = frozenset({f"access:{x.key}"})
+                out |= x
+            return out or frozenset({OTHER})
         return res.ret if res.ret else frozenset({OTHER})
 
     # -- queries --------------------------------------------------------------------------
@@ -729,6 +857,13 @@ class _Frame:
         self.accesses.append(Access(q, self.qual))
 
 
+def _unquote(expr):
+    """``"Cls"`` (a string annotation) as a Name."""
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str) and expr.value.isidentifier():
+        return ast.copy_location(ast.Name(id=expr.value, ctx=ast.Load()), expr)
+    return expr
+
+
 def _looks_cond(e) -> bool:
     """An element of a filter list: ``Model.col == v``, ``Model.col.in_(...)``, ``and_(...)``."""
     if isinstance(e, ast.Compare):
@@ -814,7 +949,8 @@ def _derives(proj: Project, cls_qual: str, base_qual: str) -> bool:
 
 def _trusted(taint: frozenset) -> bool:
     """From the caller's identity, or read from a stored row (whose own access is judged)."""
-    return bool(taint) and all(a == CALLER or a.startswith(("access:", BYPASS)) for a in taint)
+    rest = taint - {CONST}  # a constant fallback (``x or DEFAULT_ORG``) is not the request's choice
+    return bool(rest) and all(a == CALLER or a.startswith(("access:", BYPASS)) for a in rest)
 
 
 def _bypass(taint: frozenset) -> str:
@@ -822,6 +958,20 @@ def _bypass(taint: frozenset) -> str:
 
 
 def _judge(s: Schema, acc: Access, table: str, checks: set, mech: dict, tokens: bool) -> tuple[str, str]:
+    """The verdict of one access; a statement built differently by branches is judged by its worst branch."""
+    if not acc.query.alts:
+        return _judge_one(s, acc, table, checks, mech, tokens)
+    cols = s.tables[table].columns if table in s.tables else {}
+    alts = [q for q in (Query(**{**{k: getattr(acc.query, k) for k in acc.query.__dataclass_fields__}, "alts": ()}),
+                        *acc.query.alts)
+            # a branch filtering on a column this table lacks is not the one taken for it
+            if not cols or all(c.column in cols or c.column.startswith("<") for c in q.conds if c.table == table)]
+    out = [_judge_one(s, Access(q, acc.func, acc.chain), table, checks, mech, tokens) for q in alts or [acc.query]]
+    rank = ORDER + ["org-from-request", "identity"]
+    return min(out, key=lambda x: rank.index(x[0]) if x[0] in rank else 0)
+
+
+def _judge_one(s: Schema, acc: Access, table: str, checks: set, mech: dict, tokens: bool) -> tuple[str, str]:
     q = acc.query
     org = s.org_col(table)
     where = f"{q.kind} on {table} at {q.file}:{q.line}"
@@ -842,8 +992,11 @@ def _judge(s: Schema, acc: Access, table: str, checks: set, mech: dict, tokens: 
         return "scoped (org)", f"{where}: org constrained to the caller's org {how}"
     if any(k == q.key and (a == org or _orgish(a)) for k, a in checks):
         return "scoped (org)", f"{where}: fetched, then its {org} compared to the caller's"
-    own = [c for c in q.conds if c.table == table and c.taint and c.taint <= {CALLER} and (
-        IDENTITY_ATTR.search(c.via or "") or IDENTITY_ATTR.search(c.column))]
+    cols = s.tables[table].columns
+    own = [c for c in q.conds if c.table == table and _trusted(c.taint) and not _bypass(c.taint) and (
+        IDENTITY_ATTR.search(c.via) if c.via else IDENTITY_ATTR.search(c.column)) and c.column not in s.tables[table].pk
+        and (c.column in cols or not cols)]
+    own += [c for c in q.conds if c.table == table and c.taint and c.taint <= {CALLER} and c.column in s.tables[table].pk]
     if own:
         return "scoped (owner)", f"{where}: {table}.{own[0].column} equals the caller's own {own[0].via or 'identity'}"
     if q.kind == "get" and q.id_taint and q.id_taint <= {CALLER}:
@@ -864,6 +1017,8 @@ def _judge(s: Schema, acc: Access, table: str, checks: set, mech: dict, tokens: 
         if UNTRUSTED in t:
             return "org-from-request", f"{where}: org value comes from the request (path/query/body), not the identity"
         if t <= {CONST}:
+            if q.kind == "insert":
+                return "unknown", f"{where}: the row is created in a fixed organisation"
             return "unscoped", f"{where}: org compared to a constant"
         return "unknown", f"{where}: org value of unknown origin"
     wrong = [c for c in q.conds if c.column == s.org_col(c.table) and c.table not in (table, *q.joined)]
@@ -881,6 +1036,62 @@ def _judge(s: Schema, acc: Access, table: str, checks: set, mech: dict, tokens: 
     return "unscoped", f"{where}: no {org} condition"
 
 
+PASSWORD_COLUMN = re.compile(r"(?i)password|passwd|pwd_hash")
+
+
+def _identity_tables(s: Schema) -> set:
+    """Tables of the logging-in principal (they hold a password column)."""
+    key = ("identity-tables", id(s))
+    if key not in _MEMO:
+        _MEMO[key] = {n for n, t in s.tables.items() if any(PASSWORD_COLUMN.search(c) for c in t.columns)}
+    return _MEMO[key]
+
+
+def _tenant_parents(s: Schema, table: str) -> dict:
+    """{fk column: parent table} of a table without an org column whose rows belong to a tenant
+    row (``job_notes.job_id -> jobs``); identity tables' children (sessions, tokens) excluded."""
+    t = s.tables.get(table)
+    if t is None or table == s.org_table or s.org_col(table):
+        return {}
+    ident = _identity_tables(s)
+    return {c: p for c, p in t.fks().items() if p in s.tables and s.org_col(p) and p not in ident}
+
+
+def _global_table(s: Schema, table: str) -> bool:
+    """Shared by every organisation: no org column and no foreign key at all."""
+    t = s.tables.get(table)
+    return t is not None and table != s.org_table and not s.org_col(table) and not t.fks() and bool(
+        s.org_table) and table not in _identity_tables(s)
+
+
+def _judge_orgless(s: Schema, acc: Access, table: str, checks: set, mech: dict, route) -> tuple[str, str] | None:
+    """Tenant data without an org column (a child of a tenant row), and global tables
+    written by tenant roles; None when the table holds no tenant data."""
+    q = acc.query
+    where = f"{q.kind} on {table} at {q.file}:{q.line}"
+    parents = _tenant_parents(s, table)
+    if not parents:
+        if _global_table(s, table) and q.kind in ("insert", "update", "delete") and route.auth != "none" \
+                and not s.tenancy_inferred:
+            return "unscoped", (f"{where}: `{table}` has no org column and is shared by every organisation, "
+                                f"yet a tenant route ({route.auth}) writes it")
+        return None
+    if mech.get(table) or mech.get("*"):
+        return "scoped (org)", f"{where}: {mech.get(table) or mech.get('*')}"
+    fk = [c for c in q.conds if c.table == table and c.column in parents]
+    if any(c.taint and c.taint <= {CALLER} for c in fk):
+        return "scoped (org)", f"{where}: its parent id comes from the caller's identity"
+    joined = [c for c in q.conds if c.table in q.joined and c.table in parents.values() and c.column == s.org_col(c.table)]
+    if any(_trusted(c.taint) for c in joined):
+        return "scoped (org)", f"{where}: joined to its parent {joined[0].table}, whose org is the caller's"
+    parent = "/".join(sorted(set(parents.values())))
+    pk = s.tables[table].pk
+    if (q.kind == "get" and any(a.startswith("path:") for a in q.id_taint)) or any(
+            c.table == table and c.column in pk and any(a.startswith("path:") for a in c.taint) for c in q.conds):
+        return "id-substitution", f"{where}: loaded by a path id; `{table}` has no org column and its {parent} row is never checked"
+    return "unscoped", f"{where}: `{table}` has no org column and is not constrained through its {parent} row"
+
+
 def _derived_from(s: Schema, q: Query, table: str) -> set:
     """Keys of the accesses whose row ids this query is bound to (``Job.id == job.id`` after
     ``job`` was fetched, ``session.get(Job, job.id)``, ``JobNote.job_id == job.id``)."""
@@ -889,7 +1100,8 @@ def _derived_from(s: Schema, q: Query, table: str) -> set:
     if t is None:
         return out
     keyed = [q.id_taint] if q.kind in ("get", "query") and q.id_taint else []
-    keyed += [c.taint for c in q.conds if c.table == table and (c.column in t.pk or c.column in t.fks())]
+    org = s.org_col(table)
+    keyed += [c.taint for c in q.conds if c.table == table and c.column != org and (c.column in t.pk or c.column in t.fks())]
     for taint in keyed:
         rest = taint - {OTHER, CONST}
         if rest and all(a.startswith("access:") for a in rest):
@@ -932,6 +1144,9 @@ def endpoint_verdicts(ctx) -> list[EndpointVerdict]:
             acc = Access(acc.query, acc.func, chain)
             for t in acc.query.models:
                 if not s.org_col(t):
+                    judged = _judge_orgless(s, acc, t, res.checks, mech, r)
+                    if judged:
+                        avs.append(AccessVerdict(acc, t, *judged, acc.query.kind in ("update", "delete", "insert")))
                     continue
                 status, reason = _judge(s, acc, t, res.checks, mech, tokens)
                 if status == "org-from-request":
@@ -970,10 +1185,14 @@ def _fold_derived(s: Schema, avs: list) -> None:
     for _ in range(3):
         changed = False
         for a in avs:
-            if a.status not in BAD or a.derived:
+            if a.derived or a.status == "identity":
                 continue
             src = [by_key[k] for k in _derived_from(s, a.access.query, a.table) if k in by_key and by_key[k] is not a]
-            if not src:
+            if src and all(x.status == "identity" for x in src):  # the logging-in user's memberships
+                a.status, a.source, changed = "identity", src[0].access.query.key, True
+                a.reason = f"{a.access.query.kind} on {a.table} at {a.access.query.file}:{a.access.query.line}: rows of the logging-in user"
+                continue
+            if not src or a.status not in BAD:
                 continue
             first = min(src, key=lambda x: ORDER.index(x.status) if x.status in ORDER else len(ORDER))
             q0 = first.access.query
@@ -1078,6 +1297,8 @@ def _carries_org(proj, s: Schema, mod, func) -> tuple[bool, str]:
         if sym is not None and sym.kind == "class":
             if s.by_class.get(sym.qualname) and s.org_col(s.by_class[sym.qualname]):
                 return True, f"returns a {sym.short} row, which has {s.org_col(s.by_class[sym.qualname])}"
+            if s.org_table and s.by_class.get(sym.qualname) == s.org_table:
+                return True, f"returns the caller's {sym.short} row"
             fields = {t.target.id for t in sym.node.body if isinstance(t, ast.AnnAssign) and isinstance(t.target, ast.Name)}
             if any(f == org or _orgish(f) for f in fields):
                 return True, f"returns {sym.short}, which carries the org"
