@@ -75,7 +75,8 @@ def endpoint_verdicts(ctx) -> list[EndpointVerdict]:
                 avs.append(AccessVerdict(acc, t, status, reason, acc.query.kind in ("update", "delete", "insert")))
         _fold_derived(s, avs)
         auth_names = {d.name for d in r.dependencies if d.authenticates} | {
-            c for d in r.dependencies if d.authenticates for c in d.chain}
+            c for d in r.dependencies if d.authenticates for c in d.chain} | {
+            m.name for m in r.middlewares if m.enforces_auth}
         platform = bool(auth_names & platform_deps) and not (auth_names - platform_deps - _non_identifying(ctx, auth_names))
         counted = [a for a in avs if a.status not in _QUIET]
         if not counted:
@@ -141,8 +142,15 @@ def auth_paths(ctx) -> list[AuthPath]:
                     ap.routes.append(r)
         for m in r.middlewares:
             if m.enforces_auth:
-                ap = found.setdefault(m.name, AuthPath(m.name, "middleware", m.file, m.line, m.sets_org,
-                                                       "sets request.state.<org>" if m.sets_org else ""))
+                ap = found.get(m.name)
+                if ap is None:
+                    ap = found[m.name] = AuthPath(m.name, "middleware", m.file, m.line, m.sets_org,
+                                                  "sets request.state.<org>" if m.sets_org else "")
+                    modname, _, cname = m.name.partition(":")
+                    mmod = proj.modules.get(modname)
+                    node = mmod.defs.get(cname) if mmod else None
+                    ap.platform = not m.sets_org and node is not None and (
+                        cname in forced or _shared_credential(proj, s, mmod, node))
                 if r not in ap.routes:
                     ap.routes.append(r)
     # a shared credential is a platform role only if what it guards is the org table itself
@@ -195,7 +203,8 @@ def _shared_credential(proj, s: Schema, mod, func) -> bool:
     """Credentials compared to configured values (settings), no user row loaded."""
     text = source(func)
     loads_user = bool(re.search(r"\bselect\(|\.query\(|\.scalars?\(|\.execute\(|(session|db)\.get\(", text))
-    compares_setting = re.search(r"compare_digest\(.*settings|[!=]=\s*settings\.|settings\.\w+\s*[!=]=", text)
+    compares_setting = re.search(r"compare_digest\(.*settings|[!=]=\s*settings\.|settings\.\w+\s*[!=]=", text) or re.search(
+        r"(?i)headers.*[!=]=\s*f?[\"']?[^\n]*self\.\w*(password|secret|token|key)\b", text)  # a configured password
     return bool(compares_setting) and not loads_user
 
 
