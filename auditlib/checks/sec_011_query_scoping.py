@@ -30,7 +30,8 @@ def query_scoping(ctx):
     Why: one unscoped query leaks or modifies another organisation's rows. Severity:
     BLOCKER at the query line when an authenticated tenant route reaches it; WARNING
     when only unauthenticated routes reach it (confirm the lookup key is an unguessable
-    token) or when the org value's origin could not be decided. Not flagged: queries
+    token), when the org value's origin could not be decided, or when it is a read whose
+    rows reach no response (a global existence / uniqueness check, ids used internally). Not flagged: queries
     on non-tenant tables, code no route reaches (jobs, scripts), routes of a
     platform-operator credential (cross-tenant by design, see SEC-012), a login's
     lookup of its own user (identity plumbing).
@@ -49,7 +50,12 @@ def query_scoping(ctx):
         authed = [v for _, v in items if v.route.auth != "none"]
         routes = [d for _, v in dict((id(v), (x, v)) for x, v in items).values() for d in v.route.as_dicts()]
         severe = authed and any(x.status != "unknown" for x, v in items if v.route.auth != "none")
-        sev, caveat = cap_inferred(ctx, Severity.BLOCKER if severe else Severity.WARNING)
+        internal = all(v.internal(x) for x, v in items)
+        sev, caveat = cap_inferred(ctx, Severity.BLOCKER if severe and not internal else Severity.WARNING)
+        if internal and severe:
+            caveat = (" Its rows do not reach any of these routes' responses (an existence or uniqueness check, "
+                      "ids used internally): confirm that nothing about other organisations' rows is revealed, "
+                      "e.g. by an error message." + caveat)
         what = {"id-substitution": "loaded by a request-supplied id without an org check",
                 "unknown": "org constraint of undecidable origin"}.get(a.status, "not scoped to the caller's org")
         chains = list(dict.fromkeys(" -> ".join(x.access.chain) for x, _ in items))

@@ -60,6 +60,19 @@ class CondSet(frozenset):
         out.conds = tuple(conds)
         return out
 
+    def field(self, name: str) -> frozenset | None:
+        """The origin of one field of a row / record built with keywords (``run.project_id``)."""
+        for c in self.conds:
+            if c.column in (name, f"{name}_id"):
+                return c.taint or frozenset({CONST})
+        return None
+
+    def __eq__(self, other):
+        return frozenset.__eq__(self, other) and (not isinstance(other, CondSet) or self.conds == other.conds)
+
+    def __hash__(self):
+        return hash((frozenset(self), self.conds))
+
 
 @dataclass(frozen=True)
 class Query:
@@ -298,7 +311,7 @@ class _Frame:
         elif isinstance(st, ast.Return):
             if isinstance(st.value, ast.Tuple):
                 vals = [self.eval(e) for e in st.value.elts]
-                if any(isinstance(x, Query) for x in vals):
+                if any(isinstance(x, Query) or isinstance(x, CondSet) and x.conds for x in vals):
                     for x in vals:
                         if isinstance(x, Query):
                             self.pending.pop(x.key, None)
@@ -444,6 +457,8 @@ class _Frame:
                 if dotted(e.value).endswith("state"):
                     return frozenset({CALLER})
                 return base if e.attr == "state" else self.untrusted()
+            if isinstance(base, CondSet) and base.conds and (f := base.field(e.attr)) is not None:
+                return f
             if isinstance(e.value, ast.Name) and e.value.id not in self.vars and base == {OTHER}:
                 return self.instance(e) or base  # module.singleton
             inst = next((a for a in base if a.startswith("instance:")), None)
@@ -627,12 +642,17 @@ class _Frame:
                     self.record(Query("insert", (table,), conds=tuple(
                         Cond(table, k.arg, self.taint(k.value), c.lineno, _last_name(k.value)) for k in c.keywords
                         if k.arg), file=mod.path, line=c.lineno, col=c.col_offset))
-                vals = frozenset().union(*(self.taint(k.value) for k in c.keywords))  # a new row: its values' origins
-                return (vals - {CONST}) or frozenset({CONST} if c.keywords else {OTHER})
+                fields = [Cond(table, k.arg, self.taint(k.value), c.lineno) for k in c.keywords if k.arg]
+                if not fields:
+                    return frozenset({OTHER})
+                row = CondSet.of(fields)  # a new row: each column keeps its value's origin
+                return row if row - {CONST} else CondSet.of(fields, {CONST})
             if not any(isinstance(n, FuncNode) for n in sym.node.body) and (c.args or c.keywords):
                 # a plain record (dataclass, pydantic model): its fields carry its arguments' origins
-                out = frozenset().union(*(self.taint(a) for a in [*c.args, *[k.value for k in c.keywords]]))
-                return (out - {CONST}) or frozenset({CONST})
+                fields = [Cond("", k.arg, self.taint(k.value), c.lineno) for k in c.keywords if k.arg]
+                extra = frozenset().union(*(self.taint(a) for a in c.args))
+                out = CondSet.of(fields, extra)
+                return out if out - {CONST} else CondSet.of(fields, {CONST})
             init = self.method_of(sym.qualname, "__init__")
             if init is not None:
                 self.invoke(init[0], init[1], c, self_value=frozenset({f"instance:{sym.qualname}"}), cls=init[2])

@@ -111,9 +111,14 @@ def _judge_one(s: Schema, acc: Access, table: str, checks: set, mech: dict, toke
     own = [c for c in q.conds if c.table == table and _trusted(c.taint) and not _bypass(c.taint) and (
         IDENTITY_ATTR.search(c.via) if c.via else IDENTITY_ATTR.search(c.column)) and c.column not in s.tables[table].pk
         and (c.column in cols or not cols)]
-    own += [c for c in q.conds if c.table == table and c.taint and c.taint <= {CALLER} and c.column in s.tables[table].pk]
     if own:
         return "scoped (owner)", f"{where}: {table}.{own[0].column} equals the caller's own {own[0].via or 'identity'}"
+    by_pk = [c for c in q.conds if c.table == table and c.column in s.tables[table].pk and c.taint and c.taint <= {CALLER}]
+    if by_pk:
+        if IDENTITY_ATTR.search(by_pk[0].via or "") and not (by_pk[0].via or "").endswith(("_id", "_ids")) or \
+                by_pk[0].via in ("user_id", "customer_id", "account_id", "member_id"):
+            return "scoped (owner)", f"{where}: the caller's own row ({by_pk[0].via})"
+        return "scoped (org)", f"{where}: loaded by an id held by the caller's own record ({by_pk[0].via or 'identity'})"
     if q.kind == "get" and q.id_taint and q.id_taint <= {CALLER}:
         return "scoped (owner)", f"{where}: loaded by the caller's own id"
     owner_checks = [a for k, a in checks if k == q.key and a != "<identity>" and IDENTITY_ATTR.search(a)]

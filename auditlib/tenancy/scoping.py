@@ -43,6 +43,11 @@ class EndpointVerdict:
     accesses: list = field(default_factory=list)  # AccessVerdict
     platform: bool = False
     checks: set = field(default_factory=set)  # (access key, attribute) compared to the caller's after the fetch
+    returned: frozenset = frozenset()  # keys of the accesses whose rows reach the handler's return value
+
+    def internal(self, a) -> bool:
+        """A read whose rows never reach the response (an existence / uniqueness check, ids to exclude)."""
+        return a.access.query.kind in ("select", "get", "query", "text") and a.access.query.key not in self.returned
 
 
 def endpoint_verdicts(ctx) -> list[EndpointVerdict]:
@@ -91,9 +96,20 @@ def endpoint_verdicts(ctx) -> list[EndpointVerdict]:
             evidence = " -> ".join(bad[0].access.chain) + f" ({bad[0].access.query.file}:{bad[0].access.query.line})"
             if platform and verdict in BAD:
                 verdict, reason = "platform", "platform-operator credential (no org by design): " + reason
-        out.append(EndpointVerdict(r, verdict, reason, evidence, avs, platform, set(res.checks)))
+        out.append(EndpointVerdict(r, verdict, reason, evidence, avs, platform, set(res.checks), _returned(res.ret)))
     _MEMO[key] = out
     return out
+
+
+def _returned(ret) -> frozenset:
+    vals = ret if isinstance(ret, tuple) else [ret]
+    out = set()
+    for v in vals:
+        if isinstance(v, Query):
+            out.add(v.key)
+        elif isinstance(v, frozenset):
+            out |= {a[7:] for a in v if a.startswith("access:")}
+    return frozenset(out)
 
 
 def _non_identifying(ctx, names) -> set:
