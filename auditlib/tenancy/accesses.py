@@ -26,6 +26,7 @@ from ..facts.routes import Route, _denial, _orgish, builder, handler_params
 
 CALLER, UNTRUSTED, CONST, OTHER, REQUEST = "caller", "untrusted", "const", "other", "request"
 SIGNED, TOKEN, BYPASS = "signed-webhook", "capability", "bypass:"  # verified payload, signed token, debug-only
+UNSET = " unset"  # env entry: parameters left at a falsy default (not a valid identifier: no clash)
 PASSTHROUGH = {"int", "str", "UUID", "uuid", "cast", "Decimal", "float", "list", "tuple", "set", "sorted",
                "reversed", "next", "iter", "frozenset"}
 DEBUG_FLAG = re.compile(r"(?i)\b\w*(debug|testing|test_mode|dev_mode)\w*\b|[=!]=\s*['\"](test|testing|dev|development|local)['\"]")
@@ -330,6 +331,10 @@ class _Frame:
                     self.ret = v
                 elif isinstance(self.ret, frozenset):
                     self.ret = self.ret | v
+        elif isinstance(st, ast.If) and _falsy_test(st.test, self.vars.get(UNSET, ())) is not None:
+            taken = st.orelse if _falsy_test(st.test, self.vars[UNSET]) else st.body  # decided by a default
+            for s in taken:
+                self.visit(s)
         elif isinstance(st, (ast.If, ast.While)):
             self.test(st.test)
             outer = self.debug
@@ -659,7 +664,7 @@ class _Frame:
             return frozenset({f"instance:{sym.qualname}"})
         if isinstance(f, ast.Attribute) and not c.args and not c.keywords:
             base = self.eval(f.value)  # user.to_pydantic(), row.model_dump(): a view of the same object
-            if isinstance(base, frozenset) and not isinstance(base, CondSet) and (base - {OTHER, CONST} or base == {CONST}):
+            if isinstance(base, frozenset) and (base - {OTHER, CONST} or base == {CONST}):
                 return frozenset(base)
         # anything else: evaluate the arguments (side effects), pass their origin through
         out = frozenset()
@@ -726,8 +731,17 @@ class _Frame:
         for k in c.keywords:
             if k.arg in params or k.arg in kwonly:
                 env[k.arg] = self.eval(k.value)
+        defaults = dict(zip(params[len(params) - len(args.defaults):] if args.defaults else [], args.defaults))
+        defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+        mine = self.vars.get(UNSET, ())
+        unset = [p for p, a in zip(params, c.args) if isinstance(a, ast.Name) and a.id in mine]
+        unset += [k.arg for k in c.keywords if k.arg and isinstance(k.value, ast.Name) and k.value.id in mine]
         for p in params + kwonly:
+            if p not in env and isinstance(defaults.get(p), ast.Constant) and not defaults[p].value:
+                unset.append(p)  # left at its default None / False / 0 / "": `if p:` is not taken
             env.setdefault(p, frozenset({CONST}))
+        if unset:
+            env[UNSET] = frozenset(unset)
         # validation helpers: check_member(user, org_id) raising 403/404 vouches for the org id
         if any(_denial(n) or _not_found(n) for n in own_nodes(func)):
             vals = [(a, self.taint(a)) for a in c.args]
@@ -872,6 +886,22 @@ class _Frame:
             return
         self.recorded.add(q.key)
         self.accesses.append(Access(q, self.qual))
+
+
+def _falsy_test(test, unset) -> bool | None:
+    """True when ``test`` is false for a parameter left at a falsy default (``if actor:``,
+    ``if actor is not None:``), False when it is then true (``if not actor:``), None otherwise."""
+    if not unset:
+        return None
+    if isinstance(test, ast.Name) and test.id in unset:
+        return True
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and isinstance(test.operand, ast.Name) \
+            and test.operand.id in unset:
+        return False
+    if isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id in unset and len(test.ops) == 1 \
+            and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value is None:
+        return isinstance(test.ops[0], ast.IsNot)
+    return None
 
 
 def _unquote(expr):

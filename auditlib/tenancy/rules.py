@@ -83,7 +83,11 @@ def _judge(s: Schema, acc: Access, table: str, checks: set, mech: dict, tokens: 
             if not cols or all(c.column in cols or c.column.startswith("<") for c in q.conds if c.table == table)]
     out = [_judge_one(s, Access(q, acc.func, acc.chain), table, checks, mech, tokens) for q in alts or [acc.query]]
     rank = ORDER + ["org-from-request", "identity"]
-    return min(out, key=lambda x: rank.index(x[0]) if x[0] in rank else 0)
+    worst = min(out, key=lambda x: rank.index(x[0]) if x[0] in rank else 0)
+    reasons = list(dict.fromkeys(r for _, r in out))
+    if worst[0] not in BAD and len(reasons) > 1:  # every branch is safe: say what each one does
+        return worst[0], "depending on the branch taken: " + "; or ".join(reasons)
+    return worst
 
 
 def _judge_one(s: Schema, acc: Access, table: str, checks: set, mech: dict, tokens: bool) -> tuple[str, str]:
