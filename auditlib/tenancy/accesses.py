@@ -426,6 +426,18 @@ class _Frame:
             taints = [self.taint(s) for s in sides]
             caller_side = any(t and t <= {CALLER} for t in taints)
             if not caller_side:
+                # obj.org_id != actor.org_id where actor is a row fetched before obj (its own fetch is judged)
+                order = {a.query.key: i for i, a in reversed(list(enumerate(self.accesses)))}
+                def when(u):  # noqa: E306 - position of the latest fetch a value comes from (-1: from the caller)
+                    return max((order.get(a[7:], -1) for a in u if a.startswith("access:")), default=-1)
+                for i, (s, t) in enumerate(zip(sides, taints)):
+                    others = [(o, u) for j, (o, u) in enumerate(zip(sides, taints)) if j != i]
+                    if isinstance(s, ast.Attribute) and _orgish(s.attr) and any(
+                            isinstance(o, ast.Attribute) and _orgish(o.attr) and u and all(
+                                a.startswith("access:") for a in u) and not (u & t) and when(u) < when(t)
+                            for o, u in others):
+                        self.checks |= {(a[7:], s.attr) for a in t if a.startswith("access:")}
+                        self.checks |= {(a[7:], "<reference>") for _, u in others for a in u if a.startswith("access:")}
                 continue
             for s, t in zip(sides, taints):
                 if isinstance(s, ast.Attribute):  # obj.org_id != user.org_id (or obj.team_id ...)
@@ -487,6 +499,8 @@ class _Frame:
                 t = self.taint(v)
                 out |= t
             return out
+        if isinstance(e, ast.IfExp) and _falsy_test(e.test, self.vars.get(UNSET, ())) is not None:
+            return self.eval(e.orelse if _falsy_test(e.test, self.vars[UNSET]) else e.body)
         if isinstance(e, ast.IfExp):
             self.test(e.test)
             return self.taint(e.body) | self.taint(e.orelse)

@@ -82,7 +82,7 @@ def _judge(s: Schema, acc: Access, table: str, checks: set, mech: dict, tokens: 
             # a branch filtering on a column this table lacks is not the one taken for it
             if not cols or all(c.column in cols or c.column.startswith("<") for c in q.conds if c.table == table)]
     out = [_judge_one(s, Access(q, acc.func, acc.chain), table, checks, mech, tokens) for q in alts or [acc.query]]
-    rank = ORDER + ["org-from-request", "identity"]
+    rank = ORDER + ["org-from-request", "identity", "fixed row"]
     worst = min(out, key=lambda x: rank.index(x[0]) if x[0] in rank else 0)
     reasons = list(dict.fromkeys(r for _, r in out))
     if worst[0] not in BAD and len(reasons) > 1:  # every branch is safe: say what each one does
@@ -102,6 +102,11 @@ def _judge_one(s: Schema, acc: Access, table: str, checks: set, mech: dict, toke
     org_conds = [c for c in q.conds if c.table == table and c.column in (org, "<org-via-subquery>")]
     org_conds += [c for c in q.conds if c.table in q.joined and c.table != table and c.column == s.org_col(c.table)]
     trusted = [c for c in org_conds if _trusted(c.taint)]
+    pk = s.tables[table].pk
+    if q.kind in ("select", "get", "query") and not org_conds and (
+            any(c.table == table and c.column in pk and c.taint and c.taint <= {CONST} for c in q.conds)
+            or q.kind == "get" and q.id_taint and q.id_taint <= {CONST}):
+        return "fixed row", f"{where}: one row chosen by a constant key in the code (not by the request)"
     if trusted:
         bypass = next((_bypass(c.taint) for c in trusted if _bypass(c.taint)), "")
         if bypass and not any(_trusted(c.taint) and not _bypass(c.taint) for c in org_conds):
@@ -235,9 +240,11 @@ def _derived_from(s: Schema, q: Query, table: str) -> set:
 
 SEVERE = ("id-substitution", "unscoped")
 BAD = ("id-substitution", "unscoped", "unknown")
+# worst first; among the safe classes the broadest scope an endpoint reaches wins (owner-scoped rows
+# beside org-scoped ones make an org-scoped endpoint)
 VERDICTS = ORDER = ["id-substitution", "unscoped", "unknown", "test-only bypass", "capability token", "signed webhook",
-                    "scoped (owner)", "scoped (org)", "platform", "no tenant data"]
-_QUIET = ("identity",)  # statuses that are not tenant data at the endpoint
+                    "scoped (org)", "scoped (owner)", "platform", "no tenant data"]
+_QUIET = ("identity", "fixed row")  # statuses that are not tenant data at the endpoint
 
 
 def _tokens_generated(ctx) -> bool:

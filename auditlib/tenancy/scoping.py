@@ -47,7 +47,9 @@ class EndpointVerdict:
 
     def internal(self, a) -> bool:
         """A read whose rows never reach the response (an existence / uniqueness check, ids to exclude)."""
-        return a.access.query.kind in ("select", "get", "query", "text") and a.access.query.key not in self.returned
+        key = a.access.query.key
+        return a.access.query.kind in ("select", "get", "query", "text") and key not in self.returned and (
+            key, "<reference>") not in self.checks and not any(x.source == key for x in self.accesses)
 
 
 def endpoint_verdicts(ctx) -> list[EndpointVerdict]:
