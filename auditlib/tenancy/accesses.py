@@ -390,8 +390,8 @@ class _Frame:
         elif isinstance(target, (ast.Tuple, ast.List)):
             for e in target.elts:
                 self.bind(e, v if isinstance(v, frozenset) else frozenset({OTHER}))
-        elif isinstance(target, ast.Attribute):
-            self.eval(target.value)
+        elif isinstance(target, ast.Attribute):  # row.status = ...: the fetched row is modified
+            self.checks |= {(a[7:], "<written>") for a in self.taint(target.value) if a.startswith("access:")}
         elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and isinstance(
                 self.vars.get(target.value.id), CondSet) and isinstance(literal(target.slice), str):
             old = self.vars[target.value.id]  # filters["org_id"] = value
@@ -563,6 +563,9 @@ class _Frame:
                    for x in self.conds(e)] if f.attr != "update" else list(getattr(self.eval(arg), "conds", ()))
             self.vars[f.value.id] = CondSet.of([*old.conds, *new], old)
             return frozenset({CONST})
+        if isinstance(f, ast.Attribute) and f.attr in ("delete", "merge", "add", "add_all", "refresh", "expunge"):
+            for a in c.args:  # session.delete(row): the fetched row is written
+                self.checks |= {(x[7:], "<written>") for x in self.taint(a) if x.startswith("access:")}
         signed = self.signed_value(f)
         if signed:
             for a in [*c.args, *[k.value for k in c.keywords]]:

@@ -49,7 +49,8 @@ class EndpointVerdict:
         """A read whose rows never reach the response (an existence / uniqueness check, ids to exclude)."""
         key = a.access.query.key
         return a.access.query.kind in ("select", "get", "query", "text") and key not in self.returned and (
-            key, "<reference>") not in self.checks and not any(x.source == key for x in self.accesses)
+            key, "<reference>") not in self.checks and (key, "<written>") not in self.checks and not any(
+            x.source == key for x in self.accesses)
 
 
 def endpoint_verdicts(ctx) -> list[EndpointVerdict]:
