@@ -106,3 +106,13 @@ def test_one_finding_per_defect(saas_ctx):
     assert all(len(v) == 1 for v in by_loc.values()), by_loc
     billing = next(f for f in findings if f.locations[0].file == "app/services/billing.py")
     assert billing.routes == [{"method": "POST", "path": "/api/admin/billing/run"}]  # not the ops route
+
+
+def test_tenant_app_blockers_are_exactly_the_annotated_ones(tmp_path):
+    """The older fixture keeps its BLOCKERs (``(blocker)`` after the expectation), no more, no fewer."""
+    root = REPO / "tests" / "fixtures" / "tenant_app"
+    ctx = AuditContext.open(root, tmp_path)
+    blockers = {(f.check, f.locations[0].file, f.locations[0].line)
+                for f in run_checks(ctx, ids=IDS, source="static") if f.severity == Severity.BLOCKER}
+    expected = annotated_blockers(root)
+    assert {b for b in blockers if b[0] == "SEC-011"} == expected
