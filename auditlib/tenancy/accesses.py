@@ -427,6 +427,9 @@ class _Frame:
             caller_side = any(t and t <= {CALLER} for t in taints)
             if not caller_side:
                 # obj.org_id != actor.org_id where actor is a row fetched before obj (its own fetch is judged)
+                if sum(1 for s, u in zip(sides, taints) if isinstance(s, ast.Attribute) and _orgish(s.attr) and any(
+                        a.startswith("access:") for a in u)) < 2:
+                    continue
                 order = {a.query.key: i for i, a in reversed(list(enumerate(self.accesses)))}
                 def when(u):  # noqa: E306 - position of the latest fetch a value comes from (-1: from the caller)
                     return max((order.get(a[7:], -1) for a in u if a.startswith("access:")), default=-1)
@@ -760,7 +763,10 @@ class _Frame:
         if unset:
             env[UNSET] = frozenset(unset)
         # validation helpers: check_member(user, org_id) raising 403/404 vouches for the org id
-        if any(_denial(n) or _not_found(n) for n in own_nodes(func)):
+        denies = self.an.memo.get(("denies", id(func)))
+        if denies is None:
+            denies = self.an.memo[("denies", id(func))] = any(_denial(n) or _not_found(n) for n in own_nodes(func))
+        if denies:
             vals = [(a, self.taint(a)) for a in c.args]
             if any(t <= {CALLER} for _, t in vals if t):
                 for a, t in vals:
