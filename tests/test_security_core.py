@@ -22,6 +22,9 @@ TENANT_APP = REPO / "tests" / "fixtures" / "tenant_app"
 BOOKLY = REPO / "examples" / "bookly"
 IDS = ["SEC-004", "SEC-005", "SEC-006", "SEC-010", "SEC-011", "SEC-012", "SEC-013"]
 ROUTE = re.compile(r"#\s*route:\s*(\S+)\s+(\S+)\s+verdict=(\S+)")
+VERDICT_NAMES = {"scoped-org": "scoped (org)", "scoped-owner": "scoped (owner)", "capability-token": "capability token",
+                 "signed-webhook": "signed webhook", "no-tenant-data": "no tenant data",
+                 "test-only-bypass": "test-only bypass"}
 
 
 def annotated_routes(root: Path) -> dict[tuple[str, str], str]:
@@ -29,7 +32,7 @@ def annotated_routes(root: Path) -> dict[tuple[str, str], str]:
     for path in sorted(root.rglob("*.py")):
         for line in path.read_text().splitlines():
             if m := ROUTE.search(line):
-                out[(m.group(1), m.group(2))] = m.group(3).replace("-", " ").replace("id substitution", "id-substitution")
+                out[(m.group(1), m.group(2))] = VERDICT_NAMES.get(m.group(3), m.group(3))
     return out
 
 
@@ -115,8 +118,8 @@ def test_demo_routes_and_no_false_alarms(tmp_path):
     assert {(f.locations[0].file, f.locations[0].line) for f in found
             if f.check == "SEC-004" and f.severity != Severity.INFO} == planted
     verdicts = {v.route.path: v.verdict for v in endpoint_verdicts(ctx)}
-    assert verdicts["/v1/admin/organizations/{org_id}/leads"] == "cross-tenant (platform)"
-    assert verdicts["/v1/bookings/{booking_id}"] == "scoped"
+    assert verdicts["/v1/admin/organizations/{org_id}/leads"] == "platform"
+    assert verdicts["/v1/bookings/{booking_id}"] == "scoped (org)"
 
 
 def test_no_app_is_not_verified(tmp_path):

@@ -83,10 +83,10 @@ def test_single_tenant_schema_is_not_a_tenant_blocker(tmp_path):
 
 def test_inferred_tenancy_caps_scoping_findings_at_warning(tmp_path):
     root = target(tmp_path, {"app/__init__.py": "", "app/main.py": MAIN, "app/models.py": MODELS})
-    assert severities(root, tmp_path, ["SEC-011", "SEC-013"]) == [("SEC-011", "WARNING"), ("SEC-013", "WARNING")]
+    assert severities(root, tmp_path, ["SEC-011", "SEC-013"]) == [("SEC-011", "WARNING")]  # SEC-013 never repeats a SEC-011 defect
 
 
 def test_configured_org_table_restores_blockers(tmp_path):
     root = target(tmp_path, {"app/__init__.py": "", "app/main.py": MAIN, "app/models.py": MODELS,
                              "pyproject.toml": '[tool.auditlib]\norg_table = "tenants"\n'})
-    assert severities(root, tmp_path, ["SEC-011", "SEC-013"]) == [("SEC-011", "BLOCKER"), ("SEC-013", "BLOCKER")]
+    assert severities(root, tmp_path, ["SEC-011", "SEC-013"]) == [("SEC-011", "BLOCKER")]

@@ -38,13 +38,23 @@ def worker_team_scope(ctx):
         r = v.route
         if r.auth == "none" or not is_worker_route(r):
             continue
+        by_key = {a.access.query.key: a for a in v.accesses}
+
+        def team_scoped(a, depth=0) -> bool:
+            q = a.access.query
+            linked = {a.table, *q.joined}
+            if any(c.table in linked and c.column in cols and c.taint and c.taint <= {CALLER} for c in q.conds):
+                return True
+            if any(k == q.key and attr in cols for k, attr in v.checks):  # fetched, then its team compared
+                return True
+            src = by_key.get(a.source)  # by the id of a row already fetched (and checked) for this worker
+            return src is not None and src is not a and depth < 5 and team_scoped(src, depth + 1)
+
         for a in v.accesses:
             q = a.access.query
-            if a.table not in tables or a.write and q.kind == "insert":
+            if a.table not in tables or a.write and q.kind == "insert" or a.derived:
                 continue
-            linked = {a.table, *q.joined}
-            ok = any(c.table in linked and c.column in cols and c.taint and c.taint <= {CALLER} for c in q.conds)
-            if not ok:
+            if not team_scoped(a):
                 seen.setdefault((q.key, a.table), []).append((a, r))
     for (_k, table), items in seen.items():
         a, r = items[0]

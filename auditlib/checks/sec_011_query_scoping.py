@@ -1,30 +1,40 @@
-"""SEC-011: queries on tenant tables without org scoping."""
+"""SEC-011: tenant isolation defects, one finding per defect (the query site)."""
 from __future__ import annotations
 
 from ..findings import Severity
 from ..facts.orm_schema import cap_inferred
-from ..tenancy.scoping import endpoint_verdicts
+from ..tenancy.scoping import BAD, endpoint_verdicts
 from . import check
 
-BAD = {"unscoped", "id-substitution", "unknown"}
+MAX_CHAINS = 4
 
 
 @check("SEC-011", "security", "Queries without tenant scoping")
 def query_scoping(ctx):
     """Every data access on a tenant table (``select`` / ``update`` / ``delete`` /
     ``session.get`` / ``session.query`` / ``text()`` SQL / a model built with an org from
-    the request) reached from a route, in the handler or any function it calls across
-    modules, whose conditions never constrain the org column to the caller's org
-    (directly, through a joined table or a subquery), with no org comparison after the
-    fetch and no session-level mechanism (row-level security set per request, a
-    ``with_loader_criteria`` global filter). Analysis in :mod:`auditlib.tenancy.scoping`.
+    the request) reached from a route, in the handler or any function, method or
+    repository object it calls across modules, whose conditions never constrain the org
+    column to the caller's org (directly, through a joined table, a subquery, filters
+    built as lists or mappings), with no org comparison after the fetch, no owner scoping
+    (a condition or check against the caller's own id), no capability (a signed token,
+    a signature-verified webhook, an unguessable token column) and no session-level
+    mechanism (row-level security set per request, a ``with_loader_criteria`` global
+    filter). Analysis and verdict classes in :mod:`auditlib.tenancy.scoping`.
+
+    One finding per defect: the query site, with every route reaching it in ``routes``
+    and the call chains in the message; a query that only reuses the id of a row an
+    unscoped query fetched is the same defect. SEC-013 gives the per-endpoint table and
+    never repeats these.
 
     Why: one unscoped query leaks or modifies another organisation's rows. Severity:
     BLOCKER at the query line when an authenticated tenant route reaches it; WARNING
     when only unauthenticated routes reach it (confirm the lookup key is an unguessable
-    token) or when the org value's origin could not be decided. Not flagged: queries
+    token), when the org value's origin could not be decided, or when it is a read whose
+    rows reach no response (a global existence / uniqueness check, ids used internally). Not flagged: queries
     on non-tenant tables, code no route reaches (jobs, scripts), routes of a
-    platform-operator credential (cross-tenant by design, see SEC-012).
+    platform-operator credential (cross-tenant by design, see SEC-012), a login's
+    lookup of its own user (identity plumbing).
     """
     chk = query_scoping.check
     seen: dict[tuple, list] = {}
@@ -32,23 +42,30 @@ def query_scoping(ctx):
         if v.platform:
             continue
         for a in v.accesses:
-            if a.status in BAD:
+            if a.status in BAD and not a.derived:
                 seen.setdefault((a.access.query.key, a.table), []).append((a, v))
     for (_key, table), items in seen.items():
         a = items[0][0]
         q = a.access.query
         authed = [v for _, v in items if v.route.auth != "none"]
-        routes = [d for _, v in items for d in v.route.as_dicts()]
+        routes = [d for _, v in dict((id(v), (x, v)) for x, v in items).values() for d in v.route.as_dicts()]
         severe = authed and any(x.status != "unknown" for x, v in items if v.route.auth != "none")
-        sev, caveat = cap_inferred(ctx, Severity.BLOCKER if severe else Severity.WARNING)
+        internal = all(v.internal(x) for x, v in items)
+        sev, caveat = cap_inferred(ctx, Severity.BLOCKER if severe and not internal else Severity.WARNING)
+        if internal and severe:
+            caveat = (" Its rows do not reach any of these routes' responses (an existence or uniqueness check, "
+                      "ids used internally): confirm that nothing about other organisations' rows is revealed, "
+                      "e.g. by an error message." + caveat)
         what = {"id-substitution": "loaded by a request-supplied id without an org check",
                 "unknown": "org constraint of undecidable origin"}.get(a.status, "not scoped to the caller's org")
-        chain = " -> ".join(a.access.chain)
+        chains = list(dict.fromkeys(" -> ".join(x.access.chain) for x, _ in items))
+        shown = "; ".join(chains[:MAX_CHAINS]) + (f"; and {len(chains) - MAX_CHAINS} more" if len(chains) > MAX_CHAINS else "")
+        n = len(routes)
         yield chk.finding(
             ctx, sev, f"{q.kind} on tenant table `{table}` {what}",
-            f"{a.reason}. Reached from {len(items)} route(s) via {chain}"
+            f"{a.reason}. Reached from {n} route{'s' if n != 1 else ''} via {shown}"
             + ("" if authed else "; only unauthenticated routes reach it") + "." + caveat,
             f"Constrain the query to the caller's org (`.where({table.title().rstrip('s')}.{ctx.config.get('org_column', 'org_id')} "
             "== current_user.org_id)` or through a join to a scoped table), taking the org from the "
-            "authenticated identity, never from the request.",
+            "authenticated identity, never from the request; add a test where a user of another org gets 404.",
             q.file, q.line, routes=routes, tables=[table], key=f"{a.access.func}:{table}")

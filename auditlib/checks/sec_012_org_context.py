@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..findings import Severity
 from ..facts.orm_schema import cap_inferred, schema
-from ..tenancy.scoping import auth_paths, endpoint_verdicts
+from ..tenancy.scoping import BYPASS, auth_paths, endpoint_verdicts
 from . import check
 
 
@@ -23,6 +23,12 @@ def org_context(ctx):
     force with ``platform_auth``). Not flagged: auth paths whose routes reach no tenant
     data, or get the org from another auth path (a middleware beside an org-carrying
     dependency). Skipped when the target has no tenant tables.
+
+    Also one WARNING per debug-only org override: a branch taken under a debug / test
+    flag (``if settings.debug: request.headers.get("X-Debug-Tenant")``) whose value
+    becomes the org of the routes' queries, at the branch, with every route it reaches
+    (verdict "test-only bypass"): harmless while the flag is off in production, a full
+    cross-tenant bypass when it is not.
     """
     chk = org_context.check
     if not schema(ctx).tenant_tables:
@@ -55,3 +61,23 @@ def org_context(ctx):
             "Resolve the caller's org in the auth dependency (from the token / user row) and return it "
             "(e.g. `CurrentUser(id, org_id, role)`) or set `request.state.current_org_id`; use it in every query.",
             ap.file, ap.line, routes=routes)
+    yield from _debug_overrides(ctx, chk)
+
+
+def _debug_overrides(ctx, chk):
+    found: dict[str, list] = {}
+    for v in endpoint_verdicts(ctx):
+        for a in v.accesses:
+            for c in a.access.query.conds:
+                for x in c.taint:
+                    if x.startswith(BYPASS) and v.route not in found.setdefault(x[len(BYPASS):], []):
+                        found[x[len(BYPASS):]].append(v.route)
+    for where, routes in found.items():
+        file, _, line = where.rpartition(":")
+        yield chk.finding(
+            ctx, Severity.WARNING, "Debug-only branch lets the request choose the organisation",
+            f"Under the flag tested at {where}, the org used by the queries of {len(routes)} route(s) comes from "
+            "the request (a header or parameter) instead of the caller's identity: with the flag on in "
+            "production, any caller can read another organisation's data.",
+            "Remove the override or restrict it to the test settings class; make production startup refuse the "
+            "flag (SEC-002).", file, int(line), routes=[d for r in routes for d in r.as_dicts()])

@@ -430,6 +430,8 @@ class _Builder:
         body = list(own_nodes(node))
         if any(_denial(n) for n in body):
             auth, evidence = True, evidence or "rejects with 401/403"
+        elif not auth and (helper := _delegated_denial(self.p, fmod, node)):  # tenancy (issue 14): delegating deps
+            auth, evidence = True, f"calls {helper}, which rejects with 401/403"
         roles += _role_literals(body)
         if auth and not roles:
             m = re.match(r"(?:require|ensure|only|is|check)_(\w+?)(?:_user|_role|_access)?$", sym.short)
@@ -597,6 +599,20 @@ def _denial(node) -> bool:
             if k.arg == "status_code" and _status_of(k.value) in DENIED_STATUS:
                 return True
     return False
+
+
+def _delegated_denial(proj: Project, mod: Module, func, depth: int = 0) -> str:
+    """A project function called by ``func`` (two levels) that rejects with 401/403: a
+    dependency delegating authentication to a helper (``return await _check_api_key(...)``)."""
+    for n in own_nodes(func):
+        if isinstance(n, ast.Call):
+            sym = proj.resolve(mod, n.func)
+            if sym is not None and sym.kind == "func" and sym.node is not func:
+                if any(_denial(x) for x in own_nodes(sym.node)):
+                    return sym.qualname
+                if depth < 1 and (deeper := _delegated_denial(proj, sym.module, sym.node, depth + 1)):
+                    return deeper
+    return ""
 
 
 def _role_literals(nodes) -> list[str]:

@@ -1,20 +1,13 @@
-"""Tenant isolation, statically: for every route, follow the handler into the functions it
-calls (across modules, through imports, ``self`` and obvious instances), find each data
-access (``select`` / ``update`` / ``delete`` / ``session.get`` / ``session.query`` /
-``text()`` / model construction) and decide whether its rows are constrained to the
-caller's organisation.
-
-Values are tracked by origin: ``caller`` (the authenticated identity, ``request.state``,
-an org context variable), ``untrusted`` (path, query, body, headers), ``path:<name>``
-(a path parameter), ``const``, ``access:<key>`` (an object fetched by a data access).
-A query on a tenant table is **scoped** when a where / filter / join / subquery
-constrains its org column (or the org column of a joined table) to a ``caller`` value,
-when the fetched object's org is compared to the caller's before use, or when a
-session-level mechanism applies (Postgres row-level security with a per-request setting,
-a ``do_orm_execute`` + ``with_loader_criteria`` global filter).
+"""Tenant isolation, statically, part 3: the verdict of every route. Each handler is
+analysed under its parameters' origins (:mod:`.accesses`), each access it reaches is
+judged (:mod:`.rules`), and the endpoint gets the worst verdict with its evidence (the
+query, the table, the call chain): scoped (org), scoped (owner), capability token, signed
+webhook, platform (cross-tenant by design, behind a platform-operator credential), no
+tenant data, unscoped, id-substitution, test-only bypass, unknown. Also the auth paths
+(dependencies and middlewares identifying the caller) and whether they carry the org.
 
 Public API: :func:`endpoint_verdicts`, :func:`scoping_frame`, :func:`auth_paths`,
-:func:`global_mechanisms`, :func:`plot_verdicts_by_router`.
+:func:`global_mechanisms`, :func:`plot_verdicts_by_router`, :func:`analyzer`.
 """
 from __future__ import annotations
 
@@ -23,686 +16,41 @@ import re
 from dataclasses import dataclass, field
 
 from ..facts.orm_schema import Schema, schema
-from ..code.pyast import dotted, literal, source, walk
-from ..code.pymodules import FuncNode, Module, Project, own_nodes, project
-from ..facts.routes import Route, _denial, _orgish, builder, handler_params, route_inventory
+from ..code.pyast import dotted, literal, source
+from ..code.pymodules import own_nodes, project
+from ..facts.routes import Route, _orgish, builder, route_inventory
+from .accesses import BYPASS, CALLER, CONST, OTHER, SIGNED, TOKEN, UNTRUSTED, Access, Analyzer, Query  # noqa: F401
+from .rules import (BAD, ORDER, SEVERE, VERDICTS, _QUIET, _fold_derived, _judge, _judge_orgless,  # noqa: F401
+                    _tokens_generated, global_mechanisms)
 
-CALLER, UNTRUSTED, CONST, OTHER, REQUEST = "caller", "untrusted", "const", "other", "request"
-EXEC_METHODS = {"execute", "scalars", "scalar", "stream", "stream_scalars", "exec", "execute_one"}
-QUERY_TERMINALS = {"all", "first", "one", "one_or_none", "scalar", "count", "delete", "update", "get", "exists"}
-MAX_DEPTH = 10
-SEVERE = ("id-substitution", "unscoped")
-REQUEST_TYPES = re.compile(r"\b(Request|HTTPConnection|WebSocket)\b")  # parameter annotations
-OTHER_TYPES = re.compile(r"\b(AsyncSession|Session|BackgroundTasks|Response)\b")
-
-
-@dataclass(frozen=True)
-class Cond:
-    table: str
-    column: str
-    taint: frozenset
-    line: int
-
-
-@dataclass(frozen=True)
-class Query:
-    kind: str  # select | update | delete | get | query | text | insert
-    models: tuple  # tables selected / updated / deleted
-    joined: tuple = ()
-    conds: tuple = ()
-    id_taint: frozenset = frozenset()
-    file: str = ""
-    line: int = 0
-    col: int = 0
-    sql: str = ""
-
-    @property
-    def key(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
-
-    def add(self, **kw) -> Query:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        for k, v in kw.items():
-            d[k] = d[k] + tuple(v) if k in ("joined", "conds") else v
-        return Query(**d)
-
-
-@dataclass
-class Access:
-    query: Query
-    func: str  # module:function holding the query
-    chain: tuple = ()  # functions from the handler down to ``func``
-
-
-@dataclass
-class Result:
-    accesses: list = field(default_factory=list)
-    ret: object = frozenset()
-    checks: set = field(default_factory=set)  # (access key, attribute) compared to a caller value
-
-
-# ---------------------------------------------------------------------------------------
-class Analyzer:
-    def __init__(self, ctx):
-        self.ctx = ctx
-        self.p: Project = project(ctx)
-        self.s: Schema = schema(ctx)
-        self.b = builder(ctx)
-        self.memo: dict = {}
-        self.active: set = set()
-        self.model_tables = self.s.by_class
-
-    # -- helpers -------------------------------------------------------------------------
-    def model_table(self, mod: Module, expr, env) -> str | None:
-        """The table of a model-class expression (``Booking``, ``models.Booking``, an alias)."""
-        if isinstance(expr, ast.Name) and expr.id in env:
-            v = env[expr.id]
-            if isinstance(v, frozenset):
-                return next((a[6:] for a in v if a.startswith("model:")), None)
-            return None
-        sym = self.p.resolve(mod, expr)
-        if sym is not None and sym.kind == "class":
-            return self.model_tables.get(sym.qualname)
-        return None
-
-    def column_ref(self, mod, expr, env) -> tuple[str, str] | None:
-        """``Model.col`` -> (table, column)."""
-        if isinstance(expr, ast.Attribute):
-            t = self.model_table(mod, expr.value, env)
-            if t:
-                return t, expr.attr
-        return None
-
-    def tables_in(self, mod, exprs, env) -> list[str]:
-        out = []
-        for e in exprs:
-            for n in walk(e):
-                if isinstance(n, (ast.Name, ast.Attribute)):
-                    t = self.model_table(mod, n, env)
-                    if t and t not in out:
-                        out.append(t)
-        return out
-
-    # -- function analysis ---------------------------------------------------------------
-    def analyze(self, mod: Module, func, env: dict, cls=None, depth: int = 0) -> Result:
-        try:
-            key = (id(func), tuple(sorted(env.items(), key=lambda kv: kv[0])))
-            hash(key)
-        except TypeError:
-            key = (id(func), repr(sorted(env.items(), key=lambda kv: kv[0])))
-        if key in self.memo:
-            return self.memo[key]
-        if key in self.active or depth > MAX_DEPTH:
-            return Result()
-        self.active.add(key)
-        fa = _Frame(self, mod, func, dict(env), cls, depth)
-        fa.run()
-        self.active.discard(key)
-        res = Result(fa.accesses, fa.ret, fa.checks)
-        self.memo[key] = res
-        return res
-
-    def handler_env(self, route: Route) -> dict:
-        env = {}
-        deps = {d.param: d for d in route.dependencies if d.level == "param"}
-        for pname, dexpr, ann, dmod in handler_params(route.node, self.p, route.module):
-            env[pname] = self.param_value(dmod, pname, dexpr, ann, deps.get(pname), route.path_params)
-        return env
-
-    def param_value(self, mod, pname, dexpr, ann, dep, path_params):
-        if dep is not None:
-            if dep.authenticates:
-                return frozenset({CALLER})
-            info = self.b.dep_target(mod, dexpr.args[0]) if dexpr is not None and dexpr.args else None
-            if info and info.get("node") is not None:
-                sym = self.p.resolve(mod, dexpr.args[0]) if not isinstance(dexpr.args[0], ast.Call) else None
-                if sym is not None and sym.kind == "class":
-                    return frozenset({f"instance:{sym.qualname}"})
-                denv = {}
-                for p2, d2, a2, m2 in handler_params(info["node"], self.p, info["module"]):
-                    sub = self.b.dependency(m2, d2, "param", param=p2) if d2 is not None else None
-                    denv[p2] = self.param_value(m2, p2, d2, a2, sub, ())
-                r = self.analyze(info["module"], info["node"], denv, depth=MAX_DEPTH - 3)
-                if isinstance(r.ret, frozenset) and r.ret:
-                    return frozenset(a for a in r.ret if not a.startswith("access:")) or frozenset({OTHER})
-            return frozenset({OTHER})
-        text = source(ann) if ann is not None else ""
-        if REQUEST_TYPES.search(text):
-            return frozenset({REQUEST})
-        if OTHER_TYPES.search(text):
-            return frozenset({OTHER})
-        if pname in path_params:
-            return frozenset({UNTRUSTED, f"path:{pname}"})
-        return frozenset({UNTRUSTED})
-
-
-class _Frame:
-    """One function analysed under one binding of its parameters."""
-
-    def __init__(self, an: Analyzer, mod: Module, func, env: dict, cls, depth: int):
-        self.an, self.mod, self.func, self.cls, self.depth = an, mod, func, cls, depth
-        self.vars = env
-        self.accesses: list[Access] = []
-        self.ret = frozenset()
-        self.checks: set = set()
-        self.recorded: set = set()
-        self.pending: dict[str, Query] = {}
-        self.qual = f"{mod.name}:{func.name}"
-
-    def run(self) -> None:
-        for stmt in self.func.body:
-            self.visit(stmt)
-        for q in list(self.pending.values()):  # built but never seen executed: count it as read
-            self.record(q)
-
-    # -- statements ----------------------------------------------------------------------
-    def visit(self, st) -> None:
-        if isinstance(st, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            if st.value is None:
-                return
-            v = self.eval(st.value)
-            targets = st.targets if isinstance(st, ast.Assign) else [st.target]
-            for t in targets:
-                self.bind(t, v, aug=isinstance(st, ast.AugAssign))
-        elif isinstance(st, ast.Expr):
-            self.eval(st.value)
-        elif isinstance(st, ast.Return):
-            if st.value is not None:
-                v = self.eval(st.value)
-                if isinstance(v, Query):
-                    self.pending.pop(v.key, None)
-                    self.ret = v
-                elif isinstance(self.ret, frozenset):
-                    self.ret = self.ret | v
-        elif isinstance(st, (ast.If, ast.While)):
-            self.test(st.test)
-            for s in st.body + st.orelse:
-                self.visit(s)
-        elif isinstance(st, ast.Assert):
-            self.test(st.test)
-        elif isinstance(st, (ast.For, ast.AsyncFor)):
-            v = self.eval(st.iter)
-            if isinstance(v, Query):
-                self.record(v)
-                v = frozenset({f"access:{v.key}"})
-            self.bind(st.target, v)
-            for s in st.body + st.orelse:
-                self.visit(s)
-        elif isinstance(st, (ast.With, ast.AsyncWith)):
-            for item in st.items:
-                v = self.eval(item.context_expr)
-                if item.optional_vars is not None:
-                    self.bind(item.optional_vars, v)
-            for s in st.body:
-                self.visit(s)
-        elif isinstance(st, ast.Try) or type(st).__name__ == "TryStar":
-            for s in st.body + [x for h in st.handlers for x in h.body] + st.orelse + st.finalbody:
-                self.visit(s)
-        elif isinstance(st, ast.Raise) and st.exc is not None:
-            self.eval(st.exc)
-        elif isinstance(st, ast.Match):
-            self.eval(st.subject)
-            for case in st.cases:
-                for s in case.body:
-                    self.visit(s)
-
-    def bind(self, target, v, aug=False) -> None:
-        if isinstance(target, ast.Name):
-            if isinstance(v, Query):  # stmt = stmt.where(...): supersedes the pending root
-                self.pending[v.key] = v
-            old = self.vars.get(target.id)
-            self.vars[target.id] = (old | v) if aug and isinstance(old, frozenset) and isinstance(v, frozenset) else v
-        elif isinstance(target, (ast.Tuple, ast.List)):
-            for e in target.elts:
-                self.bind(e, v if isinstance(v, frozenset) else frozenset({OTHER}))
-        elif isinstance(target, ast.Attribute):
-            self.eval(target.value)
-
-    def test(self, test) -> None:
-        """Conditions: org comparisons validate fetched objects and request-supplied org ids."""
-        self.eval(test)
-        for n in walk(test):
-            if not isinstance(n, ast.Compare):
-                continue
-            sides = [n.left, *n.comparators]
-            taints = [self.taint(s) for s in sides]
-            caller_side = any(t and t <= {CALLER} for t in taints)
-            if not caller_side:
-                continue
-            for s, t in zip(sides, taints):
-                if isinstance(s, ast.Attribute):  # obj.org_id != user.org_id (or obj.team_id ...)
-                    self.checks |= {(a[7:], s.attr) for a in t if a.startswith("access:")}
-                if isinstance(s, ast.Name) and UNTRUSTED in t:  # `if org_id not in user.org_ids: raise`
-                    self.vars[s.id] = frozenset({CALLER})
-
-    # -- expressions ---------------------------------------------------------------------
-    def taint(self, expr) -> frozenset:
-        v = self.eval(expr)
-        if isinstance(v, Query):
-            return frozenset({f"access:{v.key}"})
-        return v
-
-    def eval(self, e):  # -> frozenset | Query
-        if e is None:
-            return frozenset()
-        if isinstance(e, ast.Constant):
-            return frozenset({CONST})
-        if isinstance(e, ast.Await):
-            return self.eval(e.value)
-        if isinstance(e, ast.Name):
-            if e.id in self.vars:
-                return self.vars[e.id]
-            t = self.an.model_table(self.mod, e, {})
-            if t:
-                return frozenset({f"model:{t}"})
-            return frozenset({OTHER})
-        if isinstance(e, ast.Attribute):
-            base = self.eval(e.value)
-            if isinstance(base, Query):
-                return base
-            if REQUEST in base:
-                if dotted(e.value).endswith("state"):
-                    return frozenset({CALLER})
-                return base if e.attr == "state" else frozenset({UNTRUSTED})
-            if any(a.startswith("model:") for a in base):
-                return frozenset({OTHER})
-            return base
-        if isinstance(e, ast.Subscript):
-            self.eval(e.slice)
-            return self.eval(e.value)
-        if isinstance(e, ast.Call):
-            return self.call(e)
-        if isinstance(e, (ast.BoolOp,)):
-            out = frozenset()
-            for v in e.values:
-                t = self.taint(v)
-                out |= t
-            return out
-        if isinstance(e, ast.IfExp):
-            self.test(e.test)
-            return self.taint(e.body) | self.taint(e.orelse)
-        if isinstance(e, (ast.JoinedStr, ast.FormattedValue, ast.BinOp, ast.UnaryOp, ast.Compare,
-                          ast.Tuple, ast.List, ast.Set, ast.Dict, ast.Starred, ast.NamedExpr)):
-            out = frozenset()
-            for c in ast.iter_child_nodes(e):
-                if isinstance(c, ast.expr):
-                    out |= self.taint(c)
-            if isinstance(e, ast.NamedExpr):
-                self.bind(e.target, out)
-            return out or frozenset({CONST})
-        if isinstance(e, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-            for g in e.generators:
-                v = self.eval(g.iter)
-                if isinstance(v, Query):
-                    self.record(v)
-                    v = frozenset({f"access:{v.key}"})
-                self.bind(g.target, v)
-            return self.taint(e.elt if not isinstance(e, ast.DictComp) else e.value)
-        return frozenset({OTHER})
-
-    def call(self, c: ast.Call):
-        an, mod = self.an, self.mod
-        f = c.func
-        name = dotted(f).rsplit(".", 1)[-1]
-        # methods on a query value: where / filter / join ...
-        if isinstance(f, ast.Attribute):
-            base = self.eval(f.value)
-            if isinstance(base, Query):
-                return self.query_method(base, f.attr, c)
-            if f.attr in ("get", "get_one") and c.args and an.model_table(mod, c.args[0], self.vars):
-                t = an.model_table(mod, c.args[0], self.vars)
-                q = Query("get", (t,), id_taint=self.taint(c.args[1]) if len(c.args) > 1 else frozenset(),
-                          file=mod.path, line=c.lineno, col=c.col_offset)
-                self.record(q)
-                return frozenset({f"access:{q.key}"})
-            if f.attr == "query" and c.args and an.tables_in(mod, c.args, self.vars):
-                return Query("query", tuple(an.tables_in(mod, c.args, self.vars)), file=mod.path, line=c.lineno,
-                             col=c.col_offset)
-            if f.attr in EXEC_METHODS and c.args:
-                q = self.eval(c.args[0])
-                if isinstance(q, Query):
-                    if q.kind == "text" and len(c.args) > 1:
-                        q = self.text_params(q, c.args[1])
-                    self.record(q)
-                    for a in c.args[1:]:
-                        self.eval(a)
-                    return frozenset({f"access:{q.key}"})
-            if f.attr == "get" and not c.args and isinstance(base, frozenset):  # contextvar.get()
-                sym = an.p.resolve(mod, f.value)
-                if sym is not None and sym.kind == "assign" and "ContextVar" in dotted(sym.node) and _orgish(
-                        sym.qualname.rsplit(":", 1)[-1] + " " + source(sym.node)):
-                    return frozenset({CALLER})
-            inst = next((a for a in base if a.startswith("instance:")), None) if isinstance(base, frozenset) else None
-            if inst is not None:
-                sym = self.method_of(inst[9:], f.attr)
-                if sym is not None:
-                    return self.invoke(sym[0], sym[1], c, self_value=base, cls=sym[2])
-            if isinstance(base, frozenset) and REQUEST in base and f.attr in ("json", "form", "body"):
-                return frozenset({UNTRUSTED})
-        # constructors of queries
-        ext = an.p.external_name(mod, f)
-        if name in ("select", "update", "delete", "insert") and ("sqlalchemy" in ext or "sqlmodel" in ext
-                                                                  or ext == name or ext.startswith("sa.")):
-            tables = an.tables_in(mod, c.args, self.vars)
-            for a in c.args:
-                self.eval(a)
-            if name == "insert":
-                return frozenset({OTHER})
-            return Query(name, tuple(tables), file=mod.path, line=c.lineno, col=c.col_offset)
-        if name == "text" and c.args and isinstance(literal(c.args[0]), str):
-            return self.text_query(literal(c.args[0]), c)
-        if name == "aliased" and c.args:
-            t = an.model_table(mod, c.args[0], self.vars)
-            return frozenset({f"model:{t}"}) if t else frozenset({OTHER})
-        # project functions, methods and classes
-        local = self.vars if isinstance(f, ast.Name) and f.id in self.vars else None
-        sym = an.p.resolve(mod, f, local) if local is None else None
-        if sym is None and isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in ("self", "cls") \
-                and self.cls is not None:
-            sym_t = self.method_of(self.cls, f.attr)
-            if sym_t is not None:
-                return self.invoke(sym_t[0], sym_t[1], c, self_value=self.vars.get(f.value.id), cls=sym_t[2])
-        if sym is not None and sym.kind == "func":
-            cls = sym.qualname.rsplit(".", 1)[0] if "." in sym.qualname.rsplit(":", 1)[-1] else None
-            return self.invoke(sym.module, sym.node, c, cls=cls)
-        if sym is not None and sym.kind == "class":
-            table = an.model_tables.get(sym.qualname)
-            if table:
-                org = an.s.org_col(table)
-                for k in c.keywords:
-                    if org and k.arg == org:
-                        q = Query("insert", (table,), conds=(Cond(table, org, self.taint(k.value), c.lineno),),
-                                  file=mod.path, line=c.lineno, col=c.col_offset)
-                        self.record(q)
-                return frozenset({OTHER})
-            init = self.method_of(sym.qualname, "__init__")
-            if init is not None:
-                self.invoke(init[0], init[1], c, self_value=frozenset({f"instance:{sym.qualname}"}), cls=init[2])
-            return frozenset({f"instance:{sym.qualname}"})
-        # anything else: evaluate the arguments (side effects), pass their origin through
-        out = frozenset()
-        for a in [*c.args, *[k.value for k in c.keywords]]:
-            v = self.eval(a)
-            if isinstance(v, Query):  # handed to an external helper (paginate(...)): executed there
-                self.record(v)
-                v = frozenset({f"access:{v.key}"})
-            out |= v
-        if isinstance(f, ast.Attribute):
-            b = self.eval(f.value)
-            out |= b if isinstance(b, frozenset) else frozenset()
-        if name in ("int", "str", "UUID", "uuid", "cast", "Decimal", "float"):
-            return out or frozenset({OTHER})
-        return (out - {CONST}) | frozenset({OTHER}) if out - {CONST} else frozenset({OTHER})
-
-    def method_of(self, cls_qual: str, meth: str):
-        modname, _, cname = cls_qual.partition(":")
-        mod = self.an.p.modules.get(modname)
-        cls = mod.defs.get(cname.split(".")[0]) if mod else None
-        if not isinstance(cls, ast.ClassDef):
-            return None
-        for n in cls.body:
-            if isinstance(n, FuncNode) and n.name == meth:
-                return mod, n, cls_qual
-        for b in cls.bases:
-            sym = self.an.p.resolve(mod, b)
-            if sym is not None and sym.kind == "class":
-                found = self.method_of(sym.qualname, meth)
-                if found:
-                    return found
-        return None
-
-    def invoke(self, mod, func, c: ast.Call, self_value=None, cls=None):
-        args = func.args
-        params = [a.arg for a in [*args.posonlyargs, *args.args]]
-        env: dict = {}
-        is_method = cls is not None and params and params[0] in ("self", "cls")
-        if is_method:
-            env[params[0]] = self_value if self_value is not None else frozenset({f"instance:{cls}"})
-            params = params[1:]
-        for p, a in zip(params, c.args):
-            env[p] = self.eval(a)
-        kwonly = [a.arg for a in args.kwonlyargs]
-        for k in c.keywords:
-            if k.arg in params or k.arg in kwonly:
-                env[k.arg] = self.eval(k.value)
-        for p in params + kwonly:
-            env.setdefault(p, frozenset({CONST}))
-        # validation helpers: check_member(user, org_id) raising 403/404 vouches for the org id
-        if any(_denial(n) or _not_found(n) for n in own_nodes(func)):
-            vals = [(a, self.taint(a)) for a in c.args]
-            if any(t <= {CALLER} for _, t in vals if t):
-                for a, t in vals:
-                    if isinstance(a, ast.Name) and UNTRUSTED in t:
-                        self.vars[a.id] = frozenset({CALLER})
-        for v in env.values():
-            if isinstance(v, Query):
-                self.pending.pop(v.key, None)
-        res = self.an.analyze(mod, func, env, cls, self.depth + 1)
-        qual = f"{mod.name}:{func.name}"
-        for acc in res.accesses:
-            self.accesses.append(Access(acc.query, acc.func, (qual, *acc.chain)))
-            self.recorded.add(acc.query.key)
-        self.checks |= res.checks
-        return res.ret if res.ret else frozenset({OTHER})
-
-    # -- queries --------------------------------------------------------------------------
-    def query_method(self, q: Query, meth: str, c: ast.Call):
-        an, mod = self.an, self.mod
-        if meth in ("where", "filter", "having"):
-            conds = []
-            for a in c.args:
-                conds += self.conds(a)
-            return q.add(conds=conds)
-        if meth == "filter_by":
-            target = (q.joined or q.models or ("",))[-1]
-            return q.add(conds=[Cond(target, k.arg, self.taint(k.value), c.lineno) for k in c.keywords if k.arg])
-        if meth in ("join", "outerjoin", "join_from", "select_from"):
-            joined = []
-            for a in c.args:
-                ref = an.column_ref(mod, a, self.vars)
-                if ref and an.s.relationship_table(*ref):
-                    joined.append(an.s.relationship_table(*ref))
-                elif (t := an.model_table(mod, a, self.vars)) is not None:
-                    joined.append(t)
-            conds = [x for a in c.args[1:] for x in self.conds(a)]
-            if meth == "select_from" and not q.models:
-                return q.add(models=tuple(joined))
-            return q.add(joined=joined, conds=conds)
-        if meth == "get" and q.kind == "query" and c.args:
-            q = q.add(id_taint=self.taint(c.args[0]))
-            self.record(q)
-            return frozenset({f"access:{q.key}"})
-        if meth == "bindparams":
-            return q.add(conds=tuple(self.text_bound(q, {k.arg: self.taint(k.value) for k in c.keywords if k.arg})))
-        if meth in QUERY_TERMINALS and q.kind == "query":
-            self.record(q)
-            return frozenset({f"access:{q.key}"})
-        for a in [*c.args, *[k.value for k in c.keywords]]:
-            self.eval(a)
-        return q
-
-    def conds(self, e) -> list[Cond]:
-        an, mod = self.an, self.mod
-        if isinstance(e, ast.BoolOp) or (isinstance(e, ast.Call) and dotted(e.func).rsplit(".", 1)[-1] in ("and_", "or_")):
-            parts = e.values if isinstance(e, ast.BoolOp) else e.args
-            is_or = isinstance(getattr(e, "op", None), ast.Or) or dotted(getattr(e, "func", e)).endswith("or_")
-            lists = [self.conds(p) for p in parts]
-            if not is_or:
-                return [c for lst in lists for c in lst]
-            keys = set.intersection(*[{(c.table, c.column) for c in lst} for lst in lists]) if lists else set()
-            return [c for lst in lists for c in lst if (c.table, c.column) in keys]
-        if isinstance(e, ast.Compare) and len(e.comparators) == 1 and isinstance(e.ops[0], (ast.Eq, ast.In, ast.Is)):
-            left, right = e.left, e.comparators[0]
-            for a, b in ((left, right), (right, left)):
-                ref = an.column_ref(mod, a, self.vars)
-                if ref and not an.column_ref(mod, b, self.vars):
-                    return [Cond(ref[0], ref[1], self.taint(b), e.lineno)]
-            return []
-        if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr in ("in_", "is_", "__eq__", "any_"):
-            ref = an.column_ref(mod, e.func.value, self.vars)
-            if ref and e.args:
-                v = self.eval(e.args[0])
-                if isinstance(v, Query):
-                    self.pending.pop(v.key, None)
-                    via = self.subquery_scope(v)
-                    return [Cond(ref[0], "<org-via-subquery>", via, e.lineno)] if via else []
-                return [Cond(ref[0], ref[1], v, e.lineno)]
-        if isinstance(e, ast.Call):  # a helper returning a condition: tenant_filter(Model, org_id)
-            v = self.eval(e)
-            return list(v.conds) if isinstance(v, Query) else []
-        self.eval(e)
-        return []
-
-    def subquery_scope(self, q: Query) -> frozenset:
-        for t in q.models:
-            org = self.an.s.org_col(t)
-            for c in q.conds:
-                if c.table == t and c.column in (org, "<org-via-subquery>"):
-                    return c.taint
-        return frozenset()
-
-    def text_query(self, sql: str, c: ast.Call) -> Query:
-        tables = [t for t in self.an.s.tables if re.search(rf"\b(from|join|update|into)\s+\"?{re.escape(t)}\b", sql, re.IGNORECASE)]
-        q = Query("text", tuple(tables), file=self.mod.path, line=c.lineno, col=c.col_offset, sql=sql)
-        return q
-
-    def text_bound(self, q: Query, values: dict) -> list[Cond]:
-        out = []
-        for t in q.models:
-            org = self.an.s.org_col(t)
-            if not org:
-                continue
-            m = re.search(rf"\b(?:\w+\.)?{re.escape(org)}\s*(?:=|in|=\s*any)\s*\(?\s*:(\w+)", q.sql, re.IGNORECASE)
-            if m:
-                out.append(Cond(t, org, values.get(m.group(1), frozenset({OTHER})), q.line))
-        return out
-
-    def text_params(self, q: Query, arg) -> Query:
-        if isinstance(arg, ast.Dict):
-            vals = {literal(k): self.taint(v) for k, v in zip(arg.keys, arg.values) if isinstance(literal(k), str)}
-            return q.add(conds=tuple(self.text_bound(q, vals)))
-        return q
-
-    def record(self, q: Query) -> None:
-        self.pending.pop(q.key, None)
-        if q.key in self.recorded and q.kind != "text":
-            # the same root executed again with more conditions: keep the richer one
-            for i, a in enumerate(self.accesses):
-                if a.query.key == q.key and a.func == self.qual and len(q.conds) > len(a.query.conds):
-                    self.accesses[i] = Access(q, self.qual)
-            return
-        self.recorded.add(q.key)
-        self.accesses.append(Access(q, self.qual))
-
-
-def _not_found(node) -> bool:
-    return isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and any(
-        literal(a) == 404 or "404" in dotted(a) for a in [*node.exc.args[:1], *[k.value for k in node.exc.keywords]])
-
-
-# ---------------------------------------------------------------------------------------
 @dataclass
 class AccessVerdict:
     access: Access
     table: str
-    status: str  # scoped | unscoped | id-substitution | org-from-request | unknown
+    status: str  # a verdict of VERDICTS, or "identity" (login / session plumbing)
     reason: str
     write: bool = False
+    derived: str = ""  # "file:line" of the unscoped fetch whose row id this access reuses (same defect)
+    source: str = ""  # key of the access whose (validated or not) row id this access reuses
 
 
 @dataclass
 class EndpointVerdict:
     route: Route
-    verdict: str  # scoped | unscoped | id-substitution | unknown | no tenant data | cross-tenant (platform)
+    verdict: str  # one of VERDICTS
     reason: str
     evidence: str
     accesses: list = field(default_factory=list)  # AccessVerdict
     platform: bool = False
+    checks: set = field(default_factory=set)  # (access key, attribute) compared to the caller's after the fetch
+    returned: frozenset = frozenset()  # keys of the accesses whose rows reach the handler's return value
 
-
-def global_mechanisms(ctx) -> dict[str, str]:
-    """Session-level tenant filters: {table or "*": evidence}."""
-    s, proj = schema(ctx), project(ctx)
-    out: dict[str, str] = {}
-    for mod in proj.by_path.values():
-        text = ctx.index.get(mod.path).text or ""
-        if "with_loader_criteria" in text and "do_orm_execute" in text:
-            for n in walk(mod.tree):
-                if isinstance(n, ast.Call) and dotted(n.func).endswith("with_loader_criteria") and n.args:
-                    sym = proj.resolve(mod, n.args[0])
-                    covered = []
-                    if sym is not None and sym.kind == "class":
-                        if sym.qualname in s.by_class:
-                            covered = [s.by_class[sym.qualname]]
-                        else:  # a mixin / base class: every model deriving from it
-                            covered = [t for q, t in s.by_class.items() if _derives(proj, q, sym.qualname)]
-                    for t in covered or ["*"]:
-                        out.setdefault(t, f"global ORM filter (do_orm_execute + with_loader_criteria) at {mod.path}:{n.lineno}")
-    setter = None
-    for f in ctx.index.select("*.py"):
-        if ctx.layout.is_test(f.path) or ctx.layout.is_migration(f.path) or not f.text:
-            continue
-        m = re.search(r"set_config\(\s*['\"][\w.]*(org|tenant)|SET\s+(LOCAL\s+)?[\w.]*(org|tenant)", f.text, re.IGNORECASE)
-        if m:
-            setter = f"{f.path}:{f.text[:m.start()].count(chr(10)) + 1}"
-            break
-    if setter:
-        for f in ctx.index.select(["*.py", "*.sql"]):
-            for m in re.finditer(r"CREATE\s+POLICY\s+\w+\s+ON\s+\"?(\w+)", f.text or "", re.IGNORECASE):
-                line = f.text[:m.start()].count("\n") + 1
-                out.setdefault(m.group(1), f"row-level security policy at {f.path}:{line}, org set per request at {setter}")
-    return out
-
-
-def _derives(proj: Project, cls_qual: str, base_qual: str) -> bool:
-    modname, _, cname = cls_qual.partition(":")
-    mod = proj.modules.get(modname)
-    node = mod.defs.get(cname) if mod else None
-    return isinstance(node, ast.ClassDef) and base_qual in proj.class_bases(mod, node)
-
-
-def _trusted(taint: frozenset) -> bool:
-    """From the caller's identity, or read from a stored row (whose own access is judged)."""
-    return bool(taint) and all(a == CALLER or a.startswith("access:") for a in taint)
-
-
-def _judge(s: Schema, acc: Access, table: str, checks: set, mech: dict) -> tuple[str, str]:
-    q = acc.query
-    org = s.org_col(table)
-    where = f"{q.kind} on {table} at {q.file}:{q.line}"
-    how = mech.get(table) or mech.get("*")
-    if how and (q.kind != "text" or how.startswith("row-level")):  # ORM filters do not touch raw SQL
-        return "scoped", f"{where}: {how}"
-    org_conds = [c for c in q.conds if c.table == table and c.column in (org, "<org-via-subquery>")]
-    org_conds += [c for c in q.conds if c.table in q.joined and c.table != table and c.column == s.org_col(c.table)]
-    if any(_trusted(c.taint) for c in org_conds):
-        how = "via a join" if all(c.table != table for c in org_conds if _trusted(c.taint)) else "directly"
-        return "scoped", f"{where}: org constrained to the caller's org {how}"
-    if org_conds:
-        t = frozenset().union(*(c.taint for c in org_conds))
-        if UNTRUSTED in t:
-            return "org-from-request", f"{where}: org value comes from the request (path/query/body), not the identity"
-        if t <= {CONST}:
-            return "unscoped", f"{where}: org compared to a constant"
-        return "unknown", f"{where}: org value of unknown origin"
-    wrong = [c for c in q.conds if c.column == s.org_col(c.table) and c.table not in (table, *q.joined)]
-    if any(k == q.key and (a == org or _orgish(a)) for k, a in checks):
-        return "scoped", f"{where}: fetched, then its org compared to the caller's"
-    path_ids = [c for c in q.conds if c.table == table and c.column in s.tables[table].pk and any(
-        a.startswith("path:") for a in c.taint)]
-    if (q.kind == "get" or (q.kind == "query" and q.id_taint)) and any(a.startswith("path:") for a in q.id_taint) \
-            or path_ids:
-        return "id-substitution", f"{where}: loaded by a path id with no org check"
-    if wrong:
-        return "unscoped", f"{where}: org filter on {wrong[0].table}, which is not joined to {table}"
-    if q.kind == "text":
-        return "unscoped", f"{where}: raw SQL without an {org} condition"
-    if q.kind == "insert":
-        return "scoped", where
-    return "unscoped", f"{where}: no {org} condition"
-
-
-ORDER = ["id-substitution", "unscoped", "unknown", "scoped", "no tenant data", "cross-tenant (platform)"]
+    def internal(self, a) -> bool:
+        """A read whose rows never reach the response (an existence / uniqueness check, ids to exclude)."""
+        key = a.access.query.key
+        return a.access.query.kind in ("select", "get", "query", "text") and key not in self.returned and (
+            key, "<reference>") not in self.checks and (key, "<written>") not in self.checks and not any(
+            x.source == key for x in self.accesses)
 
 
 def endpoint_verdicts(ctx) -> list[EndpointVerdict]:
@@ -713,6 +61,7 @@ def endpoint_verdicts(ctx) -> list[EndpointVerdict]:
     an = analyzer(ctx)
     s = an.s
     mech = global_mechanisms(ctx)
+    tokens = _tokens_generated(ctx)
     platform_deps = {a.name for a in auth_paths(ctx) if a.platform}
     out = []
     for r in route_inventory(ctx):
@@ -723,28 +72,47 @@ def endpoint_verdicts(ctx) -> list[EndpointVerdict]:
             acc = Access(acc.query, acc.func, chain)
             for t in acc.query.models:
                 if not s.org_col(t):
+                    judged = _judge_orgless(s, acc, t, res.checks, mech, r)
+                    if judged:
+                        avs.append(AccessVerdict(acc, t, *judged, acc.query.kind in ("update", "delete", "insert")))
                     continue
-                status, reason = _judge(s, acc, t, res.checks, mech)
+                status, reason = _judge(s, acc, t, res.checks, mech, tokens)
                 if status == "org-from-request":
                     status = "id-substitution" if acc.query.kind != "insert" and r.path_params and any(
                         a.startswith("path:") for c in acc.query.conds for a in c.taint) else "unscoped"
                 avs.append(AccessVerdict(acc, t, status, reason, acc.query.kind in ("update", "delete", "insert")))
+        _fold_derived(s, avs)
         auth_names = {d.name for d in r.dependencies if d.authenticates} | {
-            c for d in r.dependencies if d.authenticates for c in d.chain}
+            c for d in r.dependencies if d.authenticates for c in d.chain} | {
+            m.name for m in r.middlewares if m.enforces_auth}
         platform = bool(auth_names & platform_deps) and not (auth_names - platform_deps - _non_identifying(ctx, auth_names))
-        if not avs:
+        counted = [a for a in avs if a.status not in _QUIET]
+        if not counted:
             verdict, reason, evidence = "no tenant data", "no query on a tenant table is reached", ""
+            if avs:
+                reason = "identity plumbing only: " + "; ".join(dict.fromkeys(a.reason for a in avs))
         else:
-            worst = min(avs, key=lambda a: ORDER.index(a.status))
+            worst = min(counted, key=lambda a: ORDER.index(a.status))
             verdict = worst.status
-            bad = [a for a in avs if a.status == verdict]
+            bad = [a for a in counted if a.status == verdict]
             reason = "; ".join(dict.fromkeys(a.reason for a in bad))
             evidence = " -> ".join(bad[0].access.chain) + f" ({bad[0].access.query.file}:{bad[0].access.query.line})"
-            if platform and verdict in SEVERE + ("unknown",):
-                verdict, reason = "cross-tenant (platform)", "platform-operator credential (no org by design): " + reason
-        out.append(EndpointVerdict(r, verdict, reason, evidence, avs, platform))
+            if platform and verdict in BAD:
+                verdict, reason = "platform", "platform-operator credential (no org by design): " + reason
+        out.append(EndpointVerdict(r, verdict, reason, evidence, avs, platform, set(res.checks), _returned(res.ret)))
     _MEMO[key] = out
     return out
+
+
+def _returned(ret) -> frozenset:
+    vals = ret if isinstance(ret, tuple) else [ret]
+    out = set()
+    for v in vals:
+        if isinstance(v, Query):
+            out.add(v.key)
+        elif isinstance(v, frozenset):
+            out |= {a[7:] for a in v if a.startswith("access:")}
+    return frozenset(out)
 
 
 def _non_identifying(ctx, names) -> set:
@@ -793,8 +161,15 @@ def auth_paths(ctx) -> list[AuthPath]:
                     ap.routes.append(r)
         for m in r.middlewares:
             if m.enforces_auth:
-                ap = found.setdefault(m.name, AuthPath(m.name, "middleware", m.file, m.line, m.sets_org,
-                                                       "sets request.state.<org>" if m.sets_org else ""))
+                ap = found.get(m.name)
+                if ap is None:
+                    ap = found[m.name] = AuthPath(m.name, "middleware", m.file, m.line, m.sets_org,
+                                                  "sets request.state.<org>" if m.sets_org else "")
+                    modname, _, cname = m.name.partition(":")
+                    mmod = proj.modules.get(modname)
+                    node = mmod.defs.get(cname) if mmod else None
+                    ap.platform = not m.sets_org and node is not None and (
+                        cname in forced or _shared_credential(proj, s, mmod, node))
                 if r not in ap.routes:
                     ap.routes.append(r)
     # a shared credential is a platform role only if what it guards is the org table itself
@@ -835,6 +210,8 @@ def _carries_org(proj, s: Schema, mod, func) -> tuple[bool, str]:
         if sym is not None and sym.kind == "class":
             if s.by_class.get(sym.qualname) and s.org_col(s.by_class[sym.qualname]):
                 return True, f"returns a {sym.short} row, which has {s.org_col(s.by_class[sym.qualname])}"
+            if s.org_table and s.by_class.get(sym.qualname) == s.org_table:
+                return True, f"returns the caller's {sym.short} row"
             fields = {t.target.id for t in sym.node.body if isinstance(t, ast.AnnAssign) and isinstance(t.target, ast.Name)}
             if any(f == org or _orgish(f) for f in fields):
                 return True, f"returns {sym.short}, which carries the org"
@@ -844,8 +221,9 @@ def _carries_org(proj, s: Schema, mod, func) -> tuple[bool, str]:
 def _shared_credential(proj, s: Schema, mod, func) -> bool:
     """Credentials compared to configured values (settings), no user row loaded."""
     text = source(func)
-    loads_user = any(t in text for t in ("select(", ".get(", ".query(", ".scalar(", ".execute("))
-    compares_setting = re.search(r"compare_digest\(.*settings|[!=]=\s*settings\.|settings\.\w+\s*[!=]=", text)
+    loads_user = bool(re.search(r"\bselect\(|\.query\(|\.scalars?\(|\.execute\(|(session|db)\.get\(", text))
+    compares_setting = re.search(r"compare_digest\(.*settings|[!=]=\s*settings\.|settings\.\w+\s*[!=]=", text) or re.search(
+        r"(?i)headers.*[!=]=\s*f?[\"']?[^\n]*self\.\w*(password|secret|token|key)\b", text)  # a configured password
     return bool(compares_setting) and not loads_user
 
 
@@ -896,8 +274,10 @@ def plot_verdicts_by_router(ctx):
     if len(df):
         table = pd.crosstab(df["router"], df["verdict"])
         cols = [c for c in ORDER if c in table.columns]
-        colors = {"id-substitution": "#8e44ad", "unscoped": "#c0392b", "unknown": "#e67e22", "scoped": "#27ae60",
-                  "no tenant data": "#95a5a6", "cross-tenant (platform)": "#2980b9"}
+        colors = {"id-substitution": "#8e44ad", "unscoped": "#c0392b", "unknown": "#e67e22",
+                  "test-only bypass": "#d35400", "capability token": "#16a085", "signed webhook": "#1abc9c",
+                  "scoped (owner)": "#2ecc71", "scoped (org)": "#27ae60", "no tenant data": "#95a5a6",
+                  "platform": "#2980b9"}
         table[cols].plot.barh(stacked=True, ax=ax, color=[colors[c] for c in cols])
     ax.set_xlabel("routes")
     ax.set_ylabel("")
