@@ -9,8 +9,25 @@ from ..code.pyast import dotted, literal, of_type, parent_map
 from ..facts.settings_model import settings_model
 from . import check
 
-CRITICAL_ENV = ["DATABASE_URL", "AUTH_SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "REDIS_URL",
-                "S3_BUCKET", "S3_REGION", "EMAIL_FROM", "SENDGRID_API_KEY", "CORS_ORIGINS", "METRICS_TOKEN"]
+# Without a configured `critical_env` (a named profile sets one), the critical variables
+# are read from the app: the secrets it uses, where its data lives (database, cache,
+# broker, bucket URLs/DSNs) and who may call it (CORS origins, allowed hosts).
+INFRA_NAME = re.compile(r"(^|_)(DATABASE|DB|POSTGRES|REDIS|BROKER|AMQP|RABBIT|MONGO|CACHE|ELASTIC\w*|S3|BUCKET|STORAGE)"
+                        r"(_\w+)?_(URL|URI|DSN|HOST|BUCKET|NAME)$|(^|_)(CORS\w*|ALLOWED_HOSTS|TRUSTED_HOSTS|ALLOWED_ORIGINS)$",
+                        re.I)
+
+
+def critical_variables(ctx, model) -> list[str]:
+    """``critical_env`` when configured, else the secrets and infrastructure settings the
+    code reads (their environment names)."""
+    configured = ctx.config.get("critical_env")
+    if configured:
+        return [c.upper() for c in configured]
+    names = []
+    for s in model.settings:
+        if s.secret or any(INFRA_NAME.search(e) for e in s.env_names):
+            names += [e.upper() for e in s.env_names[:1]]
+    return list(dict.fromkeys(names))
 # Variables read by libraries, servers and images rather than by the app's own code.
 IMPLICIT_ENV = ["AWS_", "SENTRY_", "OTEL_", "UVICORN_", "GUNICORN_", "WEB_CONCURRENCY", "PYTHON", "TZ",
                 "LANG", "PG", "POSTGRES_", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "PORT", "HOST",
@@ -71,7 +88,7 @@ def env_documentation(ctx):
     """
     chk = env_documentation.check
     model = settings_model(ctx)
-    critical = [c.upper() for c in ctx.config.get("critical_env", CRITICAL_ENV)]
+    critical = critical_variables(ctx, model)
     implicit = tuple(p.upper() for p in ctx.config.get("env_implicit_prefixes", IMPLICIT_ENV))
     by_env = {}
     for s in model.settings:

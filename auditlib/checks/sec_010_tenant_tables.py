@@ -7,7 +7,7 @@ from ..findings import Severity, db_not_verified
 from ..facts.orm_schema import cap_inferred, schema
 from . import check
 
-DEFAULT_TENANT_TABLES = ["bookings", "leads", "invoices", "workers", "teams", "orders", "chat_sessions"]
+DEFAULT_TENANT_TABLES: list[str] = []  # none expected by name: derived from the org column and its FKs
 # columns that hold personal data (a person's identity or contact details)
 PERSONAL = re.compile(r"(^|_)(e_?mail|phone|mobile|first_?name|last_?name|full_?name|display_?name|given_?name|"
                       r"family_?name|user_?name|address|street|post_?code|zip_?code|birth\w*|dob|ssn|national_id|"
@@ -22,8 +22,11 @@ PERSON_TABLES = ("users", "user", "accounts", "account", "customers", "customer"
 
 
 def tenant_tables_configured(ctx) -> bool:
-    """Whether the auditor named the tenant tables (not the profile's default list)."""
-    return list(ctx.config.get("tenant_tables", DEFAULT_TENANT_TABLES)) != DEFAULT_TENANT_TABLES
+    """Whether the auditor named the tenant tables (not a named profile's generic list)."""
+    from ..target.config import profile_value
+
+    listed = list(ctx.config.get("tenant_tables", DEFAULT_TENANT_TABLES))
+    return listed != DEFAULT_TENANT_TABLES and listed != list(profile_value(ctx.config, "tenant_tables") or [])
 
 
 def person_tables(tables: dict[str, list[str]]) -> set[str]:
@@ -49,14 +52,15 @@ def tenant_tables(ctx):
 
     Why: a tenant table without its org column cannot be filtered by organisation: every
     query on it is cross-tenant, or depends on joins someone will forget. Severity: an
-    expected tenant table (``tenant_tables``) that exists but lacks the column is a
-    BLOCKER; any other table with a foreign key to a tenant table but no org column of
+    expected tenant table (``tenant_tables``: none by default, where tenant tables are
+    derived from the org column and its foreign keys; a profile or the auditor may name
+    them) that exists but lacks the column is a BLOCKER; any other table with a foreign key to a tenant table but no org column of
     its own is a RECOMMENDATION: its rows are scoped through that parent, and the org
     column is defence in depth (whether each query checks the parent is judged per
     endpoint by SEC-011/SEC-013). One INFO lists the tenant tables found. Not flagged:
     expected tables the app does not have at all, the organisation table itself, tables
-    unrelated to tenant data, and a table on the *default* ``tenant_tables`` list (not
-    configured) that holds anonymous state: no parent tenant table, no personal data
+    unrelated to tenant data, and a table that only a named profile's generic
+    ``tenant_tables`` list names (not the auditor's own list) and that holds anonymous state: no parent tenant table, no personal data
     (no e-mail/phone/name/address/IP/user-id columns, no foreign key to a table of
     people), only keys, timestamps, counters, flags and opaque state columns; it is
     named in the INFO instead. The database stage

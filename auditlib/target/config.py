@@ -79,6 +79,18 @@ def _profile(name: str) -> dict:
     return data
 
 
+def profile_value(config: dict, key: str):
+    """What the configuration's named profile sets for ``key`` (None: no profile, or the
+    profile leaves it to the defaults): tells a profile's list from the auditor's own."""
+    name = config.get("profile")
+    if not name:
+        return None
+    try:
+        return _profile(name).get(key)
+    except ConfigError:
+        return None
+
+
 def load_config(root: Path, config_file: Path | str | None = None, profile: str | None = None) -> dict[str, Any]:
     """The effective configuration for auditing ``root``.
 

@@ -12,7 +12,7 @@ from collections import Counter
 from ..facts.dbschema import Schema
 
 DEFAULT_ORG_COLUMN = "org_id"
-DEFAULT_TENANT_TABLES = ["bookings", "leads", "invoices", "workers", "teams", "orders", "chat_sessions"]
+DEFAULT_TENANT_TABLES: list[str] = []  # none expected by name: derived from the org column and its FKs
 _ORG_TABLE_NAMES = ("organizations", "organisations", "orgs", "tenants", "companies", "accounts")
 
 
