@@ -16,8 +16,8 @@ static one (``--db none``), in process. Labels are JSON lines in ``labels/<name>
 
 A label matches a finding by fingerprint, else by (check, file, line, title), else by
 (check, file, line) where only one finding and one label stand there. A finding is
-*right at its severity* when labelled TRUE, or OVERRATED/UNDERRATED with
-``severity_should_be`` equal to the severity it now has. Printed: per project and in
+*right at its severity* when labelled TRUE at the severity it now has, or
+OVERRATED/UNDERRATED with ``severity_should_be`` equal to it. Printed: per project and in
 total, precision per severity and per check (over labelled findings, with how many are
 labelled), the BLOCKERs still unlabelled, and labelled findings that disappeared.
 """
@@ -130,9 +130,12 @@ def _place(lb: dict) -> tuple:
 
 
 def right(f: dict, lb: dict) -> bool:
-    if lb["label"] == "TRUE":
-        return True
-    return lb["label"] != "FALSE" and lb.get("severity_should_be") == f["severity"]
+    """Right at the severity it has now: labelled TRUE at this severity, or judged to
+    deserve it (``severity_should_be``); a TRUE label at another severity is not."""
+    if lb["label"] == "FALSE":
+        return False
+    should = lb.get("severity_should_be") or (lb.get("severity") if lb["label"] == "TRUE" else None)
+    return should == f["severity"]
 
 
 class Tally:
