@@ -145,7 +145,7 @@ def _broken_copy(tmp_path: Path, **replace: str) -> Path:
 
 def test_suite_that_cannot_start_shows_first_error_environment_and_steps_not_replayed(pg, tmp_path):
     target = _broken_copy(tmp_path, **{"EXPORT_MODE: off": "EXPORT_MODE: disabled",
-                                       "run: alembic upgrade head": "run: ./scripts/migrate.sh"})
+                                       "run: alembic upgrade head": "run: ./scripts/migrate.sh && make seed"})
     ctx, findings = stage(target, tmp_path, pg)
     [f] = [f for f in findings if f.severity.value != "INFO"]
     assert (f.check, f.severity.value, f.title) == ("TEST-001", "WARNING",
@@ -156,7 +156,8 @@ def test_suite_that_cannot_start_shows_first_error_environment_and_steps_not_rep
     assert "export_mode | Input should be 'off' or 'csv'" in msg and "input_value='disabled'" in msg
     assert "Environment used: " in msg and "EXPORT_MODE=disabled" in msg and "SECRET_KEY=****" in msg
     assert "ci-password" not in msg
-    assert msg.endswith("CI steps before the tests NOT replayed: step 'Migrate': `./scripts/migrate.sh`.")
+    assert msg.endswith("CI steps before the tests NOT replayed: step 'Migrate': `./scripts/migrate.sh` "
+                        "and 1 more command(s).")
 
 
 def test_workflow_is_read_as_the_ci_reads_it(tmp_path):

@@ -176,14 +176,24 @@ def _layer(value, matrix: dict[str, str], below: dict[str, str]) -> dict[str, st
 
 
 def _pg_service(job: dict) -> dict:
+    """The job's PostgreSQL service container: GitHub's ``services: {name: {image, env, ports}}``,
+    GitLab's ``services: [image | {name: image, alias}]`` (host: the alias, else the image's name)."""
     services = job.get("services")
-    items = services.items() if isinstance(services, dict) else \
-        ((str(s), s) for s in services) if isinstance(services, list) else ()
+    if isinstance(services, dict):
+        items = [(str(k), v if isinstance(v, dict) else {"image": v}) for k, v in services.items()]
+    elif isinstance(services, list):
+        items = []
+        for v in services:
+            v = v if isinstance(v, dict) else {"name": v}
+            image = str(v.get("name") or "")
+            items.append((str(v.get("alias") or image.split(":", 1)[0].rsplit("/", 1)[-1]),
+                          {"image": image, "env": v.get("variables")}))
+    else:
+        items = []
     for name, svc in items:
-        image = svc.get("image", "") if isinstance(svc, dict) else str(svc)
-        if re.search(r"(^|/)(postgres|postgresql|postgis|pgvector|timescaledb[\w-]*)(:|$)", str(image)):
-            svc = svc if isinstance(svc, dict) else {}
-            return {"name": str(name), "image": str(image), "env": _env_dict(svc.get("env")),
+        image = str(svc.get("image") or "")
+        if re.search(r"(^|/)(postgres|postgresql|postgis|pgvector|timescaledb[\w-]*)(:|$)", image):
+            return {"name": name, "image": image, "env": _env_dict(svc.get("env")),
                     "ports": [str(p) for p in svc.get("ports") or [] if not isinstance(p, (dict, list))]}
     return {}
 

@@ -363,9 +363,16 @@ def _replay(ctx, cmd: TestCommand, python: Path, work: Path, tmp: Path, ci_env: 
     the throwaway database); the rest is listed as not replayed. Returns the log text."""
     log = []
     limit = float(ctx.config.get("timeouts", {}).get("alembic", 300))
+    others: dict[str, list] = {}
     for step in cmd.before:
-        if step.kind == "other":
-            run.not_replayed.append(step.shown)
+        if step.kind == "other":  # one entry per CI step: its first command, and how many more
+            if step.name not in others:
+                others[step.name] = [step, 0, len(run.not_replayed)]
+                run.not_replayed.append(step.shown)
+            else:
+                others[step.name][1] += 1
+                first, more, at = others[step.name]
+                run.not_replayed[at] = f"{first.shown} and {more} more command(s)"
         elif step.kind == "migrate" and not has_db:
             run.not_replayed.append(f"{step.shown} (no throwaway PostgreSQL database for the audit)")
         elif step.kind == "migrate":
