@@ -189,3 +189,20 @@ def test_workflow_is_read_as_the_ci_reads_it(tmp_path):
     migrate = cmd.before[-1]
     assert migrate.args == ["-c", "db/alembic.ini", "upgrade", "head"] and migrate.cwd == "backend"
     assert migrate.env["MIGRATE"] == "yes" and migrate.env["C"] == "ghenv"
+
+
+def test_failed_migration_replay_is_reported_and_the_suite_still_runs(pg, tmp_path):
+    target = _broken_copy(tmp_path)
+    (target / "alembic" / "versions" / "0002_broken.py").write_text(
+        'from alembic import op\n\nrevision = "0002"\ndown_revision = "0001"\n\n\n'
+        'def upgrade() -> None:\n    op.execute("ALTER TABLE no_such_table ADD COLUMN x int")\n\n\n'
+        'def downgrade() -> None:\n    pass\n')
+    ctx, findings = stage(target, tmp_path, pg)
+    run = tests_stage.suite_run(ctx)
+    [replayed] = run.replayed
+    assert replayed.startswith("step 'Migrate': `alembic upgrade head`: FAILED (exit 1): ")
+    assert 'relation "no_such_table" does not exist' in replayed
+    # one transaction for the whole upgrade: no table, so the suite runs and fails
+    assert run.ran and run.count("failed", "error") == 3 and run.count("passed") == 1
+    [summary] = [f for f in findings if f.title.startswith("Test suite:")]
+    assert "CI steps replayed first: " + replayed in summary.message

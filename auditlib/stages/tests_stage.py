@@ -219,10 +219,10 @@ def _execute(ctx, run: SuiteRun) -> None:
         try:
             replay_log = _replay(ctx, cmd, python, work, tmp, ci_env, bool(db_name), run, secrets)
             _spawn(args, cwd, env, limit, tmp / "output.txt", run)
-            out = replay_log + (tmp / "output.txt").read_text(encoding="utf-8", errors="replace")
+            out = (tmp / "output.txt").read_text(encoding="utf-8", errors="replace")
             run.output_tail = redact_text("\n".join(out.splitlines()[-60:]), secrets).replace(str(work) + "/", "")
-            _log(ctx, run, out, secrets, work)
-            out_text = redact_text(out, secrets).replace(str(work) + "/", "")
+            _log(ctx, run, replay_log + out, secrets, work)
+            out_text = redact_text(out, secrets).replace(str(work) + "/", "")  # pytest's own output
             run.cases = parse_junit(tmp / "junit.xml", work, ctx.root) if (tmp / "junit.xml").is_file() else []
             run.coverage = parse_coverage(tmp / "coverage.json", work) if (tmp / "coverage.json").is_file() else None
             probe = tmp / "probe.json"
