@@ -206,3 +206,17 @@ def test_failed_migration_replay_is_reported_and_the_suite_still_runs(pg, tmp_pa
     assert run.ran and run.count("failed", "error") == 3 and run.count("passed") == 1
     [summary] = [f for f in findings if f.title.startswith("Test suite:")]
     assert "CI steps replayed first: " + replayed in summary.message
+
+
+@pytest.mark.parametrize("command, kind", [
+    ("pip install -r requirements.txt pytest", None), ("uv sync --frozen", None), ("ruff check .", None),
+    ("echo 'A=on' >> $GITHUB_ENV", "env"), ('echo "A=$(date)" >> "$GITHUB_ENV"', "other"),
+    ("echo SECRET=x > .env", "other"), ("uv run python scripts/seed.py", "other"),
+    ("python -m alembic upgrade head", "migrate"), ("pdm run alembic upgrade heads", "migrate"),
+    ("alembic downgrade base", "other"), ("./scripts/migrate.sh", "other"),
+])
+def test_ci_commands_before_the_tests(command, kind):
+    from auditlib.stages.test_command import _classify
+
+    steps, _ = _classify("step", [command], {}, "")
+    assert [s.kind for s in steps] == ([kind] if kind else [])

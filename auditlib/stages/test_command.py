@@ -143,7 +143,7 @@ _GITHUB_ENV = re.compile(r"""^\s*echo\s+(?:-e\s+)?(["']?)([A-Za-z_]\w*)=(.*?)\1\
 # commands a CI runs before its tests that the audit does not need: the target environment
 # is auditlib's (installs), and linters/type checkers do not change what the tests see
 _NOT_NEEDED = re.compile(
-    r"^(sudo\s+)?(pip3?|python3?\s+-m\s+pip|uv|poetry|pipenv|pdm|hatch|conda|apt(-get)?|brew|npm|yarn|pnpm|"
+    r"^(sudo\s+)?(pip3?|python3?\s+-m\s+pip|(uv|poetry|pipenv|pdm|hatch|rye)(?!\s+run\b)|conda|apt(-get)?|brew|npm|yarn|pnpm|"
     r"pre-commit|ruff|black|isort|flake8|mypy|pyright|pylint|bandit|echo|printf|cat|ls|pwd|env|which|"
     r"python3?\s+(-V|--version)|git|curl\s+-sSL\s+https://install|export\s+PATH|source|\.)(\s|$)")
 
