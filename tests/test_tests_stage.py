@@ -117,6 +117,7 @@ def test_suite_runs_green_as_its_ci_runs_it(pg, tmp_path):
     assert run.stage_status().startswith("ran: 4 passed, 0 failed, 0 skipped")
     assert [r.split(": ok in ")[0] for r in run.replayed] == ["step 'Migrate': `alembic upgrade head`"]
     assert run.not_replayed == []
+    assert run.database.startswith(f"a throwaway PostgreSQL {pg.server_version} database")
     assert run.database.endswith("it stands in for the CI's `postgres:16` service)")
     shown = run.env_shown
     assert (shown["EXPORT_MODE"], shown["STRICT_MODE"], shown["AUDIT_TRAIL"]) == ("off", "yes", "on")

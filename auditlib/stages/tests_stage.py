@@ -343,7 +343,9 @@ def _environment(ctx, cmd: TestCommand, tmp: Path, run: SuiteRun, database_env, 
 
         pw = make_url(url).password
         secrets += [pw] if pw else []
-        run.database = "a throwaway PostgreSQL database (DATABASE_URL and the usual variables point at it" + \
+        version = _server_version(url)
+        run.database = f"a throwaway PostgreSQL{' ' + version if version else ''} database (DATABASE_URL and the usual " \
+                       "variables point at it" + \
                        (f"; it stands in for the CI's `{cmd.pg_service['image']}` service" if cmd.pg_service else "") + ")"
     elif sqlite_env:
         run.database = "the SQLite database its CI configuration names"
@@ -355,6 +357,16 @@ def _environment(ctx, cmd: TestCommand, tmp: Path, run: SuiteRun, database_env, 
     shown = {k: env[k] for k in set(cmd.env) | {"DATABASE_URL"} if k in env}
     run.env_shown = masked_env({k: redact_text(v, ci_env.secrets) for k, v in shown.items()})
     return env, secrets, db_name, server, ci_env
+
+
+def _server_version(url: str) -> str:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            return str(conn.execute("SHOW server_version").fetchone()[0]).split()[0]
+    except Exception:
+        return ""
 
 
 def _replay(ctx, cmd: TestCommand, python: Path, work: Path, tmp: Path, ci_env: "_CIEnvironment",
