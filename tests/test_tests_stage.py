@@ -101,3 +101,123 @@ def test_command_and_env_from_a_workflow(tmp_path):
     assert cmd.args == ["-x", "tests/api"] and cmd.expects_postgres
     assert cmd.source == ".github/workflows/ci.yml (job test)"
     assert masked_env(cmd.env) == {"DATABASE_URL": "postgresql+asyncpg://ci:***@localhost/ci", "STRIPE_KEY": "****"}
+
+
+# -- the suite as its CI runs it ---------------------------------------------------------
+
+CI_APP = APPS / "ci_workflow"
+
+
+def test_suite_runs_green_as_its_ci_runs_it(pg, tmp_path):
+    """YAML 1.1 booleans in env: stay the CI's strings, the migration step is replayed on the
+    throwaway database that stands in for the postgres service, $GITHUB_ENV is applied."""
+    ctx, findings = stage(CI_APP, tmp_path, pg)
+    assert located(findings) == set()
+    run = tests_stage.suite_run(ctx)
+    assert run.stage_status().startswith("ran: 4 passed, 0 failed, 0 skipped")
+    assert [r.split(": ok in ")[0] for r in run.replayed] == ["step 'Migrate': `alembic upgrade head`"]
+    assert run.not_replayed == []
+    assert run.database.startswith(f"a throwaway PostgreSQL {pg.server_version} database")
+    assert run.database.endswith("it stands in for the CI's `postgres:16` service)")
+    shown = run.env_shown
+    assert (shown["EXPORT_MODE"], shown["STRICT_MODE"], shown["AUDIT_TRAIL"]) == ("off", "yes", "on")
+    assert (shown["FEATURE_FLAGS"], shown["REGION"], shown["SECRET_KEY"]) == ("audit-log", "eu", "****")
+    assert shown["REPORT_DB_HOST"] == "127.0.0.1" and shown["REPORT_DB_PORT"] == str(pg.port)
+    assert shown["DATABASE_URL"].startswith(f"postgresql+psycopg://auditlib:***@127.0.0.1:{pg.port}/audit_")
+    [summary] = [f for f in findings if f.title.startswith("Test suite:")]
+    assert "CI steps replayed first: step 'Migrate': `alembic upgrade head`: ok in" in summary.message
+    log = (ctx.out_dir / "logs" / "tests.log").read_text()
+    assert "$ alembic upgrade head  (CI step replayed, rc=0" in log and "ci-password" not in log
+
+
+def _broken_copy(tmp_path: Path, **replace: str) -> Path:
+    import shutil
+
+    target = tmp_path / "ci_workflow"
+    shutil.copytree(CI_APP, target)
+    wf = target / ".github" / "workflows" / "ci.yml"
+    text = wf.read_text()
+    for old, new in replace.items():
+        assert old in text
+        text = text.replace(old, new)
+    wf.write_text(text)
+    return target
+
+
+def test_suite_that_cannot_start_shows_first_error_environment_and_steps_not_replayed(pg, tmp_path):
+    target = _broken_copy(tmp_path, **{"EXPORT_MODE: off": "EXPORT_MODE: disabled",
+                                       "run: alembic upgrade head": "run: ./scripts/migrate.sh && make seed"})
+    ctx, findings = stage(target, tmp_path, pg)
+    [f] = [f for f in findings if f.severity.value != "INFO"]
+    assert (f.check, f.severity.value, f.title) == ("TEST-001", "WARNING",
+                                                     "TEST-001 not verified: the test suite did not run")
+    msg = f.message
+    assert msg.startswith("not verified: pytest exited 4 (interrupted, internal or usage error): "
+                          "ImportError while loading conftest")
+    assert "export_mode | Input should be 'off' or 'csv'" in msg and "input_value='disabled'" in msg
+    assert "Environment used: " in msg and "EXPORT_MODE=disabled" in msg and "SECRET_KEY=****" in msg
+    assert "ci-password" not in msg
+    assert msg.endswith("CI steps before the tests NOT replayed: step 'Migrate': `./scripts/migrate.sh` "
+                        "and 1 more command(s).")
+
+
+def test_workflow_is_read_as_the_ci_reads_it(tmp_path):
+    wf = tmp_path / ".github" / "workflows"
+    wf.mkdir(parents=True)
+    (tmp_path / "app.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n")
+    (wf / "ci.yml").write_text(
+        "on: push\nenv:\n  A: off\n  B: workflow\n  C: workflow\n  D: workflow\n  N: 010\n  E:\n"
+        "jobs:\n  test:\n    container: python:3.12\n    services:\n      db:\n        image: postgis/postgis:16-3.4\n"
+        "    strategy:\n      matrix:\n        include:\n          - {mode: fast, db: pg}\n"
+        "    env:\n      B: job\n      C: job\n      URL: postgresql://u:p@db:5432/x\n"
+        "    defaults:\n      run:\n        working-directory: backend\n"
+        "    steps:\n"
+        "      - run: echo C=ghenv >> \"$GITHUB_ENV\"\n"
+        "      - run: echo \"STAMP=$(date)\" >> $GITHUB_ENV\n"
+        "      - run: cp .env.example .env && poetry run alembic -c db/alembic.ini upgrade head\n"
+        "        env: {MIGRATE: yes}\n"
+        "      - run: |\n          ruff check .\n          cd api && pytest -x \\\n            tests\n"
+        "        env: {D: '${{ env.B }}-${{ matrix.mode }}', F: on}\n")
+    ctx = AuditContext.open(tmp_path, tmp_path / "out")
+    cmd = discover_test_command(ctx)
+    assert cmd.args == ["-x", "tests"] and cmd.cwd == "backend/api" and cmd.expects_postgres
+    assert {k: cmd.env[k] for k in "ABCDEFN"} == {"A": "off", "B": "job", "C": "ghenv", "D": "job-fast",
+                                                  "E": "", "F": "on", "N": "010"}
+    assert cmd.pg_service["name"] == "db" and cmd.pg_service["image"] == "postgis/postgis:16-3.4"
+    assert [(s.kind, s.line) for s in cmd.before] == [
+        ("env", 'echo C=ghenv >> "$GITHUB_ENV"'), ("other", 'echo "STAMP=$(date)" >> $GITHUB_ENV'),
+        ("other", "cp .env.example .env"), ("migrate", "poetry run alembic -c db/alembic.ini upgrade head")]
+    migrate = cmd.before[-1]
+    assert migrate.args == ["-c", "db/alembic.ini", "upgrade", "head"] and migrate.cwd == "backend"
+    assert migrate.env["MIGRATE"] == "yes" and migrate.env["C"] == "ghenv"
+
+
+def test_failed_migration_replay_is_reported_and_the_suite_still_runs(pg, tmp_path):
+    target = _broken_copy(tmp_path)
+    (target / "alembic" / "versions" / "0002_broken.py").write_text(
+        'from alembic import op\n\nrevision = "0002"\ndown_revision = "0001"\n\n\n'
+        'def upgrade() -> None:\n    op.execute("ALTER TABLE no_such_table ADD COLUMN x int")\n\n\n'
+        'def downgrade() -> None:\n    pass\n')
+    ctx, findings = stage(target, tmp_path, pg)
+    run = tests_stage.suite_run(ctx)
+    [replayed] = run.replayed
+    assert replayed.startswith("step 'Migrate': `alembic upgrade head`: FAILED (exit 1): ")
+    assert 'relation "no_such_table" does not exist' in replayed
+    # one transaction for the whole upgrade: no table, so the suite runs and fails
+    assert run.ran and run.count("failed", "error") == 3 and run.count("passed") == 1
+    [summary] = [f for f in findings if f.title.startswith("Test suite:")]
+    assert "CI steps replayed first: " + replayed in summary.message
+
+
+@pytest.mark.parametrize("command, kind", [
+    ("pip install -r requirements.txt pytest", None), ("uv sync --frozen", None), ("ruff check .", None),
+    ("echo 'A=on' >> $GITHUB_ENV", "env"), ('echo "A=$(date)" >> "$GITHUB_ENV"', "other"),
+    ("echo SECRET=x > .env", "other"), ("uv run python scripts/seed.py", "other"),
+    ("python -m alembic upgrade head", "migrate"), ("pdm run alembic upgrade heads", "migrate"),
+    ("alembic downgrade base", "other"), ("./scripts/migrate.sh", "other"),
+])
+def test_ci_commands_before_the_tests(command, kind):
+    from auditlib.stages.test_command import _classify
+
+    steps, _ = _classify("step", [command], {}, "")
+    assert [s.kind for s in steps] == ([kind] if kind else [])

