@@ -84,10 +84,12 @@ def test_obs005_masking_layer_covers_personal_data_only(tmp_path):
 def test_dep001_frontend_example_and_refusal_messages(tmp_path):
     got = {f.title: f for f in _run("frontend_example", "DEP-001", tmp_path)}
     assert not any("web/" in loc.file for f in got.values() for loc in f.locations)
-    redis = got["REDIS_URL is not documented in .env.example"]
-    assert "checks at startup (backend/app/main.py:22): it refuses to start without it" in redis.message
-    assert "runs on the code's default" not in redis.message
-    assert got["JWT_SECRET is not documented in .env.example"].message.endswith("refuses to start.")
+    (missing,) = [f for f in got.values() if f.title.endswith("not documented in .env.example")]
+    assert missing.title == "2 variables are not documented in .env.example"  # one finding per file
+    assert sorted(missing.settings) == ["JWT_SECRET", "REDIS_URL"]
+    assert "REDIS_URL (critical variable, backend/app/main.py:11) refuses to start" in missing.message
+    assert "runs on the code's default" not in missing.message
+    assert missing.message.count("refuses to start") == 2
 
 
 def test_dep001_only_a_frontend_example(tmp_path):

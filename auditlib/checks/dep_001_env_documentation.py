@@ -19,12 +19,17 @@ INFRA_NAME = re.compile(r"(^|_)(DATABASE|DB|POSTGRES|REDIS|BROKER|AMQP|RABBIT|MO
 
 def critical_variables(ctx, model) -> list[str]:
     """``critical_env`` when configured, else the secrets and infrastructure settings the
-    code reads (their environment names)."""
+    code reads (their environment names), leaving out optional integrations (default
+    None or empty) and test settings classes."""
     configured = ctx.config.get("critical_env")
     if configured:
         return [c.upper() for c in configured]
     names = []
     for s in model.settings:
+        if re.search(r"test", s.owner, re.I):
+            continue  # a test settings class configures the suite, not a deployment
+        if s.empty and not s.required and not _startup_refusal(ctx, s):
+            continue  # an optional integration (default None/empty): off until set, listed as optional
         if s.secret or any(INFRA_NAME.search(e) for e in s.env_names):
             names += [e.upper() for e in s.env_names[:1]]
     return list(dict.fromkeys(names))
@@ -66,8 +71,8 @@ def env_documentation(ctx):
     production running on a development default.
     Severity, per example file (test/CI examples excepted): a critical variable the
     code reads, or a required setting (no default), that the file does not mention is
-    a WARNING (one finding per variable, located at the example file, with the line
-    that reads it as second location); optional settings documented in no example are
+    a WARNING (one finding per example file naming every such variable, located at the
+    file, with each line that reads one as a further location); optional settings documented in no example are
     one grouped RECOMMENDATION; a variable an example documents that nothing in the
     project reads (a stale or misspelt name) is a RECOMMENDATION on its line. No env
     example at all is a WARNING when a critical or required variable is read, a
@@ -127,6 +132,7 @@ def env_documentation(ctx):
     for path in examples:
         if TEST_EXAMPLE.search(path.rsplit("/", 1)[-1]):
             continue
+        missing = []  # (env, setting, what it does without it)
         for env in must:
             if is_documented(docs[path], env):
                 continue
@@ -134,23 +140,36 @@ def env_documentation(ctx):
             kind = "critical variable" if env in critical else "required setting"
             refusal = None if s.required else _startup_refusal(ctx, s)
             if s.required and s.owner == "os.environ" and s.function:
-                what = (f" with no default: `{s.function}()` raises KeyError without it",
-                        f"fails when `{s.function}()` runs.")
+                what = (f"with no default: `{s.function}()` raises KeyError without it",
+                        f"fails when `{s.function}()` runs")
             elif s.required:
-                what = (" with no default: the app refuses to start without it", "refuses to start.")
+                what = ("with no default: the app refuses to start without it", "refuses to start")
             elif refusal:
-                what = (f" that the app checks at startup ({refusal}): it refuses to start without it",
-                        "refuses to start.")
+                what = (f"that the app checks at startup ({refusal}): it refuses to start without it",
+                        "refuses to start")
             else:
-                what = ("", "runs on the code's default.")
-            f = chk.finding(
-                ctx, Severity.WARNING, f"{env} is not documented in {path.rsplit('/', 1)[-1]}",
-                f"The code reads {env} ({s.file}:{s.line}), a {kind}{what[0]}, but {path} does not mention "
-                f"it: a deployment configured from this file {what[1]}",
-                f"Add `{env}=` with a placeholder value and a comment to {path}.",
-                path, None, excerpt="", settings=[env], key=f"missing:{env}")
-            f.locations.append(Location(s.file, s.line, s.line, ctx.index.get(s.file).line(s.line)[:300]))
-            yield f
+                what = ("", "runs on the code's default")
+            missing.append((env, s, kind, what))
+        if not missing:
+            continue
+        name = path.rsplit("/", 1)[-1]
+        if len(missing) == 1:
+            env, s, kind, what = missing[0]
+            title = f"{env} is not documented in {name}"
+            message = (f"The code reads {env} ({s.file}:{s.line}), a {kind}{' ' + what[0] if what[0] else ''}, "
+                       f"but {path} does not mention it: a deployment configured from this file {what[1]}.")
+        else:
+            title = f"{len(missing)} variables are not documented in {name}"
+            message = (f"{path} does not mention these variables the code reads; a deployment configured from "
+                       "this file: " + "; ".join(f"{env} ({kind}, {s.file}:{s.line}) {what[1]}"
+                                                   for env, s, kind, what in missing) + ".")
+        f = chk.finding(ctx, Severity.WARNING, title, message,
+                        f"Add {', '.join(f'`{env}=`' for env, *_ in missing[:8])}{' ...' if len(missing) > 8 else ''} "
+                        f"with placeholder values and a comment to {path}.",
+                        path, None, excerpt="", settings=[env for env, *_ in missing], key="missing")
+        f.locations += [Location(s.file, s.line, s.line, ctx.index.get(s.file).line(s.line)[:300])
+                        for _env, s, *_ in missing]
+        yield f
     unused = [env for env in critical if env not in by_env and env not in union]
     if unused:
         yield chk.finding(ctx, Severity.INFO, f"{len(unused)} critical variable(s) not used by the app",
