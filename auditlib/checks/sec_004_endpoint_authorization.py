@@ -4,8 +4,9 @@ from __future__ import annotations
 import ast
 import re
 
-from ..findings import Severity, not_verified
-from ..facts.routes import apps, route_inventory
+from ..findings import Location, Severity, not_verified
+from ..facts.routes import apps, route_inventory, unreached_handlers
+from ..redact import redact_text
 from . import check
 
 ADMIN = re.compile(r"(^|[/_.:-])admin", re.IGNORECASE)
@@ -55,6 +56,15 @@ def endpoint_authorization(ctx):
     counts routes by protection. Authentication is recognised structurally (a
     ``fastapi.security`` scheme in the dependency chain, a 401/403 rejection), never by a
     function's name alone. Not flagged: protected routes; websocket routes.
+
+    Handlers the inventory saw declared (``@router.get`` on a router it recognises,
+    ``@app.get`` on an app parameter) but could not reach from any application are one
+    WARNING "not verified for N route handlers", listing up to 10 at their decorators:
+    their authorization was not verified, and the auditor learns what the inventory
+    missed (a router never included, or included in a way it does not follow). It is
+    SEC-004's own gap (this check's verdicts are what those handlers lack), hence a
+    finding of SEC-004 rather than a generic audit one (AUDIT-003 is the runner's
+    configuration-problem finding).
     """
     chk = endpoint_authorization.check
     routes = route_inventory(ctx)
@@ -62,6 +72,24 @@ def endpoint_authorization(ctx):
         yield not_verified(chk.id, chk.area, "route inventory",
                            "no FastAPI app or APIRouter with routes was found in the application code")
         return
+    missed = unreached_handlers(ctx)
+    if missed:
+        shown = missed[:10]
+        locs = [Location(h.file, h.line, h.line, redact_text(s.line(h.line) if (s := ctx.index.get(h.file)) else "")[:300])
+                for h in shown]
+        more = f" (the first {len(shown)} listed)" if len(missed) > len(shown) else ""
+        f = chk.finding(
+            ctx, Severity.WARNING,
+            f"SEC-004 not verified for {len(missed)} route handler{'s' * (len(missed) > 1)}: not reached from any application",
+            f"not verified: {len(missed)} handler{'s are' if len(missed) > 1 else ' is'} declared on a router or app "
+            f"parameter that the route inventory does not reach from any application{more}: "
+            + ", ".join(f"`{h.handler}` ({h.file}:{h.line})" for h in shown)
+            + ". Their authorization, rate limits and tenant scoping were not checked; either the router is "
+              "never included (dead code) or it is included in a way the static inventory does not follow.",
+            "Check how these routers are served; remove dead routers, or include them where the app is built.",
+            shown[0].file, shown[0].line, key="unreached")
+        f.locations = locs
+        yield f
     counts = {"none": 0, "authenticated": 0, "role": 0}
     for r in routes:
         counts[r.auth] += 1
