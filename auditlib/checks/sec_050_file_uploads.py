@@ -124,7 +124,8 @@ def file_uploads(ctx):
     customers' photos to anyone with the URL (WARNING); presigned links valid over a
     day (RECOMMENDATION).
     Not flagged: ``generate_presigned_url`` without ``ExpiresIn`` (botocore's default is
-    3600 s, reported as INFO); sanitised or guarded paths.
+    3600 s, reported as INFO); sanitised or guarded paths. A handler served at several
+    paths (a router included twice) is reported once, with every route.
     """
     chk = file_uploads.check
     proj = Project.of(ctx)
@@ -136,7 +137,12 @@ def file_uploads(ctx):
         seen.add((file, line))
         return True
 
+    handlers: dict[int, list] = {}  # one handler served at several paths (included twice) is one defect
     for route in source_routes(ctx):
+        handlers.setdefault(id(route.node), []).append(route)
+    for group in handlers.values():
+        group.sort(key=lambda r: not r.include_in_schema)  # name it by its documented path
+        route, ref = group[0], [d for r in group for d in r.as_dicts()]
         fn, src = route.node, ctx.index.get(route.file)
         if fn is None or src is None:
             continue
@@ -161,14 +167,14 @@ def file_uploads(ctx):
                                       "Store under a generated name (`uuid4().hex` + a whitelisted extension); for "
                                       "downloads resolve the path and check `path.resolve().is_relative_to(BASE)`.",
                                       csrc.path, node.lineno, key=f"fs:{cfn.name}",
-                                      routes=route.as_dicts())
+                                      routes=ref)
                 else:
                     yield chk.finding(ctx, Severity.WARNING, "Object key built from the client's file name",
                                       f"`{cfn.name}` uses the uploaded file's name in the storage key: users can "
                                       "overwrite each other's objects and choose arbitrary key prefixes.",
                                       "Generate keys server-side (`{org_id}/{uuid4().hex}.{ext}`) and keep the "
                                       "original name only as metadata.", csrc.path, node.lineno, key=f"key:{cfn.name}",
-                                      routes=route.as_dicts())
+                                      routes=ref)
         if not uploads:
             continue
         compares = [(s, n) for s, f in closure for n in of_type(f, ast.Compare)]
@@ -181,7 +187,6 @@ def file_uploads(ctx):
             isinstance(x, ast.Attribute) and x.attr in ("content_type", "suffix") or
             isinstance(x, ast.Call) and dotted(x.func).split(".")[-1] in ("endswith", "splitext")
             for x in walk(n))), None)
-        ref = route.as_dicts()
         if not sized:
             yield chk.finding(ctx, Severity.WARNING, f"Upload {route.path} has no size limit",
                               f"`{fn.name}` and its callees never compare the upload's size: Starlette accepts "

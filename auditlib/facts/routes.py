@@ -30,7 +30,8 @@ from .route_values import Strings, bind, iter_rows
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete", "options", "head", "trace")
 _OPERATIONS = {"include_router", "add_api_route", "mount", "add_middleware", "add_api_websocket_route"}
-_KINDS = (ast.Assign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.FunctionDef, ast.AsyncFunctionDef, ast.Call)
+_KINDS = (ast.Assign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.FunctionDef, ast.AsyncFunctionDef, ast.Call,
+          ast.Return)
 APP_CLASSES = {"FastAPI", "Starlette"}
 ROUTER_CLASSES = {"APIRouter"}
 # fastapi.security classes: a dependency on an instance of one reads credentials.
@@ -207,7 +208,7 @@ class _Builder:
             for scope, nodes in self.scopes(mod):
                 assigns, loops = {}, []
                 for node in nodes:
-                    if isinstance(node, (ast.Call, *FuncNode)):
+                    if isinstance(node, (ast.Call, ast.Return, *FuncNode)):
                         continue
                     if isinstance(node, (ast.For, ast.AsyncFor)):
                         loops.append(node)
@@ -224,13 +225,18 @@ class _Builder:
                 self.scope_assigns[id(scope) if scope else id(mod.tree)] = assigns
                 if loops:
                     self.loops[id(scope) if scope else id(mod.tree)] = loops
-        # constructors passed straight to a call: include_routers(APIRouter(prefix=...)), mount("/x", FastAPI())
+        # constructors passed straight to a call (include_routers(APIRouter(prefix=...)), mount("/x", FastAPI()))
+        # or returned (def make_router(): return APIRouter(prefix=...))
         for mod in self.p.by_path.values():
             for scope, nodes in self.scopes(mod):
                 for call in nodes:
-                    if not isinstance(call, ast.Call) or not call.args and not call.keywords:
+                    if isinstance(call, ast.Return):
+                        values = [call.value] if isinstance(call.value, ast.Call) and scope is not None else []
+                    elif isinstance(call, ast.Call) and (call.args or call.keywords):
+                        values = [*call.args, *(k.value for k in call.keywords)]
+                    else:
                         continue
-                    for arg in [*call.args, *(k.value for k in call.keywords)]:
+                    for arg in values:
                         if isinstance(arg, ast.Call) and dotted(arg.func).rsplit(".", 1)[-1] in ctor_names \
                                 and (k := self.ctor_kind(mod, arg)):
                             self.inline[id(arg)] = self._new(k, mod, dotted(arg.func) + "()", arg, scope)
