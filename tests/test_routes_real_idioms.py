@@ -86,3 +86,20 @@ def test_sec004_lists_the_unreached_handlers(ctxs):
     assert "`svc.api.v1.reports:list_drafts` (svc/api/v1/reports.py:17)" in f.message
     for case in ("settings_prefix", "mounted_subapp"):
         assert not [f for f in run_checks(ctxs[case], ids=["SEC-004"], source="static") if "not reached" in f.title]
+
+
+def test_router_below_a_namespace_package_is_reached(tmp_path):
+    """``routers/openai/`` has no ``__init__.py``: the module is imported by its full path."""
+    root = tmp_path / "t"
+    for d in ("app", "app/api", "app/api/openai/chat"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+        (root / d / "__init__.py").write_text("")
+    (root / "app/api/openai/chat/chat.py").write_text(
+        "from fastapi import APIRouter\n\nrouter = APIRouter(prefix='/chat')\n\n\n"
+        "@router.post('/completions')\nasync def complete():\n    return {}\n")
+    (root / "app/main.py").write_text(
+        "from fastapi import FastAPI\n\nfrom app.api.openai.chat.chat import router as chat_router\n\n"
+        "app = FastAPI()\napp.include_router(chat_router, prefix='/openai')\n")
+    ctx = AuditContext.open(root, tmp_path / "out")
+    assert [(r.methods, r.path) for r in route_inventory(ctx)] == [(("POST",), "/openai/chat/completions")]
+    assert unreached_handlers(ctx) == []
