@@ -65,6 +65,11 @@ def endpoint_authorization(ctx):
     SEC-004's own gap (this check's verdicts are what those handlers lack), hence a
     finding of SEC-004 rather than a generic audit one (AUDIT-003 is the runner's
     configuration-problem finding).
+
+    Routes whose only authentication is a middleware added under a condition
+    (``if os.getenv("SECURE") == "true": app.add_middleware(CheckPassword...)``) count as
+    authenticated, and one WARNING per such middleware says that their authentication
+    depends on that condition (with every route): the default deployment may run without it.
     """
     chk = endpoint_authorization.check
     routes = route_inventory(ctx)
@@ -99,6 +104,21 @@ def endpoint_authorization(ctx):
         f"authenticated, {counts['role']} role-gated",
         "Route inventory by protection; the security notebook lists every route with its dependencies.",
         "", anchor.file, anchor.line, key="summary")
+    conditional: dict[tuple, list] = {}
+    for r in routes:
+        if r.auth != "none" and not any(d.authenticates for d in r.dependencies):
+            mws = [m for m in r.middlewares if m.enforces_auth]
+            if mws and all(m.condition for m in mws):
+                conditional.setdefault((mws[0].file, mws[0].line, mws[0].name, mws[0].condition), []).append(r)
+    for (file, line, name, cond), rs in conditional.items():
+        yield chk.finding(
+            ctx, Severity.WARNING, f"Authentication of {len(rs)} route{'s' * (len(rs) > 1)} depends on a condition",
+            f"The only authentication of {len(rs)} route{'s' * (len(rs) > 1)} is the middleware "
+            f"`{name.rsplit(':', 1)[-1]}`, added only if `{cond}`: when that is false these routes are "
+            "reachable without credentials; confirm every production deployment makes it true.",
+            "Make authentication unconditional in production (add the middleware or an auth dependency "
+            "always, or fail at startup when it is disabled outside development).",
+            file, line, key=f"conditional:{name}", routes=[d for r in rs for d in r.as_dicts()])
     for r in routes:
         if r.auth != "none":
             continue

@@ -34,7 +34,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from ..code.pyast import by_scope, dotted, literal, of_type, walk
+from ..code.pyast import by_scope, dotted, literal, of_type, parent_map, walk
 from ..code.pymodules import FuncNode, Module, Project, own_nodes, project
 from .route_objects import APP_CLASSES, HTTP_METHODS, ROUTER_CLASSES, ObjectResolver, _KINDS, _OPERATIONS  # noqa: F401
 from .route_values import Strings, iter_rows
@@ -74,6 +74,7 @@ class Middleware:
     sets_org: bool = False
     rate_limits: bool = False
     exempt: tuple[str, ...] = ()  # prefixes it lets through untouched
+    condition: str = ""  # the ``if`` test it is added under (``os.getenv("SECURE") == "true"``), "" = always
 
     def applies_to(self, path: str) -> bool:
         if any(path.startswith(p) for p in self.exempt):
@@ -318,8 +319,9 @@ class _Builder(ObjectResolver):
                              if isinstance(v, str) and v.startswith("/"))
             if sym is not None and sym.kind == "class":
                 body = [n for n in sym.node.body if isinstance(n, FuncNode)]
-                obj.middlewares.append(self._middleware(sym.module, body, sym.node.name, call.lineno, prefixes,
-                                                        where=mod))
+                mw = self._middleware(sym.module, body, sym.node.name, call.lineno, prefixes, where=mod)
+                mw.condition = _condition(mod, call)
+                obj.middlewares.append(mw)
             else:
                 name = sym.qualname if sym else dotted(call.args[0])
                 obj.middlewares.append(Middleware(name, mod.path, call.lineno, prefixes, False,
@@ -512,6 +514,19 @@ class _Builder(ObjectResolver):
         return route
 
 
+def _condition(mod: Module, node: ast.AST) -> str:
+    """The test of the innermost ``if`` around ``node`` in its function (or module), ``""``
+    when none: an auth middleware added only ``if os.getenv("SECURE") == "true"``."""
+    parents = parent_map(mod.tree)
+    child, cur = node, parents.get(id(node))
+    while cur is not None and not isinstance(cur, (*FuncNode, ast.Module)):
+        if isinstance(cur, ast.If) and child is not cur.test:
+            test = ast.unparse(cur.test)
+            return test if any(child is n for n in cur.body) else f"not ({test})"
+        child, cur = cur, parents.get(id(cur))
+    return ""
+
+
 def _classify(route: Route) -> None:
     auth_deps = [d for d in route.dependencies if d.authenticates]
     auth_mw = [m for m in route.middlewares if m.enforces_auth]
@@ -520,7 +535,8 @@ def _classify(route: Route) -> None:
         route.auth = "role" if roles else "authenticated"
         route.roles = roles
         route.mechanism = ", ".join([f"{d.name.rsplit(':', 1)[-1]} ({d.level})" for d in auth_deps]
-                                    + [f"middleware {m.name.rsplit(':', 1)[-1]} ({', '.join(m.prefixes) or '*'})"
+                                    + [f"middleware {m.name.rsplit(':', 1)[-1]} ({', '.join(m.prefixes) or '*'}"
+                                       + (f"; only if {m.condition})" if m.condition else ")")
                                        for m in auth_mw])
 
 
@@ -784,7 +800,8 @@ def protection(ctx, route: Route) -> str | None:
             return f"dependency {d.written or _short(d.name)}"
     for m in route.middlewares:
         if m.enforces_auth:
-            return f"middleware {_short(m.name)} ({m.file}:{m.line})"
+            when = f", only if {m.condition}" if m.condition else ""
+            return f"middleware {_short(m.name)} ({m.file}:{m.line}{when})"
     for d in route.dependencies:
         last = _short(d.name)
         if ":" not in d.name and d.kind != "scheme" and AUTH_NAME.search(last) and not NOT_AUTH_NAME.search(last):
