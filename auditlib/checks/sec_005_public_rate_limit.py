@@ -9,7 +9,7 @@ from . import check
 
 LIMITER = re.compile(r"limit|throttl|rate", re.IGNORECASE)
 # Probes and metrics are polled by infrastructure and must not be throttled.
-DEFAULT_EXEMPT = [r"/(healthz?|readyz?|livez?|ready|live|ping|status|metrics)"]
+DEFAULT_EXEMPT = [r"/(healthz?|health-?check|readyz?|livez?|ready|live|ping|status|metrics)"]
 
 
 def rate_limited(route) -> str:
@@ -33,7 +33,8 @@ def public_rate_limit(ctx):
     decorator on the handler (slowapi ``@limiter.limit``), no limiter dependency
     (fastapi-limiter ``RateLimiter``, a project ``rate_limit`` dependency) and no
     rate-limiting middleware on the app (``SlowAPIMiddleware`` or a project middleware
-    whose name or body refers to a limiter).
+    whose name or body refers to a limiter). A handler served at several paths or methods
+    (a router included twice, stacked decorators) is one finding listing every route.
 
     Why: public endpoints (login, signup, lead forms, magic links) are what bots hammer:
     credential stuffing, email bombing, scraping, cost. WARNING per route at its
@@ -46,13 +47,19 @@ def public_rate_limit(ctx):
         yield not_verified(chk.id, chk.area, "rate limiting of public routes", "no routes were found")
         return
     exempt = [re.compile(p + "$") for p in ctx.config.get("rate_limit_exempt_paths", DEFAULT_EXEMPT)]
+    handlers: dict[tuple, list] = {}
     for r in routes:
         if r.auth != "none" or any(p.match(r.path) for p in exempt) or rate_limited(r):
             continue
+        handlers.setdefault((r.file, r.handler_line, r.handler), []).append(r)
+    for group in handlers.values():
+        group.sort(key=lambda r: (not r.include_in_schema, r.line))  # named by its first documented route
+        r = group[0]
+        more = f" (and {len(group) - 1} more)" if len(group) > 1 else ""
         yield chk.finding(
-            ctx, Severity.WARNING, f"Public route without rate limiting: {' '.join(r.methods)} {r.path}",
+            ctx, Severity.WARNING, f"Public route without rate limiting: {' '.join(r.methods)} {r.path}{more}",
             f"`{r.handler}` needs no credentials and nothing limits how often it can be called: open to "
             "brute force, scraping and abuse.",
             "Add a limiter (e.g. slowapi `@limiter.limit(\"10/minute\")` or fastapi-limiter "
             "`Depends(RateLimiter(times=10, seconds=60))`), backed by Redis in production.",
-            r.file, r.line, routes=r.as_dicts())
+            r.file, r.line, routes=[d for x in group for d in x.as_dicts()])
