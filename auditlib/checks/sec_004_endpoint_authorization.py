@@ -4,8 +4,9 @@ from __future__ import annotations
 import ast
 import re
 
-from ..findings import Severity, not_verified
-from ..facts.routes import apps, route_inventory
+from ..findings import Location, Severity, not_verified
+from ..facts.routes import apps, route_inventory, unreached_handlers
+from ..redact import redact_text
 from . import check
 
 ADMIN = re.compile(r"(^|[/_.:-])admin", re.IGNORECASE)
@@ -55,6 +56,20 @@ def endpoint_authorization(ctx):
     counts routes by protection. Authentication is recognised structurally (a
     ``fastapi.security`` scheme in the dependency chain, a 401/403 rejection), never by a
     function's name alone. Not flagged: protected routes; websocket routes.
+
+    Handlers the inventory saw declared (``@router.get`` on a router it recognises,
+    ``@app.get`` on an app parameter) but could not reach from any application are one
+    WARNING "not verified for N route handlers", listing up to 10 at their decorators:
+    their authorization was not verified, and the auditor learns what the inventory
+    missed (a router never included, or included in a way it does not follow). It is
+    SEC-004's own gap (this check's verdicts are what those handlers lack), hence a
+    finding of SEC-004 rather than a generic audit one (AUDIT-003 is the runner's
+    configuration-problem finding).
+
+    Routes whose only authentication is a middleware added under a condition
+    (``if os.getenv("SECURE") == "true": app.add_middleware(CheckPassword...)``) count as
+    authenticated, and one WARNING per such middleware says that their authentication
+    depends on that condition (with every route): the default deployment may run without it.
     """
     chk = endpoint_authorization.check
     routes = route_inventory(ctx)
@@ -62,6 +77,24 @@ def endpoint_authorization(ctx):
         yield not_verified(chk.id, chk.area, "route inventory",
                            "no FastAPI app or APIRouter with routes was found in the application code")
         return
+    missed = unreached_handlers(ctx)
+    if missed:
+        shown = missed[:10]
+        locs = [Location(h.file, h.line, h.line, redact_text(s.line(h.line) if (s := ctx.index.get(h.file)) else "")[:300])
+                for h in shown]
+        more = f" (the first {len(shown)} listed)" if len(missed) > len(shown) else ""
+        f = chk.finding(
+            ctx, Severity.WARNING,
+            f"SEC-004 not verified for {len(missed)} route handler{'s' * (len(missed) > 1)}: not reached from any application",
+            f"not verified: {len(missed)} handler{'s are' if len(missed) > 1 else ' is'} declared on a router or app "
+            f"parameter that the route inventory does not reach from any application{more}: "
+            + ", ".join(f"`{h.handler}` ({h.file}:{h.line})" for h in shown)
+            + ". Their authorization, rate limits and tenant scoping were not checked; either the router is "
+              "never included (dead code) or it is included in a way the static inventory does not follow.",
+            "Check how these routers are served; remove dead routers, or include them where the app is built.",
+            shown[0].file, shown[0].line, key="unreached")
+        f.locations = locs
+        yield f
     counts = {"none": 0, "authenticated": 0, "role": 0}
     for r in routes:
         counts[r.auth] += 1
@@ -71,6 +104,21 @@ def endpoint_authorization(ctx):
         f"authenticated, {counts['role']} role-gated",
         "Route inventory by protection; the security notebook lists every route with its dependencies.",
         "", anchor.file, anchor.line, key="summary")
+    conditional: dict[tuple, list] = {}
+    for r in routes:
+        if r.auth != "none" and not any(d.authenticates for d in r.dependencies):
+            mws = [m for m in r.middlewares if m.enforces_auth]
+            if mws and all(m.condition for m in mws):
+                conditional.setdefault((mws[0].file, mws[0].line, mws[0].name, mws[0].condition), []).append(r)
+    for (file, line, name, cond), rs in conditional.items():
+        yield chk.finding(
+            ctx, Severity.WARNING, f"Authentication of {len(rs)} route{'s' * (len(rs) > 1)} depends on a condition",
+            f"The only authentication of {len(rs)} route{'s' * (len(rs) > 1)} is the middleware "
+            f"`{name.rsplit(':', 1)[-1]}`, added only if `{cond}`: when that is false these routes are "
+            "reachable without credentials; confirm every production deployment makes it true.",
+            "Make authentication unconditional in production (add the middleware or an auth dependency "
+            "always, or fail at startup when it is disabled outside development).",
+            file, line, key=f"conditional:{name}", routes=[d for r in rs for d in r.as_dicts()])
     for r in routes:
         if r.auth != "none":
             continue

@@ -13,7 +13,7 @@ from .sec_004_endpoint_authorization import is_auth_flow
 
 LIMITER = re.compile(r"limit|throttl|rate", re.IGNORECASE)
 # Probes and metrics are polled by infrastructure and must not be throttled.
-DEFAULT_EXEMPT = [r"/(healthz?|readyz?|livez?|ready|live|ping|status|metrics)"]
+DEFAULT_EXEMPT = [r"/(healthz?|health-?check|readyz?|livez?|ready|live|ping|status|metrics)"]
 
 
 def rate_limited(route) -> str:
@@ -50,7 +50,9 @@ def public_rate_limit(ctx):
     decorator on the handler (slowapi ``@limiter.limit``), no limiter dependency
     (fastapi-limiter ``RateLimiter``, a project ``rate_limit`` dependency) and no
     rate-limiting middleware on the app (``SlowAPIMiddleware`` or a project middleware
-    whose name or body refers to a limiter), judged by what a flood of calls can do:
+    whose name or body refers to a limiter), judged by what a flood of calls can do; a
+    handler served at several paths or methods (a router included twice, stacked
+    decorators) is judged once, listing every route:
 
     - a route that takes a secret to check (a parameter or body field named password,
       OTP, PIN, API key...): brute force and credential stuffing — WARNING per route;
@@ -73,28 +75,36 @@ def public_rate_limit(ctx):
         return
     exempt = [re.compile(p + "$") for p in ctx.config.get("rate_limit_exempt_paths", DEFAULT_EXEMPT)]
     proj = Project.of(ctx)
-    reads = []
+    handlers: dict[tuple, list] = {}
     for r in routes:
         if r.auth != "none" or any(p.match(r.path) for p in exempt) or rate_limited(r):
             continue
+        handlers.setdefault((r.file, r.handler_line, r.handler), []).append(r)
+    reads = []
+    for group in handlers.values():
+        group.sort(key=lambda r: (not r.include_in_schema, r.line))  # named by its first documented route
+        r = group[0]
+        more = f" (and {len(group) - 1} more)" if len(group) > 1 else ""
+        label = f"Public route without rate limiting: {' '.join(r.methods)} {r.path}{more}"
+        served = [d for x in group for d in x.as_dicts()]
         secret = _secret_input(ctx, proj, r)
-        writes = set(r.methods) - {"GET", "HEAD", "OPTIONS"}
+        writes = {m for x in group for m in x.methods} - {"GET", "HEAD", "OPTIONS"}
         if secret:
             yield chk.finding(
-                ctx, Severity.WARNING, f"Public route without rate limiting: {' '.join(r.methods)} {r.path}",
+                ctx, Severity.WARNING, label,
                 f"`{r.handler}` needs no credentials, takes `{secret}` to check, and nothing limits how often "
                 "it can be called: open to brute force and credential stuffing.", FIX,
-                r.file, r.line, routes=r.as_dicts(), key=r.key)
+                r.file, r.line, routes=served, key=r.key)
         elif (is_auth_flow(r) and not writes) or not _does_work(ctx, proj, r):
             continue
         elif writes:
             yield chk.finding(
-                ctx, Severity.WARNING, f"Public route without rate limiting: {' '.join(r.methods)} {r.path}",
+                ctx, Severity.WARNING, label,
                 f"`{r.handler}` needs no credentials, writes or sends on every call (it reaches the database or "
                 "an external service), and nothing limits how often it can be called: open to spam, "
-                "e-mail/SMS bombing and cost abuse.", FIX, r.file, r.line, routes=r.as_dicts(), key=r.key)
+                "e-mail/SMS bombing and cost abuse.", FIX, r.file, r.line, routes=served, key=r.key)
         else:
-            reads.append(r)
+            reads.extend(group)
     if reads:
         first = reads[0]
         f = chk.finding(

@@ -168,6 +168,8 @@ def file_uploads(ctx):
     then ``ROOT / doc.stored_name``) does not carry the parameter's text (only string and
     path builders such as ``str``, ``Path``, ``join``, ``format`` do), nor do
     ``Path(name).suffix``/``.stem``/``.name`` and ``os.path.splitext(name)[1]``.
+    A handler served at several paths (a router included twice) is reported once, with
+    every route.
     """
     chk = file_uploads.check
     proj = Project.of(ctx)
@@ -179,7 +181,12 @@ def file_uploads(ctx):
         seen.add((file, line))
         return True
 
+    handlers: dict[int, list] = {}  # one handler served at several paths (included twice) is one defect
     for route in source_routes(ctx):
+        handlers.setdefault(id(route.node), []).append(route)
+    for group in handlers.values():
+        group.sort(key=lambda r: not r.include_in_schema)  # name it by its documented path
+        route, ref = group[0], [d for r in group for d in r.as_dicts()]
         fn, src = route.node, ctx.index.get(route.file)
         if fn is None or src is None:
             continue
@@ -204,14 +211,14 @@ def file_uploads(ctx):
                                       "Store under a generated name (`uuid4().hex` + a whitelisted extension); for "
                                       "downloads resolve the path and check `path.resolve().is_relative_to(BASE)`.",
                                       csrc.path, node.lineno, key=f"fs:{cfn.name}",
-                                      routes=route.as_dicts())
+                                      routes=ref)
                 else:
                     yield chk.finding(ctx, Severity.WARNING, "Object key built from the client's file name",
                                       f"`{cfn.name}` uses the uploaded file's name in the storage key: users can "
                                       "overwrite each other's objects and choose arbitrary key prefixes.",
                                       "Generate keys server-side (`{org_id}/{uuid4().hex}.{ext}`) and keep the "
                                       "original name only as metadata.", csrc.path, node.lineno, key=f"key:{cfn.name}",
-                                      routes=route.as_dicts())
+                                      routes=ref)
         if not uploads:
             continue
         compares = [(s, n) for s, f in closure for n in of_type(f, ast.Compare)]
@@ -224,7 +231,6 @@ def file_uploads(ctx):
             isinstance(x, ast.Attribute) and x.attr in ("content_type", "suffix") or
             isinstance(x, ast.Call) and dotted(x.func).split(".")[-1] in ("endswith", "splitext")
             for x in walk(n))), None)
-        ref = route.as_dicts()
         if not sized:
             yield chk.finding(ctx, Severity.WARNING, f"Upload {route.path} has no size limit",
                               f"`{fn.name}` and its callees never compare the upload's size: Starlette accepts "

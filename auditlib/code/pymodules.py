@@ -65,6 +65,15 @@ class Project:
             parts = name.split(".")
             for i in range(1, len(parts)):
                 self._suffix.setdefault(".".join(parts[i:]), []).append(name)
+        # modules below a directory without __init__.py (a namespace package) are named from
+        # their nearest package; imports name them by the full path: index those names too
+        self._namespaced: dict[str, list[Module]] = {}
+        for mod in self.by_path.values():
+            full = PurePosixPath(mod.path).with_suffix("").parts
+            full = full[:-1] if mod.is_package else full
+            if ".".join(full[-len(mod.name.split(".")):]) == mod.name and len(full) > len(mod.name.split(".")):
+                for i in range(0, len(full) - len(mod.name.split("."))):
+                    self._namespaced.setdefault(".".join(full[i:]), []).append(mod)
         for mod in self.by_path.values():
             _fill(mod)
 
@@ -73,6 +82,8 @@ class Project:
         mod = self.modules.get(name)
         if mod is None and len(self._suffix.get(name, [])) == 1:
             mod = self.modules[self._suffix[name][0]]
+        if mod is None and len(self._namespaced.get(name, [])) == 1:
+            mod = self._namespaced[name][0]
         return mod
 
     def resolve_name(self, mod: Module, name: str, depth: int = 0) -> Symbol | None:

@@ -10,12 +10,22 @@ path-prefix middlewares, and a protection verdict (``none`` / ``authenticated`` 
 
 Handles ``@router.<method>``, ``@router.api_route(methods=...)``, ``add_api_route``,
 routers built and returned by functions, routers imported under aliases, and mounted
-sub-apps. Public API (stable, used by other checks and notebooks):
+sub-apps; apps and routers are recognised by what they are built from (``FastAPI`` /
+``APIRouter``, project subclasses at any depth, classes returned by project factories such
+as ``APIRouter = get_api_router_class(CustomRoute)``), followed into functions that receive
+them (``def register_routes(app): app.include_router(...)`` called from a factory or a
+module) and through ``for router in ROUTERS: app.include_router(router, prefix=...)`` over
+known lists (:mod:`.route_values`). Prefixes from settings fields, module constants and
+``os.getenv`` take their default; :attr:`Route.notes` says what an environment variable
+can override and :attr:`Route.written_path` keeps the path as written.
+:func:`unreached_handlers` lists the handlers declared on routers no app reaches.
+Public API (stable, used by other checks and notebooks):
 
 - :func:`route_inventory` ``(ctx) -> list[Route]`` (memoised per target contents);
 - :func:`source_routes` ``(ctx) -> list[Route]``: those whose handler is application code
   (tests and migrations excluded), in source order, for the checks that walk handlers;
 - :func:`routes_frame` ``(ctx) -> DataFrame`` (one row per route, for display);
+- :func:`unreached_handlers` ``(ctx) -> list[Handler]`` (reported by SEC-004);
 - :class:`Route`, :class:`Dependency`, :class:`Middleware`.
 """
 from __future__ import annotations
@@ -24,12 +34,11 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from ..code.pyast import by_scope, dotted, literal, of_type, walk
-from ..code.pymodules import FuncNode, Module, Project, Symbol, own_nodes, project
+from ..code.pyast import by_scope, dotted, literal, of_type, parent_map, walk
+from ..code.pymodules import FuncNode, Module, Project, own_nodes, project
+from .route_objects import APP_CLASSES, HTTP_METHODS, ROUTER_CLASSES, ObjectResolver, _KINDS, _OPERATIONS  # noqa: F401
+from .route_values import Strings, iter_rows
 
-HTTP_METHODS = ("get", "post", "put", "patch", "delete", "options", "head", "trace")
-APP_CLASSES = {"FastAPI", "Starlette"}
-ROUTER_CLASSES = {"APIRouter"}
 # fastapi.security classes: a dependency on an instance of one reads credentials.
 SECURITY_SCHEMES = {"HTTPBearer", "HTTPBasic", "HTTPDigest", "HTTPBase", "OAuth2PasswordBearer",
                     "OAuth2AuthorizationCodeBearer", "OAuth2", "APIKeyHeader", "APIKeyCookie",
@@ -65,6 +74,7 @@ class Middleware:
     sets_org: bool = False
     rate_limits: bool = False
     exempt: tuple[str, ...] = ()  # prefixes it lets through untouched
+    condition: str = ""  # the ``if`` test it is added under (``os.getenv("SECURE") == "true"``), "" = always
 
     def applies_to(self, path: str) -> bool:
         if any(path.startswith(p) for p in self.exempt):
@@ -87,6 +97,8 @@ class Route:
     app: str = ""  # "module:variable" of the app serving it ("" when not mounted)
     decorators: tuple[str, ...] = ()  # other decorators of the handler (e.g. limiter.limit)
     path_params: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # parts of the path an environment variable can override
+    written_path: str = ""  # the path as written (prefix expressions unresolved)
     auth: str = "none"  # none | authenticated | role
     roles: tuple[str, ...] = ()
     mechanism: str = ""
@@ -113,11 +125,13 @@ class _Obj:
     call: ast.Call
     scope: ast.AST | None
     prefix: str = ""
+    prefix_written: str = ""
+    prefix_notes: tuple = ()
     deps: list = field(default_factory=list)  # (expr, module, level)
     include_in_schema: bool = True
     routes: list = field(default_factory=list)  # (methods, path, func node, module, line, deco deps, iis)
-    includes: list = field(default_factory=list)  # (child, prefix, deps, iis)
-    mounts: list = field(default_factory=list)  # (child, prefix)
+    includes: list = field(default_factory=list)  # (child, prefix, deps, iis, written, notes)
+    mounts: list = field(default_factory=list)  # (child, prefix, written, notes)
     foreign_mounts: list = field(default_factory=list)  # (prefix, target expr, module, line): other ASGI apps
     middlewares: list = field(default_factory=list)
 
@@ -126,32 +140,36 @@ class _Obj:
         return f"{self.module.name}:{self.name}"
 
 
-class _Builder:
-    def __init__(self, proj: Project):
+class _Builder(ObjectResolver):
+    def __init__(self, proj: Project, settings=lambda: None):
         self.p = proj
         self.objs: dict[tuple, _Obj] = {}  # (module name, id(scope) or 0, var) -> obj
+        self.inline: dict[int, _Obj] = {}  # id(constructor call) -> obj, for ``f(APIRouter())``
         self.scope_assigns: dict[int, dict[str, ast.AST]] = {}
+        self.loops: dict[int, list[ast.AST]] = {}  # scope -> its ``for`` loops, in source order
+        self.params: dict[int, dict[str, list[_Obj]]] = {}  # id(function) -> parameter -> objs passed to it
         self.dep_memo: dict[tuple, tuple] = {}
+        self.kind_memo: dict[int, str | None] = {}
         self.mounted: list[Route] = []  # foreign ASGI apps mounted on a served path (see mounted_apps)
+        self.orphans: list[tuple] = []  # (module, func, line): handlers on a parameter no call passes an app to
+        self.strings = Strings(self, settings)
 
-    # -- pass 1: constructors ----------------------------------------------------------
-    def ctor_kind(self, mod: Module, call: ast.Call) -> str | None:
-        sym = self.p.resolve(mod, call.func)
-        name = sym.short if sym else dotted(call.func).rsplit(".", 1)[-1]
-        if sym is not None and sym.kind == "class":
-            bases = {b.rsplit(":", 1)[-1].rsplit(".", 1)[-1] for b in self.p.class_bases(sym.module, sym.node)}
-            name = next((b for b in bases if b in APP_CLASSES | ROUTER_CLASSES), name)
-        if name in APP_CLASSES:
-            return "app"
-        if name in ROUTER_CLASSES:
-            return "router"
-        return None
+    # -- pass 1: constructors ------------------------------------------------------------
+    def scopes(self, mod: Module) -> list:
+        """The nodes of every kind this builder reads, by scope (one ``by_scope`` per module)."""
+        return by_scope(mod.tree, _KINDS)
 
     def scan(self) -> None:
+        ctor_names = {"FastAPI", "Starlette", "APIRouter"}
         for mod in self.p.by_path.values():
-            for scope, nodes in by_scope(mod.tree, (ast.Assign, ast.AnnAssign)):
-                assigns = {}
+            for scope, nodes in self.scopes(mod):
+                assigns, loops = {}, []
                 for node in nodes:
+                    if isinstance(node, (ast.Call, ast.Return, *FuncNode)):
+                        continue
+                    if isinstance(node, (ast.For, ast.AsyncFor)):
+                        loops.append(node)
+                        continue
                     if node.value is not None:
                         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                         for t in targets:
@@ -160,86 +178,55 @@ class _Builder:
                                 if isinstance(node.value, ast.Call) and (k := self.ctor_kind(mod, node.value)):
                                     self.objs[(mod.name, id(scope) if scope else 0, t.id)] = self._new(
                                         k, mod, t.id, node.value, scope)
+                                    ctor_names.add(dotted(node.value.func).rsplit(".", 1)[-1])
                 self.scope_assigns[id(scope) if scope else id(mod.tree)] = assigns
+                if loops:
+                    self.loops[id(scope) if scope else id(mod.tree)] = loops
+        # constructors passed straight to a call (include_routers(APIRouter(prefix=...)), mount("/x", FastAPI()))
+        # or returned (def make_router(): return APIRouter(prefix=...))
+        for mod in self.p.by_path.values():
+            for scope, nodes in self.scopes(mod):
+                for call in nodes:
+                    if isinstance(call, ast.Return):
+                        values = [call.value] if isinstance(call.value, ast.Call) and scope is not None else []
+                    elif isinstance(call, ast.Call) and (call.args or call.keywords):
+                        values = [*call.args, *(k.value for k in call.keywords)]
+                    else:
+                        continue
+                    for arg in values:
+                        if isinstance(arg, ast.Call) and dotted(arg.func).rsplit(".", 1)[-1] in ctor_names \
+                                and (k := self.ctor_kind(mod, arg)):
+                            self.inline[id(arg)] = self._new(k, mod, dotted(arg.func) + "()", arg, scope)
+        self._bind_params()
 
     def _new(self, kind, mod, name, call, scope) -> _Obj:
         obj = _Obj(kind, mod, name, call.lineno, call, scope)
         for kw in call.keywords:
             if kw.arg == "prefix":
-                obj.prefix = self.string(mod, kw.value, scope)
+                notes = []
+                obj.prefix = self.string(mod, kw.value, scope, notes=notes)
+                obj.prefix_written, obj.prefix_notes = self.strings.written(kw.value), tuple(notes)
             elif kw.arg == "dependencies":
-                obj.deps = [(e, mod, "app" if kind == "app" else "router", scope) for e in _elts(kw.value)]
+                level = "app" if kind == "app" else "router"
+                obj.deps = [(e, emod, level, escope) for emod, e, escope in iter_rows(self, mod, kw.value, scope)]
             elif kw.arg == "include_in_schema":
                 obj.include_in_schema = literal(kw.value) is not False
         return obj
 
-    def string(self, mod: Module, expr: ast.AST, scope=None) -> str:
-        val = literal(expr)
-        if isinstance(val, str):
-            return val
-        if isinstance(expr, ast.JoinedStr):
-            return "".join(v.value if isinstance(v, ast.Constant) else
-                           self.string(mod, v.value, scope) for v in expr.values)
-        if isinstance(expr, ast.Name):
-            local = self.scope_assigns.get(id(scope) if scope else id(mod.tree), {})
-            if expr.id in local and local[expr.id] is not expr:
-                return self.string(mod, local[expr.id], None)
-            sym = self.p.resolve(mod, expr)
-            if sym is not None and sym.kind == "assign":
-                return self.string(sym.module, sym.node)
-        if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
-            return self.string(mod, expr.left, scope) + self.string(mod, expr.right, scope)
-        return "{" + (dotted(expr) or "?") + "}"
-
-    # -- object resolution ---------------------------------------------------------------
-    def obj_of(self, mod: Module, expr: ast.AST, scope=None, depth=0) -> _Obj | None:
-        if depth > 10 or expr is None:
-            return None
-        if isinstance(expr, ast.Await):
-            expr = expr.value
-        if isinstance(expr, ast.Name):
-            for sc in ([scope] if scope is not None else []) + [None]:
-                o = self.objs.get((mod.name, id(sc) if sc else 0, expr.id))
-                if o is not None:
-                    return o
-            local = self.scope_assigns.get(id(scope), {}) if scope is not None else {}
-            if expr.id in local:
-                return self.obj_of(mod, local[expr.id], scope, depth + 1)
-            sym = self.p.resolve(mod, expr)
-            return self._obj_of_symbol(sym, depth)
-        if isinstance(expr, ast.Attribute):
-            sym = self.p.resolve(mod, expr)
-            return self._obj_of_symbol(sym, depth)
-        if isinstance(expr, ast.Call):
-            sym = self.p.resolve(mod, expr.func, self.scope_assigns.get(id(scope)) if scope else None)
-            if sym is not None and sym.kind == "func":
-                for ret in own_nodes(sym.node):
-                    if isinstance(ret, ast.Return) and ret.value is not None:
-                        o = self.obj_of(sym.module, ret.value, sym.node, depth + 1)
-                        if o is not None:
-                            return o
-        return None
-
-    def _obj_of_symbol(self, sym: Symbol | None, depth: int) -> _Obj | None:
-        if sym is None or sym.module is None:
-            return None
-        name = sym.qualname.rsplit(":", 1)[-1]
-        o = self.objs.get((sym.module.name, 0, name))
-        if o is not None:
-            return o
-        if sym.kind == "assign":
-            return self.obj_of(sym.module, sym.node, None, depth + 1)
-        return None
+    def string(self, mod: Module, expr: ast.AST, scope=None, env=None, notes=None) -> str:
+        return self.strings.value(mod, expr, scope, env, notes)
 
     # -- pass 2: operations on apps and routers --------------------------------------------
     def operations(self) -> None:
         for mod in self.p.by_path.values():
-            for scope, nodes in by_scope(mod.tree, (*FuncNode, ast.Call)):
+            for scope, nodes in self.scopes(mod):
                 for node in nodes:
                     if isinstance(node, FuncNode):
-                        self._decorated(mod, node, scope)
-                    elif isinstance(node.func, ast.Attribute):
-                        self._call(mod, node, scope)
+                        if node.decorator_list:
+                            self._decorated(mod, node, scope)
+                    elif isinstance(node, ast.Call):
+                        if isinstance(node.func, ast.Attribute) and node.func.attr in _OPERATIONS:
+                            self._call(mod, node, scope)
 
     def _decorated(self, mod, func, scope) -> None:
         others = []
@@ -249,23 +236,27 @@ class _Builder:
             if not isinstance(target, ast.Attribute):
                 others.append(dotted(target))
                 continue
-            obj = self.obj_of(mod, target.value, scope)
-            if obj is None:
+            objs = self.objs_of(mod, target.value, scope)
+            meth = target.attr
+            if not objs:
+                if (meth in HTTP_METHODS or meth == "api_route") and self._router_param(mod, target.value, scope):
+                    self.orphans.append((mod, func, deco.lineno))
                 others.append(dotted(target))
                 continue
-            meth = target.attr
             if meth in HTTP_METHODS or meth == "api_route":
                 methods = (meth.upper(),) if meth != "api_route" else self._methods(call)
-                path = self.string(mod, call.args[0], scope) if call and call.args else ""
-                for kw in (call.keywords if call else []):
-                    if kw.arg == "path":
-                        path = self.string(mod, kw.value, scope)
-                obj.routes.append({"methods": methods, "path": path, "func": func, "module": mod, "line": deco.lineno,
+                pexpr = call.args[0] if call and call.args else _kw(call, "path")
+                notes = []
+                path = self.string(mod, pexpr, scope, notes=notes) if pexpr is not None else ""
+                for obj in objs:
+                    obj.routes.append({"methods": methods, "path": path, "func": func, "module": mod, "line": deco.lineno,
                                        "deps": self._kw_deps(mod, call, scope), "iis": _iis(call),
                                        "decorators": others,  # the same list: later decorators show up
-                                       "response_model": _kw(call, "response_model")})
+                                       "response_model": _kw(call, "response_model"),
+                                       "written": self.strings.written(pexpr), "notes": tuple(notes)})
             elif meth == "middleware":
-                obj.middlewares.append(self._middleware(mod, func, func.name, func.lineno, ()))
+                for obj in objs:
+                    obj.middlewares.append(self._middleware(mod, func, func.name, func.lineno, ()))
             else:
                 others.append(dotted(target))
 
@@ -280,37 +271,47 @@ class _Builder:
     def _kw_deps(self, mod, call, scope, level="decorator") -> list:
         for kw in (call.keywords if call else []):
             if kw.arg == "dependencies":
-                return [(e, mod, level, scope) for e in _elts(kw.value)]
+                return [(e, emod, level, escope) for emod, e, escope in iter_rows(self, mod, kw.value, scope)]
         return []
 
     def _call(self, mod, call, scope) -> None:
         meth = call.func.attr
-        if meth not in ("include_router", "add_api_route", "mount", "add_middleware", "add_api_websocket_route"):
+        objs = self.objs_of(mod, call.func.value, scope)
+        if not objs:
             return
-        obj = self.obj_of(mod, call.func.value, scope)
-        if obj is None:
-            return
+        for env in self.envs(mod, call, scope):
+            for obj in objs:
+                self._operation(mod, call, scope, obj, meth, env)
+
+    def _operation(self, mod, call, scope, obj, meth, env) -> None:
         kw = {k.arg: k.value for k in call.keywords if k.arg}
         if meth == "include_router":
-            child = self.obj_of(mod, call.args[0] if call.args else kw.get("router"), scope)
-            if child is not None:
-                prefix = self.string(mod, kw["prefix"], scope) if "prefix" in kw else ""
-                obj.includes.append((child, prefix, self._kw_deps(mod, call, scope, "include"), _iis(call)))
+            for child in self.objs_of(mod, call.args[0] if call.args else kw.get("router"), scope, env):
+                notes = []
+                prefix = self.string(mod, kw["prefix"], scope, env, notes) if "prefix" in kw else ""
+                written = self.strings.written(kw.get("prefix"), env)
+                obj.includes.append((child, prefix, self._kw_deps(mod, call, scope, "include"), _iis(call),
+                                     written, tuple(notes)))
         elif meth == "add_api_route":
-            path = self.string(mod, call.args[0] if call.args else kw.get("path"), scope)
+            pexpr = call.args[0] if call.args else kw.get("path")
+            notes = []
+            path = self.string(mod, pexpr, scope, env, notes)
             ep = call.args[1] if len(call.args) > 1 else kw.get("endpoint")
             sym = self.p.resolve(mod, ep) if ep is not None else None
             if sym is not None and sym.kind == "func":
                 obj.routes.append({"methods": self._methods(call), "path": path, "func": sym.node, "module": sym.module,
-                                       "line": call.lineno, "deps": self._kw_deps(mod, call, scope), "iis": _iis(call),
-                                       "decorators": (), "response_model": kw.get("response_model")})
+                                   "line": call.lineno, "deps": self._kw_deps(mod, call, scope), "iis": _iis(call),
+                                   "decorators": (), "response_model": kw.get("response_model"),
+                                   "written": self.strings.written(pexpr), "notes": tuple(notes)})
         elif meth == "mount":
             target = call.args[1] if len(call.args) > 1 else kw.get("app")
-            child = self.obj_of(mod, target, scope)
-            path = self.string(mod, call.args[0] if call.args else kw.get("path"), scope)
-            if child is not None:
-                obj.mounts.append((child, path))
-            elif target is not None:  # make_asgi_app(), StaticFiles(...): not a route inventory of ours
+            children = self.objs_of(mod, target, scope, env)
+            pexpr = call.args[0] if call.args else kw.get("path")
+            notes = []
+            path = self.string(mod, pexpr, scope, env, notes)
+            for child in children:
+                obj.mounts.append((child, path, self.strings.written(pexpr, env), tuple(notes)))
+            if not children and target is not None:  # make_asgi_app(), StaticFiles(...): not a route inventory of ours
                 obj.foreign_mounts.append((path, target, mod, call.lineno))
         elif meth == "add_middleware" and call.args:
             sym = self.p.resolve(mod, call.args[0])
@@ -318,8 +319,9 @@ class _Builder:
                              if isinstance(v, str) and v.startswith("/"))
             if sym is not None and sym.kind == "class":
                 body = [n for n in sym.node.body if isinstance(n, FuncNode)]
-                obj.middlewares.append(self._middleware(sym.module, body, sym.node.name, call.lineno, prefixes,
-                                                        where=mod))
+                mw = self._middleware(sym.module, body, sym.node.name, call.lineno, prefixes, where=mod)
+                mw.condition = _condition(mod, call)
+                obj.middlewares.append(mw)
             else:
                 name = sym.qualname if sym else dotted(call.args[0])
                 obj.middlewares.append(Middleware(name, mod.path, call.lineno, prefixes, False,
@@ -378,7 +380,7 @@ class _Builder:
         if isinstance(target, ast.Call):  # a factory call or a class instance: require_role("admin")
             call_args = [literal(a) for a in target.args] + [literal(k.value) for k in target.keywords]
             target = target.func
-        sym = self.p.resolve(mod, target)
+        sym = self.p.resolve(mod, target) or self.strings.method(mod, target)
         if sym is None:
             return info
         info["name"] = sym.qualname
@@ -442,16 +444,17 @@ class _Builder:
 
     # -- pass 3: assemble -----------------------------------------------------------------
     def assemble(self) -> list[Route]:
-        mounted = {id(c) for o in self.objs.values() for c, _ in o.mounts}
-        included = {id(c) for o in self.objs.values() for c, *_ in o.includes}
-        roots = [o for o in self.objs.values() if o.kind == "app" and id(o) not in mounted]
+        objs = self.all_objs()
+        mounted = {id(c) for o in objs for c, *_ in o.mounts}
+        included = {id(c) for o in objs for c, *_ in o.includes}
+        roots = [o for o in objs if o.kind == "app" and id(o) not in mounted]
         out: list[Route] = []
         for app in roots:
-            self._walk(app, app, "", [], [], True, out, set())
+            self._walk(app, app, "", [], [], True, out, set(), "", ())
         if not roots:  # a package of routers without an app: list them as declared
-            for o in self.objs.values():
+            for o in objs:
                 if id(o) not in included and id(o) not in mounted:
-                    self._walk(o, None, "", [], [], True, out, set())
+                    self._walk(o, None, "", [], [], True, out, set(), "", ())
         seen, uniq = set(), []
         for r in out:
             k = (r.methods, r.path, r.handler, r.line)
@@ -460,20 +463,27 @@ class _Builder:
                 uniq.append(r)
         return uniq
 
-    def _walk(self, obj, app, prefix, deps, mws, iis, out, stack) -> None:
+    def all_objs(self) -> list[_Obj]:
+        return [*self.objs.values(), *self.inline.values()]
+
+    def _walk(self, obj, app, prefix, deps, mws, iis, out, stack, written, notes) -> None:
         if id(obj) in stack:
             return
         stack = stack | {id(obj)}
         base = prefix + obj.prefix
+        wbase, notes = written + (obj.prefix_written or obj.prefix), notes + obj.prefix_notes
         deps = deps + obj.deps
         mws = mws + [(m, prefix) for m in obj.middlewares]
         iis = iis and obj.include_in_schema
         for r in obj.routes:
-            out.append(self._route(obj, app, base + r["path"], r, deps + r["deps"], mws, iis and r["iis"]))
-        for child, pfx, ideps, i_iis in obj.includes:
-            self._walk(child, app, base + pfx, deps + ideps, mws, iis and i_iis, out, stack)
-        for child, pfx in obj.mounts:  # Starlette's Mount strips the trailing "/" ("/" mounts at the root)
-            self._walk(child, app, base + pfx.rstrip("/"), [], mws, iis, out, stack)
+            route = self._route(obj, app, base + r["path"], r, deps + r["deps"], mws, iis and r["iis"])
+            route.written_path = wbase + r.get("written", r["path"])
+            route.notes = tuple(dict.fromkeys(notes + r.get("notes", ())))
+            out.append(route)
+        for child, pfx, ideps, i_iis, w, n in obj.includes:
+            self._walk(child, app, base + pfx, deps + ideps, mws, iis and i_iis, out, stack, wbase + w, notes + n)
+        for child, pfx, w, n in obj.mounts:  # Starlette's Mount strips the trailing "/" ("/" mounts at the root)
+            self._walk(child, app, base + pfx.rstrip("/"), [], mws, iis, out, stack, wbase + w.rstrip("/"), notes + n)
         for pfx, target, mod, line in obj.foreign_mounts:  # router/app dependencies do not reach them
             path = base + pfx.rstrip("/")
             mount = Route(methods=("MOUNT",), path=path or "/", handler=dotted(target) or ast.unparse(target),
@@ -506,6 +516,19 @@ class _Builder:
         return route
 
 
+def _condition(mod: Module, node: ast.AST) -> str:
+    """The test of the innermost ``if`` around ``node`` in its function (or module), ``""``
+    when none: an auth middleware added only ``if os.getenv("SECURE") == "true"``."""
+    parents = parent_map(mod.tree)
+    child, cur = node, parents.get(id(node))
+    while cur is not None and not isinstance(cur, (*FuncNode, ast.Module)):
+        if isinstance(cur, ast.If) and child is not cur.test:
+            test = ast.unparse(cur.test)
+            return test if any(child is n for n in cur.body) else f"not ({test})"
+        child, cur = cur, parents.get(id(cur))
+    return ""
+
+
 def _classify(route: Route) -> None:
     auth_deps = [d for d in route.dependencies if d.authenticates]
     auth_mw = [m for m in route.middlewares if m.enforces_auth]
@@ -514,7 +537,8 @@ def _classify(route: Route) -> None:
         route.auth = "role" if roles else "authenticated"
         route.roles = roles
         route.mechanism = ", ".join([f"{d.name.rsplit(':', 1)[-1]} ({d.level})" for d in auth_deps]
-                                    + [f"middleware {m.name.rsplit(':', 1)[-1]} ({', '.join(m.prefixes) or '*'})"
+                                    + [f"middleware {m.name.rsplit(':', 1)[-1]} ({', '.join(m.prefixes) or '*'}"
+                                       + (f"; only if {m.condition})" if m.condition else ")")
                                        for m in auth_mw])
 
 
@@ -674,13 +698,48 @@ def _build(ctx) -> tuple[list[Route], _Builder]:
     if key not in _MEMO:
         if len(_MEMO) > 8:
             _MEMO.clear()
-        b = _Builder(proj)
+
+        def settings():
+            from .settings_model import settings_model
+            return settings_model(ctx)
+        b = _Builder(proj, settings)
         b.scan()
         b.operations()
         routes = b.assemble()
         routes.sort(key=lambda r: (r.path, r.methods, r.file, r.line))
         _MEMO[key] = (routes, b)
     return _MEMO[key]
+
+
+@dataclass
+class Handler:
+    """A route handler the inventory saw declared but not served by any app."""
+    handler: str  # "module:function"
+    file: str
+    line: int  # the decorator line
+    router: str  # "module:variable" of its router, or the parameter it is declared on
+    path: str
+
+
+def unreached_handlers(ctx) -> list[Handler]:
+    """Handlers declared on a router (or app) that no application found reaches
+    (``@router.get`` on a router never included, or included in a way the inventory does
+    not follow; ``@app.get`` in a function whose app parameter no call supplies): what the
+    inventory may have missed. Empty when no app was found (every router is then listed)."""
+    routes, b = _build(ctx)
+    served = {(r.file, r.line) for r in routes}
+    out, seen = [], set()
+    for o in b.all_objs():
+        for r in o.routes:
+            key = (r["module"].path, r["line"])
+            if key not in served and key not in seen:
+                seen.add(key)
+                out.append(Handler(f"{r['module'].name}:{r['func'].name}", key[0], key[1], o.qualname, r["path"]))
+    for mod, func, line in b.orphans:
+        if (mod.path, line) not in served and (mod.path, line) not in seen:
+            seen.add((mod.path, line))
+            out.append(Handler(f"{mod.name}:{func.name}", mod.path, line, "(parameter)", ""))
+    return sorted(out, key=lambda h: (h.file, h.line))
 
 
 def route_inventory(ctx) -> list[Route]:
@@ -757,7 +816,8 @@ def protection(ctx, route: Route) -> str | None:
             return f"dependency {d.written or _short(d.name)}"
     for m in route.middlewares:
         if m.enforces_auth:
-            return f"middleware {_short(m.name)} ({m.file}:{m.line})"
+            when = f", only if {m.condition}" if m.condition else ""
+            return f"middleware {_short(m.name)} ({m.file}:{m.line}{when})"
     for d in route.dependencies:
         last = _short(d.name)
         if ":" not in d.name and d.kind != "scheme" and AUTH_NAME.search(last) and not NOT_AUTH_NAME.search(last):
@@ -803,7 +863,8 @@ def builder(ctx) -> _Builder:
 
 def routes_frame(ctx):
     """The inventory as a DataFrame: method, path, handler, file, line, auth, roles,
-    mechanism, dependencies, middlewares, include_in_schema, router."""
+    mechanism, dependencies, middlewares, include_in_schema, router, notes (the parts of
+    the path an environment variable can override)."""
     import pandas as pd
 
     rows = []
@@ -813,7 +874,8 @@ def routes_frame(ctx):
                          "auth": r.auth, "roles": ", ".join(r.roles), "mechanism": r.mechanism,
                          "dependencies": ", ".join(dict.fromkeys(d.name.rsplit(":", 1)[-1] for d in r.dependencies)),
                          "middlewares": ", ".join(m.name.rsplit(":", 1)[-1] for m in r.middlewares),
-                         "include_in_schema": r.include_in_schema, "router": r.router})
+                         "include_in_schema": r.include_in_schema, "router": r.router,
+                         "notes": "; ".join(r.notes)})
     cols = ["method", "path", "handler", "file", "line", "auth", "roles", "mechanism", "dependencies",
-            "middlewares", "include_in_schema", "router"]
+            "middlewares", "include_in_schema", "router", "notes"]
     return pd.DataFrame(rows, columns=cols)
