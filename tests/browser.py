@@ -115,12 +115,15 @@ class Page:
             if time.monotonic() > deadline:
                 raise BrowserError(f"timed out waiting for {method}")
             self.ws.settimeout(max(0.1, deadline - time.monotonic()))
-            msg = json.loads(self.ws.recv())
+            try:
+                msg = json.loads(self.ws.recv())
+            finally:
+                self.ws.settimeout(60)
             if "method" in msg:
                 self.events.append(msg)
 
     def goto(self, url: str) -> None:
-        self.events_before_load = len(self.events)
+        """Load ``url`` (a new document: a fragment-only change fires no load event)."""
         self.send("Page.navigate", url=url)
         self.wait_for("Page.loadEventFired")
         self.eval("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
@@ -134,7 +137,7 @@ class Page:
     def click(self, selector: str) -> None:
         """A real mouse click at the centre of the element (scrolled into view first)."""
         box = self.eval(f"""(() => {{ const el = document.querySelector({json.dumps(selector)});
-            el.scrollIntoView({{block: 'center'}}); const r = el.getBoundingClientRect();
+            el.scrollIntoView({{block: 'center'}}); const r = el.getClientRects()[0];  // first line box
             return [r.left + r.width / 2, r.top + r.height / 2]; }})()""")
         for kind in ("mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)

@@ -647,3 +647,70 @@ def test_strip_external_safety_net():
                '<link rel="stylesheet" href="//cdn.example/a.css"><script>ok()</script>')
     cleaned, n = report_html.strip_external(html_in)
     assert n == 2 and "cdn.example" not in cleaned and "<script>ok()</script>" in cleaned
+
+
+# --------------------------------------------------------------------------- stage status
+# The database stage "ran" only when the target's migrations reached the head and the
+# schema was read; the CLI runs only the database and summary notebooks here.
+REPO = Path(__file__).resolve().parent.parent
+ALEMBIC = REPO / "tests" / "fixtures" / "alembic"
+
+
+def _audit_db_only(target: Path, tmp_path: Path, db: str) -> tuple[dict, str, str]:
+    import shutil
+    import subprocess
+    import sys
+
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    for name in ("00_summary.ipynb", "10_database.ipynb"):
+        shutil.copy(REPO / "notebooks" / name, nbs / name)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "auditlib", "run", str(target), "--out", str(out), "--db", db,
+                           "--notebooks", str(nbs), "--target-python", sys.executable, "--no-progress",
+                           "--fail-on", "never"], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return (json.loads((out / "findings.json").read_text(encoding="utf-8")),
+            (out / "report.html").read_text(encoding="utf-8"), (out / "report.md").read_text(encoding="utf-8"))
+
+
+def _assert_db_failed(data: dict, page: str, md: str, reason: str) -> None:
+    assert data["stages"]["db"].startswith(f"failed: {reason}"), data["stages"]["db"]
+    assert data["review"]["status"] == "INCOMPLETE"
+    assert f"db: {data['stages']['db']}" in data["review"]["reasons"]
+    review = _element(page, "al-review")
+    assert "INCOMPLETE" in review and f"<li>db: failed: {reason}" in review
+    stages = page[page.index('id="al-stages"'):page.index('id="al-findings"')]
+    assert '<strong>db</strong></td><td><span class="al-badge al-stage-failed">failed</span>' in stages
+    status = re.search(r"^\*\*Review Status:\*\* (.*)$", md, flags=re.M).group(1)
+    assert status.startswith("INCOMPLETE") and f"db (failed: {reason}" in status.replace("\\`", "`")
+
+
+def test_db_stage_on_an_unreachable_server_failed_not_ran(tmp_path):
+    data, page, md = _audit_db_only(REPO / "examples" / "bookly", tmp_path,
+                                    "postgresql://u:Pw9secret@127.0.0.1:9/nowhere")
+    reason = "could not create a database on postgresql://u:***@127.0.0.1:9/nowhere: OperationalError"
+    _assert_db_failed(data, page, md, reason)
+    # every database check says what was not verified, and why
+    nv = [f for f in data["findings"] if f["source"] == "db" and f["severity"] == "WARNING"]
+    assert nv and all(reason in f["message"] for f in nv if "not verified" in f["message"])
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file():
+            assert "Pw9secret" not in path.read_text(encoding="utf-8", errors="replace"), path
+
+
+def test_db_stage_with_a_hanging_migration_failed_not_ran(tmp_path, pg):
+    data, page, md = _audit_db_only(ALEMBIC / "hanging_migration", tmp_path, pg.url(driver=""))
+    _assert_db_failed(data, page, md, "`alembic upgrade head` did not finish within 4 s")
+    # what did finish is said too (the offline steps ran beside the upgrade)
+    assert "(finished: alembic " in data["stages"]["db"]
+
+
+def test_db_stage_ran_when_the_schema_was_migrated_and_read(tmp_path, pg):
+    from auditlib.redact import redact_url
+
+    data, page, _ = _audit_db_only(ALEMBIC / "linear", tmp_path, pg.url(driver=""))
+    assert re.fullmatch(re.escape(f"ran: {redact_url(pg.url(driver=''))}; ")
+                        + r"\d+ revisions migrated to head \w+, schema read \(\d+ tables\)", data["stages"]["db"])
+    assert not any(r.startswith("db:") for r in data["review"]["reasons"])
+    assert '<strong>db</strong></td><td><span class="al-badge al-stage-ran">ran</span>' in page
