@@ -95,7 +95,8 @@ def test_planted_script_and_onerror_stay_text(page, audited):
     assert {loc["file"] for f in planted for loc in f["locations"]} >= {f"app/{n}" for n in PAYLOAD_FILES}
     page.eval("document.querySelectorAll('details').forEach(d => d.open = true)")
     text = page.eval("document.body.innerText")
-    for needle in PAYLOAD_FILES + [PAYLOAD_DOCSTRING, "<img src=x onerror=window.__pwned=6>", "<script>window.__pwned=7</script>",
+    for needle in PAYLOAD_FILES + [PAYLOAD_DOCSTRING, "<img src=x onerror=window.__pwned=6>",
+                                   "<script>window.__pwned=7</script>",
                                    'API_URL = "http://localhost:8000/<script>window.__pwned=4</script>"']:
         assert needle in text, needle
     # ... and none of them ran or became an element

@@ -139,8 +139,10 @@ body.jp-Notebook { padding: 0; }
 .al-page h1 { font-size: 1.7em; margin: 0 0 4px; }
 .al-page h2 { font-size: 1.35em; margin: 1.6em 0 0.5em; padding-bottom: 4px; border-bottom: 2px solid #e3e6ea; }
 .al-page h3 { font-size: 1.08em; margin: 0.2em 0; }
-.al-page h4 { font-size: 0.82em; text-transform: uppercase; letter-spacing: 0.04em; color: #57606a; margin: 0.8em 0 0.25em; }
-.al-page code, .al-page pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; }
+.al-page h4 { font-size: 0.82em; text-transform: uppercase; letter-spacing: 0.04em; color: #57606a;
+  margin: 0.8em 0 0.25em; }
+.al-page code, .al-page pre {
+  font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; }
 .al-page code { font-size: 0.9em; background: #f1f3f5; padding: 0 3px; border-radius: 3px; overflow-wrap: anywhere; }
 .al-meta { color: #57606a; margin: 0 0 14px; }
 .al-meta span { margin-right: 18px; }
@@ -174,7 +176,8 @@ body.jp-Notebook { padding: 0; }
 .al-stage-failed { background: #b3261e; }
 .al-stage-partial { background: #a15c00; }
 .al-stage-skipped { background: #6e7781; }
-.al-tag { display: inline-block; font-size: 0.8em; color: #424a53; background: #eef1f4; border-radius: 3px; padding: 0 6px;
+.al-tag { display: inline-block; font-size: 0.8em; color: #424a53; background: #eef1f4; border-radius: 3px;
+  padding: 0 6px;
   margin-left: 4px; white-space: nowrap; }
 .al-toc { border: 1px solid #d0d7de; border-radius: 6px; padding: 6px 12px; margin: 12px 0; font-size: 0.92em; }
 .al-page .al-toc-head { font-size: 0.8em; text-transform: uppercase; letter-spacing: 0.04em; color: #57606a;
@@ -224,7 +227,7 @@ details.al-finding > .al-body { padding: 0 14px 10px 24px; border-top: 1px dashe
 .al-appendix-intro { color: #57606a; }
 /* the appendix: notebook outputs */
 .jp-Notebook main > .jp-Cell { max-width: 1180px; margin-left: auto; margin-right: auto; }
-.jp-RenderedHTMLCommon table.dataframe, .jp-RenderedHTMLCommon table.al-df { table-layout: auto; border-collapse: collapse; }
+.jp-RenderedHTMLCommon table.dataframe { table-layout: auto; border-collapse: collapse; }
 .jp-RenderedHTMLCommon table.dataframe td, .jp-RenderedHTMLCommon table.dataframe th,
 .jp-RenderedHTMLCommon table.dataframe thead th {
   text-align: left; vertical-align: top; white-space: normal; overflow-wrap: anywhere; word-break: normal;

@@ -70,8 +70,8 @@ def stage_status(stage) -> str:
     """The database stage's line in the report (``stages["db"]``), recorded by the notebook.
 
     "ran" only when the target's migrations reached the head and the schema was read;
-    otherwise "failed: <reason>" (with the Alembic steps that did finish). An application that imports no SQL
-    database library has nothing to migrate: "ran: not applicable (...)".
+    otherwise "failed: <reason>" (with the Alembic steps that did finish). An application
+    that imports no SQL database library has nothing to migrate: "ran: not applicable (...)".
     """
     if stage.ok:
         heads = ", ".join(h.revision for h in stage.graph.heads) if stage.graph else ""
@@ -81,5 +81,5 @@ def stage_status(stage) -> str:
     if not stage.sql_libraries:
         return "ran: not applicable (the application imports no SQL database library)"
     reason = " ".join((stage.reason or f"stage status {stage.status}").split())
-    done = [step for step, run in stage.runs.items() if run.ok]
-    return f"failed: {reason}" + (f" (finished: alembic {', '.join(done)})" if done else "")
+    done = sorted(" ".join(["alembic", *run.args]) for run in stage.runs.values() if run.ok)
+    return f"failed: {reason}" + (f" (finished: {', '.join(done)})" if done else "")
