@@ -470,11 +470,11 @@ def _data_attrs(f: Finding) -> str:
     return (f'data-sev="{esc(f.severity.value)}" data-area="{esc(f.area)}" data-check="{esc(f.check)}"')
 
 
-def _badges(f: Finding) -> str:
+def _badges(f: Finding, area: bool = True) -> str:
     sev = esc(f.severity.value)
     return (f'<span class="al-badge al-badge-{sev}">{sev}</span>'
             f'<span class="al-tag">{esc(f.check)}</span>'
-            f'<span class="al-tag">{esc(AREAS.get(f.area, f.area))}</span>')
+            + (f'<span class="al-tag">{esc(AREAS.get(f.area, f.area))}</span>' if area else ""))
 
 
 def finding_card(f: Finding) -> str:
@@ -486,21 +486,22 @@ def finding_card(f: Finding) -> str:
             f"<h3>{prose(f.title)}</h3></div>{_finding_body(f)}</article>")
 
 
-def finding_row(f: Finding) -> str:
-    """A finding as one line that opens on its evidence, why and fix."""
+def finding_row(f: Finding, area: bool = True) -> str:
+    """A finding as one line that opens on its evidence, why and fix (``area``: show its
+    area's tag, pointless inside a group of one area)."""
     a = finding_anchor(f)
     where = c.first_loc_str(f)
     if f.routes:
         where += (" · " if where else "") + plural(len(f.routes), "route")
     return (f'<details class="al-finding al-sev-{esc(f.severity.value)}" id="{a}" {_data_attrs(f)}>'
-            f"<summary>{_badges(f)} <span class=\"al-sum-title\">{prose(f.title)}</span>"
+            f"<summary>{_badges(f, area)} <span class=\"al-sum-title\">{prose(f.title)}</span>"
             + (f' <span class="al-sum-where">— {esc(where)}</span>' if where else "")
             + f'</summary><div class="al-body"><p class="al-foot"><a class="al-permalink" href="#{a}">'
             f"link to this finding</a></p>{_finding_body(f)}</div></details>")
 
 
-def _group(title: str, anchor: str, findings: list[Finding], open_: bool) -> str:
-    rows = "".join(finding_row(f) for f in findings)
+def _group(title: str, anchor: str, findings: list[Finding], open_: bool, one_area: bool = False) -> str:
+    rows = "".join(finding_row(f, area=not one_area) for f in findings)
     return (f'<details class="al-group" id="{esc(anchor)}" data-al-group{" open" if open_ else ""}>'
             f'<summary>{esc(title)}<span class="al-count" data-al-count>{len(findings)}</span></summary>'
             f"{rows}</details>")
@@ -686,7 +687,7 @@ def findings_html(run: RunResult) -> str:
     if warnings:
         for area, group in _by_area(warnings):
             out.append(_group(AREAS.get(area, area), f"al-warnings-{slug(area)}", group,
-                              open_=len(group) <= COLLAPSE_GROUP))
+                              open_=len(group) <= COLLAPSE_GROUP, one_area=True))
     else:
         out.append('<p class="al-empty">No warnings.</p>')
 
