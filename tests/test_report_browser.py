@@ -205,3 +205,15 @@ def test_print_view(page):
     pdf = page.pdf(ARTEFACTS / "report.pdf")
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 50_000
     assert page.console_errors() == []
+
+
+def test_a_browser_that_cannot_start_is_an_error_not_a_skip(tmp_path):
+    from browser import BrowserError
+
+    with pytest.raises(BrowserError, match="no Chromium at"):
+        Chromium(executable=str(tmp_path / "chromium")).__enter__()
+    fake = tmp_path / "broken-chromium"
+    fake.write_text("#!/bin/sh\necho 'cannot open display' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    with pytest.raises(BrowserError, match=r"did not start \(exit code 3\): cannot open display"):
+        Chromium(executable=str(fake)).__enter__()
