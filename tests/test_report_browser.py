@@ -139,6 +139,8 @@ def test_filter_hides_and_shows_findings(page, audited):
     assert blockers and choose("al-filter-sev", "BLOCKER") == blockers
     assert page.eval("document.getElementById('al-filter-status').textContent") == \
         f"Showing {len(blockers)} of {len(fs)} findings"
+    counts = "[...document.querySelectorAll('[data-al-count-of]')].map(el => el.textContent)"
+    assert page.eval(counts) == [str(len(blockers)), "0", "0"]  # the sections' counts follow
     # a group with nothing left is hidden; with severity and area combined
     assert page.eval("document.getElementById('al-warnings-functional').closest('[hidden]') !== null")
     choose("al-filter-sev", "WARNING")
@@ -155,6 +157,8 @@ def test_filter_hides_and_shows_findings(page, audited):
     assert page.eval(f"document.getElementById({json.dumps(by_check[0])}).closest('details.al-group').open")
     page.click("#al-filter-reset")
     assert page.eval(VISIBLE) == every
+    n = {sev: sum(f["severity"] == sev for f in fs) for sev in ("BLOCKER", "WARNING", "RECOMMENDATION", "INFO")}
+    assert page.eval(counts) == [str(n["BLOCKER"]), str(n["WARNING"]), str(n["RECOMMENDATION"] + n["INFO"])]
     assert page.eval("document.getElementById('al-filter-status').textContent") == f"All {len(fs)} findings"
     assert page.console_errors() == []
 

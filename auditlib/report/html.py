@@ -91,6 +91,11 @@ SCRIPT = r"""
       if (cnt) { cnt.textContent = String(n); }
       if (filtered && g.tagName === "DETAILS" && n > 0) { g.open = true; }
     });
+    all("[data-al-count-of]").forEach(function (cnt) {
+      var list = $(cnt.getAttribute("data-al-count-of"));
+      var shown = list ? all(".al-finding", list).filter(function (el) { return !el.hidden; }).length : 0;
+      cnt.textContent = String(shown);
+    });
     status.textContent = filtered ? "Showing " + shown + " of " + items.length + " findings"
                                   : "All " + items.length + " findings";
     document.body.classList.toggle("al-filtered", filtered);
@@ -490,7 +495,7 @@ def finding_row(f: Finding, area: bool = True) -> str:
     """A finding as one line that opens on its evidence, why and fix (``area``: show its
     area's tag, pointless inside a group of one area)."""
     a = finding_anchor(f)
-    where = c.first_loc_str(f)
+    where = c.first_loc_str(f) if any(loc.file not in ("", ".") or loc.line for loc in f.locations) else ""
     if f.routes:
         where += (" · " if where else "") + plural(len(f.routes), "route")
     return (f'<details class="al-finding al-sev-{esc(f.severity.value)}" id="{a}" {_data_attrs(f)}>'
@@ -671,8 +676,8 @@ def findings_html(run: RunResult) -> str:
     other = [f for f in fs if f.severity.rank < Severity.WARNING.rank]
     out = ['<div class="al-findings" id="al-findings">', filter_html(fs)]
 
-    out.append(f'<h2 id="al-blockers">Blockers — must fix before production <span class="al-count">'
-               f"{len(blockers)}</span></h2>")
+    out.append(f'<h2 id="al-blockers">Blockers — must fix before production <span class="al-count" '
+               f'data-al-count-of="al-blocker-list">{len(blockers)}</span></h2>')
     if blockers:
         if len(blockers) > 3:
             out.append('<ol class="al-blocker-index al-noprint">' + "".join(
@@ -682,23 +687,27 @@ def findings_html(run: RunResult) -> str:
     else:
         out.append('<p class="al-empty">No blockers.</p>')
 
-    out.append(f'<h2 id="al-warnings">Warnings — fix soon after launch <span class="al-count">'
-               f"{len(warnings)}</span></h2>")
+    out.append(f'<h2 id="al-warnings">Warnings — fix soon after launch <span class="al-count" '
+               f'data-al-count-of="al-warning-list">{len(warnings)}</span></h2>')
     if warnings:
+        out.append('<div id="al-warning-list">')
         for area, group in _by_area(warnings):
             out.append(_group(AREAS.get(area, area), f"al-warnings-{slug(area)}", group,
                               open_=len(group) <= COLLAPSE_GROUP, one_area=True))
+        out.append("</div>")
     else:
         out.append('<p class="al-empty">No warnings.</p>')
 
-    out.append(f'<h2 id="al-other">Recommendations and information <span class="al-count">'
-               f"{len(other)}</span></h2>")
+    out.append(f'<h2 id="al-other">Recommendations and information <span class="al-count" '
+               f'data-al-count-of="al-other-list">{len(other)}</span></h2>')
     if other:
+        out.append('<div id="al-other-list">')
         for sev in (Severity.RECOMMENDATION, Severity.INFO):
             group = [f for f in other if f.severity is sev]
             if group:
                 title = "Recommendations" if sev is Severity.RECOMMENDATION else "Information (inventory)"
                 out.append(_group(title, f"al-other-{slug(sev.value)}", group, open_=False))
+        out.append("</div>")
     else:
         out.append('<p class="al-empty">None.</p>')
     out.append("</div>")
