@@ -1,5 +1,7 @@
 # Two entry points (see README): `make demo` runs the main job, `make test` the suite.
 PYTHON ?= python3
+# The browser the report's tests drive (tests/test_report_browser.py): Debian's chromium.
+CHROMIUM ?= /usr/bin/chromium
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -20,8 +22,18 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/auditlib run examples/bookly --target-python $(BIN)/python --tests --live --fail-on never
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+# Installed when missing and we are root (as on CI); otherwise make says how, and fails:
+# the browser tests fail rather than skip without a browser.
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "make test: $(CHROMIUM) is missing: install Debian's chromium package (apt-get install chromium)" >&2; \
+		exit 1; \
+	fi
+
+test: $(STAMP) $(CHROMIUM)
+	AUDITLIB_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) output/*/

@@ -101,27 +101,50 @@ def _execute(nb: str, out_nb: str, params: dict, kernel: str, cwd: str, timeout:
     return "ok", "", time.monotonic() - t0
 
 
-def _start_db(opts: RunOptions, stages: dict) -> tuple[object | None, str, str]:
-    """(server or None, url or 'none', reason when none)."""
+DB_NOT_REPORTED = "failed: the database notebook did not report (no migrated schema was recorded)"
+
+
+def _start_db(opts: RunOptions, stages: dict) -> tuple[object | None, str, str, str]:
+    """(server or None, url or 'none', reason when none, what the stage runs on).
+
+    A database that is available does not make the stage "ran": ``stages["db"]`` stays
+    "failed: ..." until the database notebook records that the target's migrations
+    reached the head and the schema was read (:func:`_db_stage_line`).
+    """
     if opts.db == "none":
         stages["db"] = "skipped: disabled (--db none)"
-        return None, "none", "the database stage is disabled (--db none)"
+        return None, "none", "the database stage is disabled (--db none)", ""
     if opts.db != "auto":
-        stages["db"] = f"ran: {redact_url(opts.db)}"
-        return None, opts.db, ""
+        stages["db"] = DB_NOT_REPORTED
+        return None, opts.db, "", redact_url(opts.db)
     from .target.pg import EmbeddedPostgres, PostgresUnavailable, find_pg_bindir
 
     if find_pg_bindir() is None:
         reason = "no PostgreSQL server binaries found (set PG_BINDIR or pass --db URL)"
         stages["db"] = f"skipped: {reason}"
-        return None, "none", reason
+        return None, "none", reason, ""
     try:
         server = EmbeddedPostgres().start()
     except PostgresUnavailable as exc:
         stages["db"] = f"failed: embedded PostgreSQL did not start: {exc}"
-        return None, "none", f"embedded PostgreSQL did not start: {exc}"
-    stages["db"] = "ran: embedded PostgreSQL (throwaway)"
-    return server, server.url(driver=""), ""
+        return None, "none", f"embedded PostgreSQL did not start: {exc}", ""
+    stages["db"] = DB_NOT_REPORTED
+    return server, server.url(driver=""), "", "embedded PostgreSQL (throwaway)"
+
+
+def _db_stage_line(server: str, recorded: str | None) -> str:
+    """``stages["db"]`` from what the database notebook recorded (``stage_db``).
+
+    "ran: <server>; <what was done>" only when the notebook says the stage ran; its
+    "failed: <reason>" as it is; DB_NOT_REPORTED when the notebook recorded nothing.
+    """
+    if not recorded:
+        return DB_NOT_REPORTED
+    recorded = " ".join(str(recorded).split())
+    head, _, details = recorded.partition(":")
+    if head.strip().lower() == "ran":
+        return f"ran: {server}" + (f"; {details.strip()}" if details.strip() else "")
+    return recorded
 
 
 def run_audit(opts: RunOptions) -> RunResult:
@@ -143,7 +166,7 @@ def run_audit(opts: RunOptions) -> RunResult:
     log.info("indexed %d files in %.2fs (%d unparsed)", len(index.files), time.monotonic() - t0,
              len(index.problems))
     stages = {"static": "ran"}
-    server, db_url, db_reason = _start_db(opts, stages)
+    server, db_url, db_reason, db_server = _start_db(opts, stages)
     # one analysis for the whole audit: every static check once, for every notebook
     t1 = time.monotonic()
     actx = AuditContext.open(opts.target, out, config_file=opts.config,
@@ -201,6 +224,9 @@ def run_audit(opts: RunOptions) -> RunResult:
         if stats.get(f"stage_{stage}"):
             stages[stage] = stats[f"stage_{stage}"]
         stats.pop(f"stage_{stage}", None)
+    recorded_db = stats.pop("stage_db", None)
+    if db_server:  # a database was available: the notebook says whether the stage did its work
+        stages["db"] = _db_stage_line(db_server, recorded_db)
     findings = assign_fingerprints([f for area in by_area.values() for f in area])
     ordered = ([results["summary"]] if "summary" in results else []) + [results[a] for a, _ in areas if a in results]
     stats.update({"files_indexed": len(index.files), "files_unparsed": len(index.problems),

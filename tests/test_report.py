@@ -138,8 +138,11 @@ def out(run, tmp_path_factory) -> dict[str, Path]:
 # --------------------------------------------------------------------------- findings.json
 def test_findings_json_contract(out, run):
     data = json.loads(out["json"].read_text(encoding="utf-8"))
-    assert list(data) == ["schema", "tool", "target", "generated_at", "verdict", "stages",
+    assert list(data) == ["schema", "tool", "target", "generated_at", "verdict", "stages", "review",
                           "counts", "stats", "findings"]
+    # added to @1: one reason per stage that did not do its work and per failed notebook
+    assert data["review"] == {"status": "INCOMPLETE", "reasons": [
+        "tests: skipped: no pytest in target venv", "notebook Security failed: kernel died: <b>boom</b>"]}
     assert data["schema"] == "auditlib/findings@1"
     assert data["tool"] == {"name": "auditlib", "version": "0.1.0"}
     assert data["target"] == {"root": "/srv/bookly", "name": "bookly", "commit": "abc1234"}
@@ -376,29 +379,60 @@ class _Collector(HTMLParser):
     def __init__(self):
         super().__init__()
         self.ids: list[str] = []
-        self.h2_ids: list[str] = []
         self.toc_hrefs: list[str] = []
         self.external: list[str] = []
+        self.scripts: list[str] = []
+        self.handlers: list[str] = []
+        self.findings: list[dict] = []
         self._in_toc = False
+        self._in_script = False
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if "id" in a:
             self.ids.append(a["id"])
-        if tag == "h2" and "id" in a:
-            self.h2_ids.append(a["id"])
         if tag == "nav" and "auditlib-toc" in (a.get("class") or ""):
             self._in_toc = True
         if tag == "a" and self._in_toc:
             self.toc_hrefs.append(a.get("href", ""))
+        if tag == "script":
+            self._in_script = True
+            self.scripts.append("")
+        if "al-finding" in (a.get("class") or "").split():
+            self.findings.append(a)
+        self.handlers += [f"{tag} {k}" for k in a if k.startswith("on")]
         for attr in ("src", "href"):
             v = (a.get(attr) or "").strip().lower()
             if tag in ("script", "link", "img", "iframe") and (v.startswith(("http:", "https:", "//"))):
                 self.external.append(f"{tag} {attr}={v}")
 
+    def handle_data(self, data):
+        if self._in_script:
+            self.scripts[-1] += data
+
     def handle_endtag(self, tag):
         if tag == "nav":
             self._in_toc = False
+        if tag == "script":
+            self._in_script = False
+
+
+def _parse(text: str) -> _Collector:
+    p = _Collector()
+    p.feed(text)
+    return p
+
+
+def _element(text: str, element_id: str) -> str:
+    """The HTML of the element with this id, up to its end tag (no nesting of the same tag)."""
+    m = re.search(rf'<(\w+)[^>]*\bid="{re.escape(element_id)}"', text)
+    assert m, element_id
+    end = text.index(f"</{m.group(1)}>", m.end())
+    return text[m.start(): end]
+
+
+def _start_tag(text: str, element_id: str) -> str:
+    return re.search(rf'<\w+[^>]*\bid="{re.escape(element_id)}"[^>]*>', text).group(0)
 
 
 def test_html_report(out, run):
@@ -412,32 +446,154 @@ def test_html_report(out, run):
     assert "<b>boom</b>" not in text
     assert "synthetic-output-marker" in text  # the executed notebook's display_data
     assert "target = None" not in text and "/tmp/x" not in text  # parameters cells dropped
-    assert 'Content-Security-Policy' in text
     assert f"data:image/png;base64,{PNG}" in text  # images embedded
     assert "progress-fallback-marker" in text and "widget-view+json" not in text
-    assert "<script" not in text  # nothing executable is left at all
+
+
+def test_html_only_script_is_ours_and_the_csp_allows_nothing_else(out):
+    import base64
+    import hashlib
+
+    text = out["html"].read_text(encoding="utf-8")
+    p = _parse(text)
+    assert p.scripts == [report_html.SCRIPT]  # nothing else executable is left at all
+    assert p.handlers == []  # no on*= attribute anywhere
+    csp = re.search(r'<meta content="([^"]*)" http-equiv="Content-Security-Policy"', text).group(1)
+    digest = base64.b64encode(hashlib.sha256(p.scripts[0].encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in csp and "unsafe-inline' ;" not in csp
+    assert "default-src 'none'" in csp and "unsafe-eval" not in csp
 
 
 def test_html_makes_no_network_fetches(out):
     text = out["html"].read_text(encoding="utf-8")
-    assert not re.search(r"""<script[^>]*\bsrc\s*=\s*["']?\s*(https?:)?//""", text, re.I)
+    assert not re.search(r"""<script[^>]*\bsrc\s*=""", text, re.I)
     assert not re.search(r"""<link[^>]*\bhref\s*=\s*["']?\s*(https?:)?//""", text, re.I)
     assert 'src="http' not in text and "cdnjs" not in text and "unpkg" not in text
-    p = _Collector()
-    p.feed(text)
-    assert p.external == []
+    assert _parse(text).external == []
 
 
-def test_html_toc_links_match_heading_anchors(out):
-    p = _Collector()
-    p.feed(out["html"].read_text(encoding="utf-8"))
+def test_html_toc_links_land_on_existing_anchors(out):
+    p = _parse(out["html"].read_text(encoding="utf-8"))
     assert len(p.ids) == len(set(p.ids)), "duplicate element ids"
-    targets = [h[1:] for h in p.toc_hrefs]
     assert all(h.startswith("#") for h in p.toc_hrefs)
-    assert targets and set(targets) <= set(p.h2_ids)
-    # summary first, then the notebooks in the given order, then the generated sections
-    assert targets == ["auditlib-sec-01-summary", "auditlib-sec-02-security",
-                       "auditlib-sec-03-functional", "auditlib-all-findings", "auditlib-stages"]
+    targets = [h[1:] for h in p.toc_hrefs]
+    assert set(targets) <= set(p.ids)
+    # the decision first, then the findings, then the notebooks (summary first, in the given order)
+    assert targets == ["auditlib-verdict", "al-stats", "al-stages", "al-blockers", "al-warnings", "al-other",
+                       "al-appendix", "auditlib-sec-01-summary", "auditlib-sec-02-security",
+                       "auditlib-sec-03-functional"]
+
+
+def test_html_front_page_order_and_review_status(out):
+    text = out["html"].read_text(encoding="utf-8")
+    order = [text.index(f'id="{i}"') for i in ("auditlib-verdict", "al-review", "al-stats", "al-stages",
+                                                "al-blockers", "al-warnings", "al-other", "al-appendix",
+                                                "auditlib-sec-01-summary")]
+    assert order == sorted(order)
+    review = _element(text, "al-review")
+    assert "INCOMPLETE" in review
+    assert "<li>tests: skipped: no pytest in target venv</li>" in review
+    assert "<li>notebook Security failed: kernel died: &lt;b&gt;boom&lt;/b&gt;</li>" in review
+    stats = _element(text, "al-stats") + text[text.index('class="al-stats"'):text.index('id="al-stages"')]
+    for label, value in [("Blockers", "1"), ("Warnings", "1"), ("Security issues", "1 critical, 0 high"),
+                         ("Tests", "not run"), ("Endpoints reviewed", "12 total"),
+                         ("Data isolation score", "7/10"), ("Estimated time to production ready", "2 days")]:
+        assert (f'<div class="al-stat-label">{label}</div><div class="al-stat-value">{value}</div>'
+                in stats), label
+    stages = text[text.index('id="al-stages"'):text.index('id="al-findings"')]
+    assert ('<strong>db</strong></td><td><span class="al-badge al-stage-ran">ran</span></td>'
+            "<td>embedded PostgreSQL (throwaway)</td>") in stages
+    assert '<strong>tests</strong></td><td><span class="al-badge al-stage-skipped">skipped</span>' in stages
+
+
+def test_html_every_finding_once_with_anchor_and_filter_attributes(out, run):
+    text = out["html"].read_text(encoding="utf-8")
+    p = _parse(text)
+    by_id = {a["id"]: a for a in p.findings}
+    assert len(p.findings) == len(by_id) == len(run.findings)
+    for f in run.findings:
+        a = by_id[f"f-{f.fingerprint}"]
+        assert (a["data-sev"], a["data-area"], a["data-check"]) == (f.severity.value, f.area, f.check)
+        assert f'href="#f-{f.fingerprint}"' in text  # a permalink to itself
+    # the filter offers exactly the severities, areas and checks present
+    flt = _element(text, "al-filter")
+    assert re.findall(r'<option value="([^"]+)"', flt) == [
+        "BLOCKER", "WARNING", "RECOMMENDATION", "INFO",
+        "functional", "security", "reliability", "performance",
+        "FUNC-001", "PERF-002", "REL-003", "SEC-010"]
+
+
+def test_html_blocker_card_has_evidence_why_and_fix(out, run):
+    text = out["html"].read_text(encoding="utf-8")
+    [blocker] = [f for f in run.findings if f.severity is Severity.BLOCKER]
+    card = _element(text, f"f-{blocker.fingerprint}")
+    assert card.startswith("<article")
+    assert '<code class="al-loc">app/api/orders.py:42-44</code>' in card
+    assert '<code class="al-loc">app/services/orders.py:7</code>' in card
+    assert ('<pre class="al-excerpt">rows = await db.execute(select(Order))  # '
+            "&lt;script&gt;alert(1)&lt;/script&gt; ``` and ````</pre>") in card
+    assert "<h4>Affected routes (1)</h4>" in card and "<code>GET /api/orders</code>" in card
+    assert "<h4>Tables</h4>" in card and "<code>orders</code>" in card
+    assert "<h4>Why it matters</h4><p>Any tenant can read other tenants' orders | really</p>" in card
+    assert "<h4>How to fix</h4><p>Filter by tenant_id in the repository layer</p>" in card
+    # the blockers section holds the blocker; the warning is in its area's group
+    blockers = text[text.index('id="al-blockers"'):text.index('id="al-warnings"')]
+    assert f'id="f-{blocker.fingerprint}"' in blockers
+    [warning] = [f for f in run.findings if f.severity is Severity.WARNING]
+    group = text[text.index('id="al-warnings-reliability"'):text.index('id="al-other"')]
+    assert _start_tag(text, f"f-{warning.fingerprint}").startswith("<details")
+    assert f'id="f-{warning.fingerprint}"' in group
+    assert " open" in _start_tag(text, "al-warnings-reliability")
+    assert re.search(r'<summary>Reliability and infrastructure<span class="al-count" data-al-count[^>]*>1</span>',
+                     group)
+    assert " open" not in _start_tag(text, "al-other-recommendation")  # collapsed
+
+
+def test_html_code_spans_in_messages_are_code_but_never_markup():
+    f = assign_fingerprints([Finding(
+        check="SEC-001", area="security", severity=Severity.BLOCKER, title="Secret `auth_key` <i>x</i>",
+        message="`<img src=x onerror=alert(1)>` and `settings.x`", fix="")])[0]
+    card = report_html.finding_card(f)
+    assert "<h3>Secret <code>auth_key</code> &lt;i&gt;x&lt;/i&gt;</h3>" in card
+    assert "<p><code>&lt;img src=x onerror=alert(1)&gt;</code> and <code>settings.x</code></p>" in card
+    assert "<img" not in card
+
+
+def test_html_long_evidence_is_collapsed_with_a_count():
+    f = assign_fingerprints([Finding(
+        check="SEC-011", area="security", severity=Severity.BLOCKER, title="Unscoped", message="m",
+        locations=[Location(f"app/r{i}.py", i + 1, None, "q") for i in range(8)],
+        routes=[{"method": "GET", "path": f"/r/{i}"} for i in range(15)])])[0]
+    card = report_html.finding_card(f)
+    assert card.count('<code class="al-loc">') == 8
+    assert '<details class="al-more"><summary>3 more locations</summary>' in card
+    assert card.index("app/r4.py") < card.index("3 more locations") < card.index("app/r5.py")
+    assert "<h4>Affected routes (15)</h4>" in card and "<summary>3 more routes</summary>" in card
+
+
+def test_html_warnings_of_a_large_area_start_collapsed():
+    many = assign_fingerprints([Finding(check="REL-003", area="reliability", severity=Severity.WARNING,
+                                        title=f"w{i}", message="m", key=str(i)) for i in range(16)])
+    html_text = report_html.findings_html(RunResult("0", Path("/x"), "x", None, datetime.now(timezone.utc),
+                                                    datetime.now(timezone.utc), {}, many, []))
+    assert ('<details class="al-group" id="al-warnings-reliability" data-al-group><summary>'
+            'Reliability and infrastructure<span class="al-count" data-al-count>16</span>') in html_text
+
+
+def test_pandas_tables_lose_the_range_index_and_long_ones_collapse():
+    import pandas as pd
+
+    plain = pd.DataFrame({"file": ["a.py", "<b>.py"], "line": [1, 2]})._repr_html_()
+    tidy = report_html.tidy_dataframe_html(plain)
+    assert "<th>0</th>" not in tidy and "<th>1</th>" not in tidy and "<th></th>" not in tidy
+    assert re.findall(r"<th>(.*?)</th>", tidy) == ["file", "line"]
+    assert "<td>&lt;b&gt;.py</td>" in tidy and 'style="text-align: right;"' not in tidy
+    assert "<details" not in tidy
+    named = pd.DataFrame({"n": [1, 2]}, index=pd.Index(["Security", "Testing"], name="area"))._repr_html_()
+    assert "<th>Security</th>" in report_html.tidy_dataframe_html(named)  # a meaningful index stays
+    long = report_html.tidy_dataframe_html(pd.DataFrame({"x": range(25)})._repr_html_())
+    assert '<details class="al-df-wrap"><summary>Show the table (25 rows)</summary><table' in long
+    assert "<th>24</th>" not in long and "<td>24</td>" in long
 
 
 def test_stitched_notebook(out, run):
@@ -451,6 +607,8 @@ def test_stitched_notebook(out, run):
     assert [c.id for c in built.cells] == ids  # deterministic
     # two source notebooks with the same cell ids both survive, renumbered
     assert sum("synthetic-output-marker" in json.dumps(c.get("outputs", [])) for c in nb.cells) == 2
+    header = nb.cells[0].source
+    assert "NOT READY" in header and "Review Status:</strong> INCOMPLETE" in header
 
 
 def test_failed_notebook_keeps_its_cells(run):
@@ -464,13 +622,13 @@ def test_failed_notebook_keeps_its_cells(run):
     assert any("synthetic-output-marker" in json.dumps(c.get("outputs", [])) for c in nb.cells)
 
 
-def test_html_failure_falls_back_to_minimal_page(run, tmp_path, monkeypatch, caplog):
+def test_html_failure_falls_back_to_the_front_page(run, tmp_path, monkeypatch, caplog):
     import auditlib.report as report
 
-    def boom(nb):
+    def boom(run):
         raise RuntimeError("exporter exploded <i>x</i>")
 
-    monkeypatch.setattr(report, "export_html", boom)
+    monkeypatch.setattr(report, "render_html", boom)
     paths = write_reports(run, tmp_path)
     assert {"json", "markdown", "sarif", "html"} <= set(paths)
     assert all(p.exists() and p.stat().st_size > 0 for p in paths.values())
@@ -478,7 +636,10 @@ def test_html_failure_falls_back_to_minimal_page(run, tmp_path, monkeypatch, cap
     assert "NOT READY" in text and "exporter exploded &lt;i&gt;x&lt;/i&gt;" in text
     assert "<i>x</i>" not in text and "<script>alert(1)" not in text
     for f in run.findings:
-        assert report_html.esc(f.title) in text
+        assert f'id="f-{f.fingerprint}"' in text
+    p = _parse(text)
+    assert p.scripts == [report_html.SCRIPT] and f"'{report_html.SCRIPT_HASH}'" in text
+    assert set(h[1:] for h in p.toc_hrefs) <= set(p.ids) and "#al-appendix" not in p.toc_hrefs
     assert "export failed" in caplog.text
 
 
@@ -487,3 +648,70 @@ def test_strip_external_safety_net():
                '<link rel="stylesheet" href="//cdn.example/a.css"><script>ok()</script>')
     cleaned, n = report_html.strip_external(html_in)
     assert n == 2 and "cdn.example" not in cleaned and "<script>ok()</script>" in cleaned
+
+
+# --------------------------------------------------------------------------- stage status
+# The database stage "ran" only when the target's migrations reached the head and the
+# schema was read; the CLI runs only the database and summary notebooks here.
+REPO = Path(__file__).resolve().parent.parent
+ALEMBIC = REPO / "tests" / "fixtures" / "alembic"
+
+
+def _audit_db_only(target: Path, tmp_path: Path, db: str) -> tuple[dict, str, str]:
+    import shutil
+    import subprocess
+    import sys
+
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    for name in ("00_summary.ipynb", "10_database.ipynb"):
+        shutil.copy(REPO / "notebooks" / name, nbs / name)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "auditlib", "run", str(target), "--out", str(out), "--db", db,
+                           "--notebooks", str(nbs), "--target-python", sys.executable, "--no-progress",
+                           "--fail-on", "never"], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return (json.loads((out / "findings.json").read_text(encoding="utf-8")),
+            (out / "report.html").read_text(encoding="utf-8"), (out / "report.md").read_text(encoding="utf-8"))
+
+
+def _assert_db_failed(data: dict, page: str, md: str, reason: str) -> None:
+    assert data["stages"]["db"].startswith(f"failed: {reason}"), data["stages"]["db"]
+    assert data["review"]["status"] == "INCOMPLETE"
+    assert f"db: {data['stages']['db']}" in data["review"]["reasons"]
+    review = _element(page, "al-review")
+    assert "INCOMPLETE" in review and f"<li>db: failed: {reason}" in review
+    stages = page[page.index('id="al-stages"'):page.index('id="al-findings"')]
+    assert '<strong>db</strong></td><td><span class="al-badge al-stage-failed">failed</span>' in stages
+    status = re.search(r"^\*\*Review Status:\*\* (.*)$", md, flags=re.M).group(1)
+    assert status.startswith("INCOMPLETE") and f"db (failed: {reason}" in status.replace("\\`", "`")
+
+
+def test_db_stage_on_an_unreachable_server_failed_not_ran(tmp_path):
+    data, page, md = _audit_db_only(REPO / "examples" / "bookly", tmp_path,
+                                    "postgresql://u:Pw9secret@127.0.0.1:9/nowhere")
+    reason = "could not create a database on postgresql://u:***@127.0.0.1:9/nowhere: OperationalError"
+    _assert_db_failed(data, page, md, reason)
+    # every database check says what was not verified, and why
+    nv = [f for f in data["findings"] if f["source"] == "db" and f["severity"] == "WARNING"]
+    assert nv and all(reason in f["message"] for f in nv if "not verified" in f["message"])
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file():
+            assert "Pw9secret" not in path.read_text(encoding="utf-8", errors="replace"), path
+
+
+def test_db_stage_with_a_hanging_migration_failed_not_ran(tmp_path, pg):
+    data, page, md = _audit_db_only(ALEMBIC / "hanging_migration", tmp_path, pg.url(driver=""))
+    _assert_db_failed(data, page, md, "`alembic upgrade head` did not finish within 4 s")
+    # what did finish is said too (the offline steps ran beside the upgrade)
+    assert data["stages"]["db"].endswith("(finished: alembic heads, alembic history, alembic upgrade head --sql)")
+
+
+def test_db_stage_ran_when_the_schema_was_migrated_and_read(tmp_path, pg):
+    from auditlib.redact import redact_url
+
+    data, page, _ = _audit_db_only(ALEMBIC / "linear", tmp_path, pg.url(driver=""))
+    assert re.fullmatch(re.escape(f"ran: {redact_url(pg.url(driver=''))}; ")
+                        + r"\d+ revisions migrated to head \w+, schema read \(\d+ tables\)", data["stages"]["db"])
+    assert not any(r.startswith("db:") for r in data["review"]["reasons"])
+    assert '<strong>db</strong></td><td><span class="al-badge al-stage-ran">ran</span>' in page

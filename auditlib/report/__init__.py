@@ -6,7 +6,7 @@ Public API::
     paths = write_reports(run, out_dir)   # {"json", "markdown", "sarif", "html", "notebook"}
 
 Lower-level: ``findings_json(run)``, ``render_markdown(run)``, ``sarif_report(run)``,
-``build_report_notebook(run)`` / ``export_html(nb)``.
+``build_report_notebook(run)`` (report.ipynb), ``render_html(run)`` (report.html).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 
-from .html import build_report_notebook, export_html, minimal_html
+from .html import build_report_notebook, export_html, minimal_html, render_html
 from .json_report import findings_json, write_findings_json
 from .markdown import render_markdown, write_markdown
 from .model import NotebookResult, RunResult
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "NotebookResult", "RunResult", "write_reports",
     "findings_json", "render_markdown", "sarif_report", "build_report_notebook", "export_html",
+    "render_html",
 ]
 
 FILENAMES = {
@@ -41,8 +42,8 @@ def write_reports(run: RunResult, out_dir: Path) -> dict[str, Path]:
     """Write every report into ``out_dir``; returns {kind: path} of the files written.
 
     The HTML report is best effort: if stitching/exporting the notebooks fails, the
-    error is logged and a minimal self-contained ``report.html`` (verdict, counts,
-    findings table, the error) is written instead; the other files are unaffected.
+    error is logged and a self-contained ``report.html`` without the appendix (front page,
+    every finding, the error) is written instead; the other files are unaffected.
     ``report.ipynb`` (the stitched notebook) is only present when stitching succeeded.
     """
     out = Path(out_dir)
@@ -59,7 +60,7 @@ def write_reports(run: RunResult, out_dir: Path) -> dict[str, Path]:
         nb = build_report_notebook(run)
         nbformat.write(nb, str(nb_path))
         paths["notebook"] = nb_path
-        html_path.write_text(export_html(nb), encoding="utf-8")
+        html_path.write_text(render_html(run), encoding="utf-8")
     except Exception as exc:  # noqa: BLE001 - the HTML must never sink the other reports
         log.exception("report.html: export failed, writing the minimal fallback page")
         html_path.write_text(minimal_html(run, f"{type(exc).__name__}: {exc}"), encoding="utf-8")

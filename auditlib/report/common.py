@@ -287,5 +287,25 @@ def incomplete_reasons(run: RunResult) -> list[str]:
     return out
 
 
+def incomplete_items(run: RunResult) -> list[str]:
+    """One line per cause of an incomplete review: each stage that did not do its work
+    (``db: failed: ...``), each notebook that failed."""
+    out = [f"{k}: {v}" for k, v in run.stages_not_run().items()]
+    out += [f"notebook {nb.title} failed: {nb.error or 'not produced'}" for nb in run.failed_notebooks()]
+    return out
+
+
+def review_status(run: RunResult) -> tuple[str, list[str]]:
+    """("COMPLETE" | "INCOMPLETE", reasons): complete only when every stage ran (did its
+    work) and every notebook succeeded."""
+    reasons = incomplete_items(run)
+    return ("INCOMPLETE" if reasons else "COMPLETE"), reasons
+
+
+def review_status_line(run: RunResult) -> str:
+    reasons = incomplete_reasons(run)
+    return "INCOMPLETE — " + "; ".join(reasons) if reasons else "COMPLETE"
+
+
 def verdict_of(run: RunResult) -> Verdict:
     return verdict(run.findings)

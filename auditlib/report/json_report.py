@@ -10,12 +10,13 @@ from pathlib import Path
 
 from auditlib.findings import SCHEMA, counts, verdict
 
-from .common import sorted_findings
+from .common import review_status, sorted_findings
 from .model import RunResult
 
 
 def findings_json(run: RunResult) -> dict:
     fs = sorted_findings(run.findings)
+    status, reasons = review_status(run)
     return {
         "schema": SCHEMA,
         "tool": {"name": "auditlib", "version": run.tool_version},
@@ -23,6 +24,8 @@ def findings_json(run: RunResult) -> dict:
         "generated_at": run.finished.isoformat(),
         "verdict": verdict(fs).value,
         "stages": dict(run.stages),
+        # added to @1: COMPLETE only when every stage did its work and every notebook ran
+        "review": {"status": status, "reasons": reasons},
         "counts": counts(fs),
         "stats": dict(run.stats),
         "findings": [f.to_dict() for f in fs],

@@ -64,3 +64,22 @@ def plot_revision_graph(graph: RevisionGraph):
     ax.set_axis_off()
     fig.tight_layout()
     return fig
+
+
+def stage_status(stage) -> str:
+    """The database stage's line in the report (``stages["db"]``), recorded by the notebook.
+
+    "ran" only when the target's migrations reached the head and the schema was read;
+    otherwise "failed: <reason>" (with the Alembic steps that did finish). An application
+    that imports no SQL database library has nothing to migrate: "ran: not applicable (...)".
+    """
+    if stage.ok:
+        heads = ", ".join(h.revision for h in stage.graph.heads) if stage.graph else ""
+        n = len(stage.graph.revisions) if stage.graph else 0
+        return (f"ran: {n} revision{'s' if n != 1 else ''} migrated" + (f" to head {heads}" if heads else "")
+                + f", schema read ({len(stage.schema.tables)} tables)")
+    if not stage.sql_libraries:
+        return "ran: not applicable (the application imports no SQL database library)"
+    reason = " ".join((stage.reason or f"stage status {stage.status}").split())
+    done = sorted(" ".join(["alembic", *run.args]) for run in stage.runs.values() if run.ok)
+    return f"failed: {reason}" + (f" (finished: {', '.join(done)})" if done else "")
