@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="boot the app on a migrated throwaway PostgreSQL and probe it over loopback HTTP")
     run.add_argument("--base-url", metavar="URL",
                      help="probe an already running deployment instead (GET/HEAD/OPTIONS only, to that host only)")
+    run.add_argument("--review", metavar="FILE",
+                     help="review file with judgements of findings (default: TARGET/auditlib-review.toml)")
+    run.add_argument("--no-suppress", action="store_true",
+                     help="count every finding, even those a review judged (they stay marked)")
+    run.add_argument("--baseline", metavar="OLD",
+                     help="a previous findings.json or run directory: the report opens with what changed")
     sub.add_parser("checks", help="list the registered checks")
     d = sub.add_parser("diff", help="changes between two audits (findings.json files or run directories)")
     d.add_argument("old")
@@ -115,6 +121,13 @@ def _run(args) -> int:
         root = validate_target(args.target)
         if args.config or args.profile:
             load_config(root, args.config, profile=args.profile)
+        from .review import load as load_review, review_path
+
+        load_review(review_path(root, args.review))  # a broken review file stops here
+        if args.baseline:
+            from .diff import load_audit
+
+            load_audit(args.baseline)
         if args.target_python and not os.access(args.target_python, os.X_OK):
             raise TargetError(f"--target-python is not an executable: {args.target_python}")
         if args.jobs < 0:
@@ -125,7 +138,7 @@ def _run(args) -> int:
             parts = urlsplit(args.base_url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise TargetError(f"--base-url must be an http(s) URL with a host: {args.base_url}")
-    except (TargetError, ConfigError) as exc:
+    except (TargetError, ConfigError, ValueError) as exc:  # ReviewError, DiffError are ValueErrors
         print(f"auditlib: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 
@@ -143,12 +156,15 @@ def _run(args) -> int:
                                config=args.config, target_python=target_python,
                                provision=args.provision, notebooks_dir=args.notebooks,
                                timeout=args.timeout, progress=not args.no_progress, tests=args.tests,
-                               live=args.live, base_url=args.base_url))
+                               live=args.live, base_url=args.base_url, review=args.review,
+                               suppress=not args.no_suppress, baseline=args.baseline))
     v, c = verdict(run.findings), counts(run.findings)
     out = Path(args.out) if args.out else None
     print(f"\nVERDICT: {v.value}")
     print(f"  blockers {c['BLOCKER']}, warnings {c['WARNING']}, recommendations {c['RECOMMENDATION']}, "
           f"info {c['INFO']}")
+    if run.suppressed:
+        print(f"  suppressed in review: {len(run.suppressed)} (listed in the report's appendix)")
     for name, state in run.stages.items():
         print(f"  stage {name}: {state}")
     failed = [n.area for n in run.notebooks if n.status != "ok"]

@@ -19,9 +19,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import __version__
-from . import analysis
+from . import analysis, review
 from .target.context import REPO_ROOT, AuditContext
-from .findings import Finding, Location, Severity, assign_fingerprints
+from .findings import Finding, Location, Severity, assign_fingerprints, verdict
 from .redact import redact_text, redact_url
 from .report import write_reports
 from .report.model import NotebookResult, RunResult
@@ -48,6 +48,9 @@ class RunOptions:
     tests: bool = False  # run the target's test suite (11_tests)
     live: bool = False  # boot the app and probe it (12_live)
     base_url: str | None = None  # probe this running deployment instead (safe methods only)
+    review: str | None = None  # review file (default: TARGET/auditlib-review.toml)
+    suppress: bool = True  # False (--no-suppress): every finding counts, judgements shown
+    baseline: str | None = None  # a previous findings.json or run directory to compare with
 
 
 def notebook_plan(nb_dir: Path) -> tuple[list[tuple[str, Path]], Path | None]:
@@ -228,6 +231,14 @@ def run_audit(opts: RunOptions) -> RunResult:
     if db_server:  # a database was available: the notebook says whether the stage did its work
         stages["db"] = _db_stage_line(db_server, recorded_db)
     findings = assign_fingerprints([f for area in by_area.values() for f in area])
+    judged = review.apply(findings, review.load(review.review_path(ctx.root, opts.review)), ctx.index,
+                          enabled=opts.suppress)
+    findings = judged.kept
+    changes = None
+    if opts.baseline:
+        from .diff import Audit, compare, load_audit
+
+        changes = compare(load_audit(opts.baseline), Audit(findings, verdict(findings).value, "this audit"))
     ordered = ([results["summary"]] if "summary" in results else []) + [results[a] for a, _ in areas if a in results]
     stats.update({"files_indexed": len(index.files), "files_unparsed": len(index.problems),
                   "db_url": redact_url(db_url) if db_url != "none" else None,
@@ -235,7 +246,9 @@ def run_audit(opts: RunOptions) -> RunResult:
     run = RunResult(tool_version=__version__, target_root=ctx.root, target_name=ctx.name,
                     commit=ctx.commit, started=started, finished=datetime.now(timezone.utc),
                     stages=stages, findings=findings, notebooks=ordered, stats=stats,
-                    config={k: v for k, v in ctx.config.items() if not k.startswith("_")})
+                    config={k: v for k, v in ctx.config.items() if not k.startswith("_")},
+                    suppressed=[(f, j.to_dict()) for f, j in judged.suppressed],
+                    changes=changes.to_dict() if changes else None)
     t_report = time.monotonic()
     write_reports(run, out)
     log.info("reports written in %.2fs", time.monotonic() - t_report)

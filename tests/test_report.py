@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import re
 from datetime import datetime, timezone
 from html.parser import HTMLParser
@@ -139,12 +140,13 @@ def out(run, tmp_path_factory) -> dict[str, Path]:
 def test_findings_json_contract(out, run):
     data = json.loads(out["json"].read_text(encoding="utf-8"))
     assert list(data) == ["schema", "tool", "target", "generated_at", "verdict", "stages", "review",
-                          "counts", "stats", "findings"]
+                          "counts", "stats", "findings", "suppressed", "counts_with_suppressed"]
+    assert data["suppressed"] == [] and data["counts_with_suppressed"] == data["counts"]
     # added to @1: one reason per stage that did not do its work and per failed notebook
     assert data["review"] == {"status": "INCOMPLETE", "reasons": [
         "tests: skipped: no pytest in target venv", "notebook Security failed: kernel died: <b>boom</b>"]}
     assert data["schema"] == "auditlib/findings@1"
-    assert data["tool"] == {"name": "auditlib", "version": "0.1.0"}
+    assert data["tool"] == {"name": "auditlib", "version": "0.1.0", "python": platform.python_version()}
     assert data["target"] == {"root": "/srv/bookly", "name": "bookly", "commit": "abc1234"}
     assert data["verdict"] == "NOT READY"
     assert data["counts"] == {"BLOCKER": 1, "WARNING": 1, "RECOMMENDATION": 1, "INFO": 1}

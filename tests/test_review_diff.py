@@ -157,3 +157,44 @@ def test_review_command_writes_the_file(tmp_path, capsys):
         "abc123", "accepted-risk", "pen-test scope", "qa", dt.date(2027, 1, 31), "SEC-005")
     assert main(["review", str(root), "abc123", "--status", "false-positive", "--reason", "x",
                  "--expires", "2027-01-31"]) == 2
+
+
+def test_reports_list_suppressed_findings_and_open_with_the_changes(tmp_path):
+    from dataclasses import replace
+    from datetime import datetime, timezone
+
+    from auditlib.report import write_reports
+    from auditlib.report.model import RunResult
+
+    ctx, found = _audit(DEMO, tmp_path)
+    sec001 = _one(found, "SEC-001", "app/settings.py")
+    sec001 = replace(sec001, title=sec001.title + " <script>alert(1)</script>")
+    judged = review.Judgement(sec001.fingerprint, "accepted-risk", "rotated <b>weekly</b>", "qa", dt.date(2099, 1, 1))
+    kept = [f for f in found if f.fingerprint != sec001.fingerprint]
+    before = Audit(found, verdict(found).value, "old")
+    changes = compare(before, Audit(kept, verdict(kept).value, "new"))
+    run = RunResult("0.1.0", DEMO, "bookly", None, datetime.now(timezone.utc), datetime.now(timezone.utc),
+                    {"static": "ran"}, kept, [], suppressed=[(sec001, judged.to_dict())], changes=changes.to_dict())
+    paths = write_reports(run, tmp_path / "reports")
+    data = json.loads(paths["json"].read_text())
+    assert [s["fingerprint"] for s in data["suppressed"]] == [sec001.fingerprint]
+    assert data["suppressed"][0]["judgement"]["status"] == "accepted-risk"
+    assert data["counts"]["BLOCKER"] == data["counts_with_suppressed"]["BLOCKER"] - 1
+    assert data["changes"]["resolved"][0]["fingerprint"] == sec001.fingerprint
+    md = paths["markdown"].read_text()
+    assert md.index("## Changes since the previous audit") < md.index("## EXECUTIVE SUMMARY")
+    assert "## APPENDIX: SUPPRESSED FINDINGS" in md and "accepted-risk until 2099-01-01" in md
+    html = paths["html"].read_text()
+    assert 'id="al-changes"' in html and 'id="al-suppressed"' in html
+    assert html.index('id="al-changes"') < html.index('id="al-blockers"')
+    assert "<script>alert(1)</script>" not in html and "rotated <b>weekly</b>" not in html
+
+
+def test_run_rejects_a_broken_review_file_or_baseline(tmp_path, capsys):
+    root = _copy(tmp_path, "broken-review")
+    (root / "auditlib-review.toml").write_text('[[judgement]]\nfingerprint = "x"\nstatus = "maybe"\n')
+    assert main(["run", str(root), "--db", "none", "--no-progress"]) == 2
+    assert "status among" in capsys.readouterr().err
+    (root / "auditlib-review.toml").unlink()
+    assert main(["run", str(root), "--db", "none", "--no-progress", "--baseline", str(tmp_path / "none")]) == 2
+    assert "not a findings.json" in capsys.readouterr().err

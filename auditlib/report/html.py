@@ -714,6 +714,42 @@ def findings_html(run: RunResult) -> str:
     return "".join(out)
 
 
+def changes_html(ch: dict) -> str:
+    """"Changes since the previous audit", from ``diff.Changes.to_dict()``."""
+    def items(rows, old=False):
+        return "<ul>" + "".join(
+            f'<li><span class="al-tag">{esc(x["check"])}</span> '
+            + (f'{esc(x["old_severity"])} &rarr; ' if old else "")
+            + f'{esc(x["severity"])}: {esc(x["title"])} <span class="al-loc">{esc(x["file"])}'
+            + (f':{esc(x["line"])}' if x["line"] else "") + "</span></li>" for x in rows) + "</ul>"
+    out = ['<section class="al-changes" id="al-changes"><h2>Changes since the previous audit</h2>',
+           f'<p>Verdict: <strong>{esc(ch["verdict"]["old"])}</strong> &rarr; <strong>{esc(ch["verdict"]["new"])}'
+           f'</strong>. New: {len(ch["new"])}, resolved: {len(ch["resolved"])}, severity changed: '
+           f'{len(ch["severity_changed"])}, persisting: {esc(ch["persisting"])}.</p>']
+    for title, key in (("New findings", "new"), ("Resolved findings", "resolved")):
+        if ch[key]:
+            out.append(f"<h3>{title}</h3>" + items(ch[key]))
+    if ch["severity_changed"]:
+        out.append("<h3>Severity changed</h3>" + items(ch["severity_changed"], old=True))
+    return "".join(out) + "</section>"
+
+
+def suppressed_html(run: RunResult) -> str:
+    """Findings a review set aside, with their judgement: listed, never dropped."""
+    if not run.suppressed:
+        return ""
+    rows = "".join(
+        f'<tr><td>{esc(f.check)}</td><td>{esc(f.severity.value)}</td><td>{esc(f.title)}</td>'
+        f'<td>{esc((f.locations[0].file + (":" + str(f.locations[0].line) if f.locations[0].line else "")) if f.locations else "")}</td>'
+        f'<td>{esc(j["status"] + (" until " + j["expires"] if j.get("expires") else ""))}</td>'
+        f'<td>{esc(j["reason"])}</td><td>{esc(j.get("reviewer") or "")}</td></tr>'
+        for f, j in run.suppressed)
+    return (f'<h2 id="al-suppressed">Suppressed in review <span class="al-count">{len(run.suppressed)}</span></h2>'
+            '<p>Judged in review and left out of the verdict and the counts above.</p>'
+            '<table class="al-table"><thead><tr><th>Check</th><th>Severity</th><th>Finding</th><th>Location</th>'
+            f'<th>Judgement</th><th>Reason</th><th>Reviewer</th></tr></thead><tbody>{rows}</tbody></table>')
+
+
 def front_html(run: RunResult, sections: list[Section], *, appendix: bool = True) -> str:
     """Everything before the appendix, then the appendix heading."""
     failed = [s for s in sections if s.failed]
@@ -724,7 +760,10 @@ def front_html(run: RunResult, sections: list[Section], *, appendix: bool = True
         f'<h2 id="al-stats">Critical statistics</h2>{stats_html(run)}',
         f'<h2 id="al-stages">Audit stages</h2>{stages_table_html(run)}',
         findings_html(run),
+        suppressed_html(run),
     ]
+    if run.changes:  # with a baseline, the page opens with what changed (after the verdict)
+        parts.insert(2, changes_html(run.changes))
     if appendix:
         parts.append('<h2 id="al-appendix">Appendix: the workbook</h2>'
                      '<p class="al-appendix-intro">The executed notebooks, one section per audit area '

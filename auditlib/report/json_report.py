@@ -6,6 +6,7 @@ always computed from the findings (``findings.verdict`` / ``findings.counts``).
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
 from auditlib.findings import SCHEMA, counts, verdict
@@ -19,7 +20,8 @@ def findings_json(run: RunResult) -> dict:
     status, reasons = review_status(run)
     return {
         "schema": SCHEMA,
-        "tool": {"name": "auditlib", "version": run.tool_version},
+        # the interpreter matters: files in newer Python syntax were read after a rewrite
+        "tool": {"name": "auditlib", "version": run.tool_version, "python": platform.python_version()},
         "target": {"root": str(run.target_root), "name": run.target_name, "commit": run.commit},
         "generated_at": run.finished.isoformat(),
         "verdict": verdict(fs).value,
@@ -29,6 +31,11 @@ def findings_json(run: RunResult) -> dict:
         "counts": counts(fs),
         "stats": dict(run.stats),
         "findings": [f.to_dict() for f in fs],
+        # extensions: what a review file set aside (with its judgement), counts with those
+        # included, and the changes against a baseline audit
+        "suppressed": [{**f.to_dict(), "judgement": j} for f, j in run.suppressed],
+        "counts_with_suppressed": counts(fs + [f for f, _ in run.suppressed]),
+        **({"changes": run.changes} if run.changes else {}),
     }
 
 

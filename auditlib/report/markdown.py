@@ -311,7 +311,45 @@ def _tidy(text: str) -> str:
 
 
 def render_markdown(run: RunResult) -> str:
-    return _tidy(_env().get_template("report.md.j2").render(**build_context(run)))
+    text = _env().get_template("report.md.j2").render(**build_context(run))
+    if run.changes:  # with a baseline, the report opens with what changed
+        marker = "## EXECUTIVE SUMMARY"
+        text = text.replace(marker, changes_md(run.changes) + "\n" + marker, 1) if marker in text \
+            else changes_md(run.changes) + "\n" + text
+    if run.suppressed:
+        text = text.rstrip("\n") + "\n\n" + suppressed_md(run) + "\n"
+    return _tidy(text)
+
+
+def changes_md(ch: dict) -> str:
+    """"Changes since the previous audit", from ``diff.Changes.to_dict()``."""
+    line = lambda x: f"- `{x['check']}` {x['severity']}: {md_inline(x['title'])} ({md_inline(x['file'])}"  # noqa: E731
+    out = ["## Changes since the previous audit", "",
+           f"Verdict: **{ch['verdict']['old']}** -> **{ch['verdict']['new']}**. New: {len(ch['new'])}, "
+           f"resolved: {len(ch['resolved'])}, severity changed: {len(ch['severity_changed'])}, "
+           f"persisting: {ch['persisting']}.", ""]
+    for title, key in (("New findings", "new"), ("Resolved findings", "resolved")):
+        if ch[key]:
+            out += [f"### {title}", ""] + [line(x) + (f":{x['line']})" if x["line"] else ")") for x in ch[key]] + [""]
+    if ch["severity_changed"]:
+        out += ["### Severity changed", ""] + [f"- `{x['check']}` {x['old_severity']} -> {x['severity']}: "
+                                               f"{md_inline(x['title'])}" for x in ch["severity_changed"]] + [""]
+    return "\n".join(out)
+
+
+def suppressed_md(run: RunResult) -> str:
+    """The appendix of findings a review set aside: never dropped silently."""
+    out = ["## APPENDIX: SUPPRESSED FINDINGS", "",
+           f"{len(run.suppressed)} finding(s) were judged in review and are not counted in the verdict "
+           "(counts with them: see `counts_with_suppressed` in findings.json).", "",
+           "| Check | Severity | Finding | Location | Judgement | Reason | Reviewer |", "|---|---|---|---|---|---|---|"]
+    for f, j in run.suppressed:
+        loc = f.locations[0] if f.locations else None
+        where = f"{loc.file}:{loc.line}" if loc and loc.line else (loc.file if loc else "")
+        status = j["status"] + (f" until {j['expires']}" if j.get("expires") else "")
+        out.append(f"| {f.check} | {f.severity.value} | {md_cell(f.title)} | {md_cell(where)} | {md_cell(status)} | "
+                   f"{md_cell(j['reason'])} | {md_cell(j.get('reviewer') or '')} |")
+    return "\n".join(out)
 
 
 def write_markdown(run: RunResult, path: Path) -> Path:

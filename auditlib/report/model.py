@@ -37,6 +37,10 @@ class RunResult:
     # 0-100), files_indexed, files_unparsed, db_url (already redacted)
     stats: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
+    # findings a review judged (false positive, accepted risk, fixed elsewhere): listed with
+    # their judgement, left out of the verdict and the counts; [(finding, judgement dict)]
+    suppressed: list = field(default_factory=list)
+    changes: dict | None = None  # diff.Changes.to_dict() against a baseline audit, if given
 
     def stages_not_run(self) -> dict[str, str]:
         """Stages whose status is anything but "ran" (skipped or failed), in run order."""
