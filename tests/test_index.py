@@ -114,7 +114,7 @@ def test_config_layers_and_overrides(tmp_path):
         "svc/main.py": "x = 1\n", "other/main.py": "y = 2\n",
     })
     cfg = load_config(root)
-    assert cfg["org_column"] == "tenant_id" and "bookings" in cfg["tenant_tables"]
+    assert cfg["org_column"] == "tenant_id" and cfg["tenant_tables"] == []  # derived by default
     extra = make_tree(tmp_path, {"c.toml": '[tool.auditlib]\norg_column = "organization_id"\n'}) / "c.toml"
     assert load_config(root, extra)["org_column"] == "organization_id"
     lay = discover(CodeIndex.build(root), load_config(root))
