@@ -102,10 +102,14 @@ def retries(ctx):
     mounted ``Retry``.
 
     Why: transient network errors are routine in production; without a retry the user
-    sees a 500. WARNING per client with no retry: the call sites of one client object,
-    or the methods of one class that make them (an API client class), or one function,
-    are one finding with every location; a retry loop without any sleep (hammering a
-    struggling service) is a WARNING too.
+    sees a 500, or a background pass is lost until the next one. RECOMMENDATION per client
+    with no retry (resilience, not a launch risk: calibrated on real code, a reviewer
+    rated nearly every such finding below a WARNING: callers in periodic loops retry on
+    their next tick, model listings and admin one-offs can simply be repeated): the call
+    sites of one client object, or the methods of one class that make them (an API
+    client class), or one function, are one finding with every location. A retry loop
+    without any sleep (hammering a struggling service) is a WARNING: it makes an outage
+    worse.
     Not flagged: operations a blind retry would repeat (sending an e-mail, a POST or
     PATCH without an idempotency key: creating a resource, capturing a payment, verifying
     a single-use captcha or OAuth code), webhook signature checks and other local
@@ -161,7 +165,7 @@ def retries(ctx):
                      "retries; set it explicitly so behaviour does not depend on the installed version)."
                      if c.library == "stripe" else "")
             f = chk.finding(
-                ctx, Severity.WARNING, f"{name} call without retries in {where}",
+                ctx, Severity.RECOMMENDATION, f"{name} call without retries in {where}",
                 f"A transient failure of the {name} call ({c.library}) is not retried: no retry decorator on "
                 "this function or its callers, no retry loop, no library-level retries." + extra,
                 "Retry transient errors with exponential backoff and a bounded number of attempts "
