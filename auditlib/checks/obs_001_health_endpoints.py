@@ -15,13 +15,14 @@ READY_PATHS = ["/readyz", "/ready", "/readiness"]
 DB_CALLS = {"execute", "scalar", "scalars", "exec_driver_sql", "fetch", "fetchval", "fetchrow"}
 MIGRATION_NAMES = {"ScriptDirectory", "MigrationContext", "get_current_revision", "get_current_heads", "get_heads"}
 HEARTBEAT = re.compile(r"heartbeat", re.I)
-# a probe under another name: the last segment of an unauthenticated GET route
+# a probe under another name: the last segment of a GET route (behind an auth middleware
+# too: such middlewares usually let probes through, and the live stage probes it)
 PROBE_SEGMENT = re.compile(r"^(health|healthz|healthcheck|health-check|livez|liveness|live|alive|ping|status|up)$", re.I)
 
 
 def _probes(ctx) -> list:
-    """GET routes whose last path segment names a probe (``/api/v1/status``, ``/ping``)."""
-    return [r for r in source_routes(ctx) if "GET" in r.methods and r.auth == "none"
+    """GET routes whose last path segment names a probe (``/api/v1/status``, ``/v1/health/``)."""
+    return [r for r in source_routes(ctx) if "GET" in r.methods
             and PROBE_SEGMENT.match(r.path.rstrip("/").rsplit("/", 1)[-1] or "")]
 
 
@@ -79,8 +80,8 @@ def health_endpoints(ctx):
     comparison, without the heartbeat although the app records one, and a readiness
     handler that catches errors yet never answers non-200. What it checks is INFO.
     Accepted path aliases: ``health_paths`` / ``ready_paths`` in config; without them,
-    an unauthenticated GET route whose last segment names a probe (``/api/v1/status``,
-    ``/ping``, ``/health``) is the liveness route, and a health route whose handler
+    a GET route whose last segment names a probe (``/api/v1/status``, ``/ping``,
+    ``/v1/health/``) is the liveness route, and a health route whose handler
     queries the database is read as the readiness route (judged as one).
     Not flagged: ``/healthz`` doing no I/O (a liveness probe should not depend on the
     database); no heartbeat check when the app has no jobs heartbeat at all (REL-006).
