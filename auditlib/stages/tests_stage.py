@@ -343,7 +343,8 @@ def _environment(ctx, cmd: TestCommand, tmp: Path, run: SuiteRun, database_env, 
 
         pw = make_url(url).password
         secrets += [pw] if pw else []
-        version = _server_version(url)
+        # asked of the server, not of the throwaway database: TEST-003 counts that database's sessions
+        version = _server_version(make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False))
         run.database = f"a throwaway PostgreSQL{' ' + version if version else ''} database (DATABASE_URL and the usual " \
                        "variables point at it" + \
                        (f"; it stands in for the CI's `{cmd.pg_service['image']}` service" if cmd.pg_service else "") + ")"
