@@ -693,6 +693,8 @@ _MEMO: dict[tuple, tuple] = {}
 
 
 def _build(ctx) -> tuple[list[Route], _Builder]:
+    from ..target.discovery import is_example
+
     proj = project(ctx)
     key = (str(ctx.root), id(proj))
     if key not in _MEMO:
@@ -706,6 +708,9 @@ def _build(ctx) -> tuple[list[Route], _Builder]:
         b.scan()
         b.operations()
         routes = b.assemble()
+        # an app in an example, docs or benchmark folder shows how to use the project: its
+        # routes are not the deployed backend's (unless the project serves nothing else)
+        routes = [r for r in routes if not is_example(r.file)] or routes
         routes.sort(key=lambda r: (r.path, r.methods, r.file, r.line))
         _MEMO[key] = (routes, b)
     return _MEMO[key]
