@@ -14,8 +14,7 @@ static one (``--db none``), in process. Labels are JSON lines in ``labels/<name>
      "line": 12, "title": "...", "label": "TRUE" | "FALSE" | "OVERRATED",
      "severity_should_be": "WARNING", "reason": "one line, with file:line"}
 
-A label matches a finding by fingerprint, else by (check, file, line, title), else by
-(check, file, line) where only one finding and one label stand there. A finding is
+A label matches a finding by fingerprint, else by (check, file, line, title). A finding is
 *right at its severity* when labelled TRUE at the severity it now has, or
 OVERRATED/UNDERRATED with ``severity_should_be`` equal to it. Printed: per project and in
 total, precision per severity and per check (over labelled findings, with how many are
@@ -104,19 +103,13 @@ def where(f: dict) -> tuple:
 def match(findings: list[dict], labels: list[dict]):
     """(finding, label or None) pairs, and the labels that matched no finding.
 
-    By fingerprint; else by check, file, line and title; else by check, file and line
-    when that place holds exactly one finding and one label (a message reworded by a
-    change to the check keeps its label; two findings at one place never share one)."""
+    By fingerprint, else by check, file, line and title. A finding whose title changed
+    is a new judgement to make: it is listed as unlabelled and its old label as gone."""
     by_fp = {lb["fingerprint"]: lb for lb in labels if lb.get("fingerprint")}
     by_title = {(*_place(lb), lb.get("title", "")): lb for lb in labels}
-    places = collections.Counter(where(f) for f in findings)
-    lab_places = collections.Counter(_place(lb) for lb in labels)
-    by_loc = {_place(lb): lb for lb in labels if lab_places[_place(lb)] == 1}
     used, pairs = set(), []
     for f in findings:
         lb = by_fp.get(f["fingerprint"]) or by_title.get((*where(f), f["title"]))
-        if lb is None and places[where(f)] == 1:
-            lb = by_loc.get(where(f))
         if lb is not None and id(lb) in used:
             lb = None if lb is not by_fp.get(f["fingerprint"]) else lb
         if lb is not None:
