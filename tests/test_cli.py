@@ -26,8 +26,15 @@ def auditlib(*args, timeout=300) -> subprocess.CompletedProcess:
 
 
 def pg_leftovers() -> set[str]:
+    """Cluster folders whose owner process is gone: left behind. Folders of processes still
+    running (another audit on the same machine) are theirs to remove."""
     tmp = Path(tempfile.gettempdir())
-    return {p.name for p in tmp.glob("auditlib-pg-*")}
+    out = set()
+    for p in tmp.glob("auditlib-pg-*"):
+        pid = p.name.split("-")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            out.add(p.name)
+    return out
 
 
 @pytest.fixture(scope="module")
