@@ -21,8 +21,17 @@ def org_context(ctx):
     credential (compared to configured settings, no tenant user loaded) guarding routes
     that manage the organisation table itself, which is cross-tenant by design (INFO;
     force with ``platform_auth``). Not flagged: auth paths whose routes reach no tenant
-    data, or get the org from another auth path (a middleware beside an org-carrying
-    dependency). Skipped when the target has no tenant tables.
+    data or whose every tenant access is already scoped to the caller's org, or get the
+    org from another auth path (a middleware beside an org-carrying dependency). A
+    dependency that takes the org from the request path, loads it, rejects (raises) a
+    caller whose membership / role lookup on it fails and returns the org row carries
+    the org (the caller's, checked). A dependency admitting only a platform-wide role
+    (``user.global_role == ADMIN``, ``is_superuser``) is a platform-operator path, as is
+    a configured token guarding only whole-platform reads that nothing in the request
+    aims (``/metrics``). A dependency returning a global account (a row without an org
+    column that a membership table links to several organisations) cannot carry one org
+    by design: its routes resolve the org themselves and SEC-011 judges each of their
+    queries. Skipped when the target has no tenant tables.
 
     Also one WARNING per debug-only org override: a branch taken under a debug / test
     flag (``if settings.debug: request.headers.get("X-Debug-Tenant")``) whose value
@@ -35,13 +44,17 @@ def org_context(ctx):
         return
     paths = auth_paths(ctx)
     with_org = {id(r) for ap in paths if ap.carries_org for r in ap.routes}
-    tenant_data = {id(v.route) for v in endpoint_verdicts(ctx) if v.verdict != "no tenant data"}
+    # a route whose every tenant access is constrained to the caller's org resolved the org itself
+    # (``if project_name not in <the caller's memberships>: raise``): it does not need it from the auth path
+    verdicts = {id(v.route): v.verdict for v in endpoint_verdicts(ctx)}
     for ap in paths:
         short = ap.name.rsplit(":", 1)[-1]
-        if ap.carries_org:
+        if ap.carries_org or ap.multi_org:
             continue
         # only where it matters: routes reaching tenant data with no other auth path giving the org
-        needy = [r for r in ap.routes if id(r) in tenant_data and id(r) not in with_org]
+        # (an org row returned unchecked makes the routes' "scoped (org)" hollow: they need it too)
+        ok = ("no tenant data",) if ap.returns_org else ("no tenant data", "scoped (org)")
+        needy = [r for r in ap.routes if verdicts.get(id(r), "no tenant data") not in ok and id(r) not in with_org]
         if not needy:
             continue
         routes = [d for r in needy for d in r.as_dicts()]
@@ -53,6 +66,15 @@ def org_context(ctx):
                 "operators hold it.", "", ap.file, ap.line, routes=routes)
             continue
         sev, caveat = cap_inferred(ctx, Severity.BLOCKER)
+        if ap.returns_org:
+            yield chk.finding(
+                ctx, sev, f"Auth path `{short}` returns an organisation without checking the caller's membership",
+                f"`{ap.name}` ({ap.kind}) authenticates the caller and returns an organisation row it loads from the "
+                f"request, but no membership / role lookup on that org rejects a caller who does not belong to it: "
+                f"the {len(needy)} route(s) behind it scope their queries to an org any caller can name." + caveat,
+                "Look up the caller's membership of the requested org in the dependency and raise 403 when there is "
+                "none (or fall back to the caller's own org).", ap.file, ap.line, routes=routes)
+            continue
         yield chk.finding(
             ctx, sev, f"Auth path `{short}` does not set the caller's organisation",
             f"`{ap.name}` ({ap.kind}) identifies the caller but returns no identity with an org and sets no "

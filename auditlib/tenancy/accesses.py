@@ -37,6 +37,9 @@ TOKEN_COLUMN = re.compile(r"(?i)token|secret")
 EXEC_METHODS = {"execute", "scalars", "scalar", "stream", "stream_scalars", "exec", "execute_one"}
 QUERY_TERMINALS = {"all", "first", "one", "one_or_none", "scalar", "count", "delete", "update", "get", "exists"}
 MAX_DEPTH = 10
+# an authorization call that raises on refusal (its result unused): ``authorize(user, policy)``
+AUTHZ_CALL = re.compile(r"(?i)^(authori[sz]e|check_(permission|access|authori[sz]ation)s?|ensure_(permission|access|can)\w*|"
+                        r"require_(permission|access)\w*|enforce(_\w+)?|assert_(can|permission|access)\w*)$")
 REQUEST_TYPES = re.compile(r"\b(Request|HTTPConnection|WebSocket)\b")  # parameter annotations
 OTHER_TYPES = re.compile(r"\b(AsyncSession|Session|BackgroundTasks|Response)\b")
 
@@ -289,6 +292,18 @@ class _Frame:
         self.signs = any(dotted(n.func).endswith(("hmac.new", "hmac.digest", "HMAC")) for n in own_nodes(func)
                          if isinstance(n, ast.Call))
 
+    def containers(self) -> set:
+        """Local names bound to a set / list / dict built in this function (``hosts = set()``):
+        their ``.add(row.x)`` collects values, it does not write a row."""
+        if not hasattr(self, "_containers"):
+            self._containers = {t.id for n in own_nodes(self.func) if isinstance(n, (ast.Assign, ast.AnnAssign))
+                                and n.value is not None and (isinstance(n.value, (ast.Set, ast.List, ast.Dict, ast.SetComp,
+                                                                                    ast.ListComp, ast.DictComp))
+                                                             or isinstance(n.value, ast.Call) and dotted(n.value.func) in (
+                                    "set", "list", "dict", "defaultdict", "collections.defaultdict"))
+                                for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}
+        return self._containers
+
     def run(self) -> None:
         for stmt in self.func.body:
             self.visit(stmt)
@@ -309,6 +324,7 @@ class _Frame:
                 self.bind(t, v, aug=isinstance(st, ast.AugAssign))
         elif isinstance(st, ast.Expr):
             self.eval(st.value)
+            self.authorized(st.value.value if isinstance(st.value, ast.Await) else st.value)
         elif isinstance(st, ast.Return):
             if isinstance(st.value, ast.Tuple):
                 vals = [self.eval(e) for e in st.value.elts]
@@ -396,6 +412,29 @@ class _Frame:
                 self.vars.get(target.value.id), CondSet) and isinstance(literal(target.slice), str):
             old = self.vars[target.value.id]  # filters["org_id"] = value
             self.vars[target.value.id] = CondSet.of([*old.conds, Cond("", literal(target.slice), v, target.lineno)], old)
+
+    def authorized(self, c) -> None:
+        """``await authorize(current_user, DatasetPolicy.get(dataset))`` as a statement: an
+        authorization call given the caller's identity and an object, whose result is discarded
+        (it raises on refusal). The object is the caller's to use: a fetched row counts as
+        checked against the caller's org, a request-supplied value as validated."""
+        if not isinstance(c, ast.Call) or not AUTHZ_CALL.search(dotted(c.func).rsplit(".", 1)[-1]):
+            return
+        args = [*c.args, *(k.value for k in c.keywords)]
+        if not any(isinstance(a, (ast.Name, ast.Attribute)) and self.taint(a) <= {CALLER} and self.taint(a) for a in args):
+            return
+        for a in args:
+            for n in walk(a):
+                if not isinstance(n, ast.Name) or n.id not in self.vars:
+                    continue
+                t = self.taint(n)
+                if not t or t <= {CALLER}:
+                    continue
+                fetched = {x[7:] for x in t if x.startswith("access:")}
+                if fetched:
+                    self.checks |= {(k, "<authorized>") for k in fetched}
+                elif UNTRUSTED in t:
+                    self.vars[n.id] = frozenset({CALLER})
 
     def signature_verified(self) -> None:
         """``if not hmac.compare_digest(expected, sig): raise``: what the request sent is now verified."""
@@ -566,7 +605,8 @@ class _Frame:
                    for x in self.conds(e)] if f.attr != "update" else list(getattr(self.eval(arg), "conds", ()))
             self.vars[f.value.id] = CondSet.of([*old.conds, *new], old)
             return frozenset({CONST})
-        if isinstance(f, ast.Attribute) and f.attr in ("delete", "merge", "add", "add_all", "refresh", "expunge"):
+        if isinstance(f, ast.Attribute) and f.attr in ("delete", "merge", "add", "add_all", "refresh", "expunge") \
+                and not (isinstance(f.value, ast.Name) and f.value.id in self.containers()):
             for a in c.args:  # session.delete(row): the fetched row is written
                 self.checks |= {(x[7:], "<written>") for x in self.taint(a) if x.startswith("access:")}
         signed = self.signed_value(f)
@@ -658,16 +698,22 @@ class _Frame:
             table = an.model_tables.get(sym.qualname)
             if table:
                 org = an.s.org_col(table)
+                made = None
                 for k in c.keywords:
                     if org and k.arg == org:
-                        q = Query("insert", (table,), conds=(Cond(table, org, self.taint(k.value), c.lineno),),
-                                  file=mod.path, line=c.lineno, col=c.col_offset)
-                        self.record(q)
+                        made = Query("insert", (table,), conds=(Cond(table, org, self.taint(k.value), c.lineno),),
+                                     file=mod.path, line=c.lineno, col=c.col_offset)
+                        self.record(made)
                 if not org:  # a row of a table without an org column: judged by its parent, or as global
-                    self.record(Query("insert", (table,), conds=tuple(
+                    made = Query("insert", (table,), conds=tuple(
                         Cond(table, k.arg, self.taint(k.value), c.lineno, _last_name(k.value)) for k in c.keywords
-                        if k.arg), file=mod.path, line=c.lineno, col=c.col_offset))
+                        if k.arg), file=mod.path, line=c.lineno, col=c.col_offset)
+                    self.record(made)
                 fields = [Cond(table, k.arg, self.taint(k.value), c.lineno) for k in c.keywords if k.arg]
+                if made is not None and fields:  # the new row's generated id is that of the row this insert creates
+                    given = {k.arg for k in c.keywords}
+                    fields += [Cond(table, pk, frozenset({f"access:{made.key}"}), c.lineno)
+                               for pk in an.s.tables[table].pk if pk not in given] if table in an.s.tables else []
                 if not fields:
                     return frozenset({OTHER})
                 row = CondSet.of(fields)  # a new row: each column keeps its value's origin

@@ -114,6 +114,8 @@ def _judge_one(s: Schema, acc: Access, table: str, checks: set, mech: dict, toke
                                         f"{bypass}, where a request header chooses it")
         how = "via a join" if all(c.table != table for c in trusted) else "directly"
         return "scoped (org)", f"{where}: org constrained to the caller's org {how}"
+    if any(k == q.key and a == "<authorized>" for k, a in checks):
+        return "scoped (org)", f"{where}: fetched, then passed with the caller to an authorization call that raises on refusal"
     if any(k == q.key and (a == org or _orgish(a)) for k, a in checks):
         return "scoped (org)", f"{where}: fetched, then its {org} compared to the caller's"
     cols = s.tables[table].columns
@@ -166,13 +168,18 @@ def _judge_one(s: Schema, acc: Access, table: str, checks: set, mech: dict, toke
 
 
 PASSWORD_COLUMN = re.compile(r"(?i)password|passwd|pwd_hash")
+# a standalone account table (no foreign key, no org) authenticated by a token it stores: the global
+# accounts of the callers (``users.token_hash``), not data shared by every organisation
+CREDENTIAL_COLUMN = re.compile(r"(?i)^(hashed_)?(api_)?(token|api_key)(_hash(ed)?)?$")
 
 
 def _identity_tables(s: Schema) -> set:
-    """Tables of the logging-in principal (they hold a password column)."""
+    """Tables of the logging-in principal (they hold a password column, or are standalone
+    accounts holding their access token)."""
     key = ("identity-tables", id(s))
     if key not in _MEMO:
-        _MEMO[key] = {n for n, t in s.tables.items() if any(PASSWORD_COLUMN.search(c) for c in t.columns)}
+        _MEMO[key] = {n for n, t in s.tables.items() if any(PASSWORD_COLUMN.search(c) for c in t.columns) or (
+            not t.fks() and not s.org_col(n) and n != s.org_table and any(CREDENTIAL_COLUMN.match(c) for c in t.columns))}
     return _MEMO[key]
 
 
@@ -230,11 +237,16 @@ def _derived_from(s: Schema, q: Query, table: str) -> set:
         return out
     keyed = [q.id_taint] if q.kind in ("get", "query") and q.id_taint else []
     org = s.org_col(table)
-    keyed += [c.taint for c in q.conds if c.table == table and c.column != org and (c.column in t.pk or c.column in t.fks())]
-    for taint in keyed:
+    keyed += [(c.taint, c.via) for c in q.conds if c.table == table and c.column != org and (
+        c.column in t.pk or c.column in t.fks())]
+    for item in keyed:
+        taint, via = item if isinstance(item, tuple) else (item, "")
         rest = taint - {OTHER, CONST}
-        if rest and all(a.startswith("access:") for a in rest):
-            out |= {a[7:] for a in rest}
+        fetched = {a[7:] for a in rest if a.startswith("access:")}
+        # ``repo.id`` of a row that one branch fetched and another created: the other origins are
+        # those of the row's other fields (its name from the request), not of its id
+        if fetched and (len(fetched) == len(rest) or via in t.pk or via == "id"):
+            out |= fetched
     return out
 
 

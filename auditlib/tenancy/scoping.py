@@ -131,6 +131,9 @@ class AuthPath:
     evidence: str
     platform: bool = False
     routes: list = field(default_factory=list)
+    global_role: bool = False  # admits only a platform-wide role (a platform operator)
+    returns_org: bool = False  # returns an org row it did not check the caller's membership of
+    multi_org: bool = False  # returns a global account, member of several orgs (no org by design)
 
 
 def auth_paths(ctx) -> list[AuthPath]:
@@ -157,6 +160,11 @@ def auth_paths(ctx) -> list[AuthPath]:
                                                 carries, evidence)
                     ap.platform = not carries and (name.rsplit(":", 1)[-1] in forced or _shared_credential(
                         proj, s, info["module"], info["node"]))
+                    ap.global_role = not carries and _global_role_gate(info["node"])
+                    ap.returns_org = not carries and _org_in_annotation(proj, s, info["module"], info["node"].returns)
+                    ap.multi_org = not carries and not ap.returns_org and _multi_org_account(
+                        proj, s, info["module"], info["node"].returns)
+                    ap.platform = ap.platform or ap.global_role
                 if r not in ap.routes:
                     ap.routes.append(r)
         for m in r.middlewares:
@@ -174,8 +182,9 @@ def auth_paths(ctx) -> list[AuthPath]:
                     ap.routes.append(r)
     # a shared credential is a platform role only if what it guards is the org table itself
     for ap in found.values():
-        if ap.platform and ap.name.rsplit(":", 1)[-1] not in forced:
-            ap.platform = any(_touches_org_table(ctx, r, s) for r in ap.routes)
+        if ap.platform and ap.name.rsplit(":", 1)[-1] not in forced and not ap.global_role:
+            ap.platform = any(_touches_org_table(ctx, r, s) for r in ap.routes) or bool(ap.routes) and all(
+                _reads_all_tenants(ctx, r, s) for r in ap.routes)
     out = sorted(found.values(), key=lambda a: (a.file, a.line))
     _MEMO[key] = out
     return out
@@ -204,6 +213,9 @@ def _carries_org(proj, s: Schema, mod, func) -> tuple[bool, str]:
                 return True, f"returns {dotted(v.func)}(... {org}=...) (line {n.lineno})"
             if isinstance(v, ast.Dict) and any(isinstance(literal(k), str) and _orgish(literal(k)) for k in v.keys):
                 return True, f"returns a mapping with the org (line {n.lineno})"
+    checked = _member_checked_org(proj, s, mod, func)
+    if checked:
+        return True, checked
     ann = func.returns
     if ann is not None:
         sym = proj.resolve(mod, ann if not isinstance(ann, ast.Constant) else ast.Name(id=str(ann.value)))
@@ -218,13 +230,97 @@ def _carries_org(proj, s: Schema, mod, func) -> tuple[bool, str]:
     return False, ""
 
 
+MEMBER_CHECK = re.compile(r"(?i)member|role|permission|access|authori[sz]|belongs")
+
+
+def _org_in_annotation(proj, s: Schema, mod, ann) -> bool:
+    """The annotation names the organisation model (``Tuple[UserModel, ProjectModel]``)."""
+    if ann is None or not s.org_table:
+        return False
+    for n in ast.walk(ann):
+        if isinstance(n, (ast.Name, ast.Attribute)) and not isinstance(getattr(n, "ctx", None), ast.Store):
+            sym = proj.resolve(mod, n)
+            if sym is not None and sym.kind == "class" and s.by_class.get(sym.qualname) == s.org_table:
+                return True
+    return False
+
+
+def _multi_org_account(proj, s: Schema, mod, ann) -> bool:
+    """The dependency returns a row of a global account table: no org column, and a tenant
+    table (a membership) points to it, so one account belongs to several organisations and
+    the org of a request can only come from the route (SEC-011 judges how it is resolved)."""
+    if ann is None or isinstance(ann, ast.Constant) and not isinstance(ann.value, str):
+        return False
+    sym = proj.resolve(mod, ann if not isinstance(ann, ast.Constant) else ast.Name(id=str(ann.value)))
+    table = s.by_class.get(sym.qualname) if sym is not None and sym.kind == "class" else None
+    if not table or table == s.org_table or s.org_col(table):
+        return False
+    return any(s.org_col(n) and table in t.fks().values() and n != table for n, t in s.tables.items())
+
+
+def _member_checked_org(proj, s: Schema, mod, func, depth: int = 0) -> str:
+    """The dependency names the organisation from the request (a path parameter), loads it
+    and rejects a caller who is not one of its members (a membership / role lookup taking
+    both the caller and the org, then a ``raise``), and returns the org row: the org it
+    returns is the caller's. Followed through one helper it delegates to
+    (``return await get_project_member(...)``). Evidence, or ""."""
+    if not _org_in_annotation(proj, s, mod, func.returns):
+        return ""
+    nodes = own_nodes(func)
+    if depth < 2:
+        for n in nodes:
+            if isinstance(n, ast.Return) and n.value is not None:
+                v = n.value.value if isinstance(n.value, ast.Await) else n.value
+                if isinstance(v, ast.Call):
+                    sym = proj.resolve(mod, v.func)
+                    if sym is not None and sym.kind == "func":
+                        ev = _member_checked_org(proj, s, sym.module, sym.node, depth + 1)
+                        if ev:
+                            return f"{ev} (in {sym.short})"
+    returned = {x.id for n in nodes if isinstance(n, ast.Return) and n.value is not None
+                for x in ast.walk(n.value) if isinstance(x, ast.Name)}
+    if not any(isinstance(n, ast.Raise) for n in nodes):
+        return ""
+    for n in nodes:
+        if not isinstance(n, ast.Call) or not MEMBER_CHECK.search(dotted(n.func).rsplit(".", 1)[-1]):
+            continue
+        names = {x.id for a in [*n.args, *(k.value for k in n.keywords)] for x in ast.walk(a) if isinstance(x, ast.Name)}
+        if len(names & returned) >= 2 or (names & returned and len(names - {"session", "db"}) >= 2):
+            return f"checks the caller's membership of the requested org ({dotted(n.func)}, line {n.lineno}) and rejects others"
+    return ""
+
+
+GLOBAL_ROLE = re.compile(r"\.(global_role|is_superuser|is_superadmin|is_platform_admin|superuser)\b")
+
+
+def _global_role_gate(func) -> bool:
+    """Admits only callers holding a platform-wide role (``user.global_role == ADMIN``,
+    ``user.is_superuser``): a platform operator, not a member of one organisation."""
+    text = source(func)
+    return bool(GLOBAL_ROLE.search(text)) and any(isinstance(n, ast.Raise) for n in own_nodes(func))
+
+
 def _shared_credential(proj, s: Schema, mod, func) -> bool:
     """Credentials compared to configured values (settings), no user row loaded."""
     text = source(func)
     loads_user = bool(re.search(r"\bselect\(|\.query\(|\.scalars?\(|\.execute\(|(session|db)\.get\(", text))
     compares_setting = re.search(r"compare_digest\(.*settings|[!=]=\s*settings\.|settings\.\w+\s*[!=]=", text) or re.search(
-        r"(?i)headers.*[!=]=\s*f?[\"']?[^\n]*self\.\w*(password|secret|token|key)\b", text)  # a configured password
+        r"(?i)headers.*[!=]=\s*f?[\"']?[^\n]*self\.\w*(password|secret|token|key)\b", text) or re.search(
+        r"(?i)\.credentials\s*[!=]=\s*self\.\w*(password|secret|token|key)\b", text)  # a configured password / token
     return bool(compares_setting) and not loads_user
+
+
+def _reads_all_tenants(ctx, r: Route, s: Schema) -> bool:
+    """A whole-platform report (``/metrics`` behind a configured token): the route only reads
+    tenant tables, and nothing from the request chooses what (no path parameter, no request
+    value in any condition): it cannot be aimed at one organisation, it is an operator's view."""
+    if r.path_params:
+        return False
+    an = analyzer(ctx)
+    res = an.analyze(r.module, r.node, an.handler_env(r))
+    accs = [a for a in res.accesses if any(s.org_col(t) for t in a.query.models)]
+    return bool(accs) and all(a.query.kind in ("select", "query", "text") and not any(
+        UNTRUSTED in c.taint for c in a.query.conds) for a in res.accesses)
 
 
 def _touches_org_table(ctx, r: Route, s: Schema) -> bool:
