@@ -90,3 +90,25 @@ def test_configured_org_table_restores_blockers(tmp_path):
     root = target(tmp_path, {"app/__init__.py": "", "app/main.py": MAIN, "app/models.py": MODELS,
                              "pyproject.toml": '[tool.auditlib]\norg_table = "tenants"\n'})
     assert severities(root, tmp_path, ["SEC-011", "SEC-013"]) == [("SEC-011", "BLOCKER")]
+
+
+def test_inferred_tenancy_findings_are_one_question_to_settle(tmp_path):
+    two = MAIN + '''
+
+@app.delete("/clients/{client_id}")
+async def delete_client(client_id: int, session: AsyncSession = Depends(get_session), who=Depends(admin)):
+    await session.delete(await session.get(Client, client_id))
+'''
+    root = target(tmp_path, {"app/__init__.py": "", "app/main.py": two, "app/models.py": MODELS})
+    ctx = AuditContext.open(root, tmp_path / "out")
+    (f,) = [f for f in run_checks(ctx, ids=["SEC-011"], source="static") if f.severity.value != "INFO"]
+    assert (f.severity.value, f.title) == ("WARNING", "2 queries not scoped to `tenants`, whose role as the tenant "
+                                                      "is inferred")
+    assert sorted(loc.line for loc in f.locations) == [26, 31]
+    assert sorted(r["method"] for r in f.routes) == ["DELETE", "GET"]
+    configured = target(tmp_path / "c", {"app/__init__.py": "", "app/main.py": two, "app/models.py": MODELS,
+                                         "pyproject.toml": '[tool.auditlib]\norg_table = "tenants"\n'})
+    ctx = AuditContext.open(configured, tmp_path / "out2")
+    got = sorted((f.severity.value, f.locations[0].line) for f in run_checks(ctx, ids=["SEC-011"], source="static")
+                 if f.severity.value != "INFO")
+    assert got == [("BLOCKER", 26), ("BLOCKER", 31)]  # each query its own finding once the tenant is known

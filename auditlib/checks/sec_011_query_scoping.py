@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..findings import Severity
-from ..facts.orm_schema import cap_inferred
+from ..facts.orm_schema import cap_inferred, schema
 from ..tenancy.scoping import BAD, endpoint_verdicts
 from . import check
 
@@ -34,9 +34,41 @@ def query_scoping(ctx):
     rows reach no response (a global existence / uniqueness check, ids used internally). Not flagged: queries
     on non-tenant tables, code no route reaches (jobs, scripts), routes of a
     platform-operator credential (cross-tenant by design, see SEC-012), a login's
-    lookup of its own user (identity plumbing).
+    lookup of its own user (identity plumbing). When tenancy is only inferred from a
+    table's name (no table has the org column), the queries are one WARNING to verify,
+    listing every site: whether they leak depends on a tenancy model the audit could not
+    confirm.
     """
     chk = query_scoping.check
+    found = list(_findings(ctx, chk))
+    s = schema(ctx)
+    if s.tenancy_inferred and len(found) > 1:
+        yield _inferred_summary(ctx, chk, s, found)
+    else:
+        yield from found
+
+
+def _inferred_summary(ctx, chk, s, found):
+    """Tenancy only guessed from a table's name: whether these queries leak depends on a
+    tenancy model the audit could not confirm, so they are one finding to verify."""
+    first = found[0]
+    sites = [f"{f.locations[0].file}:{f.locations[0].line} ({f.title})" for f in found]
+    f = chk.finding(
+        ctx, Severity.WARNING, f"{len(found)} queries not scoped to `{s.org_table}`, whose role as the tenant is inferred",
+        f"No table has the `{s.org_column}` column; `{s.org_table}` was recognised as the organisation table by its name "
+        f"only. If it is the tenant boundary, these queries are not scoped to the caller's: " + "; ".join(sites[:8])
+        + (f"; and {len(sites) - 8} more" if len(sites) > 8 else "") + ". If it is a product feature (user pools, "
+        "a catalogue) administered by the platform, they are fine.",
+        "Confirm the tenancy model: set [tool.auditlib] org_column / org_table to make each query a finding of its "
+        "own (a BLOCKER where a tenant route reaches it), or name another org column.",
+        first.locations[0].file, first.locations[0].line,
+        routes=[r for x in found for r in x.routes], tables=sorted({t for x in found for t in x.tables}),
+        key="inferred-tenancy")
+    f.locations += [loc for x in found[1:] for loc in x.locations[:1]]
+    return f
+
+
+def _findings(ctx, chk):
     seen: dict[tuple, list] = {}
     for v in endpoint_verdicts(ctx):
         if v.platform:

@@ -31,7 +31,8 @@ def org_context(ctx):
     aims (``/metrics``). A dependency returning a global account (a row without an org
     column that a membership table links to several organisations) cannot carry one org
     by design: its routes resolve the org themselves and SEC-011 judges each of their
-    queries. Skipped when the target has no tenant tables.
+    queries. Skipped when the target has no tenant tables. When tenancy is only inferred
+    from a table's name, the auth paths without an org are one WARNING to verify.
 
     Also one WARNING per debug-only org override: a branch taken under a debug / test
     flag (``if settings.debug: request.headers.get("X-Debug-Tenant")``) whose value
@@ -40,8 +41,30 @@ def org_context(ctx):
     cross-tenant bypass when it is not.
     """
     chk = org_context.check
-    if not schema(ctx).tenant_tables:
+    s = schema(ctx)
+    if not s.tenant_tables:
         return
+    found = list(_auth_path_findings(ctx, chk))
+    loose = [f for f in found if f.severity is not Severity.INFO]
+    if s.tenancy_inferred and len(loose) > 1:  # one question to settle, not one finding per path
+        first = loose[0]
+        f = chk.finding(
+            ctx, Severity.WARNING, f"{len(loose)} auth paths carry no org of `{s.org_table}`, whose role as the "
+            "tenant is inferred",
+            f"No table has the `{s.org_column}` column; `{s.org_table}` was recognised as the organisation table by "
+            "its name only. If it is the tenant boundary, these auth paths give handlers no org to scope by: "
+            + "; ".join(f"{x.title.split('`')[1]} ({x.locations[0].file}:{x.locations[0].line})" for x in loose)
+            + ". If it is a product feature administered by the platform, they are fine.",
+            "Confirm the tenancy model: set [tool.auditlib] org_column / org_table to judge each auth path.",
+            first.locations[0].file, first.locations[0].line,
+            routes=[r for x in loose for r in x.routes], key="inferred-tenancy")
+        f.locations += [x.locations[0] for x in loose[1:]]
+        found = [x for x in found if x.severity is Severity.INFO] + [f]
+    yield from found
+    yield from _debug_overrides(ctx, chk)
+
+
+def _auth_path_findings(ctx, chk):
     paths = auth_paths(ctx)
     with_org = {id(r) for ap in paths if ap.carries_org for r in ap.routes}
     # a route whose every tenant access is constrained to the caller's org resolved the org itself
@@ -83,7 +106,6 @@ def org_context(ctx):
             "Resolve the caller's org in the auth dependency (from the token / user row) and return it "
             "(e.g. `CurrentUser(id, org_id, role)`) or set `request.state.current_org_id`; use it in every query.",
             ap.file, ap.line, routes=routes)
-    yield from _debug_overrides(ctx, chk)
 
 
 def _debug_overrides(ctx, chk):
