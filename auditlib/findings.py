@@ -119,7 +119,9 @@ def assign_fingerprints(findings: Iterable[Finding]) -> list[Finding]:
 
     The id hashes the check, file, normalised excerpt and explicit keys (not the line),
     so inserting lines above a finding does not change it. Identical problems in one
-    file are told apart by their order of appearance.
+    file are told apart by their order of appearance. A finding that already has its id
+    keeps it: findings read back from a notebook's sidecar (where the key, which is not
+    part of ``findings.json``, is gone) keep the id their check gave them.
     """
     out = sorted(findings, key=sort_key)
     seen: dict[str, int] = {}
@@ -127,7 +129,8 @@ def assign_fingerprints(findings: Iterable[Finding]) -> list[Finding]:
         ident = f.identity()
         n = seen.get(ident, 0)
         seen[ident] = n + 1
-        f.fingerprint = hashlib.sha256(f"{ident}\x1f{n}".encode()).hexdigest()[:16]
+        if not f.fingerprint:
+            f.fingerprint = hashlib.sha256(f"{ident}\x1f{n}".encode()).hexdigest()[:16]
     return out
 
 

@@ -25,7 +25,7 @@ from .findings import Finding, Location, Severity, assign_fingerprints, verdict
 from .redact import redact_text, redact_url
 from .report import write_reports
 from .report.model import NotebookResult, RunResult
-from .workbook import load_recorded, record
+from .workbook import REVIEW_ENV, load_recorded, record
 
 log = logging.getLogger("auditlib")
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -185,7 +185,10 @@ def run_audit(opts: RunOptions) -> RunResult:
         if not (opts.live or opts.base_url) else "failed: the live notebook did not report"
     kernel = ensure_kernel(ctx.cache_dir)
     previous_store = os.environ.get(analysis.ANALYSIS_ENV)
+    previous_review = os.environ.get(REVIEW_ENV)
     os.environ[analysis.ANALYSIS_ENV] = str(store)  # the notebooks' kernels load it
+    # the summary notebook's verdict leaves out what the review judged, as the report does
+    os.environ[REVIEW_ENV] = "" if not opts.suppress else str(review.review_path(ctx.root, opts.review))
     # the URL (and its password) reaches the kernels through the environment, never
     # through the parameters that papermill writes into every executed notebook
     if db_url != "none":
@@ -215,10 +218,11 @@ def run_audit(opts: RunOptions) -> RunResult:
             _run_batch([("summary", summary)], out, params, kernel, nb_dir, timeout, 1, bar, results)
     finally:
         bar.close()
-        if previous_store is None:
-            os.environ.pop(analysis.ANALYSIS_ENV, None)
-        else:
-            os.environ[analysis.ANALYSIS_ENV] = previous_store
+        for name, previous in ((analysis.ANALYSIS_ENV, previous_store), (REVIEW_ENV, previous_review)):
+            if previous is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = previous
         if server is not None:
             server.stop()
 

@@ -7,6 +7,7 @@ Findings travel between processes as JSON sidecars in ``<out>/findings/<area>.js
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -125,9 +126,16 @@ def load_recorded(out_dir: Path) -> tuple[dict[str, list[Finding]], dict]:
     return by_area, stats
 
 
+REVIEW_ENV = "AUDITLIB_REVIEW"  # the batch run's review file ("" with --no-suppress), for the summary
+
+
 def collect_all(ctx: AuditContext) -> list[Finding]:
     """Every area's findings: recorded sidecars, running the missing areas inline
-    (so the summary notebook also works on its own, interactively)."""
+    (so the summary notebook also works on its own, interactively), less those a review
+    judged (the review file at the target root, or the batch run's; ``--no-suppress``
+    keeps everything): the summary's verdict is the report's."""
+    from . import review
+
     by_area, _ = load_recorded(ctx.out_dir)
     out = []
     for area in list(AREAS):
@@ -137,7 +145,12 @@ def collect_all(ctx: AuditContext) -> list[Finding]:
             out += by_area[name]
         elif source == "db":  # the other stages need explicit switches (batch run)
             out += stage_findings(ctx, source)
-    return assign_fingerprints(out)
+    found = assign_fingerprints(out)
+    given = os.environ.get(REVIEW_ENV)
+    if given == "":  # --no-suppress
+        return found
+    judgements = review.load(review.review_path(ctx.root, given or None))
+    return review.apply(found, judgements, ctx.index).kept
 
 
 def summary_frame(findings: list[Finding]) -> pd.DataFrame:

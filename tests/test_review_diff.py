@@ -198,3 +198,18 @@ def test_run_rejects_a_broken_review_file_or_baseline(tmp_path, capsys):
     (root / "auditlib-review.toml").unlink()
     assert main(["run", str(root), "--db", "none", "--no-progress", "--baseline", str(tmp_path / "none")]) == 2
     assert "not a findings.json" in capsys.readouterr().err
+
+
+def test_summary_notebook_counts_what_the_report_counts(tmp_path, monkeypatch):
+    from auditlib import workbook
+
+    root = _copy(tmp_path, "summary")
+    ctx, found = _audit(root, tmp_path)
+    sec001 = _one(found, "SEC-001", "app/settings.py")
+    review.record(root / review.REVIEW_FILE, sec001.fingerprint, "false-positive", "rejected at start-up")
+    monkeypatch.delenv(workbook.REVIEW_ENV, raising=False)
+    ctx = AuditContext.open(root, tmp_path / "summary-out")
+    assert sec001.fingerprint not in {f.fingerprint for f in workbook.collect_all(ctx)}
+    monkeypatch.setenv(workbook.REVIEW_ENV, "")  # what the batch run sets for --no-suppress
+    ctx = AuditContext.open(root, tmp_path / "summary-out2")
+    assert sec001.fingerprint in {f.fingerprint for f in workbook.collect_all(ctx)}
