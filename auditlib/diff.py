@@ -26,6 +26,7 @@ class Audit:
     findings: list[Finding]
     verdict: str
     source: str
+    suppressed: set[str] = field(default_factory=set)  # fingerprints a review set aside
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Changes:
     resolved: list[Finding] = field(default_factory=list)
     persisting: list[Finding] = field(default_factory=list)
     changed: list[tuple[Finding, Finding]] = field(default_factory=list)  # (old, new): severity differs
+    suppressed: list[Finding] = field(default_factory=list)  # no longer counted: judged in review, not fixed
 
     def by(self, what: str) -> dict[str, Counter]:
         """{"new"/"resolved"/"changed": Counter(area or check)}."""
@@ -51,6 +53,7 @@ class Changes:
                 "new": [brief(f) for f in self.added], "resolved": [brief(f) for f in self.resolved],
                 "severity_changed": [{**brief(n), "old_severity": o.severity.value} for o, n in self.changed],
                 "persisting": len(self.persisting),
+                "suppressed": [brief(f) for f in self.suppressed],
                 "by_area": {k: dict(v) for k, v in self.by("area").items()},
                 "by_check": {k: dict(v) for k, v in self.by("check").items()}}
 
@@ -65,7 +68,8 @@ def load_audit(path: str | Path) -> Audit:
         fs = [Finding.from_dict(d) for d in data["findings"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DiffError(f"not a findings.json: {p} ({type(exc).__name__}: {exc})") from None
-    return Audit(fs, data.get("verdict") or verdict(fs).value, str(p))
+    return Audit(fs, data.get("verdict") or verdict(fs).value, str(p),
+                 {d.get("fingerprint", "") for d in data.get("suppressed", [])})
 
 
 def compare(old: Audit, new: Audit) -> Changes:
@@ -80,7 +84,8 @@ def compare(old: Audit, new: Audit) -> Changes:
             ch.changed.append((o, f))
         else:
             ch.persisting.append(f)
-    ch.resolved = [f for fp, f in before.items() if fp not in after]
+    ch.resolved = [f for fp, f in before.items() if fp not in after and fp not in new.suppressed]
+    ch.suppressed = [f for fp, f in before.items() if fp not in after and fp in new.suppressed]
     rank = lambda f: (-Severity(f.severity).rank, f.check, f.title)  # noqa: E731
     ch.added.sort(key=rank)
     ch.resolved.sort(key=rank)
@@ -96,8 +101,8 @@ def _line(f: Finding) -> str:
 def render_text(ch: Changes) -> str:
     out = [f"verdict: {ch.old.verdict} -> {ch.new.verdict}",
            f"new {len(ch.added)}, resolved {len(ch.resolved)}, severity changed {len(ch.changed)}, "
-           f"persisting {len(ch.persisting)}"]
-    for title, items in (("New", ch.added), ("Resolved", ch.resolved)):
+           f"persisting {len(ch.persisting)}" + (f", suppressed in review {len(ch.suppressed)}" if ch.suppressed else "")]
+    for title, items in (("New", ch.added), ("Resolved", ch.resolved), ("Suppressed in review (not fixed)", ch.suppressed)):
         if items:
             out += ["", f"{title}:"] + [f"  {_line(f)}" for f in items]
     if ch.changed:

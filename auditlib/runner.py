@@ -242,7 +242,8 @@ def run_audit(opts: RunOptions) -> RunResult:
     if opts.baseline:
         from .diff import Audit, compare, load_audit
 
-        changes = compare(load_audit(opts.baseline), Audit(findings, verdict(findings).value, "this audit"))
+        changes = compare(load_audit(opts.baseline), Audit(findings, verdict(findings).value, "this audit",
+                                                           {f.fingerprint for f, _ in judged.suppressed}))
     ordered = ([results["summary"]] if "summary" in results else []) + [results[a] for a, _ in areas if a in results]
     stats.update({"files_indexed": len(index.files), "files_unparsed": len(index.problems),
                   "db_url": redact_url(db_url) if db_url != "none" else None,

@@ -213,3 +213,12 @@ def test_summary_notebook_counts_what_the_report_counts(tmp_path, monkeypatch):
     monkeypatch.setenv(workbook.REVIEW_ENV, "")  # what the batch run sets for --no-suppress
     ctx = AuditContext.open(root, tmp_path / "summary-out2")
     assert sec001.fingerprint in {f.fingerprint for f in workbook.collect_all(ctx)}
+
+
+def test_a_finding_judged_in_review_is_suppressed_not_resolved(tmp_path):
+    _, found = _audit(DEMO, tmp_path)
+    sec001 = _one(found, "SEC-001", "app/settings.py")
+    kept = [f for f in found if f is not sec001]
+    ch = compare(Audit(found, verdict(found).value, "old"),
+                 Audit(kept, verdict(kept).value, "new", {sec001.fingerprint}))
+    assert ch.resolved == [] and ch.suppressed == [sec001] and ch.to_dict()["suppressed"][0]["check"] == "SEC-001"

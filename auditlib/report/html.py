@@ -726,8 +726,9 @@ def changes_html(ch: dict) -> str:
            f'<p>Verdict: <strong>{esc(ch["verdict"]["old"])}</strong> &rarr; <strong>{esc(ch["verdict"]["new"])}'
            f'</strong>. New: {len(ch["new"])}, resolved: {len(ch["resolved"])}, severity changed: '
            f'{len(ch["severity_changed"])}, persisting: {esc(ch["persisting"])}.</p>']
-    for title, key in (("New findings", "new"), ("Resolved findings", "resolved")):
-        if ch[key]:
+    for title, key in (("New findings", "new"), ("Resolved findings", "resolved"),
+                       ("Suppressed in review (not fixed)", "suppressed")):
+        if ch.get(key):
             out.append(f"<h3>{title}</h3>" + items(ch[key]))
     if ch["severity_changed"]:
         out.append("<h3>Severity changed</h3>" + items(ch["severity_changed"], old=True))

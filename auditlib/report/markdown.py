@@ -328,8 +328,9 @@ def changes_md(ch: dict) -> str:
            f"Verdict: **{ch['verdict']['old']}** -> **{ch['verdict']['new']}**. New: {len(ch['new'])}, "
            f"resolved: {len(ch['resolved'])}, severity changed: {len(ch['severity_changed'])}, "
            f"persisting: {ch['persisting']}.", ""]
-    for title, key in (("New findings", "new"), ("Resolved findings", "resolved")):
-        if ch[key]:
+    for title, key in (("New findings", "new"), ("Resolved findings", "resolved"),
+                       ("Suppressed in review (not fixed)", "suppressed")):
+        if ch.get(key):
             out += [f"### {title}", ""] + [line(x) + (f":{x['line']})" if x["line"] else ")") for x in ch[key]] + [""]
     if ch["severity_changed"]:
         out += ["### Severity changed", ""] + [f"- `{x['check']}` {x['old_severity']} -> {x['severity']}: "
