@@ -124,8 +124,9 @@ def _app_images(ctx) -> list[str]:
     words += [rf"\b{re.escape(n.replace('_', '-'))}\b" for n in sorted(names) if "_" in n]
     words += [rf"\b{re.escape(n)}\.\w|-m\s+{re.escape(n)}\b|[\s\"'./]{re.escape(n)}/\w" for n in sorted(names)
               if n in GENERIC_NAMES]
-    copies = {p.split("/")[0] for p in ctx.layout.app_paths if p not in ("", ".")}  # COPY of the app's folder
-    words += [rf"^\s*(COPY|ADD)\s+(--\S+\s+)*({'|'.join(re.escape(c) for c in sorted(copies))})/?\s" for _ in [0] if copies]
+    copies = sorted({p.split("/")[0] for p in ctx.layout.app_paths if p not in ("", ".")})  # COPY of the app's folder
+    if copies:
+        words.append(rf"^\s*(COPY|ADD)\s+(--\S+\s+)*({'|'.join(re.escape(c) for c in copies)})/?\s")
     pattern = re.compile("|".join([rf"\b({ASGI})\b", *words]), re.I | re.M)
     found = [p for p in ctx.layout.dockerfiles if pattern.search((ctx.index.get(p).text or "") if ctx.index.get(p) else "")]
     return found or list(ctx.layout.dockerfiles)
