@@ -71,18 +71,9 @@ def analysis_stats(ctx: AuditContext) -> dict:
 
 def plot_verdicts(scoping: pd.DataFrame):
     """A stacked bar chart of the tenant-scoping verdicts per router (from ``table(ctx, "scoping")``)."""
-    import matplotlib.pyplot as plt
+    from .tenancy.scoping import plot_verdicts as plot
 
-    routers = scoping["router"].nunique() if "router" in scoping else 0
-    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.4 * max(1, routers) + 1)))
-    if routers:
-        counts_ = pd.crosstab(scoping["router"], scoping["verdict"])
-        counts_.plot.barh(stacked=True, ax=ax, colormap="tab20")
-    ax.set_xlabel("routes")
-    ax.set_ylabel("")
-    ax.set_title("Tenant-scoping verdicts by router")
-    fig.tight_layout()
-    return fig
+    return plot(scoping)
 
 
 def stage_findings(ctx: AuditContext, source: str) -> list[Finding]:

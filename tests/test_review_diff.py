@@ -70,7 +70,7 @@ def test_diff_lists_exactly_two_fixes_and_one_new_defect(tmp_path, capsys):
     _, after = _audit(fixed, tmp_path)
     ch = compare(Audit(before, verdict(before).value, "old"), Audit(after, verdict(after).value, "new"))
     assert sorted((f.check, f.locations[0].file) for f in ch.resolved) == [
-        (".env.example" and "FUNC-002", "app/services/email.py"), ("SEC-030", ".env.example")]
+        ("FUNC-002", "app/services/email.py"), ("SEC-030", ".env.example")]
     assert [(f.check, f.locations[0].file, f.title) for f in ch.added] == [
         ("FUNC-002", "app/services/bookings.py", ch.added[0].title)]
     assert "HACK" in ch.added[0].locations[0].excerpt

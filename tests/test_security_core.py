@@ -142,3 +142,11 @@ def test_module_names():
     assert module_name("app/api/__init__.py", paths) == ("app.api", True)
     assert module_name("scripts/run.py", paths) == ("run", False)
     assert module_name("main.py", paths) == ("main", False)
+
+
+def test_notebook_plot_reads_the_stored_table(tenant_ctx):
+    import auditlib.workbook as wb
+
+    fig = wb.plot_verdicts(scoping_frame(tenant_ctx))
+    assert fig.axes[0].get_title() == "Tenant-scoping verdicts by router"
+    assert len(fig.axes[0].patches) > 0  # one bar segment per (router, verdict) present

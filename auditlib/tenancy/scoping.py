@@ -362,10 +362,15 @@ def scoping_frame(ctx):
 
 def plot_verdicts_by_router(ctx):
     """A stacked bar chart: scoping verdicts per router."""
+    return plot_verdicts(scoping_frame(ctx))
+
+
+def plot_verdicts(df):
+    """The chart of :func:`plot_verdicts_by_router` from a :func:`scoping_frame` (the
+    notebooks pass the one the audit's analysis stored)."""
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    df = scoping_frame(ctx)
     fig, ax = plt.subplots(figsize=(8, max(2.5, 0.4 * max(1, df["router"].nunique()) + 1)))
     if len(df):
         table = pd.crosstab(df["router"], df["verdict"])
