@@ -54,6 +54,18 @@ def test_func_002_severity_follows_what_the_comment_admits(tmp_path):
     assert sev[("app/service.py", 6)] == "RECOMMENDATION"  # TODO
 
 
+def test_func_002_shortcuts_error_notes_and_deferred_limits_are_not_defects(tmp_path):
+    found = _run(FIX / "FUNC-002" / "severity", tmp_path, "FUNC-002")
+    sev = {f.locations[0].line: f.severity.value for f in found}
+    assert sev == {10: "WARNING",  # lock released too early
+                   12: "WARNING",  # not locked, duplicate
+                   21: "RECOMMENDATION",  # which errors to catch: no defect named
+                   26: "RECOMMENDATION",  # a quick-and-dirty hack that works
+                   31: "RECOMMENDATION"}  # "if this becomes a problem, consider ...": deferred
+    deferred = _at(found, "app/jobs.py", 31)
+    assert "chose to live with" in deferred.message and "If this becomes a problem" in deferred.message
+
+
 def test_func_002_same_note_at_several_places_is_one_finding(tmp_path):
     root = tmp_path / "proj"
     (root / "app").mkdir(parents=True)

@@ -10,16 +10,25 @@ from . import check
 
 WORDS = ("TODO", "FIXME", "XXX", "HACK")
 MARKER = re.compile(r"\b(" + "|".join(WORDS) + r")\b")
-# words by which a comment admits a defect (identifiers such as `ProvisioningError` are not words)
+# words by which a comment admits a defect (identifiers such as `ProvisioningError` are not words).
+# Not defects by themselves: "hack", "dirty", "workaround" (a shortcut that works), "error(s)",
+# "exception(s)", "handle" (a note on which errors to catch or report), a bare "lock" (a
+# remark about locking): their notes are RECOMMENDATIONs unless another word names a defect.
 DEFECT = {"bug", "bugs", "buggy", "race", "races", "racy", "wrong", "wrongly", "incorrect", "incorrectly", "broken",
-          "leak", "leaks", "crash", "crashes", "unsafe", "insecure", "security", "vulnerable", "hack", "hacky",
-          "dirty", "deadlock", "deadlocks", "lock", "locked", "corrupt", "corrupted", "corrupts", "dangling", "fail",
-          "fails", "failing", "error", "errors", "exception", "exceptions", "unhandled", "handle", "overflow",
-          "unbound", "unbounded", "problem", "problems", "workaround", "lost", "loses", "duplicate", "duplicates",
+          "leak", "leaks", "crash", "crashes", "unsafe", "insecure", "security", "vulnerable",
+          "deadlock", "deadlocks", "corrupt", "corrupted", "corrupts", "dangling", "fail",
+          "fails", "failing", "unhandled", "overflow",
+          "unbound", "unbounded", "problem", "problems", "lost", "loses", "duplicate", "duplicates",
           "inconsistent", "stale", "blocking", "breaks", "cannot"}
-DEFECT_PHRASE = re.compile(r"off[- ]by[- ]one|thread[- ]safe|data loss|quick[- ]and[- ]dirty|"
-                           r"(does not|doesn't|not) work|"
+DEFECT_PHRASE = re.compile(r"off[- ]by[- ]one|thread[- ]safe|data loss|"
+                           r"(does not|doesn't|not) work|too (early|late|soon)|"
+                           r"not under (a |the )?lock|without (a |the |any )?lock(ing)?|"
                            r"not (handled|checked|validated|escaped|rejected|enforced|prevented|retried|locked)", re.I)
+# the authors judged the defect acceptable for now: "if this becomes a problem, consider ...",
+# "not urgent", "rare operation" (the note is a RECOMMENDATION, whatever words it uses)
+DEFERRED = re.compile(r"\bif (this|it) (ever )?(becomes|turns into|turns out to be|is ever) an? "
+                      r"(problem|issue|bottleneck|concern)|\bnot urgent\b|\brare (operation|case)\b|"
+                      r"\bgood enough\b", re.I)
 
 
 @check("FUNC-002", "functional", "Unfinished work in application code")
@@ -27,14 +36,22 @@ def unfinished_work(ctx):
     """``# TODO`` / ``FIXME`` / ``XXX`` / ``HACK`` comments in application code.
 
     Why: each marks behaviour the authors knew to be incomplete or wrong; before a
-    release an auditor wants the list, with locations. A HACK, or a FIXME/XXX whose
-    comment (with its continuation lines) admits a defect in words (a race, a bug, an
-    unhandled error, a leak, "wrong", "incorrect"...) is a WARNING; TODO, and FIXME/XXX
-    notes that name no defect (a design remark, a note on typing stubs or on the docs
-    generator) are RECOMMENDATIONs. The same marker text at several places (a comment
-    copied beside each import) is one finding with every location.
+    release an auditor wants the list, with locations.
+    Severity: a FIXME / XXX / HACK whose comment (with its continuation lines) admits a
+    defect in words (a race, a bug, an unhandled error, a leak, a duplicate, "wrong",
+    "incorrect", "not locked", "released too early"...) is a WARNING. RECOMMENDATION:
+    TODO (planned work); notes that name no defect: a shortcut that works ("hack",
+    "quick-and-dirty", a workaround), a remark on which errors to catch or handle
+    ("catch only no-capacity errors", "handle image errors"), a design or typing note;
+    and notes whose authors say the limitation is acceptable for now ("if this becomes a
+    problem, consider...", "not urgent", "rare operation"). The same marker text at
+    several places (a comment copied beside each import) is one finding with every
+    location.
     Not flagged: markers in tests and migrations, lower-case words, and words inside
-    string literals (only real comments, found with ``tokenize``, count).
+    string literals (only real comments, found with ``tokenize``, count). Stubs are not
+    comments and never flagged here: abstract methods, ``Protocol`` bodies and
+    ``raise NotImplementedError`` in a base class or an unsupported branch are
+    deliberate, not unfinished work.
     """
     chk = unfinished_work.check
     seen: dict[tuple[str, str], object] = {}
@@ -57,7 +74,8 @@ def unfinished_work(ctx):
             said = " ".join(body)
             admits = sorted({w.lower() for w in re.findall(r"\b[A-Za-z][a-z]*\b", said)} & DEFECT)
             admits += [m.group(0).lower() for m in DEFECT_PHRASE.finditer(said)][:1]
-            defect = word == "HACK" or word != "TODO" and bool(admits)
+            deferred = DEFERRED.search(said)
+            defect = word != "TODO" and bool(admits) and not deferred
             sev = Severity.WARNING if defect else Severity.RECOMMENDATION
             key = (word, re.sub(r"\s+", " ", said).strip().lower())
             if key[1] and key in seen:  # the same note copied elsewhere: one finding
@@ -66,6 +84,8 @@ def unfinished_work(ctx):
                 continue
             what = ("admits a known defect" + (f" ({', '.join(admits[:3])})" if admits else "") if defect
                     else "marks work the authors knew to be unfinished" if word == "TODO"
+                    else f"notes a limitation the authors chose to live with for now (\"{deferred.group(0)}\")"
+                    if deferred and admits
                     else "flags code the authors meant to revisit (it names no defect)")
             f = chk.finding(
                 ctx, sev, f"{word} left in application code",
