@@ -9,6 +9,17 @@ from ..findings import Severity
 from . import check
 
 _CONST = re.compile(r"^\s*(\d+|'[^']*'|:?\w+_id)\s*$")
+_SQL_TEXT = re.compile(r"^\s*(?:--[^\n]*\n\s*)*(?:UPDATE|WITH)\s", re.I)
+
+
+def _constant(s, value: str) -> bool:
+    """The value set is one fixed organisation: a number, a string, a bind parameter
+    (``:org_id``) or, in Core ``.values(org_id=default_org_id)``, a Python name. A bare
+    name in SQL text (``SET organization_id = org_id``) is a column of the same row: the
+    value is copied from the row, not assumed."""
+    if not _CONST.match(value):
+        return False
+    return not (re.fullmatch(r"\s*[A-Za-z_]\w*\s*", value) and _SQL_TEXT.match(s.text or ""))
 
 
 @check("DEP-003", "deployment", "Data migrations")
@@ -23,12 +34,14 @@ def data_migrations(ctx):
     later UPDATE that backfills it (existing rows keep no organisation); a backfill that
     sets the org column to a constant while no revision up to it inserts into the org
     table (``org_table``, default ``organizations``: the FK fails, or rows point at
-    nothing); a revision that opens an ORM Session and imports the application's own
+    nothing; a constant is a number, a string, a bind parameter, or a Python name in Core
+    ``.values()``); a revision that opens an ORM Session and imports the application's own
     modules (models change later and the old migration breaks on a fresh database).
     Not flagged: DDL in ``op.execute`` (DEP-008 lints locking), org columns created
     together with their table or added after an unconditional ``DELETE FROM`` of the
     table earlier in the same upgrade (no row left to violate NOT NULL), backfills
-    computed from other tables (subqueries).
+    computed from other tables (subqueries) or copied from another column of the same
+    row (``UPDATE users SET organization_id = org_id``: the value comes from the row).
     """
     chk = data_migrations.check
     lay = ctx.layout
@@ -83,7 +96,7 @@ def data_migrations(ctx):
                               f"Revision {r.revision} ({r.message or r.file}) {what}.", "", s.file, s.line,
                               key=f"data:{s.op}:{s.table}:{','.join(s.sets)}")
             value = s.sets.get(col)
-            if s.op == "UPDATE" and value and _CONST.match(value) and not seen_org_insert:
+            if s.op == "UPDATE" and value and _constant(s, value) and not seen_org_insert:
                 yield chk.finding(ctx, Severity.WARNING, f"Backfill of {s.table}.{col} assumes an organisation exists",
                                   f"It sets {col} = {value}, but no revision up to {r.revision} creates that "
                                   f"organisation in {org_table}: on a database with rows the foreign key fails, "
