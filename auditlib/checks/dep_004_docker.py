@@ -10,7 +10,8 @@ from dockerfile_parse import DockerfileParser
 from ..findings import Severity
 from . import check
 
-STATEFUL_IMAGE = re.compile(r"(^|/)(postgres|postgis|mysql|mariadb|redis|mongo|valkey|rabbitmq|minio|elasticsearch)\b")
+STATEFUL_IMAGE = re.compile(r"(^|/)(postgres|postgis|pgvector|timescaledb|mysql|mariadb|redis|mongo|valkey|rabbitmq|minio|"
+                            r"elasticsearch)\b")
 ROOT_USERS = {"root", "0", "0:0", "root:root"}
 
 
@@ -44,13 +45,17 @@ def docker(ctx):
     severity below. Dockerfile
     findings point at the final stage's ``FROM`` line, compose findings at the
     service's key. No Dockerfile at all is a WARNING on the project root; in a source
-    distribution (a ``PKG-INFO`` at the root) it says that the image was not verified,
-    as such archives usually leave deployment files out.
+    distribution (a ``PKG-INFO`` at the root) it is a "not verified" WARNING instead (no
+    claim that the project has none: such archives usually leave deployment files out).
 
-    Which files are the app's: a Dockerfile is the app's image when it names the app's
-    package or an ASGI server (uvicorn, gunicorn, hypercorn, ``fastapi run``); when some
-    do, the others (a database image, a docker-in-docker runner, GPU tool images) are
-    listed in one INFO and not judged. Compose files for development or tests (named
+    Which files are the app's: a Dockerfile is the app's image when its instructions
+    (comments left out) name the app's package or an ASGI server (uvicorn, gunicorn,
+    hypercorn, ``fastapi run``); when some do, the others (a docker-in-docker runner, GPU
+    tool images) are listed in one INFO and not judged. A Dockerfile whose final stage
+    extends a database image (``FROM postgres``, ``ankane/pgvector``, ``redis``...) and
+    sets no CMD / ENTRYPOINT runs that database, never the app, even when its init SQL
+    names the project (the official images drop to their own user); one that extends a
+    database image but starts the app (``CMD ./app/startup.sh``) is the app's image. Compose files for development or tests (named
     ``*dev*``, ``*test*``, ``*local*``, ``*ci*`` or under ``scripts/``) are not judged;
     compose files named for production keep WARNINGs, the others (quick-start stacks,
     which production rarely runs as they are) get RECOMMENDATIONs. Dockerfiles and
@@ -58,7 +63,8 @@ def docker(ctx):
     """
     chk = docker.check
     if not ctx.layout.dockerfiles:
-        sdist = ctx.index.get("PKG-INFO") is not None
+        # PKG-INFO has no text suffix, so it is not in the index: ask the tree
+        sdist = ctx.index.get("PKG-INFO") is not None or (ctx.root / "PKG-INFO").is_file()
         yield chk.finding(ctx, Severity.WARNING, "Not verified: no Dockerfile in this source distribution" if sdist
                           else "No Dockerfile",
                           ("not verified: this tree is a source distribution (PKG-INFO), which usually leaves the "
@@ -70,9 +76,13 @@ def docker(ctx):
     images = _app_images(ctx)
     others = [p for p in ctx.layout.dockerfiles if p not in images]
     if others:
+        dbs = [p for p in others if _database_image(ctx, p)]
         yield chk.finding(ctx, Severity.INFO, f"{len(others)} Dockerfile(s) judged not to be the app's image",
-                          f"They name neither the app's package nor an ASGI server: {', '.join(others[:10])}. "
-                          f"The app's image: {', '.join(images)}.", "", others[0], 1, key="other-images")
+                          f"They name neither the app's package nor an ASGI server in their instructions, or they run "
+                          f"a database image's own server: {', '.join(others[:10])}"
+                          + (f" (database images: {', '.join(dbs[:10])})" if dbs else "")
+                          + f". The app's image: {', '.join(images) or 'none found'}.", "", others[0], 1,
+                          key="other-images")
     for path in images:
         src = ctx.index.get(path)
         stages = dockerfile_stages(src.text or "")
@@ -128,8 +138,30 @@ def _app_images(ctx) -> list[str]:
     if copies:
         words.append(rf"^\s*(COPY|ADD)\s+(--\S+\s+)*({'|'.join(re.escape(c) for c in copies)})/?\s")
     pattern = re.compile("|".join([rf"\b({ASGI})\b", *words]), re.I | re.M)
-    found = [p for p in ctx.layout.dockerfiles if pattern.search((ctx.index.get(p).text or "") if ctx.index.get(p) else "")]
-    return found or list(ctx.layout.dockerfiles)
+    candidates = [p for p in ctx.layout.dockerfiles if not _database_image(ctx, p)]
+    found = [p for p in candidates if pattern.search(_instructions(ctx, p))]
+    return found or candidates
+
+
+def _instructions(ctx, path: str) -> str:
+    """The Dockerfile's instructions without its comments (a comment naming the project,
+    ``# docker build -t myapp-db``, says nothing about what the image runs)."""
+    src = ctx.index.get(path)
+    text = (src.text or "") if src else ""
+    return "".join(ins["content"] for st in dockerfile_stages(text) for ins in [st["from"], *st["instructions"]])
+
+
+def _database_image(ctx, path: str) -> bool:
+    """The final stage extends a database image (postgres, pgvector, redis...) and sets no
+    CMD / ENTRYPOINT of its own: the container runs that database's server (an init SQL
+    or an extension added to it), not the app."""
+    src = ctx.index.get(path)
+    stages = dockerfile_stages((src.text or "") if src else "")
+    if not stages:
+        return False
+    final = stages[-1]
+    image = next((w for w in final["from"]["value"].split() if not w.startswith("--")), "")  # FROM --platform=.. img
+    return bool(STATEFUL_IMAGE.search(image)) and not any(i["instruction"] in ("CMD", "ENTRYPOINT") for i in final["instructions"])
 
 
 def _compose(ctx, chk, path):
