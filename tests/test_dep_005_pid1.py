@@ -41,3 +41,12 @@ def test_one_engine_variable_created_in_two_branches_is_one_finding(tmp_path):
     ctx = AuditContext.open(CASE / "abrupt", tmp_path)
     [f] = [f for f in run_checks(ctx, ids=["DEP-005"], source="static") if f.title.startswith("Engine")]
     assert [(loc.file, loc.line) for loc in f.locations] == [("app/db.py", 6), ("app/db.py", 8)]
+
+
+def test_wrapper_that_execs_python_makes_python_pid1(tmp_path):
+    ctx = AuditContext.open(CASE / "pid1", tmp_path)
+    [f] = [f for f in run_checks(ctx, ids=["DEP-005"], source="static")
+           if f.locations[0].file == "docker/wrapper_exec_python/Dockerfile"]
+    assert (f.severity.value, f.title) == ("WARNING", "Python runs as PID 1 without an init and ignores SIGTERM")
+    assert "docker/wrapper_exec_python/start.sh runs `exec python -m app.drain $@`" in f.message
+    assert "ignores SIGTERM" in f.message and "SIGKILL" in f.message and "app/drain.py" in f.message

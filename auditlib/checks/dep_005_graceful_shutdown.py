@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shlex
 from dataclasses import dataclass
 
 from ..code.callgraph import app_graph
@@ -28,6 +29,9 @@ HANDLES_SIGTERM = re.compile(r"\b(?:SIGTERM|uvicorn\.run|Server\(|gunicorn|hyper
 COMPOSE_INIT = re.compile(r"^\s*init:\s*true\b", re.M)
 EXEC_LINE = re.compile(r"^\s*(?:[\w-]+=\S*\s+)*exec\s+[\"'$\w/.-]")
 TRAP_TERM = re.compile(r"^\s*trap\b.*\b(?:TERM|SIGTERM|15)\b", re.M)
+# what a person at a terminal answers: a loop that waits for it is an interactive client, not a job runner
+INTERACTIVE = re.compile(r"^(input|getpass(\.getpass)?|sys\.stdin\.\w+|(rich\.prompt\.)?Prompt\.ask|"
+                         r"questionary\.\w+|click\.prompt|typer\.prompt)$")
 PID1_FACTS = ("the kernel does not apply a signal's default action to PID 1, so a process there that "
               "installs no SIGTERM handler ignores SIGTERM: `docker stop` / Kubernetes wait the whole grace "
               "period and then SIGKILL it")
@@ -76,11 +80,13 @@ def graceful_shutdown(ctx):
       default SIGTERM action kills the process at once, in the middle of a job, with no
       ``finally`` run; when a Dockerfile runs that module as PID 1 with no init
       (exec-form ``python -m mod`` / ``python file.py``, no tini / dumb-init in the
-      ENTRYPOINT, no compose ``init: true``) the message says what happens there instead:
+      ENTRYPOINT, no compose ``init: true``; or a wrapper script whose last ``exec`` runs
+      ``python -m mod`` / ``python file.py``) the message says what happens there instead:
       the kernel applies no default signal action to PID 1, so SIGTERM is ignored until
       the SIGKILL at the end of the grace period (the Dockerfile line is a second
       location);
-    - any other Python module run that way that installs no SIGTERM handler (and starts
+    - any other Python module run that way (directly, or ``exec``ed by a wrapper script)
+      that installs no SIGTERM handler (and starts
       no server or worker framework, which install one): WARNING at the Dockerfile line,
       same reason;
     - an exec-form ENTRYPOINT/CMD running a wrapper shell script of the repository that
@@ -90,8 +96,9 @@ def graceful_shutdown(ctx):
     - a Dockerfile ``CMD``/``ENTRYPOINT`` in shell form: RECOMMENDATION (hadolint
       DL3025): ``/bin/sh -c`` may stay PID 1 and not forward SIGTERM, so the server is
       SIGKILLed after the grace period.
-    The effective shutdown behaviour is summarised as INFO. Not flagged: Celery / arq /
-    RQ workers (they handle SIGTERM with a warm shutdown), FastAPI ``BackgroundTasks``
+    The effective shutdown behaviour is summarised as INFO. Not flagged: interactive
+    clients (a loop that reads the terminal: ``input()``, ``getpass``, ``click.prompt``...;
+    a person runs and stops them, no job is cut), Celery / arq / RQ workers (they handle SIGTERM with a warm shutdown), FastAPI ``BackgroundTasks``
     (uvicorn waits for them as part of the request), an ENTRYPOINT outside the repository
     (a base image's script: its behaviour is not known here).
     """
@@ -227,11 +234,13 @@ def _runners(ctx, chk, graph, pid1, reported):
         if any("SIGTERM" in (ctx.index.get(f).text or "") for f in reach_files):
             continue
         loop = loops_forever(job.func)
+        if loop is None or any(INTERACTIVE.match(dotted(c.func)) for c in of_type(job.func.node, ast.Call)):
+            continue  # an interactive client (it reads the terminal): its user stops it, no job is cut
         as_pid1 = [p for p in pid1 if p.kind == "python" and p.module in reach_files]
         if as_pid1:
             p = as_pid1[0]
             why = (f"This loop runs as PID 1 of a container without an init ({p.dockerfile}:{p.line} starts "
-                   f"`{p.command}`; no tini, dumb-init or `--init`): nothing installs a SIGTERM handler, and "
+                   f"`{p.command}`{', and ' + p.via if p.via else ''}; no tini, dumb-init or `--init`): nothing installs a SIGTERM handler, and "
                    f"{PID1_FACTS}, in the middle of a job, without running `finally` blocks or closing connections.")
             reported.update(x.module for x in as_pid1)
         else:
@@ -280,6 +289,7 @@ class Pid1:
     command: str
     kind: str  # "python" (module path known) | "shell" (a wrapper script that never execs)
     module: str = ""  # python: the module file run; shell: the script
+    via: str = ""  # python started by a wrapper script's `exec` line: which one
 
 
 def _argv(ins) -> list[str] | None:
@@ -355,9 +365,18 @@ def _container_pid1(ctx, graph) -> list[Pid1]:
         if script:
             found = _find_file(ctx, path, script)
             text = ctx.index.get(found).text if found else None
-            if text is not None and not any(EXEC_LINE.match(x) for x in text.splitlines()) \
-                    and not TRAP_TERM.search(text):
+            if text is None:
+                continue
+            execs = [x for x in text.splitlines() if EXEC_LINE.match(x)]
+            if not execs and not TRAP_TERM.search(text):
                 out.append(Pid1(path, line, shown, "shell", found))
+            for x in execs[-1:]:  # the script `exec`s Python: Python becomes PID 1
+                try:
+                    run = shlex.split(re.split(r"\bexec\s+", x, maxsplit=1)[1], comments=True)
+                except ValueError:
+                    continue
+                if run and PYTHONS.match(run[0].rsplit("/", 1)[-1]) and (module := _python_module(ctx, path, run)):
+                    out.append(Pid1(path, line, shown, "python", module, via=f"{found} runs `exec {' '.join(run)}`"))
     return out
 
 
@@ -382,7 +401,8 @@ def _pid1_finding(ctx, chk, graph, p, reported):
             return  # a server or worker framework (or the code) handles SIGTERM
         yield chk.finding(
             ctx, Severity.WARNING, "Python runs as PID 1 without an init and ignores SIGTERM",
-            f"`{p.command}` makes Python PID 1 of the container with no init (tini, dumb-init, `--init`), and "
+            f"`{p.command}`{' (' + p.via + ')' if p.via else ''} makes Python PID 1 of the container with no "
+            "init (tini, dumb-init, `--init`), and "
             f"{p.module} installs no SIGTERM handler (nor starts a server that does): {PID1_FACTS}.",
             "Run it behind an init (`ENTRYPOINT [\"tini\", \"--\"]`, `docker run --init`, compose `init: true`) "
             "or install a SIGTERM handler that stops the work cleanly.", p.dockerfile, p.line, key="pid1-python")
