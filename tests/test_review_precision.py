@@ -98,7 +98,7 @@ def test_dep001_only_a_frontend_example(tmp_path):
     ctx = _make(tmp_path, {"app/main.py": MAIN, "app/settings.py": settings,
                            "web/.env.example": "NEXT_PUBLIC_API_URL=https://api.acme.io\n"})
     [f] = [f for f in run_checks(ctx, ids=["DEP-001"]) if f.check == "DEP-001"]
-    assert (f.severity.value, f.title) == ("WARNING", "No env example file")
+    assert (f.severity.value, f.title) == ("RECOMMENDATION", "No env example file")
     assert "`web/.env.example` documents another application" in f.message
 
 

@@ -30,9 +30,19 @@ def critical_variables(ctx, model) -> list[str]:
             continue  # a test settings class configures the suite, not a deployment
         if s.empty and not s.required and not _startup_refusal(ctx, s):
             continue  # an optional integration (default None/empty): off until set, listed as optional
-        if s.secret or any(INFRA_NAME.search(e) for e in s.env_names):
+        if s.secret and not _scalar(s) or any(INFRA_NAME.search(e) for e in s.env_names):
             names += [e.upper() for e in s.env_names[:1]]
     return list(dict.fromkeys(names))
+
+
+def _scalar(s) -> bool:
+    """A number or a flag (``password_min_score: int = 3``, ``token_expiration = 86400``,
+    ``desired_memory_token_pressure: float``): its name mentions a secret, its value is not one."""
+    ann = re.sub(r"\b(Optional|Annotated|typing)\b|[\[\]\s]|\|\s*None|None\s*\|", "", s.annotation or "")
+    if ann.split(",")[0] in ("int", "float", "bool", "PositiveInt", "NonNegativeInt", "PositiveFloat", "conint",
+                             "confloat", "timedelta"):
+        return True
+    return not s.annotation and s.literal_default and isinstance(s.default, (int, float, bool))
 # Variables read by libraries, servers and images rather than by the app's own code.
 IMPLICIT_ENV = ["AWS_", "SENTRY_", "OTEL_", "UVICORN_", "GUNICORN_", "WEB_CONCURRENCY", "PYTHON", "TZ",
                 "LANG", "PG", "POSTGRES_", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "PORT", "HOST",
@@ -69,14 +79,27 @@ def env_documentation(ctx):
     Why: operators configure production from the example file; an undocumented
     required variable is a failed deploy, an undocumented secret or CORS list a
     production running on a development default.
-    Severity, per example file (test/CI examples excepted): a critical variable the
-    code reads, or a required setting (no default), that the file does not mention is
-    a WARNING (one finding per example file naming every such variable, located at the
-    file, with each line that reads one as a further location); optional settings documented in no example are
-    one grouped RECOMMENDATION; a variable an example documents that nothing in the
-    project reads (a stale or misspelt name) is a RECOMMENDATION on its line. No env
-    example at all is a WARNING when a critical or required variable is read, a
-    RECOMMENDATION when every setting has a default, INFO when the code reads no setting. Commented-out ``# KEY=`` lines count as documented.
+    Severity, per example file (test/CI examples excepted): a required setting (no
+    default, or one a start-up check refuses to run without) that the file does not
+    mention is a WARNING, and so is a critical variable with a default (a secret, where
+    data lives, CORS / allowed hosts) of a settings class the file documents (one
+    finding per example file naming every such variable, located at the file, with each
+    line that reads one as a further location). An example is matched to the settings it
+    documents: a file whose keys all belong to one class (the LLM providers' keys, say)
+    does not claim to configure another class, so that class's critical variables with
+    defaults are one RECOMMENDATION ("documented in no env example") instead; a file that
+    matches no class is compared with all of them. Optional settings documented in no
+    example are one grouped RECOMMENDATION; a variable an example documents that nothing
+    in the project reads (a stale or misspelt name) is a RECOMMENDATION on its line.
+    No env example at all is a documentation gap, a RECOMMENDATION (nothing misleads
+    operators, a required setting stops the app with an error naming it, development
+    defaults of secrets are SEC-001's): its message says which variables must be set and
+    which have development defaults; variables the project's docs (README, ``docs/``)
+    name are documented there, and when the docs name all of them it is INFO; INFO too
+    when the code reads no setting. Commented-out ``# KEY=`` lines count as documented.
+    Critical variables are the secrets and infrastructure settings the code reads;
+    a number or a flag is never a secret, whatever its name (``password_min_score: int``,
+    ``token_expiration``).
     Only the backend's own examples are compared: an example documents the backend when
     one of its keys is a variable the settings read, or when it sits beside the backend's
     code and is not made of a browser bundle's public variables (``web/.env.example`` with
@@ -103,18 +126,7 @@ def env_documentation(ctx):
     must = [e for e in dict.fromkeys(critical + [e for e, s in by_env.items() if s.required]) if e in by_env]
     examples, others = _backend_examples(ctx, found, by_env)
     if not examples:
-        elsewhere = (f" ({', '.join(f'`{p}`' for p in others)} document"
-                     f"{'s' if len(others) == 1 else ''} another application: no variable in common with "
-                     "the settings, not beside the backend's code)") if others else ""
-        need = (f"that {', '.join(must)} must be set" if must else
-                f"which of its {len({s.env for s in model.settings})} settings (all with defaults) to tune")
-        yield chk.finding(
-            ctx, Severity.WARNING if must else Severity.RECOMMENDATION if model.settings else Severity.INFO,
-            "No env example file",
-            "No `.env.example` (or `.env.production.example`) documents the backend's configuration"
-            f"{elsewhere}; operators must read the code to learn {need}.",
-            "Add a `.env.example` beside the backend listing every variable the app reads, with placeholders "
-            "for secrets.", ".", None, excerpt="", settings=must, key="no-example")
+        yield from _no_example(ctx, chk, model, by_env, must, others)
         return
     if not model.settings:
         yield not_verified(chk.id, chk.area, "variables read by the code",
@@ -129,9 +141,16 @@ def env_documentation(ctx):
         names = s.env_names if s else [env]
         return any(n in keys or any(k.startswith(n + "__") for k in keys) for n in names)
 
+    def owners(keys) -> set[str]:
+        """The settings classes a file documents: those one of its keys sets."""
+        return {s.owner for e, s in by_env.items() if s.owner != "os.environ" and is_documented(keys, e)}
+
+    configured = bool(ctx.config.get("critical_env"))
+    elsewhere: dict[str, object] = {}  # critical settings with a default, of a class no example documents
     for path in examples:
         if TEST_EXAMPLE.search(path.rsplit("/", 1)[-1]):
             continue
+        mine = owners(docs[path]) or {s.owner for s in by_env.values()}  # no class matched: all in scope
         missing = []  # (env, setting, what it does without it)
         for env in must:
             if is_documented(docs[path], env):
@@ -147,6 +166,12 @@ def env_documentation(ctx):
             elif refusal:
                 what = (f"that the app checks at startup ({refusal}): it refuses to start without it",
                         "refuses to start")
+            elif not configured and s.owner != "os.environ" and s.owner not in mine:
+                # the file documents other settings classes (e.g. the LLM providers' keys), not this one:
+                # it does not claim to configure it, and the code's default runs either way
+                if not is_documented(union, env):
+                    elsewhere.setdefault(env, s)
+                continue
             else:
                 what = ("", "runs on the code's default")
             missing.append((env, s, kind, what))
@@ -169,6 +194,19 @@ def env_documentation(ctx):
                         path, None, excerpt="", settings=[env for env, *_ in missing], key="missing")
         f.locations += [Location(s.file, s.line, s.line, ctx.index.get(s.file).line(s.line)[:300])
                         for _env, s, *_ in missing]
+        yield f
+    if elsewhere:
+        classes = sorted({s.owner for s in elsewhere.values()})
+        f = chk.finding(
+            ctx, Severity.RECOMMENDATION, f"{len(elsewhere)} critical setting(s) documented in no env example",
+            f"The code reads {', '.join(elsewhere)} (secrets, where data lives, or who may call the app), each with "
+            f"a default in the code; the env example(s) ({', '.join(examples)}) document other settings, not "
+            f"{', '.join(f'`{c}`' for c in classes)}: operators do not learn from them that the defaults are to "
+            "be replaced in production.",
+            f"Document them in {examples[0]} (or an example of their own) with placeholder values.",
+            examples[0], None, excerpt="", settings=list(elsewhere), key="critical-elsewhere")
+        f.locations += [Location(s.file, s.line, s.line, ctx.index.get(s.file).line(s.line)[:300])
+                        for s in elsewhere.values()]
         yield f
     unused = [env for env in critical if env not in by_env and env not in union]
     if unused:
@@ -197,6 +235,49 @@ def env_documentation(ctx):
                 "refers to it: a stale or misspelt name that operators will set in vain.",
                 f"Remove {env} from {path}, or fix its name to the one the code reads.",
                 path, line, settings=[env], key=f"stale:{env}")
+
+
+def _no_example(ctx, chk, model, by_env, must, others):
+    """No env example of the backend: a documentation gap (RECOMMENDATION). No example
+    misleads operators, a required setting stops the app with an error naming it, and
+    development defaults of secrets are SEC-001's. Variables the project's docs name
+    (README, ``docs/``) are documented there; when all are, INFO."""
+    elsewhere = (f" ({', '.join(f'`{p}`' for p in others)} document"
+                 f"{'s' if len(others) == 1 else ''} another application: no variable in common with "
+                 "the settings, not beside the backend's code)") if others else ""
+    docs_text = "\n".join(ctx.index.get(p).text or "" for p in ctx.layout.docs if ctx.index.get(p))
+    in_docs = [e for e in must if any(re.search(rf"\b{re.escape(n)}\b", docs_text) for n in by_env[e].env_names)]
+    todo = [e for e in must if e not in in_docs]
+    required = [e for e in todo if by_env[e].required or _startup_refusal(ctx, by_env[e])]
+    defaults = [e for e in todo if e not in required]
+    fix = "Add a `.env.example` beside the backend listing every variable the app reads, with placeholders for secrets."
+    if must and not todo:
+        yield chk.finding(
+            ctx, Severity.INFO, "No env example file (variables documented in the docs)",
+            f"No `.env.example` documents the backend's configuration{elsewhere}, but the project's documentation "
+            f"names {', '.join(must)}.", fix, ".", None, excerpt="", settings=must, key="no-example")
+        return
+    if todo:
+        parts = []
+        if required:
+            parts.append(f"{', '.join(required)} must be set (the app refuses to start without "
+                         f"{'it' if len(required) == 1 else 'them'})")
+        if defaults:
+            parts.append(f"{', '.join(defaults)} (secrets, where data lives, who may call the app) have defaults "
+                         "meant for development, to be replaced in production")
+        docs = f" ({', '.join(in_docs)} {'is' if len(in_docs) == 1 else 'are'} in the docs)" if in_docs else ""
+        yield chk.finding(
+            ctx, Severity.RECOMMENDATION, "No env example file",
+            f"No `.env.example` (or `.env.production.example`) documents the backend's configuration{elsewhere}, "
+            f"and neither do the project's docs{docs}; operators must read the code to learn that "
+            + "; and that ".join(parts) + ".",
+            fix, ".", None, excerpt="", settings=todo, key="no-example")
+        return
+    yield chk.finding(
+        ctx, Severity.RECOMMENDATION if model.settings else Severity.INFO, "No env example file",
+        f"No `.env.example` (or `.env.production.example`) documents the backend's configuration{elsewhere}; "
+        f"operators must read the code to learn which of its {len({s.env for s in model.settings})} settings "
+        "(all with defaults) to tune.", fix, ".", None, excerpt="", settings=[], key="no-example")
 
 
 def _backend_examples(ctx, paths: list[str], by_env: dict) -> tuple[list[str], list[str]]:
