@@ -199,8 +199,9 @@ def env_documentation(ctx):
         classes = sorted({s.owner for s in elsewhere.values()})
         f = chk.finding(
             ctx, Severity.RECOMMENDATION, f"{len(elsewhere)} critical setting(s) documented in no env example",
-            f"The code reads {', '.join(elsewhere)} (secrets, where data lives, or who may call the app), each with "
-            f"a default in the code; the env example(s) ({', '.join(examples)}) document other settings, not "
+            f"The code reads {', '.join(elsewhere)}, critical setting{'s' if len(elsewhere) > 1 else ''} (a secret, "
+            f"where data lives or who may call the app) with {'defaults' if len(elsewhere) > 1 else 'a default'} in "
+            f"the code; the env example(s) ({', '.join(examples)}) document other settings, not "
             f"{', '.join(f'`{c}`' for c in classes)}: operators do not learn from them that the defaults are to "
             "be replaced in production.",
             f"Document them in {examples[0]} (or an example of their own) with placeholder values.",
