@@ -24,6 +24,8 @@ DEFECT_PHRASE = re.compile(r"off[- ]by[- ]one|thread[- ]safe|data loss|"
                            r"(does not|doesn't|not) work|too (early|late|soon)|"
                            r"not under (a |the )?lock|without (a |the |any )?lock(ing)?|"
                            r"not (handled|checked|validated|escaped|rejected|enforced|prevented|retried|locked)", re.I)
+# a shortcut the authors took on purpose: it works, nothing is named as broken
+SHORTCUT = re.compile(r"\bhack(s|y|ish)?\b|quick[- ]and[- ]dirty|\bkludge\b|\bworkaround\b|\bwork around\b", re.I)
 # the authors judged the defect acceptable for now: "if this becomes a problem, consider ...",
 # "not urgent", "rare operation" (the note is a RECOMMENDATION, whatever words it uses)
 DEFERRED = re.compile(r"\bif (this|it) (ever )?(becomes|turns into|turns out to be|is ever) an? "
@@ -40,11 +42,12 @@ def unfinished_work(ctx):
     Severity: a FIXME / XXX / HACK whose comment (with its continuation lines) admits a
     defect in words (a race, a bug, an unhandled error, a leak, a duplicate, "wrong",
     "incorrect", "not locked", "released too early"...) is a WARNING. RECOMMENDATION:
-    TODO (planned work); notes that name no defect: a shortcut that works ("hack",
-    "quick-and-dirty", a workaround), a remark on which errors to catch or handle
-    ("catch only no-capacity errors", "handle image errors"), a design or typing note;
-    and notes whose authors say the limitation is acceptable for now ("if this becomes a
-    problem, consider...", "not urgent", "rare operation"). The same marker text at
+    TODO (planned work); FIXME / XXX notes that name no defect (a remark on which errors
+    to catch or handle, "catch only no-capacity errors", "handle image errors"; a design
+    or typing note); a defect the authors say is acceptable for now ("if this becomes a
+    problem, consider...", "not urgent", "rare operation"). INFO: a note that only names
+    a shortcut taken on purpose ("hack", "quick-and-dirty", a workaround, the HACK marker)
+    or a deferral without a defect: there is nothing to fix before release. The same marker text at
     several places (a comment copied beside each import) is one finding with every
     location.
     Not flagged: markers in tests and migrations, lower-case words, and words inside
@@ -76,17 +79,23 @@ def unfinished_work(ctx):
             admits += [m.group(0).lower() for m in DEFECT_PHRASE.finditer(said)][:1]
             deferred = DEFERRED.search(said)
             defect = word != "TODO" and bool(admits) and not deferred
-            sev = Severity.WARNING if defect else Severity.RECOMMENDATION
+            shortcut = word == "HACK" or bool(SHORTCUT.search(said))
+            if defect:
+                sev, what = Severity.WARNING, "admits a known defect" + (f" ({', '.join(admits[:3])})" if admits else "")
+            elif word == "TODO":
+                sev, what = Severity.RECOMMENDATION, "marks work the authors knew to be unfinished"
+            elif deferred:
+                sev = Severity.RECOMMENDATION if admits else Severity.INFO
+                what = f"notes a limitation the authors chose to live with for now (\"{deferred.group(0)}\")"
+            elif shortcut:
+                sev, what = Severity.INFO, "notes a shortcut the authors took on purpose (a hack, a workaround) and names no defect"
+            else:
+                sev, what = Severity.RECOMMENDATION, "flags code the authors meant to revisit (it names no defect)"
             key = (word, re.sub(r"\s+", " ", said).strip().lower())
             if key[1] and key in seen:  # the same note copied elsewhere: one finding
                 f = seen[key]
                 f.locations.append(Location(src.path, line, line, redact_text(src.line(line))[:300]))
                 continue
-            what = ("admits a known defect" + (f" ({', '.join(admits[:3])})" if admits else "") if defect
-                    else "marks work the authors knew to be unfinished" if word == "TODO"
-                    else f"notes a limitation the authors chose to live with for now (\"{deferred.group(0)}\")"
-                    if deferred and admits
-                    else "flags code the authors meant to revisit (it names no defect)")
             f = chk.finding(
                 ctx, sev, f"{word} left in application code",
                 f"A {word} comment {what}; it ships to production as is.",
