@@ -7,7 +7,7 @@ from ..engines.ruff import RuffUnavailable, ruff_hits
 from ..facts.external_calls import external_calls
 from ..findings import Severity, not_verified
 from ..code.callgraph import app_graph, module_name, shared
-from ..code.pyast import dotted, inner, literal, of_type, parent_map
+from ..code.pyast import dotted, flat, inner, literal, of_type
 from ..code.pyresolve import Project, callees, calls, functions
 from . import check
 
@@ -92,7 +92,6 @@ class OffLoop:
     named by no other module of the app)."""
 
     def __init__(self, ctx):
-        self.ctx = ctx
         self.graph = g = app_graph(ctx)
         self.lifecycle: set[int] = set()  # id(def) of lifespans and startup/shutdown handlers
         for src in g.files:
@@ -133,12 +132,14 @@ class OffLoop:
     def _spawned(self, caller, call: ast.Call) -> bool:
         """The call hands work to something that runs it alongside the requests
         (``asyncio.create_task(f())``, ``scheduler.add_job(f)``, ``Thread(target=f)``)."""
-        up = parent_map(self.ctx.index.get(caller.file).tree)
-        node = call
-        while node is not None and node is not caller.node:
+        f, i = flat(call)
+        fc, j = flat(caller.node)
+        stop = j if fc is f else -1
+        while i > stop:
+            node = f.order[i]
             if isinstance(node, ast.Call) and dotted(node.func).rsplit(".", 1)[-1] in SPAWNERS:
                 return True
-            node = up.get(id(node))
+            i = f.parent[i]
         return False
 
     def _module_ref(self, name: str) -> bool:
