@@ -6,12 +6,13 @@ import ast
 
 from ..code.callgraph import app_graph
 from ..findings import Severity
-from ..facts.orm_scan import db_read_call, eager_loaded, models, query_functions, uses_asyncio
-from ..code.pyast import NOT_LITERAL, SCOPES, dotted, flat, literal, of_type, parent_map
+from ..facts.orm_scan import db_read_call, eager_loaded, is_session_receiver, models, query_functions, uses_asyncio
+from ..code.pyast import NOT_LITERAL, SCOPES, dotted, flat, inner, literal, of_type, parent_map
 from ..facts.routes import source_routes
 from . import check
 
 LOOPS = (ast.For, ast.AsyncFor, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+LAZY = ("select", "True")  # SQLAlchemy's default loader, and lazy=True
 LIST_TYPES = {"list", "List", "Sequence", "set", "Set", "Iterable", "tuple", "Tuple"}
 
 
@@ -24,14 +25,31 @@ def _bounded(it: ast.AST) -> bool:
     return False
 
 
+def _runs_once(it: ast.AST, target: ast.AST, fn, graph) -> bool:
+    """``for db in get_session():`` / ``async for session in get_db():``: the iterable is
+    a call to a generator that yields once, outside any loop (a session provider, like
+    a FastAPI dependency), so the body runs at most once. An unresolved callee counts
+    when the loop variable is named like a session."""
+    if not isinstance(it, ast.Call):
+        return False
+    callee = graph.resolve(fn.file, it)
+    if callee is None:
+        return isinstance(target, ast.Name) and is_session_receiver(target)
+    yields = [n for n in inner(callee.node) if isinstance(n, (ast.Yield, ast.YieldFrom))]
+    if len(yields) != 1 or isinstance(yields[0], ast.YieldFrom):
+        return False
+    loops = [n for n in inner(callee.node) if isinstance(n, (ast.For, ast.AsyncFor, ast.While))]
+    return not any(yields[0] in of_type(lp, ast.Yield) for lp in loops)
+
+
 def _loop_parts(loop) -> tuple[ast.AST, list[ast.AST], ast.AST]:
     """(iterable, nodes executed once per iteration, loop target)."""
     if isinstance(loop, (ast.For, ast.AsyncFor)):
         return loop.iter, list(loop.body), loop.target
     gens = loop.generators
-    inner = [x for g in gens for x in g.ifs] + [g.iter for g in gens[1:]]
-    inner += [loop.key, loop.value] if isinstance(loop, ast.DictComp) else [loop.elt]
-    return gens[0].iter, inner, gens[0].target
+    body = [x for g in gens for x in g.ifs] + [g.iter for g in gens[1:]]
+    body += [loop.key, loop.value] if isinstance(loop, ast.DictComp) else [loop.elt]
+    return gens[0].iter, body, gens[0].target
 
 
 def _walk_inner(nodes, types) -> list[ast.AST]:
@@ -89,8 +107,8 @@ def _response_item(route) -> str | None:
     """``X`` of ``response_model=list[X]`` (or a ``-> list[X]`` return annotation)."""
     ann = route.response_model or route.node.returns
     if isinstance(ann, ast.Subscript) and dotted(ann.value).rsplit(".", 1)[-1] in LIST_TYPES:
-        inner = ann.slice
-        return dotted(inner).rsplit(".", 1)[-1] or None
+        item = ann.slice
+        return dotted(item).rsplit(".", 1)[-1] or None
     return None
 
 
@@ -114,7 +132,10 @@ def n_plus_one(ctx):
     - a lazy relationship attribute read on the loop variable of a loop over query
       results (``for b in await session.scalars(...): b.team``) when neither the
       relationship (``lazy="selectin"/"joined"``) nor the query (``selectinload`` /
-      ``joinedload``) loads it eagerly;
+      ``joinedload``) loads it eagerly; the item's model is the target of the
+      relationship iterated (``for m in project.members``) or the model the query
+      selects, else the only model with a relationship of that name (when several
+      models have one and the loop does not say which, nothing is reported);
     - a list endpoint (``GET`` with ``response_model=list[Schema]``) whose schema has a
       field named like a lazy relationship of the model the handler selects, without an
       eager-loading option: serialising each row triggers a lazy load;
@@ -128,7 +149,11 @@ def n_plus_one(ctx):
     (``execute(update(...))``, ``execute(stmt)`` with ``stmt = insert(...)``, and helpers
     that only queue writes: ``session.add`` in a loop and one ``commit`` is one flush),
     code in a branch that never runs (``if False:``, ``if TYPE_CHECKING:``, after a
-    ``return``/``raise``/``continue``/``break`` of its block), ``while`` loops (pagination / batching), and loops in
+    ``return``/``raise``/``continue``/``break`` of its block), ``for``/``async for`` over a
+    call to a generator that yields once outside any loop (``async for db in
+    get_session():``, a session provider: the body runs once; an unresolved callee
+    counts when the loop variable is named like a session), assignments to a
+    relationship in a loop (``row.rel = x`` loads nothing), ``while`` loops (pagination / batching), and loops in
     background jobs not reachable from a route (per-item processing there is usually
     deliberate).
     """
@@ -140,8 +165,12 @@ def n_plus_one(ctx):
     lazy_effect = ("with AsyncSession the implicit lazy load raises `MissingGreenlet` instead "
                    "(a 500 on this path)" if is_async else "one SELECT per row")
     all_models = models(ctx, graph)
-    lazy_rels = {name: (m, r) for m in all_models for name, r in m.relationships.items()
-                 if r.lazy in ("select", "True")}
+    rels_by_name: dict[str, list] = {}  # relationship name -> [(model, rel)] over every model
+    for m in all_models:
+        for name, r in m.relationships.items():
+            rels_by_name.setdefault(name, []).append((m, r))
+    lazy_rels = {name for name, pairs in rels_by_name.items() if any(r.lazy in LAZY for _m, r in pairs)}
+    by_name = {m.name: m for m in all_models}
 
     reach: dict[int, tuple] = {}  # id(func node) -> (Func, method, route) for functions on request paths
     for r in routes:
@@ -152,11 +181,11 @@ def n_plus_one(ctx):
     reported: set[tuple[str, int]] = set()
     for fn, method, route in reach.values():
         derived = None
-        for loop in of_type(fn.node, LOOPS):
-            it, inner, target = _loop_parts(loop)
-            if _bounded(it):
+        for loop in reversed(of_type(fn.node, LOOPS)):  # innermost first: the message names the loop that repeats
+            it, inner_nodes, target = _loop_parts(loop)
+            if _bounded(it) or _runs_once(it, target, fn, graph):
                 continue
-            for node in _walk_inner(inner, ast.Call):
+            for node in _walk_inner(inner_nodes, ast.Call):
                 why = None
                 if _unreachable(node, fn.node, ctx.index.get(fn.file).tree):
                     continue
@@ -172,22 +201,23 @@ def n_plus_one(ctx):
                         ctx, Severity.WARNING, "Database query inside a loop (N+1)",
                         f"Each iteration of the loop at line {loop.lineno} of `{fn.qualname}` calls {why}: "
                         f"one database round trip per item on the request path of {method} {route.path}; "
-                        "latency grows linearly with the number of rows.",
+                        "latency grows linearly with the number of items.",
                         "Load the data for all items in one query before the loop (`where(X.id.in_(ids))`, "
                         "a join, or `selectinload`/`joinedload` on the parent query) and look items up in a dict.",
                         fn.file, node.lineno, routes=[{"method": method, "path": route.path}])
-            if not (isinstance(target, ast.Name) and any(n.attr in lazy_rels
-                                                         for n in _walk_inner(inner, ast.Attribute))):
+            reads = [n for n in _walk_inner(inner_nodes, ast.Attribute)
+                     if isinstance(target, ast.Name) and isinstance(n.value, ast.Name) and n.value.id == target.id
+                     and isinstance(n.ctx, ast.Load) and n.attr in lazy_rels]  # `row.rel = x` loads nothing
+            if not reads:
                 continue
             derived = _query_derived_names(fn, graph, qf) if derived is None else derived
             if not _is_query_derived(it, derived, fn, graph, qf):
                 continue
             eager = eager_loaded(graph, graph.reach(fn))
-            for node in _walk_inner(inner, ast.Attribute):
-                if isinstance(node.value, ast.Name) \
-                        and node.value.id == target.id and node.attr in lazy_rels and node.attr not in eager \
-                        and (fn.file, node.lineno) not in reported:
-                    model, rel = lazy_rels[node.attr]
+            item_models = _item_models(it, fn, rels_by_name, by_name)
+            for node in reads:
+                model, rel = _lazy_relationship(node.attr, item_models, rels_by_name)
+                if model is not None and node.attr not in eager and (fn.file, node.lineno) not in reported:
                     reported.add((fn.file, node.lineno))
                     yield chk.finding(
                         ctx, Severity.WARNING, f"Lazy relationship `{node.attr}` read in a loop (N+1)",
@@ -200,7 +230,6 @@ def n_plus_one(ctx):
                         routes=[{"method": method, "path": route.path}])
 
     fields = _schema_fields(graph)
-    by_name = {m.name: m for m in all_models}
     for r in routes:
         item = _response_item(r) if "GET" in r.methods else None
         handler = graph.enclosing(r.file, r.handler_line)
@@ -211,7 +240,7 @@ def n_plus_one(ctx):
         selected = _selected_models(graph, reached, by_name)
         for m in selected:
             rels = sorted(n for n in fields[item] & set(m.relationships)
-                          if m.relationships[n].lazy in ("select", "True") and n not in eager)
+                          if m.relationships[n].lazy in LAZY and n not in eager)
             if rels and (r.file, r.line) not in reported:
                 reported.add((r.file, r.line))
                 yield chk.finding(
@@ -260,13 +289,56 @@ def _is_query_derived(it, derived, fn, graph, qf) -> bool:
     return _query_expr(it, fn, graph, qf)
 
 
+def _selected_models_in(node: ast.AST, by_name) -> list:
+    """Models named first in ``select(M)`` / ``session.get(M, ...)`` / ``query(M)`` calls under ``node``."""
+    out = []
+    for call in of_type(node, ast.Call):
+        if dotted(call.func).rsplit(".", 1)[-1] in ("select", "get", "query") \
+                and call.args and isinstance(call.args[0], ast.Name) and call.args[0].id in by_name:
+            m = by_name[call.args[0].id]
+            if m not in out:
+                out.append(m)
+    return out
+
+
 def _selected_models(graph, funcs, by_name) -> list:
     out = []
     for fn in funcs:
-        for node in of_type(fn.node, ast.Call):
-            if dotted(node.func).rsplit(".", 1)[-1] in ("select", "get", "query") \
-                    and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in by_name:
-                m = by_name[node.args[0].id]
-                if m not in out:
-                    out.append(m)
+        for m in _selected_models_in(fn.node, by_name):
+            if m not in out:
+                out.append(m)
     return out
+
+
+def _item_models(it: ast.AST, fn, rels_by_name, by_name) -> list:
+    """The models a loop's items can be: the target of the relationship iterated
+    (``for m in project.members``), else the models its query selects (``select(M)``
+    in the iterable or in the assignment of the name it iterates); [] when unknown."""
+    if isinstance(it, ast.Attribute) and it.attr in rels_by_name:
+        targets = {r.target.rsplit(".", 1)[-1] for _m, r in rels_by_name[it.attr]}
+        return [by_name[t] for t in sorted(targets) if t in by_name] if len(targets) == 1 else []
+    exprs = [it]
+    names = {n.id for n in of_type(it, ast.Name)}
+    for node in of_type(fn.node, (ast.Assign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if node.value is not None and any(isinstance(t, ast.Name) and t.id in names for t in targets):
+            exprs.append(node.value)
+    out = []
+    for e in exprs:
+        for m in _selected_models_in(e, by_name):
+            if m not in out:
+                out.append(m)
+    return out
+
+
+def _lazy_relationship(attr: str, item_models: list, rels_by_name):
+    """(model, relationship) that ``item.attr`` lazily loads, or (None, None) when the
+    item's model does not load it lazily or cannot be told (several models name a
+    relationship ``attr`` and the loop's query does not say which)."""
+    pairs = rels_by_name.get(attr, [])
+    if item_models:
+        pairs = [(m, r) for m, r in pairs if m in item_models]
+    if len(pairs) != 1:
+        return None, None
+    m, r = pairs[0]
+    return (m, r) if r.lazy in LAZY else (None, None)

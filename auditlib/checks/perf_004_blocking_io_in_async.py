@@ -6,6 +6,8 @@ import ast
 from ..engines.ruff import RuffUnavailable, ruff_hits
 from ..facts.external_calls import external_calls
 from ..findings import Severity, not_verified
+from ..code.callgraph import app_graph, module_name, shared
+from ..code.pyast import dotted, flat, inner, literal, of_type
 from ..code.pyresolve import Project, callees, calls, functions
 from . import check
 
@@ -15,6 +17,14 @@ FILE_IO = {"ASYNC230"}
 BLOCKING_STDLIB = {"time.sleep": "sleep", "open": "file", "io.open": "file", "os.system": "process",
                    "subprocess.run": "process", "subprocess.call": "process", "subprocess.check_call": "process",
                    "subprocess.check_output": "process", "subprocess.Popen": "process"}
+# decorators that make a function a task run by a queue worker process (RQ ``@job``,
+# Celery ``@app.task`` / ``@shared_task``, Dramatiq ``@actor``, Huey / Taskiq ``@x.task``):
+# it runs in the worker, on no event loop of the API
+WORKER_TASKS = {"job", "task", "shared_task", "actor"}
+APP_CLASSES = {"FastAPI", "Starlette", "APIRouter"}
+# calls that run the work they are handed alongside the requests, not before them
+SPAWNERS = {"create_task", "ensure_future", "start_soon", "add_job", "add_task", "spawn", "Thread", "Process",
+            "submit", "run_in_executor", "call_soon", "call_later", "call_soon_threadsafe", "run_coroutine_threadsafe"}
 LIB_WORD = {"smtplib": "SMTP (smtplib)", "boto3": "boto3", "stripe": "Stripe (sync API)",
             "sendgrid": "SendGrid", "requests": "requests", "httpx": "httpx (sync client)", "urllib": "urllib"}
 
@@ -73,6 +83,129 @@ def _followed(proj: Project, src, fn, by_func, depth: int, path: tuple) -> tuple
     return None
 
 
+class OffLoop:
+    """Where a blocking call stalls no request of the API: async functions run by a
+    queue worker (task decorators), the app's lifecycle code (the ``lifespan`` function,
+    startup / shutdown handlers, and module-level functions called only from there,
+    across modules, not handed to a task spawner), and modules that are scripts with
+    their own event loop (``asyncio.run(...)`` at module level or under ``__main__``,
+    named by no other module of the app)."""
+
+    def __init__(self, ctx):
+        self.graph = g = app_graph(ctx)
+        self.lifecycle: set[int] = set()  # id(def) of lifespans and startup/shutdown handlers
+        for src in g.files:
+            if not src.may_name("lifespan", "startup", "shutdown", "on_event"):
+                continue
+            for node in of_type(src.tree, ast.Call):
+                name = dotted(node.func).rsplit(".", 1)[-1]
+                if name in APP_CLASSES:
+                    for kw in node.keywords:
+                        if kw.arg == "lifespan":
+                            self._add(g.resolve_name(src.path, dotted(kw.value)))
+                        elif kw.arg in ("on_startup", "on_shutdown") and isinstance(kw.value, (ast.List, ast.Tuple)):
+                            for el in kw.value.elts:
+                                self._add(g.resolve_name(src.path, dotted(el)))
+                elif name == "add_event_handler" and len(node.args) > 1 \
+                        and literal(node.args[0]) in ("startup", "shutdown"):
+                    self._add(g.resolve_name(src.path, dotted(node.args[1])))
+            for fn in g.by_file.get(src.path, []):
+                if any(isinstance(d, ast.Call) and dotted(d.func).endswith("on_event") and d.args
+                       and literal(d.args[0]) in ("startup", "shutdown") for d in fn.node.decorator_list):
+                    self.lifecycle.add(id(fn.node))
+        self._callers: dict[int, list] | None = None
+        self.module_funcs = {id(f.node) for f in g.all_funcs if "." not in f.qualname}
+        self._memo: dict[int, bool] = {}
+
+    def _add(self, fn) -> None:
+        if fn is not None:
+            self.lifecycle.add(id(fn.node))
+
+    def callers(self, node) -> list:
+        if self._callers is None:
+            self._callers = {}
+            for fn in self.graph.all_funcs:
+                for call, callee in self.graph.callees(fn):
+                    self._callers.setdefault(id(callee.node), []).append((fn, call))
+        return self._callers.get(id(node), [])
+
+    def _spawned(self, caller, call: ast.Call) -> bool:
+        """The call hands work to something that runs it alongside the requests
+        (``asyncio.create_task(f())``, ``scheduler.add_job(f)``, ``Thread(target=f)``)."""
+        f, i = flat(call)
+        fc, j = flat(caller.node)
+        stop = j if fc is f else -1
+        while i > stop:
+            node = f.order[i]
+            if isinstance(node, ast.Call) and dotted(node.func).rsplit(".", 1)[-1] in SPAWNERS:
+                return True
+            i = f.parent[i]
+        return False
+
+    def _module_ref(self, name: str) -> bool:
+        """Module-level code names ``name`` (``app.add_api_route("/x", f)``,
+        ``router.get("/x")(f)``): a use the call graph does not see."""
+        for src in self.graph.files:
+            if src.text and name in src.text:
+                for n in inner(src.tree, keep_scopes=False):
+                    if (isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)) or \
+                            (isinstance(n, ast.Attribute) and n.attr == name):
+                        return True
+        return False
+
+    def lifecycle_only(self, fn_node, depth: int = 4) -> bool:
+        """``fn_node`` runs only while the app starts or stops."""
+        if id(fn_node) in self.lifecycle:
+            return True
+        if depth <= 0:
+            return False
+        hit = self._memo.get(id(fn_node))
+        if hit is None:
+            self._memo[id(fn_node)] = False  # recursion: not proven
+            sites = self.callers(fn_node)
+            # a method's callers (``obj.f()``) are not all resolved: only module functions are judged
+            hit = bool(sites) and id(fn_node) in self.module_funcs and not self._module_ref(fn_node.name) and all(
+                not self._spawned(caller, call) and self.lifecycle_only(caller.node, depth - 1)
+                for caller, call in sites)
+            self._memo[id(fn_node)] = hit
+        return hit
+
+    def script(self, src) -> bool:
+        """``src`` runs its own event loop as a script and no other app module names it."""
+        runs = False
+        for st in src.tree.body:
+            main = isinstance(st, ast.If) and dotted(getattr(st.test, "left", st.test)) == "__name__"
+            for s in st.body if main else [st]:
+                if isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) \
+                        and dotted(s.value.func) in ("asyncio.run", "anyio.run", "trio.run", "uvloop.run"):
+                    runs = True
+        if not runs:
+            return False
+        stem = module_name(src.path).rsplit(".", 1)[-1]  # an import of it names it
+        return not any(other.path != src.path and stem in (other.text or "") for other in self.graph.files)
+
+    def why(self, src, fn) -> str:
+        """Why a blocking call in the async ``fn`` of ``src`` stalls no request, or ''."""
+        if fn is not None:
+            if any(dotted(d).rsplit(".", 1)[-1] in WORKER_TASKS for d in fn.decorator_list):
+                return "worker task"
+            if self.lifecycle_only(fn):
+                return "lifecycle"
+        return "script" if self.script(src) else ""
+
+
+def _off_loop(ctx) -> OffLoop:
+    return shared(ctx, "perf004_off_loop", lambda: OffLoop(ctx))
+
+
+def _enclosing_async(src, line: int):
+    best = None
+    for fn in functions(src.tree):
+        if fn.lineno <= line <= (fn.end_lineno or fn.lineno) and (best is None or fn.lineno >= best.lineno):
+            best = fn
+    return best
+
+
 @check("PERF-004", "performance", "Blocking I/O inside async functions", engines=("ruff",))
 def blocking_io(ctx):
     """Blocking calls made on the event loop: inside an ``async def``, a call to
@@ -89,7 +222,15 @@ def blocking_io(ctx):
     handed to ``asyncio.to_thread`` / ``loop.run_in_executor`` /
     ``run_in_threadpool`` / ``anyio.to_thread.run_sync`` / FastAPI ``add_task`` (the
     function is passed, not called), sync ``def`` route handlers (FastAPI runs them in
-    a thread pool), calls inside lambdas and nested functions.
+    a thread pool), calls inside lambdas and nested functions; and code whose event
+    loop serves no request: async functions decorated as queue-worker tasks (RQ
+    ``@job``, Celery ``@task`` / ``@shared_task``, Dramatiq ``@actor``: they run in the
+    worker process), the app's lifecycle code (the ``lifespan`` given to ``FastAPI``,
+    startup / shutdown handlers, and module-level functions whose every resolved caller
+    is lifecycle code, not handed to a task spawner such as ``asyncio.create_task`` and
+    not named by module-level code: blocking there delays the start or the stop, not a
+    request), and script modules that run their own loop (``asyncio.run(...)`` at
+    module level or under ``__main__``) and that no other module names.
     """
     chk = blocking_io.check
     proj = Project.of(ctx)
@@ -99,8 +240,12 @@ def blocking_io(ctx):
     except RuffUnavailable as exc:
         hits = []
         yield not_verified(chk.id, chk.area, "blocking calls (Ruff ASYNC rules)", str(exc))
+    off = _off_loop(ctx)
     for h in hits:
         if not ctx.layout.is_app(h.file):
+            continue
+        src = ctx.index.get(h.file)
+        if src is not None and src.tree is not None and off.why(src, _enclosing_async(src, h.line)):
             continue
         seen.add((h.file, h.line))
         file_io = h.code in FILE_IO
@@ -120,6 +265,8 @@ def blocking_io(ctx):
     for c in ext:
         if c.blocking and c.is_async_context and (c.src.path, c.line) not in seen:
             seen.add((c.src.path, c.line))
+            if off.why(c.src, c.func):
+                continue
             what = LIB_WORD.get(c.library, c.library)
             yield chk.finding(
                 ctx, Severity.WARNING, f"Blocking {what} call in async function `{c.func.name}`",
@@ -144,6 +291,8 @@ def blocking_io(ctx):
                     continue
                 chain, kind = got
                 seen.add((src.path, site.lineno))
+                if off.why(src, fn):
+                    continue
                 yield chk.finding(
                     ctx, Severity.RECOMMENDATION if kind == "file" else Severity.WARNING,
                     f"Sync helper `{r.func.name}` does blocking I/O on the event loop",

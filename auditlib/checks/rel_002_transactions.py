@@ -84,7 +84,9 @@ def transactions(ctx):
     Why: partial writes and lost writes corrupt business data. Not flagged: writes
     committed by the caller or by the dependency, or by a project helper the function
     or its caller calls (matched by name when every project function of that name
-    commits: ``await repo.delete(obj)``, ``await obj.create_async(session)``);
+    commits: ``await repo.delete(obj)``, ``await obj.create_async(session)``; when the
+    call hands the session over, only the definitions taking a session parameter count,
+    and an override calling ``super().<same name>(...)`` counts as the one it extends);
     ``async with sessionmaker() as s`` without explicit rollback (closing the session
     rolls back uncommitted work), also when the ``except`` sits outside that block;
     handlers that call a project function which always raises (an error translator);
@@ -150,24 +152,54 @@ def _by_name(ctx, proj: Project) -> dict[str, list[FuncDef]]:
     return shared(ctx, "functions_by_name", build)
 
 
-def _name_commits(ctx, proj: Project, name: str, depth: int = 2) -> bool:
+def _name_commits(ctx, proj: Project, name: str, depth: int = 2, session_arg: bool = False) -> bool:
     """Every project function of that name commits, itself or through such a helper
     (``repo.delete(x)`` where each ``delete`` of the project ends its unit of work with
-    ``commit()``; ``obj.create_async(s)`` that calls ``self._commit(s)``)."""
+    ``commit()``; ``obj.create_async(s)`` that calls ``self._commit(s)``).
+
+    With ``session_arg`` (the call hands a session over: ``obj.create(session)``) only
+    the definitions that take a session parameter can be the callee (a module function
+    ``create(llm_config, messages)`` of the same name is another thing); an override
+    that delegates to ``super().<name>(...)`` behaves as the definition it extends."""
     memo = shared(ctx, "commits_by_name", dict)
-    key = (name, depth)
+    key = (name, depth, session_arg)
     if key not in memo:
         memo[key] = False  # a recursive helper does not commit through itself
         defs = _by_name(ctx, proj).get(name, [])
-        memo[key] = bool(defs) and all(_commits(d) or (depth > 0 and _called_commit(ctx, proj, d, depth - 1))
-                                        for d in defs)
+        if session_arg:
+            defs = [d for d in defs if any(SESSION_NAME.search(a.arg) for a in _params(d))]
+        own = [d for d in defs if not _delegates_to_super(d)]
+        memo[key] = bool(own) and all(_commits(d) or (depth > 0 and _called_commit(ctx, proj, d, depth - 1))
+                                       for d in own)
     return memo[key]
+
+
+def _params(fn: FuncDef) -> list[ast.arg]:
+    a = fn.args
+    return [*a.posonlyargs, *a.args, *a.kwonlyargs]
+
+
+def _delegates_to_super(fn: FuncDef) -> bool:
+    """``fn`` calls ``super().<its own name>(...)``: an override of an inherited method."""
+    return any(isinstance(c.func, ast.Attribute) and c.func.attr == fn.name and isinstance(c.func.value, ast.Call)
+               and dotted(c.func.value.func) == "super" for c in of_type(fn, ast.Call))
+
+
+def _callee_name(call: ast.Call) -> str:
+    """The called name: ``f`` of ``f(...)``, ``obj.f(...)`` and ``super().f(...)``."""
+    if isinstance(call.func, ast.Attribute):
+        return call.func.attr
+    return call.func.id if isinstance(call.func, ast.Name) else ""
+
+
+def _passes_session(call: ast.Call) -> bool:
+    return any(SESSION_NAME.search(dotted(a).rsplit(".", 1)[-1] or "-")
+               for a in [*call.args, *(k.value for k in call.keywords)])
 
 
 def _called_commit(ctx, proj: Project, fn, depth: int = 2) -> bool:
     """``fn`` calls, by name, a project function that commits."""
-    return any(isinstance(c.func, (ast.Attribute, ast.Name))
-               and _name_commits(ctx, proj, dotted(c.func).rsplit(".", 1)[-1], depth)
+    return any(_callee_name(c) and _name_commits(ctx, proj, _callee_name(c), depth, _passes_session(c))
                for c in of_type(fn, ast.Call))
 
 
