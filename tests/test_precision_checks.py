@@ -26,6 +26,12 @@ def test_sec_021_names_the_value_that_carries_markup(tmp_path):
     assert "`file.filename` (uploaded file name" in upload.message
     assert "render_receipt()" in upload.message
     assert "upload_id" not in upload.message and "uuid4" not in upload.message
+    # a route registered only under a settings flag that is off by default: WARNING, condition named
+    gated = _at(found, "app/share.py", 23)
+    assert gated.severity.value == "WARNING"
+    assert "registered only when `settings.enable_share_page is not False`" in gated.message
+    assert "ENABLE_SHARE_PAGE defaults to False" in gated.message and "`title`" in gated.message
+    assert _at(found, "app/share.py", 31).severity.value == "BLOCKER"  # its flag is on by default
 
 
 def test_sec_023_untraced_values_and_grouping(tmp_path):

@@ -23,13 +23,19 @@ def prod_config_validation(ctx):
     survive into production; validation at startup turns a silent misconfiguration
     into a failed deploy.
     Severity: no validation at all while rules apply is one WARNING on the settings
-    class listing them; with validation, each missing rule is a WARNING on the
+    class that declares the first setting concerned, listing the rules; with validation, each missing rule is a WARNING on the
     validating function; a validating function that nothing calls is a WARNING. A testing/debug flag that can skip the validation is a
     RECOMMENDATION (WARNING when the flag's default already skips it); validation that
     only runs when the environment setting is set to production while that setting
     defaults to something else is a RECOMMENDATION (fail-open).
-    Not flagged: rules whose settings the app does not have (no Redis setting: the
-    REDIS_URL rule does not apply; shown as not applicable in the notebook table).
+    Not flagged: rules that do not apply to the app (shown as not applicable in the
+    notebook table): no setting for them; CORS origins whose default (read through a
+    module constant) is empty or lists origins without a wildcard (localhost development
+    origins open nothing to other sites); the REDIS_URL rule when the app rate-limits
+    nothing (no limiter library, decorator, dependency or middleware: Redis as a job
+    queue or cache is not what the rule guards); the S3 rule unless a storage switch
+    (``storage_backend``...) defaults to the local disk (an optional bucket beside
+    database storage is no development default).
     """
     chk = prod_config_validation.check
     model = settings_model(ctx)
@@ -38,8 +44,9 @@ def prod_config_validation(ctx):
     if not pv.validators:
         if not applicable:
             return
-        anchor = ctx.layout.settings_classes[0] if ctx.layout.settings_classes else None
-        first = min((s for r in applicable for s in r.settings), key=lambda s: (s.file, s.line))
+        # the settings class that declares the first setting concerned (else the setting itself)
+        first = min((s for r in applicable for s in (r.missing or r.settings)), key=lambda s: (s.file, s.line))
+        anchor = next((c for c in ctx.layout.settings_classes if c[0] == first.file and c[1] == first.owner), None)
         file, line = (anchor[0], anchor[2]) if anchor else (first.file, first.line)
         envs = sorted({s.env for r in applicable for s in (r.missing or r.settings)})
         yield chk.finding(

@@ -65,7 +65,8 @@ def public_rate_limit(ctx):
     Not flagged: authenticated routes; health/readiness/metrics probes
     (``rate_limit_exempt_paths``, regexes matched against the full path); routes that
     reach neither the database nor an external service within three calls (redirects,
-    static pages, docs; file and object-store writes count as work); GET steps of a login flow that take no secret (an OAuth
+    static pages, docs; file and object-store writes count as work; only the bodies are
+    read: a stacked ``@router.delete(...)`` decorator is no ``delete`` call); GET steps of a login flow that take no secret (an OAuth
     authorize redirect, a callback exchanging a single-use code).
     """
     chk = public_rate_limit.check
@@ -160,7 +161,8 @@ def _does_work(ctx, proj: Project, route) -> bool:
 
     ext = {(c.src.path, c.line) for c in external_calls(ctx)}
     for s, f in callees_upto(proj, src, fn, 3):
-        for c in of_type(f, ast.Call):
+        # the body only: the route decorators (``@router.delete(...)``) are not work
+        for c in (c for st in getattr(f, "body", [f]) for c in of_type(st, ast.Call)):
             name = dotted(c.func)
             recv, _, meth = name.rpartition(".")
             last = name.rsplit(".", 1)[-1]

@@ -6,9 +6,11 @@ import re
 
 from ..engines.ruff import RuffUnavailable, ruff_hits
 from ..findings import Severity, not_verified
-from ..code.pyast import dotted, literal, of_type, walk
+from ..code.pyast import NOT_LITERAL, dotted, literal, of_type, walk
 from ..code.pyresolve import Project, import_map, qualify
-from ..code.value_origin import function_of, tracer_for
+from ..code.value_origin import Tracer, function_of, tracer_for
+from ..facts.prod_validation import _negated
+from ..facts.settings_model import settings_model
 from . import check
 
 TEMPLATE_EXT = (".html", ".htm", ".jinja", ".jinja2", ".j2", ".xml")
@@ -41,13 +43,19 @@ def xss(ctx):
     (session theft, actions on their behalf, admin portal takeover).
     Severity: HTML built from a request/handler parameter: BLOCKER; from values of
     unknown origin, autoescape off, ``|safe``, autoescape blocks: WARNING (whether
-    user data reaches them cannot be told statically).
+    user data reaches them cannot be told statically). A route whose handler is declared
+    under a condition of the code that registers it (``if not settings.enable_share:
+    return`` before ``@app.get(...)``, or inside ``if settings.enable_share:``) that does
+    not hold with the settings' defaults (or cannot be evaluated) is a WARNING, the
+    condition and the setting's default named: exploitable only where a deployment turns
+    the feature on (a flag on by default keeps the BLOCKER).
     HTML built by a project helper (``HTMLResponse(render_page(name))``) is traced into
     the helper's ``return`` with its parameters bound to the call's arguments; the
     message names the values that can carry markup (a str request parameter, an
     uploaded file's name), never ints, UUIDs, enums or ``Literal`` values.
     Not flagged: ``Markup`` of literals, ``Markup("<b>{}</b>").format(x)`` (escapes
-    ``x``), values passed through ``html.escape``/``markupsafe.escape``, numbers,
+    ``x``), values passed through ``html.escape``/``markupsafe.escape`` or ``urlencode``
+    (percent-encoded: no markup left), numbers,
     ``autoescape=True`` / ``select_autoescape`` for ``.html`` templates, the output of a
     Jinja template's ``render()`` (its environment is judged where it is created), a file
     read from a constant path (a page shipped with the app), and a Jinja environment or
@@ -94,11 +102,16 @@ def xss(ctx):
                 if built and risky:
                     sev = max((SEVERITY[p.kind] for p in risky), key=lambda s: s.rank)
                     kind = "Markup()" if q in MARKUP else "HTMLResponse"
+                    gate = _registration_gate(ctx, call, tracer.up)
+                    if gate and sev is Severity.BLOCKER:
+                        sev = Severity.WARNING  # the route exists only where the deployment opts in
                     yield chk.finding(
                         ctx, sev, f"{kind} built from unescaped values",
                         f"HTML for {kind} is assembled from "
                         + "; ".join(f"`{p.text}` ({p.detail or p.kind})" for p in risky[:4])
-                        + " without escaping: markup in those values is rendered (XSS).",
+                        + " without escaping: markup in those values is rendered (XSS)."
+                        + (f" The route is registered only when {gate}: exploitable wherever that is "
+                           "enabled." if gate else ""),
                         "Render a template with autoescape, or escape each value with `markupsafe.escape` / "
                         "`html.escape` (`Markup(\"<b>{}</b>\").format(value)` escapes for you).",
                         src.path, call.lineno, key=f"{kind}:{ast.unparse(content)[:60]}")
@@ -132,6 +145,104 @@ def xss(ctx):
         if h.file in app_paths and (h.file, h.line) not in handled:
             yield chk.finding(ctx, Severity.WARNING, "Jinja environment without autoescape (Ruff S701)",
                               f"Ruff S701: {h.message}.", "Enable autoescape.", h.file, h.line, key="S701")
+
+
+UNKNOWN = object()
+
+
+def _registration_gate(ctx, call: ast.Call, up: dict) -> str:
+    """How the route serving ``call`` is registered conditionally: its handler is declared
+    under ``if <test>:`` or after ``if <test>: return`` in the function that registers it
+    (``def configure_share(app): if not settings.enable_share: return; @app.get(...)``).
+    Returns the condition as a reader would say it, with the setting's default when it
+    leaves the route out (``settings.enable_share is not False`` (ENABLE_SHARE defaults
+    to False, settings.py:12)); "" when the route is registered unconditionally or every
+    condition holds under the defaults (the route exists in a default deployment)."""
+    handler = call
+    while handler is not None and not (isinstance(handler, (ast.FunctionDef, ast.AsyncFunctionDef))
+                                       and Tracer.is_route(handler)):
+        handler = up.get(id(handler))
+    if handler is None:
+        return ""
+    conds: list[tuple[ast.AST, bool]] = []  # (test, the route exists when the test is ...)
+    cur, parent = handler, up.get(id(handler))
+    while parent is not None:
+        if isinstance(parent, ast.If) and cur is not parent.test:
+            conds.append((parent.test, any(cur is n for n in parent.body)))
+        for attr in ("body", "orelse"):
+            block = getattr(parent, attr, None)
+            if isinstance(block, list) and any(cur is n for n in block):
+                for st in block[:[id(n) for n in block].index(id(cur))]:
+                    if isinstance(st, ast.If) and not st.orelse and st.body \
+                            and all(isinstance(b, (ast.Return, ast.Raise)) for b in st.body):
+                        conds.append((st.test, False))
+        cur, parent = parent, up.get(id(parent))
+    if not conds:
+        return ""
+    model = settings_model(ctx)
+    out = []
+    for test, sense in conds:
+        value = _evaluate(test, model)
+        exists = UNKNOWN if value is UNKNOWN else bool(value) == sense
+        if exists is True:
+            continue
+        text = ast.unparse(test) if sense else _negated(test)
+        defaults = [f"{s.env} defaults to {s.default!r}, {s.file}:{s.line}" for s in _settings_in(test, model)
+                    if s.literal_default]
+        out.append(f"`{text}`" + (f" ({'; '.join(defaults)})" if defaults else ""))
+    return " and ".join(out)
+
+
+def _settings_in(test: ast.AST, model) -> list:
+    found = []
+    for n in walk(test):
+        name = n.attr if isinstance(n, ast.Attribute) else None
+        if isinstance(n, ast.Call) and n.args and dotted(n.func).endswith(("getenv", "environ.get")):
+            name = literal(n.args[0]) if isinstance(literal(n.args[0]), str) else None
+        s = model.get(name) if name else None
+        if s is not None and s not in found:
+            found.append(s)
+    return found
+
+
+def _evaluate(node: ast.AST, model):
+    """The value of a registration condition in a default deployment: settings at their
+    literal defaults, ``os.getenv("X", d)`` at ``d``; UNKNOWN when it cannot be told."""
+    if isinstance(node, ast.BoolOp):
+        vals = [_evaluate(v, model) for v in node.values]
+        if isinstance(node.op, ast.And):
+            return False if any(v is not UNKNOWN and not v for v in vals) else \
+                UNKNOWN if any(v is UNKNOWN for v in vals) else True
+        return True if any(v is not UNKNOWN and v for v in vals) else \
+            UNKNOWN if any(v is UNKNOWN for v in vals) else False
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        v = _evaluate(node.operand, model)
+        return v if v is UNKNOWN else not v
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        a, b = _evaluate(node.left, model), _evaluate(node.comparators[0], model)
+        if a is UNKNOWN or b is UNKNOWN:
+            return UNKNOWN
+        op = node.ops[0]
+        try:
+            return {ast.Eq: lambda: a == b, ast.NotEq: lambda: a != b, ast.Is: lambda: a is b,
+                    ast.IsNot: lambda: a is not b, ast.In: lambda: a in b,
+                    ast.NotIn: lambda: a not in b}.get(type(op), lambda: UNKNOWN)()
+        except TypeError:
+            return UNKNOWN
+    v = literal(node)
+    if v is not NOT_LITERAL:
+        return v
+    if isinstance(node, ast.Call) and node.args and dotted(node.func).endswith(("getenv", "environ.get")):
+        return literal(node.args[1]) if len(node.args) > 1 else None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+            and node.func.attr in ("lower", "strip", "casefold", "upper"):
+        v = _evaluate(node.func.value, model)
+        return getattr(v, node.func.attr)() if isinstance(v, str) else UNKNOWN
+    if isinstance(node, (ast.Attribute, ast.Name)):
+        s = model.get(node.attr if isinstance(node, ast.Attribute) else node.id)
+        if s is not None and s.literal_default:
+            return s.default
+    return UNKNOWN
 
 
 PATH_PIECE = re.compile(r"[\w.-]+(?:/[\w.-]+)+/?|\.[A-Za-z0-9]+$")

@@ -5,7 +5,7 @@ import ast
 import re
 
 from ..findings import Severity
-from ..code.pyast import dotted, flat, literal, of_type, source, walk
+from ..code.pyast import NOT_LITERAL, dotted, flat, literal, of_type, parent_map, source, walk
 from ..code.pyresolve import Project, callees_upto
 from ..facts.routes import source_routes
 from . import check
@@ -141,6 +141,116 @@ def _sinks(proj, src, fn, tainted, attr):
             yield "key", n
 
 
+DECLARED_ATTRS = ("content_type", "suffix", "filename")
+DECLARED_CALLS = ("endswith", "splitext", "guess_type", "guess_extension")
+
+
+def _declared_names(fn) -> set[str]:
+    """Locals holding the client's declaration: assigned from ``file.content_type``, the
+    file name, its suffix or ``mimetypes.guess_type(name)`` (through other locals too)."""
+    names: set[str] = set()
+    for _ in range(3):
+        before = len(names)
+        for n in of_type(fn, (ast.Assign, ast.AnnAssign)):
+            if n.value is not None and _declares(n.value, names):
+                for t in (n.targets if isinstance(n, ast.Assign) else [n.target]):
+                    for x in walk(t):
+                        if isinstance(x, ast.Name):
+                            names.add(x.id)
+        if len(names) == before:
+            break
+    return names
+
+
+def _declares(expr, names: set[str]) -> bool:
+    return any(isinstance(x, ast.Attribute) and x.attr in DECLARED_ATTRS
+               or isinstance(x, ast.Call) and dotted(x.func).split(".")[-1] in DECLARED_CALLS
+               or isinstance(x, ast.Name) and x.id in names for x in walk(expr))
+
+
+def _tail_constant(expr, fn) -> bool:
+    """A path whose last component is a literal (``os.path.join(STATIC, "index.html")``,
+    ``BASE / "logo.png"``): a file shipped with the app, not one a user stored."""
+    if literal(expr) is not NOT_LITERAL:
+        return True
+    if isinstance(expr, ast.Call) and dotted(expr.func).split(".")[-1] in ("join", "joinpath", "Path", "str") \
+            and expr.args:
+        return _tail_constant(expr.args[-1], fn)
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Div):
+        return _tail_constant(expr.right, fn)
+    if isinstance(expr, ast.Name) and fn is not None:
+        values = [n.value for n in of_type(fn, ast.Assign) if n.value is not None
+                  and any(isinstance(t, ast.Name) and t.id == expr.id for t in n.targets)]
+        return bool(values) and all(_tail_constant(v, None) for v in values)
+    return False
+
+
+RESPONSES = ("Response", "StreamingResponse", "FileResponse")
+_UNSET = object()
+
+
+def _served_back(ctx, proj: Project, upload_closures) -> list[str]:
+    """Where the app hands stored files back to a browser (how, file:line), [] if nowhere:
+    a ``FileResponse`` of a path whose name is not a literal, a response whose
+    ``media_type`` comes from data (the stored type), a presigned GET URL, a public ACL /
+    ``make_public()``, or ``StaticFiles`` mounted on a directory an upload handler names.
+    A ``StaticFiles`` subclass serving its own directory, shipped pages (a literal file
+    name) and relayed responses without a stored type (a reverse proxy) do not count."""
+    upload_names = {x.id for _s, f in upload_closures for x in walk(f) if isinstance(x, ast.Name)}
+    upload_strings = {x.value for _s, f in upload_closures for x in walk(f)
+                      if isinstance(x, ast.Constant) and isinstance(x.value, str) and len(x.value) > 1}
+    out: list[str] = []
+    for src in proj.files:
+        if not ctx.layout.is_app(src.path) or src.tree is None:
+            continue
+        up = None
+        for n in of_type(src.tree, ast.Call):
+            name = dotted(n.func)
+            last = name.rsplit(".", 1)[-1] if name else (n.func.attr if isinstance(n.func, ast.Attribute) else "")
+            kw = {k.arg: k.value for k in n.keywords if k.arg}
+            if last in RESPONSES:
+                media = kw.get("media_type")
+                if media is not None and literal(media) is NOT_LITERAL:
+                    out.append(f"`{last}` at {src.path}:{n.lineno} sends a stored media type")
+                if last == "FileResponse":
+                    path = n.args[0] if n.args else kw.get("path")
+                    up = up or parent_map(src.tree)
+                    fn, cls = _enclosing_def(n, up)
+                    if cls is not None and any("StaticFiles" in dotted(b) for b in cls.bases):
+                        continue
+                    if media is None and path is not None and not _tail_constant(path, fn):
+                        out.append(f"`FileResponse` at {src.path}:{n.lineno} serves stored files")
+            elif last in ("generate_presigned_url", "make_public"):
+                method = literal(n.args[0]) if n.args else literal(kw.get("ClientMethod", ast.Constant(None)))
+                if last == "make_public" or method in ("get_object", NOT_LITERAL):
+                    out.append(f"`{last}` at {src.path}:{n.lineno} hands stored objects out")
+            elif last == "StaticFiles":
+                d = kw.get("directory") or (n.args[0] if n.args else None)
+                if d is None:
+                    continue
+                value = literal(d)
+                if isinstance(d, ast.Name) and d.id in upload_names or isinstance(value, str) and value in upload_strings:
+                    out.append(f"`StaticFiles` at {src.path}:{n.lineno} serves the upload directory")
+        for c in of_type(src.tree, ast.Constant):
+            if c.value in ("public-read", "public-read-write"):
+                out.append(f"objects are stored {c.value} ({src.path}:{c.lineno})")
+    return out
+
+
+def _enclosing_def(node, up):
+    """(function, class) enclosing ``node``."""
+    fn = cls = None
+    p = up.get(id(node))
+    while p is not None:
+        if fn is None and isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            fn = p
+        if isinstance(p, ast.ClassDef):
+            cls = p
+            break
+        p = up.get(id(p))
+    return fn, cls
+
+
 @check("SEC-050", "security", "File upload and storage safety")
 def file_uploads(ctx):
     """Upload handlers (routes with an ``UploadFile`` parameter) and the functions they
@@ -158,7 +268,11 @@ def file_uploads(ctx):
     file write (BLOCKER), as is a path parameter opened unchecked (file disclosure,
     BLOCKER); a client file name as object key lets users overwrite others' objects
     (WARNING); an unbounded upload exhausts memory/disk and a spoofed content type
-    stores HTML/SVG served from your domain (WARNING each); public-read objects expose
+    stores HTML/SVG served from your domain (WARNING each; the type finding only when
+    the app hands stored files back to browsers: a ``FileResponse`` of a stored path, a
+    response whose ``media_type`` comes from data, presigned GET URLs, public ACLs, a
+    ``StaticFiles`` mount of a directory an upload handler names; the message says
+    where); public-read objects expose
     customers' photos to anyone with the URL (WARNING); presigned links valid over a
     day (RECOMMENDATION).
     Not flagged: ``generate_presigned_url`` without ``ExpiresIn`` (botocore's default is
@@ -167,7 +281,13 @@ def file_uploads(ctx):
     values: the result of a lookup keyed by a parameter (``doc = await get_document(doc_id)``
     then ``ROOT / doc.stored_name``) does not carry the parameter's text (only string and
     path builders such as ``str``, ``Path``, ``join``, ``format`` do), nor do
-    ``Path(name).suffix``/``.stem``/``.name`` and ``os.path.splitext(name)[1]``.
+    ``Path(name).suffix``/``.stem``/``.name`` and ``os.path.splitext(name)[1]``; paths the
+    server generates under its storage root (``BASE / uuid4().hex``); the content type of
+    uploads the app only parses or keeps server-side (an imported JSON file, an archive
+    fetched by workers): nothing serves them to a browser (shipped pages with a literal
+    file name, ``StaticFiles`` of the app's own assets and relayed proxy responses do not
+    count as serving uploads). A type checked through locals (``media_type =
+    file.content_type...; if media_type not in ALLOWED``) is reported as declared-only.
     A handler served at several paths (a router included twice) is reported once, with
     every route.
     """
@@ -184,6 +304,12 @@ def file_uploads(ctx):
     handlers: dict[int, list] = {}  # one handler served at several paths (included twice) is one defect
     for route in source_routes(ctx):
         handlers.setdefault(id(route.node), []).append(route)
+    upload_closures = []  # every upload handler and its callees: where uploads are written
+    for group in handlers.values():
+        fn, src = group[0].node, ctx.index.get(group[0].file)
+        if fn is not None and src is not None and _upload_params(fn):
+            upload_closures += callees_upto(proj, src, fn)
+    served = _UNSET  # where stored files are handed back to browsers (computed once, when needed)
     for group in handlers.values():
         group.sort(key=lambda r: not r.include_in_schema)  # name it by its documented path
         route, ref = group[0], [d for r in group for d in r.as_dicts()]
@@ -227,9 +353,11 @@ def file_uploads(ctx):
             (isinstance(x, (ast.Name, ast.Attribute)) and SIZE_NAME.search(dotted(x)))
             for x in walk(n)) for _s, n in compares)
         sniffed = any(CONTENT_SNIFF.match(proj.qualify(s, n.func)) for s, f in closure for n in of_type(f, ast.Call))
-        declared = next(((s, n) for s, n in compares if any(
+        declared_names = {id(f): _declared_names(f) for _s, f in closure}
+        declared = next(((s, n) for s, f in closure for n in of_type(f, ast.Compare) if any(
             isinstance(x, ast.Attribute) and x.attr in ("content_type", "suffix") or
-            isinstance(x, ast.Call) and dotted(x.func).split(".")[-1] in ("endswith", "splitext")
+            isinstance(x, ast.Call) and dotted(x.func).split(".")[-1] in ("endswith", "splitext") or
+            isinstance(x, ast.Name) and x.id in declared_names[id(f)]
             for x in walk(n))), None)
         if not sized:
             yield chk.finding(ctx, Severity.WARNING, f"Upload {route.path} has no size limit",
@@ -238,13 +366,15 @@ def file_uploads(ctx):
                               "Reject bodies above MAX_UPLOAD_SIZE_MB (check `file.size` / read in chunks and "
                               "stop past the limit) and cap request size at the proxy too.",
                               route.file, route.line, key="size", routes=ref)
-        if not sniffed:
+        if served is _UNSET:
+            served = _served_back(ctx, proj, upload_closures)
+        if not sniffed and served:
             file, line = (declared[0].path, declared[1].lineno) if declared else (route.file, route.line)
             yield chk.finding(ctx, Severity.WARNING, f"Upload {route.path}: type not verified from the content",
                               ("The type is checked only from the client's declaration (content type or "
                                "extension), which the client chooses freely" if declared else
                                "No type check was found") + ": HTML/SVG/executables can be stored and served "
-                              "back from your domain.",
+                              f"back from your domain ({'; '.join(served[:2])}).",
                               "Sniff the bytes (python-magic `from_buffer`, `filetype.guess`, or "
                               "`PIL.Image.open(...).verify()` for images) against an allow-list.",
                               file, line, key="mime", routes=ref)

@@ -14,7 +14,7 @@ of the project's call sites (one level up). Each value gets an :class:`Origin`:
   float, bool, UUID, date...: cannot carry SQL or shell syntax;
 - ``settings``: ``settings.x`` / ``config.x`` attributes (operator-controlled);
 - ``escaped``: passed through an escaping function (``html.escape``, ``shlex.quote``,
-  ``quote_ident``...);
+  ``quote_ident``...; for HTML sinks also ``urlencode``, whose output holds no markup);
 - ``param``: request data: a route handler's parameter (or a field of one, e.g. an
   uploaded file's ``file.filename``), or a parameter that a caller (up to three calls
   away) fills with one;
@@ -44,6 +44,8 @@ ROUTE_METHODS = {"get", "post", "put", "patch", "delete", "api_route", "websocke
 SETTINGS_BASES = ("settings", "config", "conf", "cfg")
 PASSTHROUGH_CALLS = ("dedent", "str", "indent")  # f(x) has the pieces of x
 READ_CALLS = ("read_text", "read_bytes", "read")
+# HTML sinks only: output made of [A-Za-z0-9_.~%+=&-] carries no markup (not shell-safe: ``&``)
+HTML_SAFE_CALLS = ("urlencode",)
 UPLOAD_TYPES = {"UploadFile", "fastapi.UploadFile", "starlette.datastructures.UploadFile"}
 ENUM_BASES = {"Enum", "IntEnum", "StrEnum", "enum.Enum", "enum.IntEnum", "enum.StrEnum", "IntFlag", "Flag"}
 
@@ -166,7 +168,7 @@ class Tracer:
             last = name.rsplit(".", 1)[-1]
             if name in NUMERIC_CALLS or last in NUMERIC_CALLS:
                 return [Origin("numeric", text, line)]
-            if last in ESCAPE_CALLS or last.startswith(("escape", "quote")):
+            if last in ESCAPE_CALLS or last.startswith(("escape", "quote")) or (self.html and last in HTML_SAFE_CALLS):
                 return [Origin("escaped", text, line)]
             if isinstance(node.func, ast.Attribute) and node.func.attr == "get" and self._const(node.func.value):
                 return [Origin("constant", text, line, "whitelist lookup")]

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from ..code.callgraph import shared
 from ..code.keywords import mentions_any
-from ..code.pyast import dotted, flat, literal, of_type
+from ..code.pyast import NOT_LITERAL, dotted, flat, literal, of_type
 from ..code.pyresolve import Project, parents
 from .settings_model import Setting, settings_model
 
@@ -42,19 +42,31 @@ BYPASS_NAME = re.compile(r"test|debug|skip|bypass|disable|local|dev\b|insecure",
 PROD_WORD = re.compile(r"prod", re.IGNORECASE)
 
 # The production rules of the checklist (SEC-002), as data: a rule applies when the
-# settings model has a setting matching ``settings``; it is present when the validator
-# refers to such a setting (and, with ``evidence``, holds a string matching it).
+# settings model has a setting matching ``settings`` (with ``unsafe_default``, only one
+# whose default, read through a module constant, matches it or cannot be read; with
+# ``requires: "rate_limiter"``, only when the app rate-limits at all); it is present when
+# the validator refers to such a setting (and, with ``evidence``, holds a string matching it).
 DEFAULT_RULES = [
     {"id": "default-secrets", "title": "rejects default secrets"},
     {"id": "stripe-live-key", "title": "STRIPE_SECRET_KEY must start with sk_live_",
      "settings": r"^stripe_(secret_|api_)?key$", "evidence": r"sk_live"},
-    # an empty default (no cross-origin access) is safe: only a permissive default needs the rule
-    {"id": "cors-origins", "title": "explicit CORS_ORIGINS", "settings": r"cors", "safe_default": "empty"},
-    {"id": "redis-url", "title": "REDIS_URL required (no in-memory rate limiter)", "settings": r"redis"},
+    # only a permissive default needs the rule: an empty list (no cross-origin access) or
+    # a list of localhost development origins opens nothing to other sites
+    {"id": "cors-origins", "title": "explicit CORS_ORIGINS", "settings": r"cors", "unsafe_default": r"\*|^null$"},
+    # Redis matters here as the shared store of a rate limiter (an in-memory one is per
+    # process and resets on restart); an app that limits nothing does not need the rule
+    {"id": "redis-url", "title": "REDIS_URL required (no in-memory rate limiter)", "settings": r"redis",
+     "requires": "rate_limiter"},
+    # a storage switch that defaults to the local disk; an optional bucket next to another
+    # durable store (the database) is not a development default
     {"id": "s3-storage", "title": "S3 object storage (no local storage)",
-     "settings": r"storage_backend|storage_kind|storage_type|^storage$|s3_bucket"},
+     "settings": r"storage_backend|storage_kind|storage_type|^storage$",
+     "unsafe_default": r"^(local|fs|file|files|filesystem|disk|memory|tmp)$"},
     {"id": "metrics-token", "title": "METRICS_TOKEN required", "settings": r"metrics_token"},
 ]
+# rate limiting libraries (an import of one means the app limits something)
+LIMITER_LIBS = ("slowapi", "fastapi_limiter", "limits", "starlette_limiter", "fastapi_throttle", "ratelimit")
+LIMITER_NAME = re.compile(r"rate.?limit|limiter|throttl", re.IGNORECASE)
 
 
 @dataclass
@@ -181,7 +193,7 @@ def analyse(ctx) -> ProdValidation:
                 validators.append(v)
     pv = ProdValidation(_merge(validators), [s for s in model.settings if s.name.lower() in gated_envs
                                      or s.env.lower() in gated_envs])
-    pv.rules = _rules(pv, model, cfg.get("prod_validation_rules", DEFAULT_RULES))
+    pv.rules = _rules(pv, model, cfg.get("prod_validation_rules", DEFAULT_RULES), ctx)
     return pv
 
 
@@ -396,8 +408,56 @@ def _bypass(v: Validator, src, test: ast.AST, fn) -> None:
                 v.bypass.append((name, src.path, stmt.lineno))
 
 
-def _rules(pv: ProdValidation, model, rules: list[dict]) -> list[RuleStatus]:
+def rate_limiter(ctx) -> bool:
+    """Whether the app rate-limits anything: a rate-limiting library is imported
+    (slowapi, fastapi-limiter, limits...), or a route has a limiter decorator or
+    dependency, or a rate-limiting middleware applies to it."""
+    for src in ctx.layout.app_sources(ctx.index):
+        if src.tree is None:
+            continue
+        for n in of_type(src.tree, (ast.Import, ast.ImportFrom)):
+            mods = [a.name for a in n.names] if isinstance(n, ast.Import) else [n.module or ""]
+            if any(m.split(".")[0] in LIMITER_LIBS for m in mods):
+                return True
+    from .routes import route_inventory
+
+    for r in route_inventory(ctx):
+        if any(LIMITER_NAME.search(d) for d in r.decorators) or any(m.rate_limits for m in r.middlewares) \
+                or any(LIMITER_NAME.search(n.rsplit(":", 1)[-1]) for d in r.dependencies for n in (d.name, *d.chain)):
+            return True
+    return False
+
+
+def default_value(ctx, s: Setting):
+    """The default of setting ``s``, read through a module-level constant when the field
+    names one (``cors_origins: list = DEFAULT_ORIGINS``); NOT_LITERAL when unknown."""
+    if s.default is not NOT_LITERAL:
+        return s.default
+    src = ctx.index.get(s.file)
+    if src is None or src.tree is None:
+        return NOT_LITERAL
+    node = next((n for n in of_type(src.tree, (ast.AnnAssign, ast.Assign)) if n.lineno == s.line), None)
+    value = getattr(node, "value", None)
+    if isinstance(value, ast.Name):
+        const = _module_constants(src.tree).get(value.id)
+        return literal(const) if const is not None else NOT_LITERAL
+    return NOT_LITERAL
+
+
+def _unsafe_default(ctx, s: Setting, rx: re.Pattern) -> bool:
+    """The setting's default matches ``rx`` (any element of a list), or cannot be read."""
+    if s.required:
+        return False  # no default: the deployment has to choose
+    value = default_value(ctx, s)
+    if value is NOT_LITERAL:
+        return True
+    values = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
+    return any(isinstance(v, str) and rx.search(v) for v in values)
+
+
+def _rules(pv: ProdValidation, model, rules: list[dict], ctx=None) -> list[RuleStatus]:
     out = []
+    limiter = None
     for r in rules:
         if r["id"] == "default-secrets":
             targets = [s for s in model.secrets() if isinstance(s.default, str) and s.default.strip()]
@@ -410,6 +470,12 @@ def _rules(pv: ProdValidation, model, rules: list[dict]) -> list[RuleStatus]:
         targets = [s for s in model.settings if rx.search(s.name) or rx.search(s.env)]
         if r.get("safe_default") == "empty":
             targets = [s for s in targets if not (s.required or s.default in (None, "", [], (), {}))]
+        if r.get("unsafe_default") and ctx is not None:
+            unsafe = re.compile(r["unsafe_default"], re.IGNORECASE)
+            targets = [s for s in targets if _unsafe_default(ctx, s, unsafe)]
+        if r.get("requires") == "rate_limiter" and targets and ctx is not None:
+            limiter = rate_limiter(ctx) if limiter is None else limiter
+            targets = targets if limiter else []
         where = None
         for v in pv.validators:
             if not v.called:

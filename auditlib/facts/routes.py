@@ -730,10 +730,18 @@ def unreached_handlers(ctx) -> list[Handler]:
     """Handlers declared on a router (or app) that no application found reaches
     (``@router.get`` on a router never included, or included in a way the inventory does
     not follow; ``@app.get`` in a function whose app parameter no call supplies): what the
-    inventory may have missed. Empty when no app was found (every router is then listed)."""
+    inventory may have missed. Empty when no app was found (every router is then listed).
+    Handlers in example, docs or benchmark folders are left out when the inventory leaves
+    their apps out (the project serves something else)."""
+    from ..target.discovery import is_example
+
     routes, b = _build(ctx)
     served = {(r.file, r.line) for r in routes}
-    out, seen = [], set()
+    # the inventory leaves example apps out when the project serves anything else: so does this
+    examples_out = any(not is_example(r.file) for r in routes)
+    seen = {(r["module"].path, r["line"]) for o in b.all_objs() for r in o.routes
+            if examples_out and is_example(r["module"].path)}
+    out = []
     for o in b.all_objs():
         for r in o.routes:
             key = (r["module"].path, r["line"])
