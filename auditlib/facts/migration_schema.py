@@ -316,14 +316,21 @@ def _words(text: str) -> set[str]:
     return {w.lower() for w in re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", text)}
 
 
-def _side(node) -> bool | None:
+_FLAG_WORDS = {"is", "use", "using", "uri", "url", "dsn", "db", "database", "engine", "dialect", "backend", "on"}
+
+
+def _side(node, flag: bool = False) -> bool | None:
     """True / False when ``node`` names PostgreSQL / another dialect (``"sqlite"``,
-    ``DatabaseChoice.POSTGRES``, ``is_sqlite``, ``settings.pg_uri``), else None."""
+    ``DatabaseChoice.POSTGRES``), else None. A ``flag`` (a bare condition) must also read
+    as one about the database in use (``is_sqlite``, ``settings.pg_uri``), not about a
+    feature (``has_pg_trgm``)."""
     v = literal(node)
     text = v if isinstance(v, str) else dotted(node.func if isinstance(node, ast.Call) else node)
     if not text:
         return None
     words = _words(text)
+    if flag and not (words & _FLAG_WORDS or len(words) == 1):
+        return None
     if words & _OTHER_WORDS:
         return False
     return True if words & _PG_WORDS else None
@@ -354,7 +361,7 @@ def on_postgres(test: ast.AST, local: dict[str, bool] | None = None) -> bool | N
     if isinstance(test, ast.Name) and local and test.id in local:
         return local[test.id]
     if isinstance(test, (ast.Name, ast.Attribute, ast.Call)):
-        return _side(test)
+        return _side(test, flag=True)
     return None
 
 
