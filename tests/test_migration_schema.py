@@ -137,3 +137,15 @@ def test_resolver_follows_imports_and_settings(tmp_path):
     targets = [proj.resolve_call(api, stmt.value.func).func.name for stmt in go.body]
     assert targets == ["deliver", "deliver"]
     assert proj.settings_fields["pool"].value == 7 and proj.settings_fields["url"].value is NOT_LITERAL
+
+
+def test_dialect_guards_read_as_postgresql_or_not():
+    import ast
+
+    from auditlib.facts.migration_schema import on_postgres
+
+    cases = {'op.get_bind().dialect.name == "sqlite"': False, 'bind.dialect.name != "sqlite"': True,
+             'conn.dialect.name in ("postgresql",)': True, "settings.engine is Choice.POSTGRES": True,
+             "settings.pg_uri": True, "not settings.pg_uri": False, "is_sqlite": False,
+             "not has_pg_trgm": None, "use_pgvector": None, "context.is_offline_mode()": None, "x == 1": None}
+    assert {c: on_postgres(ast.parse(c).body[0].value) for c in cases} == cases

@@ -98,3 +98,23 @@ def test_perf_001_names_the_query_that_filters_by_org(tmp_path):
     teams = next(f for f in found if f.tables == ["teams"] and f.severity.value == "WARNING")
     assert "`Team.org_id` at app/main.py:11" in teams.message
     assert not [f for f in found if f.tables in (["audit_log"], ["projects"])]
+
+
+def test_perf_001_warns_only_where_org_is_the_access_path(tmp_path):
+    found = _run(FIX / "PERF-001" / "query_shapes", tmp_path, "PERF-001")
+    sev = {f.tables[0]: f.severity.value for f in found}
+    assert sev == {"invoices": "WARNING", "documents": "WARNING", "memberships": "RECOMMENDATION",
+                   "attachments": "RECOMMENDATION", "settings": "RECOMMENDATION", "drafts": "RECOMMENDATION",
+                   "exports": "RECOMMENDATION"}
+    invoices = next(f for f in found if f.tables == ["invoices"])
+    assert "`InvoiceModel.org_id` at app/main.py:12" in invoices.message  # an import alias of the model
+    assert [(loc.file, loc.line) for loc in invoices.locations] == [("alembic/versions/0001_initial.py", 14),
+                                                                    ("app/main.py", 12)]
+    assert "next to indexed id (app/main.py:26)" in next(f for f in found if f.tables == ["memberships"]).message
+    assert "unique key (kind, org_id)" in next(f for f in found if f.tables == ["settings"]).message
+
+
+def test_perf_001_reads_the_postgresql_branch_of_dialect_guards(tmp_path):
+    found = _run(FIX / "PERF-001" / "dialect_guards", tmp_path, "PERF-001")
+    assert [(f.locations[0].file, f.locations[0].line, f.severity.value) for f in found] == [
+        ("alembic/versions/0003_tasks.py", 23, "WARNING")]

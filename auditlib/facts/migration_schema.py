@@ -14,6 +14,13 @@ Understood: ``op.create_table`` (``sa.Column`` with ``primary_key`` / ``nullable
 CONSTRAINT ... UNIQUE`` in ``op.execute("...")`` literals. Anything else is recorded in
 :attr:`Schema.unknown` so callers can say what they could not read.
 
+The schema is PostgreSQL's: an ``if`` that tests the dialect (``bind.dialect.name ==
+"sqlite"``, ``settings.engine is Choice.POSTGRES``, a flag named after a dialect such as
+``is_sqlite`` / ``settings.pg_uri``, see :func:`on_postgres`) replays only the branch that
+runs on PostgreSQL, and a revision that returns early on PostgreSQL (a SQLite-only
+baseline) contributes nothing after that ``return``. Other conditions: the ``if`` body is
+assumed to run.
+
 The database stage (``auditlib/stages``) reads the real catalogue; this is the fallback
 when no database is available.
 """
@@ -301,8 +308,86 @@ OPS = {"create_table", "drop_table", "rename_table", "add_column", "drop_column"
        "create_foreign_key", "drop_constraint", "execute"}
 
 
-def _replay(body: list[ast.stmt], rep: _Replayer, batch: dict[str, str]) -> None:
+_PG_WORDS = {"pg", "postgres", "postgresql", "psycopg", "psycopg2", "asyncpg"}
+_OTHER_WORDS = {"sqlite", "mysql", "mariadb", "mssql", "oracle"}
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", text)}
+
+
+_FLAG_WORDS = {"is", "use", "using", "uri", "url", "dsn", "db", "database", "engine", "dialect", "backend", "on"}
+
+
+def _side(node, flag: bool = False) -> bool | None:
+    """True / False when ``node`` names PostgreSQL / another dialect (``"sqlite"``,
+    ``DatabaseChoice.POSTGRES``), else None. A ``flag`` (a bare condition) must also read
+    as one about the database in use (``is_sqlite``, ``settings.pg_uri``), not about a
+    feature (``has_pg_trgm``)."""
+    v = literal(node)
+    text = v if isinstance(v, str) else dotted(node.func if isinstance(node, ast.Call) else node)
+    if not text:
+        return None
+    words = _words(text)
+    if flag and not (words & _FLAG_WORDS or len(words) == 1):
+        return None
+    if words & _OTHER_WORDS:
+        return False
+    return True if words & _PG_WORDS else None
+
+
+def on_postgres(test: ast.AST, local: dict[str, bool] | None = None) -> bool | None:
+    """Whether a migration's ``if`` condition holds on PostgreSQL: True, False, or None
+    (not a dialect guard). Read from code facts only: ``<bind>.dialect.name == "sqlite"``
+    (``!=``, ``in``), ``settings.engine is Choice.POSTGRES``, a flag named after a dialect
+    (``is_sqlite``, ``settings.pg_uri``), ``not`` of one, a local assigned one of these."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        v = on_postgres(test.operand, local)
+        return None if v is None else not v
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        left, op_, right = test.left, test.ops[0], test.comparators[0]
+        if isinstance(op_, (ast.In, ast.NotIn)) and isinstance(right, (ast.Tuple, ast.List, ast.Set)):
+            sides = [_side(e) for e in right.elts]
+            if None in sides or not sides:
+                return None
+            hit = any(sides)  # the dialect is one of the listed ones: is PostgreSQL among them?
+            return hit if isinstance(op_, ast.In) else not hit
+        if isinstance(op_, (ast.Eq, ast.NotEq, ast.Is, ast.IsNot)):
+            sides = [x for x in (_side(left), _side(right)) if x is not None]
+            if len(sides) != 1:
+                return None  # no operand names a dialect, or both do: not a guard we can read
+            return sides[0] if isinstance(op_, (ast.Eq, ast.Is)) else not sides[0]
+        return None
+    if isinstance(test, ast.Name) and local and test.id in local:
+        return local[test.id]
+    if isinstance(test, (ast.Name, ast.Attribute, ast.Call)):
+        return _side(test, flag=True)
+    return None
+
+
+def _replay(body: list[ast.stmt], rep: _Replayer, batch: dict[str, str],
+            local: dict[str, bool] | None = None) -> bool:
+    """Replay ``body``; False when it returns early on PostgreSQL (the rest of the
+    revision does not run there)."""
+    local = {} if local is None else local
     for stmt in body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            v = on_postgres(stmt.value, local)
+            if v is not None:
+                local[stmt.targets[0].id] = v  # is_sqlite = bind.dialect.name == "sqlite"
+        if isinstance(stmt, ast.Return):
+            return False
+        if isinstance(stmt, ast.If):
+            pg = on_postgres(stmt.test, local)
+            if pg is True:  # runs on PostgreSQL: the body, not the else branch
+                if not _replay(stmt.body, rep, batch, local):
+                    return False
+            elif pg is False:  # another dialect's branch (SQLite-only DDL): the else branch runs
+                if not _replay(stmt.orelse, rep, batch, local):
+                    return False
+            else:
+                _replay(stmt.body, rep, batch, local)  # conditional ops: assume the main path runs
+            continue
         if isinstance(stmt, (ast.With, ast.AsyncWith)):
             inner = dict(batch)
             for item in stmt.items:
@@ -311,10 +396,10 @@ def _replay(body: list[ast.stmt], rep: _Replayer, batch: dict[str, str]) -> None
                     t = _str(c.args[0]) if c.args else _str(_kw(c, "table_name"))
                     if t:
                         inner[item.optional_vars.id] = t
-            _replay(stmt.body, rep, inner)
+            _replay(stmt.body, rep, inner, local)
             continue
-        if isinstance(stmt, (ast.If, ast.For, ast.Try)):
-            _replay(stmt.body, rep, batch)  # conditional ops: assume the main path runs
+        if isinstance(stmt, (ast.For, ast.Try)):
+            _replay(stmt.body, rep, batch, local)  # loops and try blocks: assume the main path runs
             continue
         for node in walk(stmt):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
@@ -326,6 +411,7 @@ def _replay(body: list[ast.stmt], rep: _Replayer, batch: dict[str, str]) -> None
                 rep.op(node, batch[owner])
             elif owner.split(".")[-1] == "op":
                 rep.op(node)
+    return True
 
 
 def read_schema(index, migration_files: list[str]) -> Schema:
