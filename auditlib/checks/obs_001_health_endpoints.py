@@ -206,7 +206,8 @@ def health_endpoints(ctx):
     readiness route (judged as one).
     Not flagged: ``/healthz`` doing no I/O (a liveness probe should not depend on the
     database); readiness and its database check for an app that uses no SQL database
-    (its module, its route handlers' modules and what they import directly); the
+    (the project imports none; with several apps, neither the app's module, its route
+    handlers' modules nor what they import directly do); the
     migration comparison in a project without Alembic migrations; the heartbeat when the
     app records none: a name is not a heartbeat (a ``heartbeat`` task pinging a
     telemetry service, an agent's ``request_heartbeat`` flag); a heartbeat is a clock
@@ -218,9 +219,10 @@ def health_endpoints(ctx):
     files = {src.path for src in ctx.layout.app_sources(ctx.index)}
     every = [*source_routes(ctx), *(m for m in mounted_apps(ctx) if m.file in files)]
     has_alembic = bool(ctx.layout.alembic_dir or ctx.layout.migration_files)
-    for app, anchor_file, anchor_line in _served_apps(ctx, every):
+    served = _served_apps(ctx, every)
+    for app, anchor_file, anchor_line in served:
         routes = [r for r in every if app is None or r.app == app]
-        if app is None:
+        if len(served) == 1:  # the project's one app: its database is the project's
             uses_db = ", ".join(ctx.layout.sql_libraries)
         else:
             uses_db = _uses_database(ctx, {anchor_file} | {r.file for r in routes if r.node is not None})
