@@ -170,9 +170,9 @@ def useful_metrics(ctx):
         file, line = app_anchor(ctx)
         if tracker:
             yield chk.finding(ctx, Severity.RECOMMENDATION, "No application metrics",
-                              f"No Prometheus or OpenTelemetry metric and no request-metrics exporter was found. "
-                              f"Unhandled errors go to {tracker} when it is configured, but request rates, latency and job "
-                              "health are not measured: slow degradation and dead background work show up only "
+                              "No Prometheus or OpenTelemetry metric and no request-metrics exporter was found. "
+                              f"Unhandled errors go to {tracker} when it is configured, but request rates, latency "
+                              "and job health are not measured: slow degradation and dead background work show up only "
                               "in user reports.",
                               "Add prometheus-fastapi-instrumentator (requests by route/method/status) plus "
                               "counters for email sends, webhook events and a jobs heartbeat gauge; expose /metrics "
@@ -205,11 +205,12 @@ def useful_metrics(ctx):
     for signal, what, severity, applies in WANTED:
         if signal in have or not applies(ctx):
             continue
+        gap = f"The app defines metrics ({len(found)} found) but none provides a {what}"
         if signal == "errors" and tracker:
             severity = Severity.RECOMMENDATION
-        yield chk.finding(ctx, severity, f"No {what}",
-                          f"The app defines metrics ({len(found)} found) but none provides a {what}: that failure "
-                          "mode goes unnoticed until users report it." if not (signal == "errors" and tracker) else
-                          f"The app defines metrics ({len(found)} found) but none provides a {what}; unhandled "
-                          f"errors go to {tracker} when it is configured, but their rate is not measured nor alerted on.",
+            message = (f"{gap}; unhandled errors go to {tracker} when it is configured, but their rate is not "
+                       "measured nor alerted on.")
+        else:
+            message = f"{gap}: that failure mode goes unnoticed until users report it."
+        yield chk.finding(ctx, severity, f"No {what}", message,
                           f"Add a {what} (bounded labels only) and alert on it.", file, line, key=f"missing:{signal}")
