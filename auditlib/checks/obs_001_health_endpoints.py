@@ -54,7 +54,7 @@ def _evidence(ctx, handler_src, handler):
 # a recorded heartbeat: a clock value stored under a heartbeat name, or a store call
 CLOCK = re.compile(r"(^|\.)(now|utcnow|time|time_ns|monotonic|timestamp|current_timestamp|perf_counter)$")
 STORE_CALLS = {"set", "setex", "psetex", "hset", "mset", "zadd", "set_to_current_time", "touch", "put", "upsert"}
-SQL_WRITE = re.compile(r"\b(update|insert\s+into)\b.*heartbeat", re.I | re.S)
+SQL_WRITE = re.compile(r"\bupdate\s+[\w.\"]+\s+set\b.*heartbeat|\binsert\s+into\s+[\w.\"]+.*heartbeat", re.I | re.S)
 
 
 def _clocked(expr: ast.AST | None) -> bool:
