@@ -62,6 +62,10 @@ def test_func003_one_finding_per_value_and_per_list(tmp_path):
     assert [loc.line for loc in origins.locations] == [34, 35] and "hard-coded" in origins.message
     redirect = got[("app/main.py", 40)]
     assert [loc.line for loc in redirect.locations] == [40, 44]
+    # allow-list entries admit the user's own machine: RECOMMENDATIONs, not WARNINGs
+    assert (origins.severity.value, redirect.severity.value) == ("RECOMMENDATION", "RECOMMENDATION")
+    assert "`ALLOWED_ORIGINS`, an allow-list" in origins.message
+    assert got[("app/main.py", 48)].severity.value == "WARNING"  # a link built on localhost
     assert "default of `PUBLIC_URL`" in got[("app/main.py", 13)].message
 
 

@@ -53,6 +53,16 @@ def test_no_test_suite_is_a_warning_on_the_root(tmp_path):
         "WARNING", "No test suite found", ".", None)
 
 
+def test_no_tests_in_a_source_distribution_is_not_verified(tmp_path):
+    """A release archive (PKG-INFO at the root, a file the code index does not hold)
+    usually leaves the tests out: their absence is 'not verified', not 'no test suite'."""
+    root = _target(tmp_path / "t", {"app/main.py": APP, "PKG-INFO": "Metadata-Version: 2.1\nName: app\n"})
+    (f,) = run_checks(AuditContext.open(root, tmp_path / "o"), ids=["TEST-003"])
+    assert (f.severity.value, f.title, f.locations[0].file) == (
+        "WARNING", "Not verified: no tests in this source distribution", ".")
+    assert "source distribution (PKG-INFO)" in f.message
+
+
 def test_tests_without_any_database_point_at_the_test_dir(tmp_path):
     root = _target(tmp_path / "t", {"app/main.py": APP, "tests/test_x.py": "def test_x():\n    assert 1\n"})
     (f,) = run_checks(AuditContext.open(root, tmp_path / "o"), ids=["TEST-003"])

@@ -11,7 +11,11 @@ from ..code.pyast import dotted, of_type
 from ..facts.routes import source_routes
 from . import check
 
-PERSONAL = re.compile(r"(^|_)(e_?mail|phone|mobile|address|street|postcode|date_of_birth)(_|$)", re.I)
+# the field *is* the personal datum (``email``, ``account_email``, ``phone_number``,
+# ``address_line1``), not something about it (``email_provider``, ``email_verified``,
+# ``address_id``)
+PERSONAL = re.compile(r"(^|_)(e_?mails?|phones?|mobile|address(es)?|street|post_?code|zip_?code|date_of_birth|"
+                      r"birth_?date)(_(address|number|no|lower|normali[sz]ed|canonical|line_?\d*|\d+))?$", re.I)
 NOT_PERSONAL = re.compile(r"^(ip|remote|email_from|from_email|sender)", re.I)
 EXPORT = re.compile(r"dsar|gdpr|subject_?access|right_?to|personal_?data|"
                     r"(export|download|dump)\w*(user|customer|client|person|account|my|me|subject|contact|data)|"
@@ -39,6 +43,24 @@ def _personal_models(ctx):
             fields = [n for n in names if PERSONAL.search(n) and not NOT_PERSONAL.search(n)]
             if fields:
                 yield src.path, cls.lineno, cls.name, fields
+
+
+def _person_read(ctx, models):
+    """A GET route returning one record of a personal-data model (``GET /users/{id}``
+    for ``User``: the resource segment names the model), or None."""
+    names = {_norm(cls) for _p, _l, cls, _f in models}
+    for r in source_routes(ctx):
+        if "GET" in r.methods and "{" in r.path:
+            static = [p for p in r.path.split("{", 1)[0].split("/") if p]
+            if static and _norm(static[-1]) in names:
+                return r
+    return None
+
+
+def _norm(name: str) -> str:
+    """``users`` / ``oauth-accounts`` / ``OAuthAccount`` -> ``user`` / ``oauthaccount``."""
+    low = re.sub(r"[-_]", "", name.lower())
+    return low[:-3] + "y" if low.endswith("ies") else low[:-1] if low.endswith("s") else low
 
 
 def _named(ctx, rx: re.Pattern, person_delete: bool = False) -> str | None:
@@ -70,7 +92,12 @@ def privacy(ctx):
     within a month; without tooling they are ad-hoc SQL against production. Missing
     export or erasure: WARNING at the first personal-data model. E-mails without a
     privacy link: RECOMMENDATION at the first composer. Tracking without consent
-    (ePrivacy): WARNING at the script.
+    (ePrivacy): WARNING at the script. A missing export is a RECOMMENDATION when a
+    ``GET`` route returns one record of a personal-data model (``/users/{id}`` for
+    ``User``): requests can be answered from it, a complete export is the good practice.
+    Personal fields are those that *are* the datum (``email``, ``account_email``,
+    ``phone_number``, ``address_line1``, ``date_of_birth``), not those about it
+    (``email_provider``, ``email_verified``, ``address_id``).
     Not flagged: apps without personal data; strictly necessary cookies (sessions, CSRF)
     need no consent, so a web UI without trackers is not asked for a banner; tracker
     names inside bundled vendor code (minified lines of 2,000+ characters) or inside
@@ -82,9 +109,14 @@ def privacy(ctx):
         file, line, cls, fields = models[0]
         holders = ", ".join(f"{c} ({', '.join(f)})" for _p, _l, c, f in models[:4])
         if not _named(ctx, re.compile(ctx.config.get("gdpr_export_names", EXPORT.pattern), re.I)):
-            yield chk.finding(ctx, Severity.WARNING, "No personal-data export (GDPR access / portability)",
-                              f"Personal data is stored in {holders} but no export route or function was found: "
-                              "subject access requests (one month deadline) need hand-written SQL on production.",
+            read = _person_read(ctx, models)
+            yield chk.finding(ctx, Severity.RECOMMENDATION if read else Severity.WARNING,
+                              "No personal-data export (GDPR access / portability)",
+                              f"Personal data is stored in {holders} but no export route or function was found: " + (
+                                  f"`GET {read.path}` ({read.file}:{read.line}) returns one person's record, but "
+                                  "an access or portability request (one month deadline) also needs their rows in "
+                                  "the other tables, gathered by hand." if read else
+                                  "subject access requests (one month deadline) need hand-written SQL on production."),
                               "Add an admin-only export of everything held about one person (JSON), covering "
                               "every table that references them.", file, line, key="export")
         if not _named(ctx, re.compile(ctx.config.get("gdpr_erase_names", ERASE.pattern), re.I), person_delete=True):

@@ -24,6 +24,12 @@ I18N = {"_", "t", "gettext", "ngettext", "pgettext", "lazy_gettext", "gettext_la
 # callees whose first argument / url / base_url is the address the code itself talks to
 CLIENT_ARGS = {"url", "base_url", "endpoint", "endpoint_url"}
 CONTAINERS = (ast.List, ast.Tuple, ast.Set)
+# a list of addresses that are admitted, not used: CORS origins, OAuth redirect URIs, trusted hosts
+ALLOW_LIST = re.compile(r"origin|cors|redirect_?ur[il]s|callback_?ur[il]s|allow|trusted|whitelist", re.I)
+# a setting that builds what users see or are sent to (links, senders, redirects), not a service address
+LINK_SETTING = re.compile(r"public|front_?end|site|web|(^|_)ui(_|$)|dashboard|portal|external|callback|redirect|"
+                          r"return|link|absolute|origin|cors|domain|e?mail|sender|"
+                          r"(^|_)(app|base|root|server|host)_?ur[il]$|^ur[il]$", re.I)
 
 
 def _word_is_markup(value: str, m: re.Match) -> bool:
@@ -71,6 +77,27 @@ def _loopback(node: ast.Constant, value: str, m: re.Match, up: dict) -> bool:
     return False
 
 
+def _container_name(container: ast.AST, up: dict) -> str:
+    """The name a list literal is given: the keyword or variable it is assigned to, the
+    dict key it is the value of, or the function that returns it."""
+    parent = up.get(id(container))
+    if isinstance(parent, ast.keyword):
+        return parent.arg or ""
+    if isinstance(parent, (ast.Assign, ast.AnnAssign)):
+        targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
+        return " ".join(dotted(t) for t in targets)
+    if isinstance(parent, ast.Dict):
+        for k, v in zip(parent.keys, parent.values):
+            if v is container and isinstance(k, ast.Constant):
+                return str(k.value)
+    if isinstance(parent, ast.Return):
+        cur = parent
+        while cur is not None and not isinstance(cur, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            cur = up.get(id(cur))
+        return cur.name if cur is not None else ""
+    return ""
+
+
 def _default_of(node: ast.AST, up: dict, src, settings: dict) -> str | None:
     """The setting whose default the literal is (a field of a settings class, an
     ``os.getenv`` / ``environ.get`` read; the settings model knows them by file and line)."""
@@ -98,7 +125,14 @@ def placeholders(ctx):
     at several places, or the local URLs of one list (an allow-list of origins), is one
     finding with every location. The message says whether the literal is a setting's
     default (production uses it unless the environment sets it) or hard-coded (every
-    environment uses it).
+    environment uses it). Local URLs judged by use: entries of an allow-list (a list
+    named for CORS origins, OAuth redirect or callback URIs, allowed or trusted
+    entries: ``allow_origins=[...]``, ``redirect_uris=[...]``, a function
+    ``default_redirect_uris()`` returning it) are a RECOMMENDATION (they admit the user's
+    own machine, not a remote host); the default of a setting that addresses a service
+    (``elasticsearch = "http://localhost:9200"``, ``redis_url``: a name about no link,
+    sender, redirect or public URL) is INFO (a missing override fails at connection,
+    loudly).
     Not flagged: docstrings, comments, tests, migrations, other absolute URLs (public API
     endpoints are legitimately hard-coded); text for people: dict keys, ``description=`` /
     ``help=`` / ``examples=`` / ``placeholder=`` arguments and ``{"placeholder": ...}``
@@ -135,26 +169,49 @@ def placeholders(ctx):
                 parent = up.get(id(node))
                 container = parent if isinstance(parent, CONTAINERS) else None
                 setting = _default_of(node, up, src, settings)
+                kind = "value"
+                if label == "local URL":
+                    listed = _container_name(container, up) if container is not None else ""
+                    if ALLOW_LIST.search(listed):
+                        kind = "allowed"
+                    elif setting and not LINK_SETTING.search(setting):
+                        kind = "service"
                 existing = by_container.get(id(container)) if container is not None else None
-                existing = existing or by_value.get((value, setting))
+                existing = existing or by_value.get((value, setting, kind))
                 if existing is not None:
                     existing.locations.append(Location(src.path, line, line, src.line(line)[:300]))
                     if container is not None:
                         by_container.setdefault(id(container), existing)
                     break
-                if setting:
-                    how = (f"is the default of `{setting}`: production uses it unless the environment "
-                           "sets it")
+                lit = m.group(0)
+                if kind == "allowed":
+                    severity = Severity.RECOMMENDATION
+                    message = (f"The literal `{lit}` is hard-coded in `{listed}`, an allow-list, so every "
+                               "environment, production included, admits an address on the user's own machine "
+                               "(a local development server, any local app), not a remote host; development "
+                               "entries do not belong in what production allows.")
+                    fix = ("Read the list from settings (development values in the development environment "
+                           "only), or drop the local entries in production.")
+                elif kind == "service":
+                    severity = Severity.INFO
+                    message = (f"The literal `{lit}` is the default of `{setting}`, the address of a service the "
+                               "app connects to: unless the environment sets it, production connects to its own "
+                               "host, which works when the service runs there and otherwise fails at the first "
+                               "connection (loudly, not a wrong link or sender).")
+                    fix = "Make the setting required in production, or document the default."
                 else:
-                    how = "is hard-coded in application code: every environment, production included, uses it"
-                f = chk.finding(
-                    ctx, Severity.WARNING, f"Hard-coded {label} `{m.group(0)}`",
-                    f"The literal `{m.group(0)}` (a {label}) {how} (wrong sender addresses, links to "
-                    "a developer machine, for instance).",
-                    "Read the value from settings with no placeholder default, and make production "
-                    "config validation reject placeholder values.",
-                    src.path, line)
-                by_value[(value, setting)] = f
+                    severity = Severity.WARNING
+                    if setting:
+                        how = (f"is the default of `{setting}`: production uses it unless the environment "
+                               "sets it")
+                    else:
+                        how = "is hard-coded in application code: every environment, production included, uses it"
+                    message = (f"The literal `{lit}` (a {label}) {how} (wrong sender addresses, links to "
+                               "a developer machine, for instance).")
+                    fix = ("Read the value from settings with no placeholder default, and make production "
+                           "config validation reject placeholder values.")
+                f = chk.finding(ctx, severity, f"Hard-coded {label} `{lit}`", message, fix, src.path, line)
+                by_value[(value, setting, kind)] = f
                 if container is not None:
                     by_container[id(container)] = f
                 out.append(f)

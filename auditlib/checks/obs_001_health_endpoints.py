@@ -7,7 +7,8 @@ import re
 from ..findings import Severity
 from ..code.pyast import dotted, of_type, walk
 from ..code.pyresolve import Project, callees_upto
-from ..facts.routes import app_anchor, routes_at, source_routes
+from ..facts.routes import app_anchor, builder, mounted_apps, source_routes
+from ..target.discovery import SQL_LIBRARIES
 from . import check
 
 HEALTH_PATHS = ["/healthz", "/health", "/livez", "/healthcheck"]
@@ -20,10 +21,11 @@ HEARTBEAT = re.compile(r"heartbeat", re.I)
 PROBE_SEGMENT = re.compile(r"^(health|healthz|healthcheck|health-check|livez|liveness|live|alive|ping|status|up)$", re.I)
 
 
-def _probes(ctx) -> list:
+def _probes(routes) -> list:
     """GET routes whose last path segment names a probe (``/api/v1/status``, ``/v1/health/``)."""
-    return [r for r in source_routes(ctx) if "GET" in r.methods
-            and PROBE_SEGMENT.match(r.path.rstrip("/").rsplit("/", 1)[-1] or "")]
+    found = [r for r in routes if "GET" in r.methods
+             and PROBE_SEGMENT.match(r.path.rstrip("/").rsplit("/", 1)[-1] or "")]
+    return sorted(found, key=lambda r: not r.include_in_schema)  # the documented path first
 
 
 def _evidence(ctx, handler_src, handler):
@@ -49,68 +51,215 @@ def _evidence(ctx, handler_src, handler):
     return found, (catches and not fails)
 
 
-def _heartbeat_elsewhere(ctx, skip: set[int]) -> str | None:
-    """A jobs heartbeat written or configured anywhere in the app (outside readiness)."""
+# a recorded heartbeat: a clock value stored under a heartbeat name, or a store call
+CLOCK = re.compile(r"(^|\.)(now|utcnow|time|time_ns|monotonic|timestamp|current_timestamp|perf_counter)$")
+STORE_CALLS = {"set", "setex", "psetex", "hset", "mset", "zadd", "set_to_current_time", "touch", "put", "upsert"}
+SQL_WRITE = re.compile(r"\bupdate\s+[\w.\"]+\s+set\b.*heartbeat|\binsert\s+into\s+[\w.\"]+.*heartbeat", re.I | re.S)
+
+
+def _clocked(expr: ast.AST | None) -> bool:
+    """``expr`` reads a clock (``time.time()``, ``datetime.now(...)``, ``func.now()``)."""
+    return expr is not None and any(isinstance(n, ast.Call) and CLOCK.search(dotted(n.func))
+                                    for n in of_type(expr, ast.Call))
+
+
+def _records(n: ast.AST) -> bool:
+    """Node ``n`` records a heartbeat: a clock value stored under a heartbeat name
+    (``STATE["heartbeat"] = time.time()``, ``worker.last_heartbeat = now()``,
+    ``.values(heartbeat_at=func.now())``), a store call on a heartbeat key or metric
+    (``redis.set("jobs:heartbeat", ...)``, ``HEARTBEAT.set_to_current_time()``) or an SQL
+    ``UPDATE`` / ``INSERT`` of a heartbeat column."""
     search = HEARTBEAT.search
+    t = type(n)
+    if t in (ast.Assign, ast.AugAssign, ast.AnnAssign):
+        targets = n.targets if t is ast.Assign else [n.target]
+        return _clocked(n.value) and any(search(ast.unparse(x)) for x in targets)
+    if t is ast.keyword:
+        return bool(n.arg) and bool(search(n.arg)) and _clocked(n.value)
+    if t is ast.Dict:
+        return any(isinstance(k, ast.Constant) and isinstance(k.value, str) and search(k.value) and _clocked(v)
+                   for k, v in zip(n.keys, n.values))
+    if t is ast.Call:
+        if not (isinstance(n.func, ast.Attribute) and n.func.attr in STORE_CALLS):
+            return False
+        key = n.args[0] if n.args else None
+        return bool(search(dotted(n.func.value))) or (key is not None and bool(search(ast.unparse(key))) and
+                                                      isinstance(key, (ast.Constant, ast.JoinedStr)))
+    if t is ast.Constant:
+        return isinstance(n.value, str) and bool(SQL_WRITE.search(n.value))
+    return False
+
+
+def heartbeat_records(ctx) -> list[tuple[str, ast.AST]]:
+    """(file, node) of every place the application records a jobs heartbeat (cached).
+    A name alone is no heartbeat: a task named ``heartbeat`` that pings a telemetry
+    service, or an LLM agent's ``request_heartbeat`` flag, stores no liveness time."""
+    key = "_obs_heartbeat_records"
+    if key in ctx.__dict__:
+        return ctx.__dict__[key]
+    out = []
+    kinds = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.keyword, ast.Dict, ast.Call, ast.Constant)
     for src in ctx.layout.app_sources(ctx.index):
-        for n in of_type(src.tree, (ast.Name, ast.Attribute, ast.Constant)) if src.tree else ():
-            if type(n) is ast.Constant:
-                if not (isinstance(n.value, str) and search(n.value)):
-                    continue
-            elif not search(dotted(n)):
-                continue
-            if id(n) not in skip:
-                return f"{src.path}:{n.lineno}"
+        text = src.text or ""
+        if src.tree is None or (text.isascii() and "heartbeat" not in text.lower()):
+            continue
+        out += [(src.path, n) for n in of_type(src.tree, kinds) if _records(n)]
+    ctx.__dict__[key] = out
+    return out
+
+
+def _heartbeat_elsewhere(ctx, skip: set[int]) -> str | None:
+    """Where a jobs heartbeat is recorded in the app (outside readiness), ``file:line``."""
+    for path, n in heartbeat_records(ctx):
+        if id(n) not in skip:
+            return f"{path}:{n.lineno}"
     return None
+
+
+def _module_file(proj: Project, qualified: str):
+    parts = qualified.split(".")
+    for i in range(len(parts), 0, -1):
+        f = proj.by_module.get(".".join(parts[:i]))
+        if f is not None:
+            return f
+    return None
+
+
+def _uses_database(ctx, files: set[str]) -> str | None:
+    """``file: library`` when one of ``files`` (an app's module and the modules of its
+    route handlers) or a project module they import imports an SQL database library:
+    the app has a database a readiness probe should check. Two levels only: a shared
+    model package reached through many imports does not make a proxy app a database app."""
+    proj = Project.of(ctx)
+    frontier, seen = sorted(files), set(files)
+    for _level in range(2):
+        nxt = []
+        for path in frontier:
+            for name in proj.imports.get(path, {}).values():
+                if name.split(".")[0] in SQL_LIBRARIES and name.split(".")[0] != "sqlite3":
+                    return f"{path}: {name.split('.')[0]}"
+                f = _module_file(proj, name)
+                if f is not None and f.path not in seen:
+                    seen.add(f.path)
+                    nxt.append(f.path)
+        frontier = nxt
+    return None
+
+
+def _served_apps(ctx, routes) -> list[tuple[str | None, str, int | None]]:
+    """(app qualname, file, line) of each FastAPI app that serves routes (a mounted
+    sub-app's routes are served by the app it is mounted on), in discovery order, placed
+    at the first app constructor of its mount tree (``app = FastAPI(...)`` rather than a
+    wrapper that mounts it under a base path); one ``(None, anchor)`` entry judging the
+    whole project when no app serves any."""
+    served = {r.app for r in routes if r.app}
+    order = {p: i for i, p in enumerate(ctx.layout.app_files)}
+    objs = builder(ctx).objs.values()
+
+    def place(o):
+        return order.get(o.module.path, len(order)), o.line, o.module.path
+
+    out = []
+    for root in objs:
+        if root.kind != "app" or root.qualname not in served or not ctx.layout.is_app(root.module.path):
+            continue
+        tree, todo = [root], [root]
+        while todo:  # the apps mounted into this one, at any depth
+            for child, *_rest in todo.pop().mounts:
+                if child.kind == "app" and child not in tree and ctx.layout.is_app(child.module.path):
+                    tree.append(child)
+                    todo.append(child)
+        first = min(tree, key=place)
+        out.append((place(first), root.qualname))
+    return [(q, path, line) for (_i, line, path), q in sorted(out)] or [(None, *app_anchor(ctx))]
+
+
+def _at(routes, paths) -> list:
+    wanted = {p.rstrip("/") or "/" for p in paths}
+    return [r for r in routes if (r.path.rstrip("/") or "/") in wanted]
 
 
 @check("OBS-001", "observability", "Health and readiness endpoints")
 def health_endpoints(ctx):
-    """Liveness (``/healthz``) and readiness (``/readyz``) routes exist, found from route
-    decorators, ``add_api_route`` and mounts (router prefixes included); then the
-    readiness handler *and the functions it calls* (imports resolved) are read for what
-    they verify: a database query (``execute`` / ``scalar`` ...), the migration version
-    against the Alembic head (``alembic_version`` or Alembic's ``ScriptDirectory`` /
-    ``MigrationContext``), and the jobs heartbeat when the app has one.
+    """Liveness (``/healthz``) and readiness (``/readyz``) routes exist, for each FastAPI
+    app that serves routes (a proxy and an API server in one project are judged apart),
+    found from route decorators, ``add_api_route`` and mounts (router prefixes included);
+    then the readiness handler *and the functions it calls* (imports resolved) are read
+    for what they verify: a database query (``execute`` / ``scalar`` ...), the migration
+    version against the Alembic head (``alembic_version`` or Alembic's
+    ``ScriptDirectory`` / ``MigrationContext``), and the jobs heartbeat when the app
+    records one.
 
-    Why: orchestrators route traffic by readiness; a ``/readyz`` that answers 200 while the
-    database is down, or while the schema lags behind the code after a deploy, sends
-    users to a broken instance. Every gap is a WARNING: no liveness or readiness route
-    (at the ``FastAPI()`` call), readiness without a DB query, without the migration
-    comparison, without the heartbeat although the app records one, and a readiness
-    handler that catches errors yet never answers non-200. What it checks is INFO.
+    Why: orchestrators restart hung processes by liveness and route traffic by
+    readiness. Severity: no liveness route at all is a WARNING (at the ``FastAPI()``
+    call: nothing tells a hung process from a live one); a readiness handler that
+    catches the failure of its checks yet never answers non-200, and one that ignores
+    a jobs heartbeat the app records, are WARNINGs (the probe exists and misleads). No
+    readiness route, or readiness without a database query or without the migration
+    comparison, is a RECOMMENDATION: the database is shared by every instance, so taking
+    one out of rotation rarely helps; the check matters for start-up and rolling
+    deploys. What readiness checks is INFO.
     Accepted path aliases: ``health_paths`` / ``ready_paths`` in config; without them,
     a GET route whose last segment names a probe (``/api/v1/status``, ``/ping``,
-    ``/v1/health/``) is the liveness route, and a health route whose handler
-    queries the database is read as the readiness route (judged as one).
+    ``/v1/health/``), else a ``GET /`` route, else the readiness route, is the liveness
+    route, and a health route whose handler queries the database is read as the
+    readiness route (judged as one).
     Not flagged: ``/healthz`` doing no I/O (a liveness probe should not depend on the
-    database); no heartbeat check when the app has no jobs heartbeat at all (REL-006).
+    database); readiness and its database check for an app that uses no SQL database
+    (the project imports none; with several apps, neither the app's module, its route
+    handlers' modules nor what they import directly do); the
+    migration comparison in a project without Alembic migrations; the heartbeat when the
+    app records none: a name is not a heartbeat (a ``heartbeat`` task pinging a
+    telemetry service, an agent's ``request_heartbeat`` flag); a heartbeat is a clock
+    value stored under a heartbeat name, a store call on a heartbeat key or gauge, or an
+    SQL write of a heartbeat column (REL-006 judges the runner loops).
     The live probe of these endpoints is the live stage's part.
     """
     chk = health_endpoints.check
-    anchor_file, anchor_line = app_anchor(ctx)
-    health = routes_at(ctx, ctx.config.get("health_paths", HEALTH_PATHS))
-    ready = routes_at(ctx, ctx.config.get("ready_paths", READY_PATHS))
-    if "health_paths" not in ctx.config and not health:
-        health = _probes(ctx)  # a probe under another name still lets the orchestrator restart a hung process
-    if "ready_paths" not in ctx.config and not ready:
-        # a health route that queries the database is the readiness probe under another name
-        ready = [r for r in health if r.node is not None and ctx.index.get(r.file) is not None
-                 and "database query" in _evidence(ctx, ctx.index.get(r.file), r.node)[0]]
-    if not health:
-        yield chk.finding(ctx, Severity.WARNING, "No liveness endpoint (/healthz)",
-                          "No `/healthz` (or `/health`, `/livez`) route was found: the orchestrator cannot "
-                          "tell a hung process from a live one and will not restart it.",
-                          "Add `@app.get(\"/healthz\")` returning 200 without touching dependencies, and "
-                          "point the container/Kubernetes liveness probe at it.",
-                          anchor_file, anchor_line, key="no-healthz")
-    if not ready:
-        yield chk.finding(ctx, Severity.WARNING, "No readiness endpoint (/readyz)",
-                          "No `/readyz` route was found: traffic reaches instances whose database is "
-                          "unreachable or whose schema is older than the code.",
-                          "Add `/readyz` that runs `SELECT 1`, compares `alembic_version` with the Alembic "
-                          "head (ScriptDirectory.get_current_head()) and checks the jobs heartbeat, "
-                          "answering 503 when any fails.", anchor_file, anchor_line, key="no-readyz")
+    files = {src.path for src in ctx.layout.app_sources(ctx.index)}
+    every = [*source_routes(ctx), *(m for m in mounted_apps(ctx) if m.file in files)]
+    has_alembic = bool(ctx.layout.alembic_dir or ctx.layout.migration_files)
+    served = _served_apps(ctx, every)
+    for app, anchor_file, anchor_line in served:
+        routes = [r for r in every if app is None or r.app == app]
+        if len(served) == 1:  # the project's one app: its database is the project's
+            uses_db = ", ".join(ctx.layout.sql_libraries)
+        else:
+            uses_db = _uses_database(ctx, {anchor_file} | {r.file for r in routes if r.node is not None})
+        health = _at(routes, ctx.config.get("health_paths", HEALTH_PATHS))
+        ready = _at(routes, ctx.config.get("ready_paths", READY_PATHS))
+        if "health_paths" not in ctx.config and not health:
+            # a probe under another name still lets the orchestrator restart a hung process
+            health = _probes(routes) or [r for r in _at(routes, ["/"]) if "GET" in r.methods and r.node is not None]
+        # a readiness route answers whenever the process is alive: it serves liveness too
+        health = health or ready
+        if "ready_paths" not in ctx.config and not ready:
+            # a health route that queries the database is the readiness probe under another name
+            ready = [r for r in health if r.node is not None and ctx.index.get(r.file) is not None
+                     and "database query" in _evidence(ctx, ctx.index.get(r.file), r.node)[0]]
+        if not health:
+            yield chk.finding(ctx, Severity.WARNING, "No liveness endpoint (/healthz)",
+                              "No `/healthz` (or `/health`, `/livez`, `/status`, `/ping`, `GET /`) route was found "
+                              "on this app: the orchestrator cannot tell a hung process from a live one and will "
+                              "not restart it.",
+                              "Add `@app.get(\"/healthz\")` returning 200 without touching dependencies, and "
+                              "point the container/Kubernetes liveness probe at it.",
+                              anchor_file, anchor_line, key="no-healthz")
+        if not ready and uses_db:
+            probe = health[0] if health else None
+            yield chk.finding(
+                ctx, Severity.RECOMMENDATION, "No readiness endpoint (/readyz)",
+                (f"The app's only probe, `GET {probe.path}` ({probe.file}:{probe.line}), runs no database query, "
+                 "and no `/readyz` route exists" if probe else "No `/readyz` route and no probe that queries the "
+                 "database exist") + ": at start-up and during rolling deploys, an instance whose database is "
+                "unreachable or whose schema is older than the code still receives traffic.",
+                "Add `/readyz` that runs `SELECT 1`, compares `alembic_version` with the Alembic head "
+                "(ScriptDirectory.get_current_head()), answering 503 when either fails; point the readiness "
+                "probe at it.", anchor_file, anchor_line, key="no-readyz")
+        yield from _judge_ready(ctx, chk, ready, uses_db, has_alembic)
+
+
+def _judge_ready(ctx, chk, ready, uses_db, has_alembic):
     for route in ready:
         handler, src = route.node, ctx.index.get(route.file)
         if handler is None or src is None:
@@ -121,15 +270,15 @@ def health_endpoints(ctx):
                           "Readiness evidence: " + ("; ".join(f"{k} at {v}" for k, v in found.items())
                                                     or "no I/O found in the handler or its callees") + ".",
                           "", route.file, route.line, key="summary", routes=route_ref)
-        if "database query" not in found:
-            yield chk.finding(ctx, Severity.WARNING, f"{route.path} does not check the database",
+        if "database query" not in found and uses_db:
+            yield chk.finding(ctx, Severity.RECOMMENDATION, f"{route.path} does not check the database",
                               f"`{handler.name}` and the functions it calls run no query, so readiness "
                               "stays green while PostgreSQL is unreachable.",
                               "Execute `SELECT 1` through the app's engine/session in the readiness handler "
                               "and answer 503 on failure.", route.file, route.line, key="no-db", routes=route_ref)
-        if "migration version" not in found:
-            yield chk.finding(ctx, Severity.WARNING, f"{route.path} does not compare the migration version with "
-                              "the Alembic head",
+        if "migration version" not in found and uses_db and has_alembic:
+            yield chk.finding(ctx, Severity.RECOMMENDATION, f"{route.path} does not compare the migration version "
+                              "with the Alembic head",
                               f"`{handler.name}` never reads `alembic_version` nor the Alembic head: after a "
                               "deploy whose migration failed or has not run, instances report ready and serve "
                               "code against an old schema.",

@@ -7,9 +7,11 @@ import re
 from ..facts.external_calls import external_calls
 from ..findings import Severity
 from ..facts.migration_schema import schema_for
-from ..code.pyast import dotted, of_type
+from ..code.pyast import dotted, of_type, walk
 from ..code.pyresolve import Project, callees, functions
+from ..target.discovery import is_example
 from . import check
+from .obs_001_health_endpoints import _records, heartbeat_records
 from .rel_007_email_dedup import DEFAULT_COLUMNS, DEFAULT_TABLE, dedup_index, email_tables
 
 READY_PATHS = re.compile(r"^/(readyz|ready|health/ready|readiness)$")
@@ -118,9 +120,12 @@ def jobs_runner(ctx):
     """Hand-written job runner loops (a ``while`` loop that sleeps between rounds, in
     application or script code) and, following the functions they call two levels deep:
 
-    - a heartbeat recorded each round (anything named heartbeat) — WARNING if missing;
-      if recorded, a ``/readyz`` (or ``/ready``) handler that checks it — WARNING if not
-      (a dead runner keeps reporting ready);
+    - a heartbeat recorded each round (a clock value stored under a heartbeat name, a
+      store call on a heartbeat key or gauge, an SQL write of a heartbeat column: OBS-001's
+      reading; a flag or a task merely named heartbeat is none) — WARNING if missing; if
+      recorded and there is no ``/readyz`` (or ``/ready``) handler, WARNING (a dead runner
+      goes unnoticed); a readiness handler that ignores the heartbeat is OBS-001's
+      finding, at the route (one finding for the defect);
     - graceful shutdown: a SIGTERM handler (``signal.signal`` / ``add_signal_handler``)
       or the runner task cancelled in the app's lifespan — WARNING if neither (a deploy
       kills jobs mid-send);
@@ -138,13 +143,17 @@ def jobs_runner(ctx):
     stop.is_set()`` stays a runner), a connection's message loop (``websocket.recv()`` /
     ``receive_text()``), command-line waits ended with Ctrl-C (the loop is in
     a ``try`` that catches ``KeyboardInterrupt``), Celery/arq/RQ workers (the library
-    handles heartbeat and SIGTERM). The missing graceful shutdown is one finding for the
+    handles heartbeat and SIGTERM), loops in example, demo, docs or benchmark folders
+    (they show how to use the project; they are not what it runs, unless the project
+    has nothing else). The missing graceful shutdown is one finding for the
     process (no SIGTERM handler anywhere), with every runner loop as a location.
     """
     chk = jobs_runner.check
     proj = Project.of(ctx)
     lay = ctx.layout
     sources = [f for f in ctx.index.python_files() if not lay.is_test(f.path) and not lay.is_migration(f.path)]
+    # examples and demos show how to use the project; they are not what it runs
+    sources = [f for f in sources if not is_example(f.path)] or sources
     loops = []
     for src in sources:
         if not of_type(src.tree, ast.While):
@@ -168,13 +177,14 @@ def jobs_runner(ctx):
         reach = _reach(proj, src, fn, 2)
         text = _text(reach)
         where = (src.path, loop.lineno)
-        if "heartbeat" not in text.lower():
+        if not any(_records(n) for _s, f in reach for n in walk(f)):
             yield chk.finding(ctx, Severity.WARNING, f"Jobs runner `{fn.name}` records no heartbeat",
                               "Nothing records that the runner is alive: if it dies or hangs, reminders and "
                               "e-mails silently stop and no probe notices.",
                               "Record a heartbeat each round (a timestamp row, Redis key or gauge) and make "
                               "/readyz fail when it is older than a few intervals.", *where, key=f"heartbeat:{fn.name}")
-        elif not any("heartbeat" in _text(_reach(proj, s, f, 2)).lower() for s, f in ready):
+        elif not any("heartbeat" in _text(_reach(proj, s, f, 2)).lower() for s, f in ready) \
+                and not (ready and heartbeat_records(ctx)):  # a /readyz ignoring a recorded heartbeat: OBS-001's
             loc = (ready[0][0].path, ready[0][1].lineno) if ready else where
             yield chk.finding(ctx, Severity.WARNING, "Readiness probe does not check the jobs heartbeat",
                               f"`{fn.name}` records a heartbeat but " + ("/readyz does not read it" if ready else

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 
 from ..findings import Severity
 from ..code.pyast import dotted, literal, walk
@@ -54,6 +55,12 @@ def _scan(src) -> dict[str, list[int]]:
     return ev
 
 
+def _is_sdist(ctx) -> bool:
+    """The tree is a source distribution: ``PKG-INFO`` at its root (a file without a
+    suffix, which the code index does not hold, so asked of the file system)."""
+    return ctx.index.get("PKG-INFO") is not None or (Path(ctx.root) / "PKG-INFO").is_file()
+
+
 def _mocks_db(call: ast.Call) -> bool:
     spec = [k.value for k in call.keywords if k.arg in ("spec", "spec_set")] + list(call.args[:1])
     return any(DB_WORDS.search(dotted(s)) for s in spec)
@@ -74,14 +81,17 @@ def real_database(ctx):
     SQLite and from mocks: tests pass, production fails. Severity: WARNING when the
     tests run on SQLite, only on mocks, or never reach a database (a PostgreSQL URL set
     but no schema and no session created anywhere in the test code or CI); no test
-    suite at all is a WARNING on the project root. Real PostgreSQL is reported as INFO
+    suite at all is a WARNING on the project root, saying "not verified" when the tree is
+    a source distribution (``PKG-INFO`` at the root: release archives usually leave the
+    tests out, so their absence describes the artefact, not the project). Real
+    PostgreSQL is reported as INFO
     with its evidence. Not flagged: SQLite used next to a real PostgreSQL setup (e.g.
     for a unit-test subset).
     """
     chk = real_database.check
     files = test_files(ctx)
     if not files:
-        sdist = ctx.index.get("PKG-INFO") is not None
+        sdist = _is_sdist(ctx)
         yield chk.finding(ctx, Severity.WARNING,
                           "Not verified: no tests in this source distribution" if sdist else "No test suite found",
                           ("not verified: this tree is a source distribution (PKG-INFO), which often leaves the "
