@@ -37,6 +37,14 @@ def test_runner_outside_a_known_container_keeps_both_outcomes(tmp_path):
     assert "where it is PID 1 of a container without an init" in runner.message
 
 
+def test_compose_init_forwards_sigterm_and_a_comment_is_no_handler(tmp_path):
+    got = _warnings("compose_init", tmp_path)
+    assert sorted(got) == ["Job runner `main` does not handle SIGTERM"]  # no PID 1 finding: an init is in front
+    runner = got["Job runner `main` does not handle SIGTERM"]
+    assert [(loc.file, loc.line) for loc in runner.locations] == [("app/runner.py", 11)]
+    assert "runs as PID 1 of a container without an init" not in runner.message
+
+
 def test_one_engine_variable_created_in_two_branches_is_one_finding(tmp_path):
     ctx = AuditContext.open(CASE / "abrupt", tmp_path)
     [f] = [f for f in run_checks(ctx, ids=["DEP-005"], source="static") if f.title.startswith("Engine")]

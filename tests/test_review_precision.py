@@ -44,6 +44,17 @@ def test_sec001_startup_validation_makes_a_recommendation(tmp_path):
     assert "`check_production_config`" in got[("app/settings.py", 6)].message
 
 
+def test_startup_validation_in_the_app_factory_counts(tmp_path):
+    got = _by_line(_run("app_factory", "SEC-001", tmp_path))
+    assert {k: f.severity.value for k, f in got.items()} == {
+        ("app/settings.py", 6): "RECOMMENDATION", ("app/settings.py", 7): "BLOCKER"}
+    msg = got[("app/settings.py", 6)].message
+    assert "`validate_settings` (app/main.py:10) rejects it at startup" in msg and "a RECOMMENDATION" in msg
+    got = _by_line(_run("app_factory", "SEC-002", tmp_path / "f"))
+    assert got[("app/main.py", 9)].title == "Production validation misses: rejects default secrets"
+    assert [f.severity.value for f in _run("lifespan_validator", "SEC-002", tmp_path / "l")] == ["INFO"]
+
+
 def test_sec002_feature_switch_is_not_validation(tmp_path):
     [f] = [f for f in _run("feature_gate_only", "SEC-002", tmp_path) if f.severity.value != "INFO"]
     assert (f.severity.value, f.title) == ("WARNING", "No production config validation")

@@ -49,6 +49,13 @@ def test_one_finding_per_value_per_file(tmp_path):
     assert got[("WARNING", "app/main.py", 9)].title == "Stripe secret key committed in main.py"
 
 
+def test_real_format_keys_in_tests_and_test_fixtures_are_info(tmp_path):
+    got = _findings("in_tests", tmp_path)
+    assert sorted(got) == [("INFO", "tests/fixtures/slack_event.json", 1), ("INFO", "tests/test_billing.py", 2),
+                           ("INFO", "tests/test_billing.py", 3)]
+    assert [loc.line for loc in got[("INFO", "tests/test_billing.py", 2)].locations] == [2, 8]
+
+
 def test_stand_ins_are_silent_even_in_app_code(tmp_path):
     assert _findings("stand_ins", tmp_path) == {}
 

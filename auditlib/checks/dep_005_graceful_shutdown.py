@@ -3,9 +3,11 @@ standalone runners handle SIGTERM)."""
 from __future__ import annotations
 
 import ast
+import io
 import json
 import re
 import shlex
+import tokenize
 from dataclasses import dataclass
 
 from ..code.callgraph import app_graph
@@ -76,7 +78,9 @@ def graceful_shutdown(ctx):
       that the shutdown path never cancels / shuts down: WARNING: the task is destroyed
       mid-work when the loop closes;
     - a standalone runner (a module with ``if __name__ == "__main__"`` or
-      ``asyncio.run``) looping forever without a SIGTERM handler: WARNING: Python's
+      ``asyncio.run``) looping forever without a SIGTERM handler (``SIGTERM`` named in
+      its code or the code it calls; a comment or docstring naming it installs nothing;
+      the same holds for the servers and frameworks below): WARNING: Python's
       default SIGTERM action kills the process at once, in the middle of a job, with no
       ``finally`` run; when a Dockerfile runs that module as PID 1 with no init
       (exec-form ``python -m mod`` / ``python file.py``, no tini / dumb-init in the
@@ -216,6 +220,26 @@ def _receiver_is_scheduler(call) -> bool:
     return isinstance(call.func, ast.Attribute) and "sched" in dotted(call.func.value).lower()
 
 
+def _code(ctx, path: str) -> str:
+    """The text of a Python file with its comments and string literals (docstrings
+    included) blanked: a comment that mentions SIGTERM installs no handler."""
+    f = ctx.index.get(path)
+    text = (f.text if f is not None else None) or ""
+    lines = text.splitlines(keepends=True)
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type not in (tokenize.COMMENT, tokenize.STRING):
+                continue
+            (r0, c0), (r1, c1) = tok.start, tok.end
+            for r in range(r0, r1 + 1):
+                line = lines[r - 1]
+                a, b = (c0 if r == r0 else 0), (c1 if r == r1 else len(line.rstrip("\r\n")))
+                lines[r - 1] = line[:a] + " " * (b - a) + line[b:]
+    except (tokenize.TokenError, IndentationError, SyntaxError, IndexError):
+        return text
+    return "".join(lines)
+
+
 def _runners(ctx, chk, graph, pid1, reported):
     """Long-running loops in modules run as their own process, without a SIGTERM handler."""
     runner_files = set()
@@ -231,7 +255,7 @@ def _runners(ctx, chk, graph, pid1, reported):
                 reach_files.add(rf)
         if not reach_files & runner_files:
             continue
-        if any("SIGTERM" in (ctx.index.get(f).text or "") for f in reach_files):
+        if any("SIGTERM" in _code(ctx, f) for f in reach_files):
             continue
         loop = loops_forever(job.func)
         if loop is None or any(INTERACTIVE.match(dotted(c.func)) for c in of_type(job.func.node, ast.Call)):
@@ -397,7 +421,7 @@ def _pid1_finding(ctx, chk, graph, p, reported):
         if p.module in reported:
             return  # the runner's own finding says it
         files = {p.module} | {fn.file for f0 in graph.by_file.get(p.module, []) for fn in graph.reach(f0)}
-        if any(HANDLES_SIGTERM.search(ctx.index.get(f).text or "") for f in files if ctx.index.get(f)):
+        if any(HANDLES_SIGTERM.search(_code(ctx, f)) for f in files if ctx.index.get(f)):
             return  # a server or worker framework (or the code) handles SIGTERM
         yield chk.finding(
             ctx, Severity.WARNING, "Python runs as PID 1 without an init and ignores SIGTERM",

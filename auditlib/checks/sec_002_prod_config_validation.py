@@ -12,7 +12,7 @@ def prod_config_validation(ctx):
     """Finds the code that runs only in production (a comparison of ``APP_ENV`` /
     ``ENVIRONMENT`` / ``settings.is_production`` with ``prod``/``production``, in a
     pydantic ``model_validator``, a ``_validate_prod_config()`` called under such a gate,
-    ``get_settings()``, the lifespan...) and can refuse to start (``raise``,
+    ``get_settings()``, the app factory (``create_app()``), the lifespan...) and can refuse to start (``raise``,
     ``sys.exit``, ``assert``), then reports each rule of the profile's
     ``prod_validation_rules`` (default: rejects default secrets, ``STRIPE_SECRET_KEY``
     starts with ``sk_live_``, explicit ``CORS_ORIGINS``, ``REDIS_URL`` required, S3

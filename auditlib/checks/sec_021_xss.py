@@ -50,11 +50,13 @@ def xss(ctx):
     condition and the setting's default named: exploitable only where a deployment turns
     the feature on (a flag on by default keeps the BLOCKER).
     HTML built by a project helper (``HTMLResponse(render_page(name))``) is traced into
-    the helper's ``return`` with its parameters bound to the call's arguments; the
-    message names the values that can carry markup (a str request parameter, an
-    uploaded file's name), never ints, UUIDs, enums or ``Literal`` values.
+    the helper's ``return`` with its parameters bound to the call's arguments, so a
+    helper that escapes (``html.escape``, ``markupsafe.escape``, returning
+    ``Markup("...{}").format(x)``, rendering an autoescaping template) makes the call
+    safe; the message names the values that can carry markup (a str request parameter,
+    an uploaded file's name), never ints, UUIDs, enums or ``Literal`` values.
     Not flagged: ``Markup`` of literals, ``Markup("<b>{}</b>").format(x)`` (escapes
-    ``x``), values passed through ``html.escape``/``markupsafe.escape`` or ``urlencode``
+    ``x``, whether assigned first, returned by a helper or passed as the content), values passed through ``html.escape``/``markupsafe.escape`` or ``urlencode``
     (percent-encoded: no markup left), numbers,
     ``autoescape=True`` / ``select_autoescape`` for ``.html`` templates, the output of a
     Jinja template's ``render()`` (its environment is judged where it is created), a file

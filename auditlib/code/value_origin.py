@@ -114,6 +114,8 @@ class Tracer:
                 right = self._parts(expr.right, at, depth)[1]
             return True, left + right
         if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr == "format":
+            if "Markup" in dotted(expr.func):  # Markup("<b>{}</b>").format(x) escapes x (as _origins says)
+                return True, self._origins(expr, at, fn, depth)
             _, base = self._parts(expr.func.value, at, depth)
             args = [*expr.args, *(k.value for k in expr.keywords)]
             return True, base + [o for a in args for o in self.origins(a, at, fn, depth)]
