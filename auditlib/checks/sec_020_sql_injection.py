@@ -92,6 +92,10 @@ def sql_injection(ctx):
         for call, expr, sink in sql_sinks(src, imports):
             fn = _function_line(tracer, call)
             covered_functions.add((src.path, fn))
+            for c in of_type(expr, ast.Call):  # text(where_clause(x)): the helper's SQL is judged here
+                found = tracer.callee(c)
+                if found is not None:
+                    covered_functions.add((found[0].path, found[1].lineno))
             if sink.startswith(".") and _statement_object(tracer, expr, call):
                 continue  # session.execute(stmt) with stmt = text(...)/select(...): analysed there
             if sink.startswith(".") and _project_method(tracer, project, call):
@@ -249,6 +253,12 @@ def _whole_statement(tracer, expr, at, depth: int = 3) -> bool:
             _whole_statement(tracer, values[0].value, at, depth)
     if isinstance(expr, (ast.BinOp, ast.Constant)) or _formatted(tracer, expr, at, 0):
         return False
+    if isinstance(expr, ast.Call):  # a project helper that formats SQL (build_where(x)) splices values
+        found = tracer.callee(expr)
+        if found is not None:
+            t = tracer if found[0] is tracer.src else tracer_for(found[0], tracer.project, tracer.app_sources)
+            return not any(_formatted(t, r.value, r, 1) for r in of_type(found[1], ast.Return)
+                           if r.value is not None)
     if isinstance(expr, ast.Name):
         fn = function_of(at, tracer.up)
         values = tracer.assignments(expr.id, fn, at)
