@@ -5,10 +5,10 @@ import ast
 import re
 
 from ..engines.ruff import RuffUnavailable, ruff_hits
-from ..findings import Severity, not_verified
-from ..code.pyast import of_type
+from ..findings import Location, Severity, not_verified
+from ..code.pyast import dotted, of_type
 from ..code.pyresolve import Project, import_map, qualify
-from ..code.value_origin import tracer_for
+from ..code.value_origin import function_of, tracer_for
 from . import check
 
 TEXT_SINKS = {"sqlalchemy.text", "sqlalchemy.sql.text", "sqlalchemy.sql.expression.text", "sqlalchemy.literal_column",
@@ -52,14 +52,31 @@ def sql_injection(ctx):
     ``execute("... %s", (x,))``) are safe and never flagged.
     A sink's argument that is a statement object (a call result such as ``select()`` or
     ``query.where()``, awaited or unpacked from a tuple, or a parameter annotated with a
-    non-string type like ``Select``/``Executable``) is not SQL text and is not flagged.
+    non-string type like ``Select``/``Executable``/``Select[tuple[Any, ...]]``) is not SQL
+    text and is not flagged. The title says "built by string formatting" only when the SQL
+    is formatted there (or in a local assignment), else "not a literal".
     Severity: BLOCKER when a value comes from a function parameter (request data in a
     handler, or a helper whose callers pass non-constants); WARNING for values of unknown
     origin (a call result, an object attribute) and for Ruff S608 hits (SQL-looking
     strings built by formatting; the engine part) outside a recognised sink;
-    RECOMMENDATION for values from settings. Not flagged: literals, module constants,
-    whitelist lookups (``COLUMNS[sort]``), ``int()``-cast or int-annotated values,
-    loops over constants, migrations and tests (their SQL is not fed by requests).
+    RECOMMENDATION for values from settings.
+    A module that runs *whole statements* taken from a value (``text(sql)``,
+    ``conn.execute(rendered_sql)``, ``f"EXPLAIN {sql}"``; a parameter counts when every
+    caller passes such a value) and guards execution with a read-only transaction or
+    connection or an authorizer (``SET TRANSACTION READ ONLY``, ``?mode=ro``,
+    ``PRAGMA query_only``, ``set_authorizer``) is a query feature by design (an
+    analytics / SQL console tool): one RECOMMENDATION for the module, naming the guards
+    and listing the sinks (least-privilege role, admission under test), not a WARNING
+    per call; request data reaching such a sink directly keeps its BLOCKER.
+    Not flagged: literals, module constants (also f-strings of constants), class
+    constants (``Model.__tablename__``), whitelist lookups (``COLUMNS[sort]``),
+    ``int()``-cast or int-annotated values and calls of project functions annotated
+    ``-> int``, loops over constants, migrations and tests (their SQL is not fed by
+    requests); Ruff S608 hits on the message of an exception or a log call
+    (``raise FilterError(f"Select a key from {name}")``); ``.execute()`` on an instance
+    of a project class that defines ``execute`` itself without a database base class
+    (a sandbox or job runner session, typed through annotations, constructors,
+    ``with ... as`` and the return annotations of project methods).
     """
     chk = sql_injection.check
     project = Project.of(ctx)
@@ -70,17 +87,28 @@ def sql_injection(ctx):
             continue
         imports = {k: project.absolute(src, v) for k, v in import_map(src.tree).items()}
         tracer = tracer_for(src, project, sources)
+        guards = [(m.group(0), src.text.count("\n", 0, m.start()) + 1) for m in READ_ONLY_GUARD.finditer(src.text)]
+        by_design: list[tuple[ast.Call, str, list]] = []  # whole caller statements behind the module's guard
         for call, expr, sink in sql_sinks(src, imports):
             fn = _function_line(tracer, call)
             covered_functions.add((src.path, fn))
+            for c in of_type(expr, ast.Call):  # text(where_clause(x)): the helper's SQL is judged here
+                found = tracer.callee(c)
+                if found is not None:
+                    covered_functions.add((found[0].path, found[1].lineno))
             if sink.startswith(".") and _statement_object(tracer, expr, call):
                 continue  # session.execute(stmt) with stmt = text(...)/select(...): analysed there
-            built, parts = tracer.string_parts(expr, call)
+            if sink.startswith(".") and _project_method(tracer, project, call):
+                continue  # sandbox.execute(code): the project's own method on its own class, not a driver
+            _built, parts = tracer.string_parts(expr, call)
             risky = [p for p in parts if p.kind in SEVERITY]
             if not risky:
                 continue
+            if guards and all(p.kind != "param" for p in risky) and _whole_statement(tracer, expr, call):
+                by_design.append((call, sink, risky))
+                continue
             severity = max((SEVERITY[p.kind] for p in risky), key=lambda s: s.rank)
-            how = "built by string formatting" if built else "not a literal"
+            how = "built by string formatting" if _formatted(tracer, expr, call) else "not a literal"
             yield chk.finding(
                 ctx, severity, f"SQL passed to {sink} is {how}",
                 f"The SQL given to {sink} includes "
@@ -90,6 +118,8 @@ def sql_injection(ctx):
                 "`session.execute(stmt, {\"id\": value})`; for identifiers (columns, sort order) map "
                 "the input through a whitelist dict of constants.",
                 src.path, call.lineno, key=f"{sink}:{ast.unparse(expr)[:60]}")
+        if by_design:
+            yield _guarded_statements(ctx, chk, src, by_design, guards)
     try:
         hits = [h for h in ruff_hits(ctx, ("S608",)) if h.code == "S608"]
     except RuffUnavailable as exc:
@@ -101,10 +131,13 @@ def sql_injection(ctx):
         if src is None:
             continue
         tracer = tracer_for(src, project, sources)
-        node = next((n for n in of_type(src.tree, (ast.JoinedStr, ast.BinOp, ast.Call))
-                     if n.lineno == h.line), None)
+        on_line = [n for n in of_type(src.tree, (ast.JoinedStr, ast.BinOp, ast.Call)) if n.lineno == h.line]
+        node = next((n for n in on_line if n.col_offset == h.column - 1), None) or next(  # the string Ruff means
+            (n for n in on_line if not isinstance(n, ast.Call)), None) or next(iter(on_line), None)
         if node is None or (src.path, _function_line(tracer, node)) in covered_functions:
             continue
+        if _message_text(tracer, node):
+            continue  # raise SomeError(f"Select a key from {name}"): a message, never executed
         callees = [tracer.callee(c) for c in of_type(src.tree, ast.Call) if c.lineno == h.line]
         if any(c is not None and (c[0].path, c[1].lineno) in covered_functions for c in callees):
             continue  # passed straight to a function whose sink is analysed (and reported) there
@@ -120,7 +153,16 @@ def sql_injection(ctx):
                 src.path, h.line, key=f"S608:{ast.unparse(node)[:60]}")
 
 
-STRING_TYPES = re.compile(r"\b(str|Any|LiteralString|bytes)\b")
+STRING_TYPES = {"str", "Any", "LiteralString", "bytes", "object", "typing.Any", "typing.LiteralString"}
+# The module runs statements under a read-only transaction / connection or an authorizer
+READ_ONLY_GUARD = re.compile(
+    r"SET\s+(?:SESSION\s+CHARACTERISTICS\s+AS\s+)?TRANSACTION\s+READ\s+ONLY|default_transaction_read_only"
+    r"|postgresql_readonly|[?&]mode=ro\b|PRAGMA\s+query_only|\.set_authorizer\(", re.IGNORECASE)
+STATEMENT_PREFIX = re.compile(r"\s*(EXPLAIN(\s+(ANALYZE|VERBOSE|QUERY\s+PLAN|\([^)]*\)))*)?\s*", re.IGNORECASE)
+DB_BASE = re.compile(r"sqlalchemy|sqlmodel|asyncpg|psycopg|aiosqlite|sqlite3|databases|Session|Connection|Cursor"
+                     r"|Engine|Pool", re.IGNORECASE)
+MESSAGE_CALL = re.compile(r"(Error|Exception|Warning)$|^(debug|info|warning|warn|error|exception|critical|log"
+                          r"|print|echo|secho|fail|abort)$")
 
 
 def _statement_object(tracer, expr, at) -> bool:
@@ -144,8 +186,277 @@ def _statement_object(tracer, expr, at) -> bool:
         if values:
             return all(is_stmt(v) for v in values)
         p = tracer.param(expr.id, fn)
-        return p is not None and p.annotation is not None and not STRING_TYPES.search(ast.unparse(p.annotation))
+        return p is not None and p.annotation is not None and not _string_annotation(p.annotation)
     return is_stmt(expr)
+
+
+def _string_annotation(ann: ast.AST) -> bool:
+    """Whether a parameter's annotation admits a string: ``str``, ``Optional[str]``,
+    ``str | TextClause``, ``Any``; not ``Select[tuple[Any, ...]]`` (a statement whose
+    type arguments mention Any)."""
+    if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+        try:
+            ann = ast.parse(ann.value, mode="eval").body
+        except SyntaxError:
+            return True
+    if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):
+        return _string_annotation(ann.left) or _string_annotation(ann.right)
+    if isinstance(ann, ast.Subscript):
+        outer = dotted(ann.value).rsplit(".", 1)[-1]
+        args = ann.slice.elts if isinstance(ann.slice, ast.Tuple) else [ann.slice]
+        if outer in ("Optional", "Union"):
+            return any(_string_annotation(a) for a in args)
+        if outer == "Annotated":
+            return _string_annotation(args[0])
+        return False
+    return dotted(ann) in STRING_TYPES
+
+
+def _formatted(tracer, expr, at, depth: int = 3) -> bool:
+    """Whether the SQL is assembled by formatting here (an f-string, ``%``, ``+``,
+    ``.format``, ``"".join``), directly or in a local assignment; not a bare value."""
+    if isinstance(expr, (ast.JoinedStr, ast.BinOp)):
+        return True
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and (
+            expr.func.attr == "format" or expr.func.attr == "join" and isinstance(expr.func.value, ast.Constant)):
+        return True
+    if isinstance(expr, ast.Name) and depth > 0:
+        fn = function_of(at, tracer.up)
+        return any(_formatted(tracer, v, v, depth - 1) for v in tracer.assignments(expr.id, fn, at))
+    return False
+
+
+def _message_text(tracer, node) -> bool:
+    """A string built as the argument of an exception or a log/print call
+    (``raise SyntaxError(f"Select a key from {name}")``): text for people, not SQL."""
+    cur, parent = node, tracer.up.get(id(node))
+    while parent is not None and not isinstance(parent, ast.stmt):
+        if isinstance(parent, ast.Call) and cur is not parent.func:
+            return bool(MESSAGE_CALL.search(dotted(parent.func).rsplit(".", 1)[-1]))
+        cur, parent = parent, tracer.up.get(id(parent))
+    return isinstance(parent, ast.Raise)
+
+
+def _whole_statement(tracer, expr, at, depth: int = 3) -> bool:
+    """The SQL is a complete statement taken from a value, not values spliced into the
+    app's own SQL text: a variable, a parameter or a call result (``text(sql)``,
+    ``conn.execute(rendered_sql)``, ``sql.replace(":", r"\\:")``), or such a value after
+    an ``EXPLAIN`` prefix; a parameter counts when every call site passes such a value."""
+    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) \
+            and expr.func.attr in ("replace", "strip", "rstrip", "lstrip"):
+        expr = expr.func.value
+    if isinstance(expr, ast.JoinedStr):
+        consts = [v for v in expr.values if isinstance(v, ast.Constant)]
+        values = [v for v in expr.values if isinstance(v, ast.FormattedValue)]
+        return len(values) == 1 and expr.values[-1] is values[0] and \
+            STATEMENT_PREFIX.fullmatch("".join(str(c.value) for c in consts)) is not None and \
+            _whole_statement(tracer, values[0].value, at, depth)
+    if isinstance(expr, (ast.BinOp, ast.Constant)) or _formatted(tracer, expr, at, 0):
+        return False
+    if isinstance(expr, ast.Call):  # a project helper that formats SQL (build_where(x)) splices values
+        found = tracer.callee(expr)
+        if found is not None:
+            t = tracer if found[0] is tracer.src else tracer_for(found[0], tracer.project, tracer.app_sources)
+            return not any(_formatted(t, r.value, r, 1) for r in of_type(found[1], ast.Return)
+                           if r.value is not None)
+    if isinstance(expr, ast.Name):
+        fn = function_of(at, tracer.up)
+        values = tracer.assignments(expr.id, fn, at)
+        if values:
+            return depth > 0 and all(_whole_statement(tracer, v, v, depth - 1) for v in values)
+        p = tracer.param(expr.id, fn)
+        if p is not None and depth > 0:
+            return all(_whole_statement(t, arg, call, depth - 1) for t, arg, call in _call_sites(tracer, fn, p))
+    return True
+
+
+def _call_sites(tracer, fn, p: ast.arg):
+    """(tracer, argument, call) for each call of ``fn`` in the app that passes ``p``."""
+    args = [x.arg for x in [*fn.args.posonlyargs, *fn.args.args]]
+    skip = 1 if args and args[0] in ("self", "cls") else 0
+    for src in tracer.app_sources:
+        if src.tree is None or fn.name not in (src.text or ""):
+            continue
+        t = tracer if src is tracer.src else tracer_for(src, tracer.project, tracer.app_sources)
+        for call in of_type(src.tree, ast.Call):
+            if dotted(call.func).rsplit(".", 1)[-1] != fn.name:
+                continue
+            arg = next((k.value for k in call.keywords if k.arg == p.arg), None)
+            if arg is None and p.arg in args and 0 <= args.index(p.arg) - skip < len(call.args):
+                arg = call.args[args.index(p.arg) - skip]
+            if arg is not None:
+                yield t, arg, call
+
+
+def _guarded_statements(ctx, chk, src, found, guards):
+    """One RECOMMENDATION for a module that runs whole statements from values behind
+    read-only guards: a query feature by design (an analytics or SQL console tool)."""
+    kinds: dict[str, int] = {}
+    for text, line in guards:
+        kinds.setdefault(re.sub(r"\s+", " ", text.strip("(.?&")), line)
+    guard_text = ", ".join(f"`{k}` (line {ln})" for k, ln in list(kinds.items())[:4])
+    values = list(dict.fromkeys(p.text for _c, _s, risky in found for p in risky))
+    sites = ", ".join(f"{sink} at line {call.lineno}" for call, sink, _r in found[:6])
+    call, _sink, _risky = found[0]
+    f = chk.finding(
+        ctx, Severity.RECOMMENDATION, "Whole SQL statements executed from values behind a read-only guard",
+        f"{sites} run a complete SQL statement taken from "
+        + ", ".join(f"`{v}`" for v in values[:3])
+        + " rather than values spliced into the app's own SQL text: the module runs statements written "
+          f"elsewhere (a query or analytics feature), under {guard_text}. No app query is built from these "
+          "values, so there is nothing to inject into; what the feature can reach is whatever its database "
+          "role can read.",
+        "Check the statements before they run (allowed statements, tables and functions, with tests), let "
+        "only the intended callers reach them, and run them as a database role granted SELECT on the tables "
+        "they may read, so the read-only transaction is not the only limit.",
+        src.path, call.lineno, key="guarded-statements")
+    for c, _s, _r in found[1:]:
+        f.locations.append(Location(src.path, c.lineno, c.lineno, src.line(c.lineno)[:300]))
+    return f
+
+
+WRAPPERS = {"Optional", "Annotated", "AsyncIterator", "Iterator", "AsyncGenerator", "Generator", "Awaitable",
+            "ContextManager", "AsyncContextManager", "AbstractContextManager", "AbstractAsyncContextManager"}
+
+
+def _project_method(tracer, project, call: ast.Call) -> bool:
+    """``session.execute(code)`` where ``session`` is an instance of a project class that
+    defines ``execute`` itself (a sandbox session, a job runner): the project's own
+    method runs, not a database driver's. A class with a database base
+    (``class TenantSession(AsyncSession)``) stays a sink."""
+    owner = _instance_of(tracer, project, call.func.value, call, 8)
+    return owner is not None and _defines(project, owner, call.func.attr, 3)
+
+
+def _defines(project, owner, method: str, depth: int) -> bool:
+    src, cls = owner
+    if depth <= 0:
+        return False
+    for b in cls.bases:
+        base = b.value if isinstance(b, ast.Subscript) else b
+        if DB_BASE.search(project.qualify(src, base)):
+            return False
+    if any(isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and m.name == method for m in cls.body):
+        return True
+    return any(_defines(project, found, method, depth - 1) for found in
+               (_class_named(project, src, b.value if isinstance(b, ast.Subscript) else b) for b in cls.bases)
+               if found is not None)
+
+
+def _class_named(project, src, node):
+    """(source, ClassDef) of the project class a name or dotted reference points at."""
+    if isinstance(node, ast.Name):
+        c = next((c for c in src.tree.body if isinstance(c, ast.ClassDef) and c.name == node.id), None)
+        if c is not None:
+            return src, c
+    if not isinstance(node, (ast.Name, ast.Attribute)):
+        return None
+    mod, _, name = project.qualify(src, node).rpartition(".")
+    target = project.by_module.get(mod) if mod else None
+    if target is None or target.tree is None:
+        return None
+    c = next((c for c in target.tree.body if isinstance(c, ast.ClassDef) and c.name == name), None)
+    return (target, c) if c is not None else None
+
+
+def _annotation_class(project, src, ann, depth: int = 4):
+    """The project class an annotation names, through Optional / a single-member Union /
+    Annotated / (Async)Iterator / (Async)ContextManager / Awaitable wrappers."""
+    if ann is None or depth <= 0:
+        return None
+    if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+        try:
+            ann = ast.parse(ann.value, mode="eval").body
+        except SyntaxError:
+            return None
+    members = None
+    if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):
+        members = [ann.left, ann.right]
+    elif isinstance(ann, ast.Subscript):
+        outer = dotted(ann.value).rsplit(".", 1)[-1]
+        args = ann.slice.elts if isinstance(ann.slice, ast.Tuple) else [ann.slice]
+        if outer == "Union":
+            members = args
+        elif outer in WRAPPERS:
+            return _annotation_class(project, src, args[0], depth - 1)
+        elif outer == "Coroutine":
+            return _annotation_class(project, src, args[-1], depth - 1)
+        else:
+            return _class_named(project, src, ann.value)
+    if members is not None:
+        real = [m for m in members if not (isinstance(m, ast.Constant) and m.value is None)]
+        return _annotation_class(project, src, real[0], depth - 1) if len(real) == 1 else None
+    return _class_named(project, src, ann)
+
+
+def _instance_of(tracer, project, node, at, depth: int):
+    """(source, ClassDef) of the project class ``node`` is an instance of, read from
+    ``with ... as x`` targets, assignments, annotations, constructors and the return
+    annotations of project functions and methods; None when it cannot be told."""
+    if depth <= 0 or node is None:
+        return None
+    if isinstance(node, ast.Await):
+        node = node.value
+    src = tracer.src
+    fn = function_of(at, tracer.up)
+    if isinstance(node, ast.Name) and fn is not None:
+        for w in reversed(of_type(fn, (ast.With, ast.AsyncWith))):  # the nearest binding first
+            if w.lineno <= at.lineno:
+                for item in w.items:
+                    if isinstance(item.optional_vars, ast.Name) and item.optional_vars.id == node.id:
+                        found = _instance_of(tracer, project, item.context_expr, at, depth - 1)
+                        if found is not None:
+                            return found
+        for v in tracer.assignments(node.id, fn, at):
+            found = _instance_of(tracer, project, v, v, depth - 1)
+            if found is not None:
+                return found
+        p = tracer.param(node.id, fn)
+        return _annotation_class(project, src, p.annotation) if p is not None else None
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+        cls = tracer.up.get(id(at))
+        while cls is not None and not isinstance(cls, ast.ClassDef):
+            cls = tracer.up.get(id(cls))
+        for st in cls.body if cls is not None else []:
+            if isinstance(st, ast.AnnAssign) and isinstance(st.target, ast.Name) and st.target.id == node.attr:
+                return _annotation_class(project, src, st.annotation)
+        for st in of_type(cls, (ast.Assign, ast.AnnAssign)) if cls is not None else []:
+            targets = st.targets if isinstance(st, ast.Assign) else [st.target]
+            if any(isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"
+                   and t.attr == node.attr for t in targets):
+                found = _annotation_class(project, src, st.annotation) if isinstance(st, ast.AnnAssign) else \
+                    _instance_of(tracer, project, st.value, st.value, depth - 1)
+                if found is not None:
+                    return found
+        return None
+    if isinstance(node, ast.Call):
+        found = _class_named(project, src, node.func)  # a constructor
+        if found is not None:
+            return found
+        callee = tracer.callee(node)
+        if callee is not None:
+            return _annotation_class(project, callee[0], callee[1].returns)
+        if isinstance(node.func, ast.Attribute):
+            owner = _instance_of(tracer, project, node.func.value, at, depth - 1)
+            method = _method(project, owner, node.func.attr, 3) if owner is not None else None
+            if method is not None:
+                return _annotation_class(project, method[0], method[1].returns)
+    return None
+
+
+def _method(project, owner, name: str, depth: int):
+    """(source, def) of method ``name`` on a project class or its project bases."""
+    src, cls = owner
+    m = next((m for m in cls.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and m.name == name),
+             None)
+    if m is not None or depth <= 0:
+        return (src, m) if m is not None else None
+    for b in cls.bases:
+        base = _class_named(project, src, b.value if isinstance(b, ast.Subscript) else b)
+        found = _method(project, base, name, depth - 1) if base is not None else None
+        if found is not None:
+            return found
+    return None
 
 
 def _unpacked(name: str, fn, at) -> list[ast.AST]:

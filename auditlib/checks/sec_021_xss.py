@@ -16,7 +16,7 @@ from . import check
 TEMPLATE_EXT = (".html", ".htm", ".jinja", ".jinja2", ".j2", ".xml")
 SAFE_FILTER = re.compile(r"\|\s*safe\b")
 AUTOESCAPE_OFF = re.compile(r"{%-?\s*autoescape\s+(false|False)\s*-?%}")
-HTML_TAG = re.compile(r"<\s*(html|body|div|p|a|span|table|form|script|h[1-6])\b", re.IGNORECASE)
+HTML_TAG = re.compile(r"<\s*(html|body|div|p|a|span|table|form|script|h[1-6])(?=[\s/>])", re.IGNORECASE)
 # select_autoescape() defaults: html, htm, xml (Starlette's Jinja2Templates uses it)
 SELECT_DEFAULT = ("html", "htm", "xml")
 MARKUP = {"markupsafe.Markup", "jinja2.Markup", "flask.Markup"}
@@ -60,9 +60,17 @@ def xss(ctx):
     (percent-encoded: no markup left), numbers,
     ``autoescape=True`` / ``select_autoescape`` for ``.html`` templates, the output of a
     Jinja template's ``render()`` (its environment is judged where it is created), a file
-    read from a constant path (a page shipped with the app), and a Jinja environment or
-    ``Template`` whose templates are all found in the tree and none contains HTML (nginx
-    or other config files rendered with Jinja).
+    read from a constant path (a page shipped with the app), ``json.dumps(x)`` with ``<``
+    replaced (``.replace("<", "\\u003c")``: cannot close the ``<script>`` it is written
+    into), and a Jinja environment or ``Template`` whose templates are all found and none
+    contains an HTML tag: nginx or other config files, LLM prompts, a terminal banner or
+    a CLI help text. Templates are found in the tree from the loader's folder (a path
+    literal, or relative to the module: ``Path(__file__).parent / "prompts"``,
+    ``os.path.dirname(__file__)``) or written in the code (``Template("...")``,
+    ``Environment(...).from_string("...")``). ``<text>`` or ``<A,B>`` in a usage line is
+    not an HTML tag. One finding per environment: a Ruff S701 hit inside the
+    ``Environment(...)`` call the check judged (its ``autoescape=False`` line) is the
+    same defect and is not reported again.
     """
     chk = xss.check
     project = Project.of(ctx)
@@ -77,7 +85,8 @@ def xss(ctx):
         for call in of_type(src.tree, ast.Call):
             q = qualify(call.func, imports)
             if q in ("jinja2.Environment", "jinja2.Template", "jinja2.environment.Environment"):
-                handled.add((src.path, call.lineno))
+                # the whole call: Ruff S701 reports the `autoescape=False` line of the same environment
+                handled.update((src.path, n) for n in range(call.lineno, (call.end_lineno or call.lineno) + 1))
                 ae = next((k.value for k in call.keywords if k.arg == "autoescape"), None)
                 if (ae is None or literal(ae) is False) and _renders_html(ctx, src, call, tracer) is False:
                     continue  # every template it renders is found and none is HTML (config files, text)
@@ -255,9 +264,17 @@ def _renders_html(ctx, src, call: ast.Call, tracer) -> bool | None:
     when the files named by the string pieces of its arguments (a loader directory,
     ``read_resource(f"{kind}.jinja2")`` followed one call down) are found in the tree and
     none contains an HTML tag; None when they cannot be found."""
+    inline = _inline_source(call, tracer)
+    if inline is not None:  # Template("...") / Environment(...).from_string("..."): the template is right here
+        return bool(HTML_TAG.search(inline))
     pieces: list[str] = []
+    roots: list[str] = []  # folders named relative to the module (Path(__file__).parent / "templates")
 
     def collect(node, depth):
+        here = _module_relative(node, src.path, tracer, 3)
+        if here is not None:
+            roots.append(here)
+            return
         for n in walk(node):
             if isinstance(n, ast.Constant) and isinstance(n.value, str):
                 pieces.extend(PATH_PIECE.findall(n.value))
@@ -267,20 +284,75 @@ def _renders_html(ctx, src, call: ast.Call, tracer) -> bool | None:
                     collect(found[1], depth - 1)
             elif isinstance(n, ast.Name) and depth > 0:
                 fn = function_of(call, tracer.up)
-                for v in tracer.assignments(n.id, fn, call):
+                values = tracer.assignments(n.id, fn, call)
+                if not values and tracer.param(n.id, fn) is None and n.id in tracer.consts:
+                    values = [tracer.consts[n.id]]  # a module constant (_TEMPLATES_DIR = "app/templates")
+                for v in values:
                     collect(v, depth - 1)
 
     for a in [*call.args, *(k.value for k in call.keywords if k.arg == "loader")]:
         collect(a, 2)
     dirs = [p.strip("/") for p in pieces if "/" in p]
     exts = tuple(p for p in pieces if p.startswith(".") and "/" not in p)
-    if not dirs:
+    if not dirs and not roots:
         return None
     files = [f for f in ctx.index if f.text is not None and not f.path.endswith(".py")
-             and any(d in f.path for d in dirs) and (not exts or f.path.endswith(exts))]
+             and (any(d in f.path for d in dirs) or any(f.path.startswith(r + "/") for r in roots))
+             and (not exts or f.path.endswith(exts))]
     if not files:
         return None
     return any(HTML_TAG.search(f.text) for f in files)
+
+
+def _inline_source(call: ast.Call, tracer) -> str | None:
+    """The template text written in the code: ``Template("...")``, or
+    ``Environment(...).from_string("...")`` (a literal or a module constant)."""
+    arg = None
+    if dotted(call.func).rsplit(".", 1)[-1] == "Template" and call.args:
+        arg = call.args[0]
+    else:
+        attr = tracer.up.get(id(call))
+        outer = tracer.up.get(id(attr))
+        if isinstance(attr, ast.Attribute) and attr.attr == "from_string" and isinstance(outer, ast.Call) \
+                and outer.func is attr and outer.args:
+            arg = outer.args[0]
+    if isinstance(arg, ast.Name) and arg.id in tracer.consts:
+        arg = tracer.consts[arg.id]
+    value = literal(arg) if arg is not None else None
+    return value if isinstance(value, str) else None
+
+
+def _module_relative(node, path: str, tracer, depth: int) -> str | None:
+    """A folder given relative to the module's own file, as a path in the tree:
+    ``Path(__file__).parent / "templates"``, ``os.path.join(os.path.dirname(__file__), "t")``
+    (through module constants); None for anything else."""
+    if depth < 0:
+        return None
+    if isinstance(node, ast.Name):
+        if node.id == "__file__":
+            return path
+        value = tracer.consts.get(node.id)
+        return _module_relative(value, path, tracer, depth - 1) if value is not None else None
+    if isinstance(node, ast.Attribute) and node.attr == "parent":
+        inner_path = _module_relative(node.value, path, tracer, depth)
+        return inner_path.rpartition("/")[0] if inner_path is not None else None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and isinstance(literal(node.right), str):
+        inner_path = _module_relative(node.left, path, tracer, depth)
+        return f"{inner_path}/{literal(node.right).strip('/')}".lstrip("/") if inner_path is not None else None
+    if isinstance(node, ast.Call):
+        name = dotted(node.func).rsplit(".", 1)[-1]
+        if name in ("Path", "PurePath", "abspath", "realpath", "normpath", "str", "fspath") and node.args:
+            return _module_relative(node.args[0], path, tracer, depth)
+        if name in ("resolve", "absolute") and isinstance(node.func, ast.Attribute):
+            return _module_relative(node.func.value, path, tracer, depth)
+        if name == "dirname" and node.args:
+            inner_path = _module_relative(node.args[0], path, tracer, depth)
+            return inner_path.rpartition("/")[0] if inner_path is not None else None
+        if name == "join" and node.args and all(isinstance(literal(a), str) for a in node.args[1:]):
+            inner_path = _module_relative(node.args[0], path, tracer, depth)
+            return "/".join([inner_path, *(literal(a).strip("/") for a in node.args[1:])]).lstrip("/") \
+                if inner_path is not None else None
+    return None
 
 
 SAFE_VALUE = re.compile(r"{{-?\s*(\w+)\s*\|\s*safe\b")

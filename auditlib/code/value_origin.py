@@ -176,6 +176,8 @@ class Tracer:
                 return [Origin("constant", text, line, "whitelist lookup")]
             if isinstance(node.func, ast.Attribute) and node.func.attr in ("strip", "lower", "upper", "title"):
                 return self._origins(node.func.value, at, fn, depth)
+            if self.html and _json_lt_escaped(node):
+                return [Origin("escaped", text, line, "JSON with `<` escaped (cannot close a <script>)")]
             if self.html and last == "render" and isinstance(node.func, ast.Attribute) \
                     and "template" in ast.unparse(node.func.value).lower():
                 # Jinja output: its environment's autoescape decides (SEC-021 checks environments)
@@ -195,6 +197,8 @@ class Tracer:
             p = self.param(node.value.id, fn)
             if p is not None and self.is_route(fn) and node.value.id not in self.bindings.get(id(fn), {}):
                 return [self.field_origin(p, node, fn, text, line)]
+        if isinstance(node, ast.Attribute) and self._class_constant(node):
+            return [Origin("constant", text, line, "class constant")]
         if isinstance(node, ast.Attribute):
             base = dotted(node).lower()
             if any(part in SETTINGS_BASES for part in base.split(".")[:-1]) or base.startswith("get_settings"):
@@ -222,6 +226,9 @@ class Tracer:
             param = self.param(node.id, fn)
             if param is not None:
                 return [self.param_origin(param, fn, text, line, depth)]
+            if node.id in self.consts and depth > 0:  # a module constant built from other values
+                value = self.consts[node.id]
+                return self._parts(value, value, depth - 1)[1] or [Origin("constant", text, line)]
         return [Origin("unknown", text, line)]
 
     # -- calls into the project --------------------------------------------------------
@@ -247,6 +254,10 @@ class Tracer:
         if found is None:
             return None
         src, callee = found
+        kind = self.annotation_kind(callee.returns)
+        if kind is not None:  # `def remaining_ms() -> int`: no text can come out of it
+            return False, [Origin(kind, ast.unparse(call)[:80], call.lineno,
+                                  f"`{callee.name}()` returns {ast.unparse(callee.returns)}")]
         if callee is fn or id(callee) in self.bindings or self.level + len(self.bindings) >= 2:
             return None  # two helpers deep at most
         returns = [n.value for n in inner(callee) if isinstance(n, ast.Return) and n.value is not None]
@@ -355,6 +366,23 @@ class Tracer:
             return Origin("unknown", text, line, "an attribute")
         return Origin("param", text, line, f"field `{text}` of request body `{core}` (`{fn.name}()`)")
 
+    def _class_constant(self, node: ast.Attribute) -> bool:
+        """``Cls.attr`` / ``module.Cls.attr`` where ``Cls`` is a project class whose body
+        assigns ``attr`` a literal (``__tablename__ = "projects"``)."""
+        base, cls = node.value, None
+        if isinstance(base, ast.Name):
+            cls = next((c for c in self.tree.body if isinstance(c, ast.ClassDef) and c.name == base.id), None)
+        if cls is None and self.project is not None and isinstance(base, (ast.Name, ast.Attribute)):
+            mod, _, name = self.project.qualify(self.src, base).rpartition(".")
+            src = self.project.by_module.get(mod) if mod else None
+            if src is not None and src.tree is not None:
+                cls = next((c for c in src.tree.body if isinstance(c, ast.ClassDef) and c.name == name), None)
+        for st in cls.body if cls is not None else []:
+            targets = st.targets if isinstance(st, ast.Assign) else [st.target] if isinstance(st, ast.AnnAssign) else []
+            if st.value is not None and any(isinstance(t, ast.Name) and t.id == node.attr for t in targets):
+                return literal(st.value) is not NOT_LITERAL
+        return False
+
     def _const(self, node: ast.AST) -> bool:
         if literal(node) is not NOT_LITERAL:
             return True
@@ -427,6 +455,18 @@ class Tracer:
                                                f"at {', '.join(tainted[:3])}")
         detail = f"parameter `{p.arg}` of `{fn.name}()`" + (f"; callers at {where}" if sites else "; no caller in the project")
         return Origin("unknown", text, line, detail)
+
+
+def _json_lt_escaped(node: ast.Call) -> bool:
+    """``json.dumps(x).replace("<", "\\u003c")...``: a JSON literal whose ``<`` is
+    escaped, so it cannot close the ``<script>`` it is written into (HTML sinks only)."""
+    replaced = set()
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "replace":
+        old, new = (literal(a) for a in node.args[:2]) if len(node.args) >= 2 else (None, None)
+        if isinstance(old, str) and isinstance(new, str) and "<" not in new:
+            replaced.add(old)
+        node = node.func.value
+    return "<" in replaced and isinstance(node, ast.Call) and dotted(node.func).rsplit(".", 1)[-1] == "dumps"
 
 
 def _parents(src) -> dict[int, ast.AST]:
