@@ -168,6 +168,10 @@ def report(name: str, pairs, gone, verbose: bool, total_sev: Tally, total_chk: T
         print(f"  UNLABELLED BLOCKER {f['check']} {where(f)[1]}:{where(f)[2]} {f['title']} [{f['fingerprint']}]")
     for lb in gone:
         print(f"  GONE ({lb['label']}) {lb['check']} {lb.get('file')}:{lb.get('line')} {lb.get('title', '')}")
+    lost = [lb for lb in gone if lb["label"] == "TRUE"]
+    if lost:
+        print(f"  {len(lost)} finding(s) labelled TRUE are gone (a real defect no longer reported, "
+              "or reported elsewhere under a new label): see the GONE (TRUE) lines")
     if verbose:
         for f, lb in pairs:
             mark = lb["label"] + ("" if right(f, lb) else "*") if lb else "-"
@@ -192,6 +196,7 @@ def main(argv=None) -> int:
     projects = tomllib.loads((HERE / "projects.toml").read_text())["projects"]
     names = args.projects or list(projects)
     total_sev, total_chk = Tally(), Tally()
+    held_sev, held_chk = Tally(), Tally()  # the held-out projects alone: generalisation
     for name in names:
         p = projects[name]
         root = fetch(name, p["version"])
@@ -210,7 +215,14 @@ def main(argv=None) -> int:
             print(f"// {name}: {len(picked)} stubs")
             print("\n".join(stub(f) for f in picked))
             continue
-        report(f"{name} {p['version']} (audit {took:.1f} s)", pairs, gone, args.verbose, total_sev, total_chk)
+        role = p.get("role", "tuning")
+        report(f"{name} {p['version']} [{role}] (audit {took:.1f} s)", pairs, gone, args.verbose, total_sev,
+               total_chk)
+        if role == "held-out":
+            for f, lb in pairs:
+                if f["severity"] in ("BLOCKER", "WARNING"):
+                    held_sev.add(f["severity"], f, lb)
+                    held_chk.add((f["check"], f["severity"]), f, lb)
     if not args.sample and len(names) > 1:
         print(f"\n== all projects")
         for s in ("BLOCKER", "WARNING"):
@@ -218,6 +230,10 @@ def main(argv=None) -> int:
         for key in sorted(total_chk.n, key=lambda k: (SEVERITIES.index(k[1]), k[0])):
             if total_chk.labelled[key]:
                 print(f"    {key[0]:9} {key[1]:8} {total_chk.row(key)}")
+        if held_sev.n:
+            print(f"\n== held-out projects only (never used to tune a check)")
+            for s in ("BLOCKER", "WARNING"):
+                print(f"  {s:8} precision {held_sev.row(s)}")
     return 0
 
 
