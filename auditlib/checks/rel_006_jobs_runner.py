@@ -11,7 +11,7 @@ from ..code.pyast import dotted, of_type, walk
 from ..code.pyresolve import Project, callees, functions
 from ..target.discovery import is_example
 from . import check
-from .obs_001_health_endpoints import _records, heartbeat_records
+from .obs_001_health_endpoints import _records, compared_columns, heartbeat_records
 from .rel_007_email_dedup import DEFAULT_COLUMNS, DEFAULT_TABLE, dedup_index, email_tables
 
 READY_PATHS = re.compile(r"^/(readyz|ready|health/ready|readiness)$")
@@ -123,33 +123,13 @@ def _stamped_columns(fn: ast.AST) -> set[str]:
     return out
 
 
-def _compared_columns(ctx) -> set[str]:
-    """Attributes and names the app orders against something (``Job.claimed_at < cutoff``,
-    ``heartbeat_at >= now - STALENESS``): timestamps whose staleness the app itself acts on
-    (cached per audit)."""
-    key = "_rel006_compared"
-    if key not in ctx.__dict__:
-        out = set()
-        order = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
-        for src in ctx.layout.app_sources(ctx.index):
-            for c in of_type(src.tree, ast.Compare) if src.tree is not None else []:
-                if any(isinstance(op, order) for op in c.ops):
-                    for side in [c.left, *c.comparators]:
-                        if isinstance(side, ast.Attribute):
-                            out.add(side.attr)
-                        elif isinstance(side, ast.Name):
-                            out.add(side.id)
-        ctx.__dict__[key] = out
-    return ctx.__dict__[key]
-
-
 def lease_renewal(ctx, reach) -> str | None:
     """The column a runner renews each round when it is a lease: a timestamp it sets to
     the current time (``.values(claimed_at=now)``, ``heartbeat_at=func.now()``) that the
     app compares against a staleness cutoff elsewhere (``claimed_at < cutoff``): other
     replicas or the next claimant take over what a dead holder held, so the runner's death
     is handled, not silent."""
-    compared = _compared_columns(ctx)
+    compared = compared_columns(ctx)
     for _s, f in reach:
         hit = sorted(_stamped_columns(f) & compared)
         if hit:
