@@ -50,6 +50,21 @@ def test_rel_006_one_shutdown_finding_for_every_runner(tmp_path):
         ("app/jobs/runner.py", 17), ("app/jobs/runner.py", 35)]
 
 
+def test_rel_006_severity_follows_what_stops_the_runner(tmp_path):
+    found = _run(FIX / "REL-006" / "in_process_tasks", tmp_path, "REL-006")
+    beats = {f.locations[0].line: f for f in found if "records no heartbeat" in f.title}
+    assert {ln: f.severity.value for ln, f in beats.items()} == {
+        24: "RECOMMENDATION",  # rounds guarded: only a hang stops it
+        34: "WARNING",  # the first error ends the loop
+        60: "RECOMMENDATION"}  # guarded, though it sends e-mails
+    assert "the e-mails it sends (`_send_warning_emails`) silently stop" in beats[60].message
+    assert "`refresh_cache`" in beats[34].message and "ends the loop" in beats[34].message
+    memory = _at(found, "app/daemons.py", 67)
+    assert memory.severity.value == "RECOMMENDATION" and "`self._last_sent`" in memory.message
+    # the lease renewal and the metrics sampler are not runners to report
+    assert not [f for f in found if f.locations[0].line in (17, 40)]
+
+
 def test_func_002_severity_follows_what_the_comment_admits(tmp_path):
     found = _run(FIX / "FUNC-002" / "markers", tmp_path, "FUNC-002")
     sev = {(f.locations[0].file, f.locations[0].line): f.severity.value for f in found}

@@ -101,8 +101,12 @@ def graceful_shutdown(ctx):
       DL3025): ``/bin/sh -c`` may stay PID 1 and not forward SIGTERM, so the server is
       SIGKILLed after the grace period.
     The effective shutdown behaviour is summarised as INFO. Not flagged: interactive
-    clients (a loop that reads the terminal: ``input()``, ``getpass``, ``click.prompt``...;
-    a person runs and stops them, no job is cut), Celery / arq / RQ workers (they handle SIGTERM with a warm shutdown), FastAPI ``BackgroundTasks``
+    clients (a loop that reads the terminal: ``input()``, ``getpass``, ``click.prompt``...,
+    or runs inside ``try: ... except KeyboardInterrupt``: a load generator, a watch mode;
+    a person runs and stops them, no job is cut), metrics samplers (a loop that only
+    updates gauges: REL-006's reading), the target of a daemon thread
+    (``Thread(target=f, daemon=True)``: it dies with the process by design, and a signal
+    handler can only be installed by the main thread, whose server handles SIGTERM), Celery / arq / RQ workers (they handle SIGTERM with a warm shutdown), FastAPI ``BackgroundTasks``
     (uvicorn waits for them as part of the request), an ENTRYPOINT outside the repository
     (a base image's script: its behaviour is not known here).
     """
@@ -240,8 +244,33 @@ def _code(ctx, path: str) -> str:
     return "".join(lines)
 
 
+def _ctrl_c_loop(fn_node, loop) -> bool:
+    """The loop runs inside ``try: ... except KeyboardInterrupt``: a command-line loop its
+    user stops with Ctrl-C (a load generator, a ``--watch`` mode), not a service's runner."""
+    return any(t.lineno <= loop.lineno <= (t.end_lineno or t.lineno) and any(
+        h.type is not None and "KeyboardInterrupt" in ast.unparse(h.type) for h in t.handlers)
+        for t in of_type(fn_node, ast.Try))
+
+
+def _daemon_thread_targets(graph) -> set[str]:
+    """Names of functions run as ``Thread(target=f, daemon=True)``: killed when the process
+    exits by design; the process's SIGTERM is its main thread's (a server's) to handle."""
+    out = set()
+    for src in graph.files:
+        if "daemon" not in (src.text or ""):
+            continue
+        for c in of_type(src.tree, ast.Call):
+            kw = {k.arg: k.value for k in c.keywords}
+            if dotted(c.func).rsplit(".", 1)[-1] == "Thread" and literal(kw.get("daemon")) is True \
+                    and kw.get("target") is not None:
+                out.add(dotted(kw["target"]).rsplit(".", 1)[-1])
+    return out
+
+
 def _runners(ctx, chk, graph, pid1, reported):
     """Long-running loops in modules run as their own process, without a SIGTERM handler."""
+    from .rel_006_jobs_runner import _metrics_sampler
+    daemons = None
     runner_files = set()
     for src in graph.files:
         text = src.text or ""
@@ -258,8 +287,14 @@ def _runners(ctx, chk, graph, pid1, reported):
         if any("SIGTERM" in _code(ctx, f) for f in reach_files):
             continue
         loop = loops_forever(job.func)
-        if loop is None or any(INTERACTIVE.match(dotted(c.func)) for c in of_type(job.func.node, ast.Call)):
-            continue  # an interactive client (it reads the terminal): its user stops it, no job is cut
+        if loop is None or any(INTERACTIVE.match(dotted(c.func)) for c in of_type(job.func.node, ast.Call)) \
+                or _ctrl_c_loop(job.func.node, loop):
+            continue  # an interactive client (it reads the terminal, or stops on Ctrl-C): its user stops it
+        if _metrics_sampler(loop):
+            continue  # it samples gauges: cut mid-round, nothing is lost
+        daemons = _daemon_thread_targets(graph) if daemons is None else daemons
+        if job.func.node.name in daemons:
+            continue  # a daemon thread: the process exits with its main thread, whose SIGTERM it is
         as_pid1 = [p for p in pid1 if p.kind == "python" and p.module in reach_files]
         if as_pid1:
             p = as_pid1[0]

@@ -9,6 +9,8 @@ from ..redact import redact_text
 from . import check
 
 WORDS = ("TODO", "FIXME", "XXX", "HACK")
+# folders of third-party code copied into the project: their markers are upstream's notes
+VENDORED = {"vendor", "_vendor", "vendored", "_vendored", "third_party", "_third_party", "thirdparty"}
 MARKER = re.compile(r"\b(" + "|".join(WORDS) + r")\b")
 # words by which a comment admits a defect (identifiers such as `ProvisioningError` are not words).
 # Not defects by themselves: "hack", "dirty", "workaround" (a shortcut that works), "error(s)",
@@ -50,7 +52,9 @@ def unfinished_work(ctx):
     or a deferral without a defect: there is nothing to fix before release. The same marker text at
     several places (a comment copied beside each import) is one finding with every
     location.
-    Not flagged: markers in tests and migrations, lower-case words, and words inside
+    Not flagged: markers in tests and migrations, in vendored third-party code (a
+    ``vendor`` / ``_vendor`` / ``vendored`` / ``third_party`` folder: upstream's notes, e.g.
+    the stdlib's "HACK: hand-optimized bytecode"), lower-case words, and words inside
     string literals (only real comments, found with ``tokenize``, count). Stubs are not
     comments and never flagged here: abstract methods, ``Protocol`` bodies and
     ``raise NotImplementedError`` in a base class or an unsupported branch are
@@ -60,6 +64,8 @@ def unfinished_work(ctx):
     seen: dict[tuple[str, str], object] = {}
     out = []
     for src in ctx.layout.app_sources(ctx.index):
+        if any(part.lower() in VENDORED for part in src.path.split("/")[:-1]):
+            continue  # vendored third-party code: not the authors' unfinished work
         text = src.text
         if text is None or not any(w in text for w in WORDS) or not MARKER.search(text):
             continue  # no marker anywhere in the file, so none in a comment: skip tokenizing

@@ -108,11 +108,67 @@ def heartbeat_records(ctx) -> list[tuple[str, ast.AST]]:
     return out
 
 
+def compared_columns(ctx) -> set[str]:
+    """Attributes and names the app orders against something (``Job.claimed_at < cutoff``,
+    ``heartbeat_at >= now - STALENESS``): timestamps whose staleness the app itself acts on
+    (cached per audit)."""
+    key = "_obs_compared_columns"
+    if key not in ctx.__dict__:
+        out = set()
+        order = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+        for src in ctx.layout.app_sources(ctx.index):
+            for c in of_type(src.tree, ast.Compare) if src.tree is not None else []:
+                if any(isinstance(op, order) for op in c.ops):
+                    for side in [c.left, *c.comparators]:
+                        if isinstance(side, ast.Attribute):
+                            out.add(side.attr)
+                        elif isinstance(side, ast.Name):
+                            out.add(side.id)
+        ctx.__dict__[key] = out
+    return ctx.__dict__[key]
+
+
+def _record_column(n: ast.AST) -> str | None:
+    """The column or attribute a heartbeat record writes (``heartbeat_at=...``,
+    ``worker.last_heartbeat = ...``); None for keys, gauges and raw SQL."""
+    if isinstance(n, ast.keyword):
+        return n.arg
+    if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+        return next((t.attr for t in targets if isinstance(t, ast.Attribute)), None)
+    return None
+
+
+def jobs_heartbeat_records(ctx) -> list[tuple[str, ast.AST]]:
+    """The heartbeat records that are a jobs runner's liveness signal: not a lease, i.e.
+    not a column the app itself compares against a staleness cutoff (``heartbeat_at <
+    now - STALENESS`` to take over a turn lock, ``claimed_at < cutoff`` to recover
+    orphaned claims): the app already acts when such a holder dies."""
+    compared = compared_columns(ctx)
+    return [(p, n) for p, n in heartbeat_records(ctx) if _record_column(n) not in compared]
+
+
 def _heartbeat_elsewhere(ctx, skip: set[int]) -> str | None:
     """Where a jobs heartbeat is recorded in the app (outside readiness), ``file:line``."""
-    for path, n in heartbeat_records(ctx):
+    for path, n in jobs_heartbeat_records(ctx):
         if id(n) not in skip:
             return f"{path}:{n.lineno}"
+    return None
+
+
+def _migrates_itself(ctx) -> str | None:
+    """``file:line`` where application code runs Alembic's upgrade to head
+    (``command.upgrade(cfg, "head")``): the app migrates its schema itself (at start-up,
+    in the lifespan, at engine creation or in its serve command)."""
+    for src in ctx.layout.app_sources(ctx.index):
+        text = src.text or ""
+        if src.tree is None or "upgrade" not in text or "head" not in text:
+            continue
+        for c in of_type(src.tree, ast.Call):
+            name = dotted(c.func)
+            if (name.endswith("command.upgrade") or (name == "upgrade" and "alembic" in text)) and any(
+                    isinstance(a, ast.Constant) and a.value in ("head", "heads") for a in c.args[1:2]):
+                return f"{src.path}:{c.lineno}"
     return None
 
 
@@ -146,6 +202,37 @@ def _uses_database(ctx, files: set[str]) -> str | None:
     return None
 
 
+SERVE_CALLS = {"run", "serve", "Config", "Server", "run_app", "TestClient"}
+
+
+def _built_for_its_routes(o) -> bool:
+    """An app built as a local of a function that neither returns, yields, stores nor
+    serves it (``app = FastAPI(); app.include_router(...); build_schema(app)``): its routes
+    feed something else (a schema, a tool catalogue); it is never served."""
+    fn = o.scope
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or not o.name or "." in o.name:
+        return False
+
+    def names(node) -> set[str]:
+        """Names in ``node`` used as a whole (``api``, not ``api.routes``)."""
+        if node is None:
+            return set()
+        attr_bases = {id(x.value) for x in ast.walk(node) if isinstance(x, ast.Attribute)}
+        return {x.id for x in ast.walk(node) if isinstance(x, ast.Name) and id(x) not in attr_bases}
+    for n in ast.walk(fn):
+        if isinstance(n, (ast.Return, ast.Yield, ast.YieldFrom)) and o.name in names(n.value):
+            return False
+        if isinstance(n, (ast.Global, ast.Nonlocal)) and o.name in n.names:
+            return False
+        if isinstance(n, ast.Assign) and o.name in names(n.value) and any(
+                isinstance(t, (ast.Attribute, ast.Subscript)) for t in n.targets):
+            return False
+        if isinstance(n, ast.Call) and dotted(n.func).rsplit(".", 1)[-1] in SERVE_CALLS and o.name in {
+                a.id for a in [*n.args, *(k.value for k in n.keywords)] if isinstance(a, ast.Name)}:
+            return False
+    return True
+
+
 def _served_apps(ctx, routes) -> list[tuple[str | None, str, int | None]]:
     """(app qualname, file, line) of each FastAPI app that serves routes (a mounted
     sub-app's routes are served by the app it is mounted on), in discovery order, placed
@@ -161,7 +248,8 @@ def _served_apps(ctx, routes) -> list[tuple[str | None, str, int | None]]:
 
     out = []
     for root in objs:
-        if root.kind != "app" or root.qualname not in served or not ctx.layout.is_app(root.module.path):
+        if root.kind != "app" or root.qualname not in served or not ctx.layout.is_app(root.module.path) \
+                or _built_for_its_routes(root):
             continue
         tree, todo = [root], [root]
         while todo:  # the apps mounted into this one, at any depth
@@ -212,7 +300,14 @@ def health_endpoints(ctx):
     app records none: a name is not a heartbeat (a ``heartbeat`` task pinging a
     telemetry service, an agent's ``request_heartbeat`` flag); a heartbeat is a clock
     value stored under a heartbeat name, a store call on a heartbeat key or gauge, or an
-    SQL write of a heartbeat column (REL-006 judges the runner loops).
+    SQL write of a heartbeat column (REL-006 judges the runner loops); a lease: a heartbeat
+    column the app itself compares against a staleness cutoff (``heartbeat_at < now -
+    STALE`` to take over a turn lock, ``claimed_at < cutoff`` to recover orphaned claims),
+    so a dead holder is already handled; the migration comparison when the app runs
+    Alembic's upgrade to head in its own code (``command.upgrade(cfg, "head")`` in the
+    lifespan, at engine creation or in its serve command: an instance serves only after
+    it ran; INFO says where); an app built as a local of a function that neither returns,
+    stores nor serves it (its routes feed a schema or a tool catalogue: it is never served).
     The live probe of these endpoints is the live stage's part.
     """
     chk = health_endpoints.check
@@ -276,7 +371,15 @@ def _judge_ready(ctx, chk, ready, uses_db, has_alembic):
                               "stays green while PostgreSQL is unreachable.",
                               "Execute `SELECT 1` through the app's engine/session in the readiness handler "
                               "and answer 503 on failure.", route.file, route.line, key="no-db", routes=route_ref)
-        if "migration version" not in found and uses_db and has_alembic:
+        migrates = _migrates_itself(ctx) if "migration version" not in found and uses_db and has_alembic else None
+        if migrates:
+            yield chk.finding(ctx, Severity.INFO, f"{route.path}: the app migrates its schema itself",
+                              f"The app runs Alembic's upgrade to head in its own code ({migrates}): when that "
+                              "upgrade runs as the instance starts, the instance serves only after it ran (and "
+                              "does not start when it raises), so readiness need not compare `alembic_version` "
+                              "with the head.",
+                              "", route.file, route.line, key="no-migration", routes=route_ref)
+        elif "migration version" not in found and uses_db and has_alembic:
             yield chk.finding(ctx, Severity.RECOMMENDATION, f"{route.path} does not compare the migration version "
                               "with the Alembic head",
                               f"`{handler.name}` never reads `alembic_version` nor the Alembic head: after a "

@@ -15,6 +15,9 @@ LOGGER_NAME = re.compile(r"(^|[._])(log|logger|logging|_log|audit_log|structlog)
 PII = (r"(^|_)(e_?mail|phone|mobile|msisdn|address|street|postcode|postal_code|zip_code|ssn|iban|card_number|"
        r"date_of_birth|dob)(_?(address|number|raw|value))?$")
 NOT_PII = re.compile(r"^(ip|remote|client|server|host|bind|mac|email_from|from_email|sender|smtp|mail_from)", re.I)
+# a name for the slot that holds personal data, not the data: the env var, LDAP attribute,
+# form field, column or claim *named* email (``ENV_LDAP_ATTR_EMAIL``, ``config.attr_email``)
+SLOT = re.compile(r"(^|_)(attr|attribute|field|column|col|key|claim|env|var|header|param|setting)(_|$)", re.I)
 SAFE_WRAPPER = re.compile(r"mask|redact|scrub|anonymi|pseudonymi|hash|obfuscat|sha\d*|len$|bool$|domain", re.I)
 STRUCTURED = re.compile(r"JsonFormatter|jsonlogger|json_log_formatter|structlog|ecs_logging|"
                         r"logstash|JSONRenderer|serialize\s*=\s*True", re.I)
@@ -74,7 +77,8 @@ def _problems(arg: ast.AST, pii: re.Pattern, body_names: set[str]):
             continue
         if isinstance(n, (ast.Name, ast.Attribute)):
             last = dotted(n).split(".")[-1]
-            if pii.search(last) and not NOT_PII.search(last):
+            m = pii.search(last)
+            if m and not NOT_PII.search(last) and not SLOT.search(last[: m.start() + 1]):
                 yield "personal data", dotted(n)
                 continue
         stack.extend(ast.iter_child_nodes(n))
@@ -214,7 +218,9 @@ def logging_hygiene(ctx):
     the app stores personal data) are RECOMMENDATIONs at the logging setup or the
     ``FastAPI()`` call.
     Not flagged: ids (``booking.id``), the sender address (``email_from``), IP
-    addresses, masked values (``mask_email(user.email)``), ``len(...)``; log levels are
+    addresses, names of the slot that holds personal data rather than the data (an env
+    var, attribute, field, column, key or claim named email: ``ENV_LDAP_ATTR_EMAIL``,
+    ``config.attr_email``, ``field_email``), masked values (``mask_email(user.email)``), ``len(...)``; log levels are
     left to review. Personal data at any call site when redaction happens at the logging
     layer, which covers every call site: a ``logging.Filter`` whose ``filter`` rewrites
     the record through a substitution or masking call, a ``Formatter`` whose ``format``

@@ -11,7 +11,7 @@ from ..code.pyast import dotted, of_type, walk
 from ..code.pyresolve import Project, callees, functions
 from ..target.discovery import is_example
 from . import check
-from .obs_001_health_endpoints import _records, heartbeat_records
+from .obs_001_health_endpoints import _records, compared_columns, heartbeat_records
 from .rel_007_email_dedup import DEFAULT_COLUMNS, DEFAULT_TABLE, dedup_index, email_tables
 
 READY_PATHS = re.compile(r"^/(readyz|ready|health/ready|readiness)$")
@@ -75,6 +75,95 @@ def _interactive(loop: ast.While, fn) -> bool:
         for t in of_type(fn, ast.Try))
 
 
+METRIC_UPDATES = {"set", "inc", "dec", "observe", "set_to_current_time", "labels", "time"}
+METRIC_NAME = re.compile(r"metric|gauge|counter|histogram|summary|\.labels$", re.I)
+CLOCK_CALL = re.compile(r"(^|\.)(now|utcnow|time|time_ns|monotonic|timestamp|current_timestamp)$")
+
+
+def _metrics_sampler(loop: ast.While) -> bool:
+    """Every effect of the loop is a metric update (``GAUGE.set(...)``,
+    ``METRIC.labels(...).set(...)``) or its sleep: a sampler of gauges (RAM, CPU). If it
+    stops, the gauges go flat; nothing else depends on it and it holds no work."""
+    updates = 0
+    for n in of_type(loop, ast.Expr):
+        v = n.value.value if isinstance(n.value, ast.Await) else n.value
+        if not isinstance(v, ast.Call):
+            continue
+        last = dotted(v.func).rsplit(".", 1)[-1]
+        if last in ("sleep", "wait"):
+            continue
+        recv = dotted(v.func.value) if isinstance(v.func, ast.Attribute) else ""
+        if last in METRIC_UPDATES and recv and (METRIC_NAME.search(recv) or recv.split(".")[0].isupper()):
+            updates += 1
+            continue
+        return False
+    if any(isinstance(t, (ast.Attribute, ast.Subscript)) for a in of_type(loop, (ast.Assign, ast.AugAssign))
+           for t in (a.targets if isinstance(a, ast.Assign) else [a.target])):
+        return False  # it changes state the app reads
+    return updates > 0
+
+
+def _clock_names(fn: ast.AST) -> set[str]:
+    """Local names bound to a clock reading in ``fn`` (``now = datetime.now(timezone.utc)``)."""
+    return {t.id for a in of_type(fn, ast.Assign) if isinstance(a.value, ast.Call)
+            and CLOCK_CALL.search(dotted(a.value.func)) for t in a.targets if isinstance(t, ast.Name)}
+
+
+def _stamped_columns(fn: ast.AST) -> set[str]:
+    """Columns / attributes ``fn`` sets to the current time: ``.values(claimed_at=now)``,
+    ``row.claimed_at = func.now()`` (``now`` a local bound to a clock reading)."""
+    clock = _clock_names(fn)
+
+    def clocked(v: ast.AST) -> bool:
+        return (isinstance(v, ast.Name) and v.id in clock) or (
+            isinstance(v, ast.Call) and bool(CLOCK_CALL.search(dotted(v.func))))
+    out = {k.arg for c in of_type(fn, ast.Call) for k in c.keywords if k.arg and clocked(k.value)}
+    out |= {t.attr for a in of_type(fn, ast.Assign) if clocked(a.value) for t in a.targets
+            if isinstance(t, ast.Attribute)}
+    return out
+
+
+def lease_renewal(ctx, reach) -> str | None:
+    """The column a runner renews each round when it is a lease: a timestamp it sets to
+    the current time (``.values(claimed_at=now)``, ``heartbeat_at=func.now()``) that the
+    app compares against a staleness cutoff elsewhere (``claimed_at < cutoff``): other
+    replicas or the next claimant take over what a dead holder held, so the runner's death
+    is handled, not silent."""
+    compared = compared_columns(ctx)
+    for _s, f in reach:
+        hit = sorted(_stamped_columns(f) & compared)
+        if hit:
+            return hit[0]
+    return None
+
+
+def _guarded_rounds(loop: ast.While) -> bool:
+    """Each round's work is inside a ``try`` that catches ``Exception`` (or everything):
+    a failing round is logged and the loop goes on."""
+    for t in of_type(loop, ast.Try):
+        for h in t.handlers:
+            if h.type is None or any(dotted(x) in ("Exception", "BaseException") for x in
+                                     (h.type.elts if isinstance(h.type, ast.Tuple) else [h.type])):
+                return True
+    return any(isinstance(w, ast.With) and any("suppress" in dotted(i.context_expr) and "Exception" in
+                                               ast.unparse(i.context_expr) for i in w.items)
+               for w in of_type(loop, ast.With))
+
+
+def _memory_dedup(senders) -> str | None:
+    """``self.<attr>`` the sender keeps per recipient in process memory and consults before
+    sending (``if email in self._last_sent ...``, ``self._last_sent[email] = now``)."""
+    for _s, f in senders:
+        written = {dotted(t.value) for a in of_type(f, ast.Assign) for t in a.targets
+                   if isinstance(t, ast.Subscript) and dotted(t.value).startswith("self.")}
+        read = {dotted(c) for cmp in of_type(f, ast.Compare) if any(isinstance(o, (ast.In, ast.NotIn)) for o in cmp.ops)
+                for c in cmp.comparators if isinstance(c, ast.Attribute)}
+        hit = sorted(written & read)
+        if hit:
+            return hit[0]
+    return None
+
+
 def _reach(proj: Project, src, fn, depth: int) -> list[tuple]:
     """(src, function) of ``fn`` and the project functions it calls, ``depth`` levels."""
     out, frontier = [(src, fn)], [(src, fn)]
@@ -122,10 +211,17 @@ def jobs_runner(ctx):
 
     - a heartbeat recorded each round (a clock value stored under a heartbeat name, a
       store call on a heartbeat key or gauge, an SQL write of a heartbeat column: OBS-001's
-      reading; a flag or a task merely named heartbeat is none) — WARNING if missing; if
-      recorded and there is no ``/readyz`` (or ``/ready``) handler, WARNING (a dead runner
-      goes unnoticed); a readiness handler that ignores the heartbeat is OBS-001's
-      finding, at the route (one finding for the defect);
+      reading; a flag or a task merely named heartbeat is none). Missing: WARNING when a
+      failing round ends the loop (no ``try/except Exception`` in it: the first error
+      kills the task or thread without a trace); RECOMMENDATION when every round's failure
+      is caught (only a hang stops it: a heartbeat is defence in depth). The message names
+      what silently stops: the e-mails it sends, else the functions it runs. If recorded
+      and there is no ``/readyz`` (or ``/ready``) handler, WARNING (a dead runner goes
+      unnoticed); a readiness handler that ignores the heartbeat is OBS-001's finding, at
+      the route (one finding for the defect). A lease renewed each round is no missing
+      heartbeat: a timestamp the runner sets to the current time (``.values(claimed_at=now)``)
+      that the app compares against a staleness cutoff elsewhere (``claimed_at < cutoff``):
+      what a dead holder held is taken over, readiness need not read it;
     - graceful shutdown: a SIGTERM handler (``signal.signal`` / ``add_signal_handler``)
       or the runner task cancelled in the app's lifespan — WARNING if neither (a deploy
       kills jobs mid-send);
@@ -133,11 +229,15 @@ def jobs_runner(ctx):
       events table protected by a unique constraint (REL-007's reading of the
       migrations) or ``ON CONFLICT DO NOTHING``; check-then-insert without such a
       constraint is a duplicate-send race — WARNING; sending with no record at all —
-      WARNING;
+      WARNING; de-duplication kept only in process memory (``self._last_sent[email]``
+      consulted before sending) — RECOMMENDATION (a restart or a second replica repeats
+      a send within the window);
     - dead-letter handling (attempt counters, a failed status, a DLQ) — RECOMMENDATION
-      if failures are only logged.
+      if failures are only logged (not for a lease renewal: it runs no jobs).
 
-    Not flagged: projects with no runner loop (INFO), retry loops (they return on
+    Not flagged: projects with no runner loop (INFO), metrics samplers (a loop whose only
+    effects are metric updates, ``GAUGE.set(...)``, and its sleep: if it stops the gauges go
+    flat and nothing else depends on it), retry loops (they return on
     success), waits and polls (a loop that ``break``s, or whose condition waits for
     something to finish: ``while not op.done()``, ``while any(...)``; ``while not
     stop.is_set()`` stays a runner), a connection's message loop (``websocket.recv()`` /
@@ -161,7 +261,7 @@ def jobs_runner(ctx):
         for fn in functions(src.tree):
             for node in fn.body:
                 for loop in of_type(node, ast.While)[:1]:
-                    if _is_runner_loop(loop, fn):
+                    if _is_runner_loop(loop, fn) and not _metrics_sampler(loop):
                         loops.append((src, fn, loop))
     if not loops:
         yield chk.finding(ctx, Severity.INFO, "No background jobs runner loop found",
@@ -177,12 +277,13 @@ def jobs_runner(ctx):
         reach = _reach(proj, src, fn, 2)
         text = _text(reach)
         where = (src.path, loop.lineno)
-        if not any(_records(n) for _s, f in reach for n in walk(f)):
-            yield chk.finding(ctx, Severity.WARNING, f"Jobs runner `{fn.name}` records no heartbeat",
-                              "Nothing records that the runner is alive: if it dies or hangs, reminders and "
-                              "e-mails silently stop and no probe notices.",
-                              "Record a heartbeat each round (a timestamp row, Redis key or gauge) and make "
-                              "/readyz fail when it is older than a few intervals.", *where, key=f"heartbeat:{fn.name}")
+        senders = [(s, f) for s, f in reach if (s.path, id(f)) in email_sites
+                   or re.search(r"send\w*(e?mail|reminder)|e?mail\w*send", f.name, re.I)]
+        lease = lease_renewal(ctx, reach)
+        if lease:
+            pass  # a lease renewed each round: a dead holder's claims are taken over (its own liveness signal)
+        elif not any(_records(n) for _s, f in reach for n in walk(f)):
+            yield _no_heartbeat(ctx, chk, fn, loop, reach, senders, where)
         elif not any("heartbeat" in _text(_reach(proj, s, f, 2)).lower() for s, f in ready) \
                 and not (ready and heartbeat_records(ctx)):  # a /readyz ignoring a recorded heartbeat: OBS-001's
             loc = (ready[0][0].path, ready[0][1].lineno) if ready else where
@@ -204,11 +305,9 @@ def jobs_runner(ctx):
                 extra = chk.finding(ctx, Severity.WARNING, "", "", "", *where)
                 shutdown.locations += extra.locations
                 shutdown.title = f"{len(shutdown.locations)} jobs runner loops have no graceful shutdown"
-        senders = [(s, f) for s, f in reach if (s.path, id(f)) in email_sites
-                   or re.search(r"send\w*(e?mail|reminder)|e?mail\w*send", f.name, re.I)]
         if senders:
             yield from _email_idempotency(ctx, chk, reach, senders, schema, fn)
-        if not DEAD_LETTER.search(text):
+        if not DEAD_LETTER.search(text) and not lease:
             yield chk.finding(ctx, Severity.RECOMMENDATION, f"No dead-letter handling in `{fn.name}`",
                               "Failed jobs are only logged (no attempt counter, failed status or dead-letter "
                               "queue): they are retried forever or lost without trace.",
@@ -216,6 +315,34 @@ def jobs_runner(ctx):
                               "with its error for an operator.", *where, key=f"dlq:{fn.name}")
     if shutdown is not None:
         yield shutdown
+
+
+def _no_heartbeat(ctx, chk, fn, loop, reach, senders, where):
+    """The runner records no heartbeat: WARNING when a failing round ends the loop (the
+    first exception stops it for good, silently); RECOMMENDATION when every round's
+    failure is caught (only a hang stops it: a heartbeat is defence in depth). The message
+    names what stops: the e-mails it sends, else the functions it runs."""
+    if senders:
+        what = "the e-mails it sends (" + ", ".join(f"`{f.name}`" for _s, f in senders[:3]) + ") silently stop"
+    else:
+        names = [f.name for _s, f in reach[1:] if not f.name.startswith("__")][:3]
+        what = ("its work (" + ", ".join(f"`{n}`" for n in names) + ")" if names else "its work") + " silently stops"
+    if _guarded_rounds(loop):
+        return chk.finding(
+            ctx, Severity.RECOMMENDATION, f"Jobs runner `{fn.name}` records no heartbeat",
+            f"Each round's failure is caught, so an error does not stop `{fn.name}`; but nothing records that it "
+            f"is alive: if it hangs (an await without a timeout) or its task is lost, {what} and "
+            "no probe notices. A heartbeat is defence in depth here.",
+            "Record a heartbeat each round (a timestamp row, Redis key or gauge) and alert, or fail /readyz, when "
+            "it is older than a few intervals.", *where, key=f"heartbeat:{fn.name}")
+    return chk.finding(
+        ctx, Severity.WARNING, f"Jobs runner `{fn.name}` records no heartbeat",
+        f"No exception handling around the rounds: the first error raised in a round ends the loop (a task or "
+        f"thread dies without a trace), and nothing records that the runner is alive, so {what} and no probe "
+        "notices.",
+        "Catch and log exceptions per round so the loop survives them, and record a heartbeat each round "
+        "(a timestamp row, Redis key or gauge) that /readyz or an alert checks.", *where,
+        key=f"heartbeat:{fn.name}")
 
 
 def _email_idempotency(ctx, chk, reach, senders, schema, fn):
@@ -226,6 +353,15 @@ def _email_idempotency(ctx, chk, reach, senders, schema, fn):
             if isinstance(n.func, ast.Attribute) and n.func.attr == "add" and n.args
             and isinstance(n.args[0], ast.Call) and EMAIL_MODEL.search(dotted(n.args[0].func))]
     s0, f0 = senders[0]
+    memory = None if adds else _memory_dedup(senders)
+    if memory:
+        yield chk.finding(ctx, Severity.RECOMMENDATION, f"E-mail job `{f0.name}` de-duplicates in process memory",
+                          f"Sends are de-duplicated only in `{memory}`, in the process's memory: a restart or a "
+                          "second replica sends the same e-mail again (within the de-duplication window).",
+                          "Record each send in the database (a row keyed by recipient and e-mail type, inserted "
+                          "with ON CONFLICT DO NOTHING before sending) when duplicates matter.", s0.path, f0.lineno,
+                          key=f"no-record:{f0.name}")
+        return
     if not adds:
         yield chk.finding(ctx, Severity.WARNING, f"E-mail job `{f0.name}` keeps no idempotency record",
                           "E-mails are sent without recording (booking, type) first: a retried or overlapping run "
