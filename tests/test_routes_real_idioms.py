@@ -19,7 +19,7 @@ from auditlib.facts.routes import route_inventory, routes_frame, unreached_handl
 from auditlib.target.context import AuditContext
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "route_apps"
-CASES = ["router_class", "settings_prefix", "mounted_subapp"]
+CASES = ["router_class", "settings_prefix", "mounted_subapp", "dependency_lists"]
 ROUTE = re.compile(r"(\S+)\s+(/\S*)\s+auth=(\S+)")
 
 
@@ -74,6 +74,28 @@ def test_router_class_routes_carry_their_router(ctxs):
     assert routes["/v1/items/"].router == "svc.api.v1.items:router"
     assert routes["/v1/reports/daily"].router == "svc.api.v1.reports:reports"
     assert routes["/v1/items/"].mechanism == "require_user (router)"
+
+
+def test_dependency_lists_keep_their_conditions(ctxs):
+    """Dependencies held in variables: each carries the condition it is added under, and
+    where that condition is set (the ``append``; a dependency's early ``return``)."""
+    routes = {("|".join(r.methods), r.path): r for r in route_inventory(ctxs["dependency_lists"])}
+
+    def auth(key):
+        return [(d.name.rsplit(":", 1)[-1], d.level, d.condition, d.condition_at)
+                for d in routes[key].dependencies if d.authenticates]
+    assert auth(("GET", "/items")) == [("is_authenticated", "router", "auth", ("web/main.py", 15))]
+    assert auth(("POST", "/items/{iid}/purge"))[1] == (
+        "require_admin", "decorator", "request.app.state.auth_on", ("web/deps.py", 26))
+    assert auth(("GET", "/reports/daily")) == [
+        ("is_authenticated", "include", "os.getenv('AUTH') == 'on'", ("web/main.py", 8))]
+    gated = routes[("GET", "/gated/status")]  # a feature gate and a viewer restriction: listed, not authentication
+    assert [d.name.rsplit(":", 1)[-1] for d in gated.dependencies] == ["maintenance_gate", "restrict_viewers"]
+    assert routes[("POST", "/inbox/read")].mechanism.startswith("handler: 401/403 when session_user(request)")
+    [f] = [f for f in run_checks(ctxs["dependency_lists"], ids=["SEC-004"], source="static")
+           if f.severity.value == "WARNING"]
+    assert f.title == "Authentication of 3 routes depends on a condition"
+    assert "`auth` (`is_authenticated`)" in f.message and "`request.app.state.auth_on` (`require_admin`)" in f.message
 
 
 def test_sec004_lists_the_unreached_handlers(ctxs):

@@ -70,6 +70,16 @@ def endpoint_authorization(ctx):
     (``if os.getenv("SECURE") == "true": app.add_middleware(CheckPassword...)``) count as
     authenticated, and one WARNING per such middleware says that their authentication
     depends on that condition (with every route): the default deployment may run without it.
+    Likewise routes whose every authenticating dependency applies only under a condition —
+    appended to the router's dependency list in ``if authentication_enabled:``, listed in
+    ``[Depends(auth)] if flag else []``, or a dependency that returns early ``if not
+    request.app.state.auth_enabled`` (application state or configuration only) — count as
+    authenticated, and are ONE WARNING listing every such route and, as locations, the places
+    where the conditions are set (SEC-005 then does not report them one by one).
+    Not authentication: a 401/403 that does not depend on the caller (a feature gate on
+    application state or configuration, ``if request.app.state.read_only: raise
+    HTTPException(403)``), or one that only restricts a kind of identified caller and lets
+    an unidentified one through (``if isinstance(user, AppUser) and user.is_viewer``).
     """
     chk = endpoint_authorization.check
     routes = route_inventory(ctx)
@@ -105,11 +115,17 @@ def endpoint_authorization(ctx):
         "Route inventory by protection; the security notebook lists every route with its dependencies.",
         "", anchor.file, anchor.line, key="summary")
     conditional: dict[tuple, list] = {}
+    by_deps: list = []  # routes whose every authentication is a dependency listed or acting under a condition
     for r in routes:
-        if r.auth != "none" and not any(d.authenticates for d in r.dependencies):
-            mws = [m for m in r.middlewares if m.enforces_auth]
+        deps = [d for d in r.dependencies if d.authenticates]
+        mws = [m for m in r.middlewares if m.enforces_auth]
+        if r.auth != "none" and not deps:
             if mws and all(m.condition for m in mws):
                 conditional.setdefault((mws[0].file, mws[0].line, mws[0].name, mws[0].condition), []).append(r)
+        elif deps and all(d.condition for d in deps) and all(m.condition for m in mws):
+            by_deps.append(r)
+    if by_deps:
+        yield _conditional_dependencies(ctx, chk, by_deps)
     for (file, line, name, cond), rs in conditional.items():
         yield chk.finding(
             ctx, Severity.WARNING, f"Authentication of {len(rs)} route{'s' * (len(rs) > 1)} depends on a condition",
@@ -135,3 +151,31 @@ def endpoint_authorization(ctx):
                 ctx, Severity.INFO, f"Public route: {' '.join(r.methods)} {r.path}",
                 f"`{r.handler}` has no authentication dependency or middleware; confirm it is meant to be public.",
                 "If it is not public, add the auth dependency.", r.file, r.line, routes=r.as_dicts())
+
+
+def _conditional_dependencies(ctx, chk, routes):
+    """One WARNING: these routes are authenticated only when the conditions hold."""
+    places: dict[tuple, str] = {}
+    count: dict[tuple, int] = {}
+    for r in routes:
+        for d in r.dependencies:
+            if d.authenticates and d.condition:
+                at = (d.condition, *(d.condition_at or (d.file, d.line)))
+                places.setdefault(at, d.written or d.name.rsplit(":", 1)[-1])
+                count[at] = count.get(at, 0) + 1
+    places = dict(sorted(places.items(), key=lambda kv: (-count[kv[0]], kv[0][1], kv[0][2])))
+    conds = list(dict.fromkeys(c for c, _f, _l in places))
+    said = "; ".join(f"`{c}` ({', '.join(dict.fromkeys(f'`{n}`' for (c2, _f, _l), n in places.items() if c2 == c))})"
+                     for c in conds[:6]) + (f" (+{len(conds) - 6} more)" if len(conds) > 6 else "")
+    n = len(routes)
+    first = next(iter(places))
+    f = chk.finding(
+        ctx, Severity.WARNING, f"Authentication of {n} route{'s' * (n > 1)} depends on a condition",
+        f"Every authentication dependency of {n} route{'s' * (n > 1)} applies only under a condition: {said}. "
+        "When it is false these routes answer anyone without credentials; confirm every production deployment "
+        "makes it true.",
+        "Make authentication unconditional in production (always add the auth dependency, or fail at startup "
+        "when authentication is disabled outside development).",
+        first[1], first[2], key="conditional-dependencies", routes=[d for r in routes for d in r.as_dicts()])
+    f.locations += [Location(file, line, line, "") for (_c, file, line) in list(places)[1:20]]
+    return f

@@ -62,7 +62,15 @@ def public_rate_limit(ctx):
     - a public read that reaches the database or an external service: scraping and
       load — one RECOMMENDATION listing every such route (defence in depth).
 
-    Not flagged: authenticated routes; health/readiness/metrics probes
+    Limiters and authentication are read wherever the route inventory finds dependencies,
+    also in lists held in variables (``dependencies=_limits``, a factory's ``deps`` built
+    with ``append`` / ``extend``, :mod:`auditlib.facts.route_deps`); a limiter listed under
+    a condition (``[] if rate_limit_disabled() else [Depends(limiter)]``) counts.
+
+    Not flagged: authenticated routes, also those authenticated only under a condition
+    (``if authentication_enabled: deps.append(Depends(is_authenticated))``: SEC-004 reports
+    that condition once, for every such route, rather than one finding per route here) and
+    handlers that turn away a caller without a session themselves; health/readiness/metrics probes
     (``rate_limit_exempt_paths``, regexes matched against the full path); routes that
     reach neither the database nor an external service within three calls (redirects,
     static pages, docs; file and object-store writes count as work; only the bodies are

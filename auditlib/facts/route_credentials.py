@@ -82,8 +82,8 @@ def _build(ctx) -> list[Route]:
                 router = routers.get(owner)
                 prefix = literal(_kw(router, "prefix")) if router is not None else ""
                 path = literal(dec.args[0]) if dec.args else literal(_kw(dec, "path"))
-                deps = _dep_nodes(_kw(dec, "dependencies")) + (_dep_nodes(_kw(router, "dependencies"))
-                                                               if router is not None else [])
+                deps = _dep_nodes(_kw(dec, "dependencies"), aliases) + (
+                    _dep_nodes(_kw(router, "dependencies"), aliases) if router is not None else [])
                 for m in methods:
                     r = Route(src.path, dec.lineno, m, f"{prefix if isinstance(prefix, str) else ''}"
                               f"{path if isinstance(path, str) else ''}", fn.name)
@@ -100,8 +100,17 @@ def _kw(call, name):
     return next((k.value for k in call.keywords if k.arg == name), None)
 
 
-def _dep_nodes(node) -> list[ast.AST]:
-    """The callables inside ``[Depends(f), Security(g)]``."""
+def _dep_nodes(node, aliases=None, depth: int = 0) -> list[ast.AST]:
+    """The callables inside ``[Depends(f), Security(g)]``, also through a module-level list
+    (``dependencies=_limits``), ``a + b`` and ``x if c else y`` (both branches)."""
+    if depth > 6 or node is None:
+        return []
+    if isinstance(node, ast.Name) and aliases and node.id in aliases:
+        return _dep_nodes(aliases[node.id], aliases, depth + 1)
+    if isinstance(node, ast.IfExp):
+        return _dep_nodes(node.body, aliases, depth + 1) + _dep_nodes(node.orelse, aliases, depth + 1)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _dep_nodes(node.left, aliases, depth + 1) + _dep_nodes(node.right, aliases, depth + 1)
     if not isinstance(node, (ast.List, ast.Tuple)):
         return []
     return [d.args[0] for d in node.elts if isinstance(d, ast.Call) and d.args

@@ -18,6 +18,15 @@ module) and through ``for router in ROUTERS: app.include_router(router, prefix=.
 known lists (:mod:`.route_values`). Prefixes from settings fields, module constants and
 ``os.getenv`` take their default; :attr:`Route.notes` says what an environment variable
 can override and :attr:`Route.written_path` keeps the path as written.
+``dependencies=`` values held in variables (module-level or local lists, built with
+``append`` / ``extend`` / ``+=``) are followed (:mod:`.route_deps`); a dependency listed
+only under a condition, or one that returns early on application state or configuration
+(``if not request.app.state.auth_enabled: return``), keeps it in
+:attr:`Dependency.condition`. A 401/403 that does not depend on the caller (a feature
+gate on application state or configuration; a restriction of ``isinstance(user, U) and
+user.flag`` callers that lets an unidentified one through) is not authentication; a
+handler that turns away a caller without a session itself (``if get_user(request) is
+None: raise HTTPException(401)`` or a redirect) is.
 :func:`unreached_handlers` lists the handlers declared on routers no app reaches.
 Public API (stable, used by other checks and notebooks):
 
@@ -36,8 +45,9 @@ from dataclasses import dataclass, field
 
 from ..code.pyast import by_scope, dotted, literal, of_type, parent_map, walk
 from ..code.pymodules import FuncNode, Module, Project, own_nodes, project
+from .route_deps import dep_rows
 from .route_objects import APP_CLASSES, HTTP_METHODS, ROUTER_CLASSES, ObjectResolver, _KINDS, _OPERATIONS  # noqa: F401
-from .route_values import Strings, iter_rows
+from .route_values import Strings
 
 # fastapi.security classes: a dependency on an instance of one reads credentials.
 SECURITY_SCHEMES = {"HTTPBearer", "HTTPBasic", "HTTPDigest", "HTTPBase", "OAuth2PasswordBearer",
@@ -62,6 +72,8 @@ class Dependency:
     chain: tuple[str, ...] = ()  # every dependency below it, flattened
     evidence: str = ""  # why it counts as authentication
     written: str = ""  # the callable as written in ``Depends(...)`` (``require_admin``; ``name`` may be its factory)
+    condition: str = ""  # the test it is added to a dependency list under (``authentication_enabled``), "" = always
+    condition_at: tuple = ()  # (file, line) where that condition is set (the ``append``, the early ``return``)
 
 
 @dataclass
@@ -149,6 +161,7 @@ class _Builder(ObjectResolver):
         self.loops: dict[int, list[ast.AST]] = {}  # scope -> its ``for`` loops, in source order
         self.params: dict[int, dict[str, list[_Obj]]] = {}  # id(function) -> parameter -> objs passed to it
         self.dep_memo: dict[tuple, tuple] = {}
+        self.dep_conditions: dict[int, str] = {}  # id(Depends expression) -> condition it is listed under
         self.kind_memo: dict[int, str | None] = {}
         self.mounted: list[Route] = []  # foreign ASGI apps mounted on a served path (see mounted_apps)
         self.orphans: list[tuple] = []  # (module, func, line): handlers on a parameter no call passes an app to
@@ -207,8 +220,7 @@ class _Builder(ObjectResolver):
                 obj.prefix = self.string(mod, kw.value, scope, notes=notes)
                 obj.prefix_written, obj.prefix_notes = self.strings.written(kw.value), tuple(notes)
             elif kw.arg == "dependencies":
-                level = "app" if kind == "app" else "router"
-                obj.deps = [(e, emod, level, escope) for emod, e, escope in iter_rows(self, mod, kw.value, scope)]
+                obj.deps = self._dep_list(mod, kw.value, scope, "app" if kind == "app" else "router", call)
             elif kw.arg == "include_in_schema":
                 obj.include_in_schema = literal(kw.value) is not False
         return obj
@@ -271,8 +283,19 @@ class _Builder(ObjectResolver):
     def _kw_deps(self, mod, call, scope, level="decorator") -> list:
         for kw in (call.keywords if call else []):
             if kw.arg == "dependencies":
-                return [(e, emod, level, escope) for emod, e, escope in iter_rows(self, mod, kw.value, scope)]
+                return self._dep_list(mod, kw.value, scope, level, call)
         return []
+
+    def _dep_list(self, mod, value, scope, level, call) -> list:
+        """(expr, module, level, scope) of every dependency a ``dependencies=`` value lists
+        (also a variable built with ``append`` / ``extend``, :mod:`.route_deps`); the
+        condition each is added under goes to :attr:`dep_conditions`."""
+        out = []
+        for emod, e, escope, cond in dep_rows(self, mod, value, scope, call.lineno):
+            if cond:
+                self.dep_conditions[id(e)] = cond
+            out.append((e, emod, level, escope))
+        return out
 
     def _call(self, mod, call, scope) -> None:
         meth = call.func.attr
@@ -367,7 +390,7 @@ class _Builder(ObjectResolver):
         return Dependency(info["name"], level, mod.path, expr.lineno, param,
                           "security" if fname == "Security" else info["kind"],
                           info["auth"] or bool(scopes), roles, info["chain"], info["evidence"],
-                          dotted(target))
+                          dotted(target), info.get("condition", ""), info.get("condition_at", ()))
 
     def dep_target(self, mod: Module, target: ast.AST, depth: int = 0) -> dict:
         """Analyse what a dependency callable does (memoised)."""
@@ -375,7 +398,7 @@ class _Builder(ObjectResolver):
         if key in self.dep_memo:
             return self.dep_memo[key]
         self.dep_memo[key] = info = {"name": dotted(target), "kind": "depends", "auth": False, "roles": (), "chain": (),
-                                         "evidence": "", "node": None, "module": None, "scheme": ""}
+                                         "evidence": "", "node": None, "module": None, "scheme": "", "condition": ""}
         call_args: list = []
         if isinstance(target, ast.Call):  # a factory call or a class instance: require_role("admin")
             call_args = [literal(a) for a in target.args] + [literal(k.value) for k in target.keywords]
@@ -430,8 +453,10 @@ class _Builder(ObjectResolver):
                 auth, evidence = True, evidence or f"depends on {sub.name}"
             roles += list(sub.roles)
         body = list(own_nodes(node))
-        if any(_denial(n) for n in body):
+        if any(_denial(n) and not _not_the_caller(fmod, node, n) for n in body):
             auth, evidence = True, evidence or "rejects with 401/403"
+            info["condition"], line = _skipped_unless(fmod, node)
+            info["condition_at"] = (fmod.path, line) if line else ()
         elif not auth and (helper := _delegated_denial(self.p, fmod, node)):  # tenancy (issue 14): delegating deps
             auth, evidence = True, f"calls {helper}, which rejects with 401/403"
         roles += _role_literals(body)
@@ -500,6 +525,10 @@ class _Builder(ObjectResolver):
         for expr, dmod, level, scope in dep_exprs:
             d = self.dependency(dmod, expr, level, scope)
             if d is not None:
+                listed = self.dep_conditions.get(id(expr), "")
+                if listed:
+                    d.condition = f"{listed} and {d.condition}" if d.condition else listed
+                    d.condition_at = (d.file, d.line)
                 deps.append(d)
         for pname, dexpr, _ann, dmod in handler_params(func, self.p, fmod):
             if dexpr is not None:
@@ -512,7 +541,7 @@ class _Builder(ObjectResolver):
                       middlewares=applicable, router=obj.qualname, app=app.qualname if app else "",
                       decorators=tuple(r["decorators"]), path_params=tuple(_path_params(path)),
                       module=fmod, node=func, response_model=r["response_model"])
-        _classify(route)
+        _classify(route, _handler_guard(self.p, fmod, func))
         return route
 
 
@@ -529,17 +558,88 @@ def _condition(mod: Module, node: ast.AST) -> str:
     return ""
 
 
-def _classify(route: Route) -> None:
+def _classify(route: Route, guard: str = "") -> None:
     auth_deps = [d for d in route.dependencies if d.authenticates]
     auth_mw = [m for m in route.middlewares if m.enforces_auth]
     roles = tuple(dict.fromkeys(r for d in auth_deps for r in d.roles))
+    if not auth_deps and not auth_mw and guard:
+        route.auth, route.mechanism = "authenticated", guard
+        return
     if auth_deps or auth_mw:
         route.auth = "role" if roles else "authenticated"
         route.roles = roles
-        route.mechanism = ", ".join([f"{d.name.rsplit(':', 1)[-1]} ({d.level})" for d in auth_deps]
+        route.mechanism = ", ".join([f"{d.name.rsplit(':', 1)[-1]} ({d.level}"
+                                     + (f"; only if {d.condition})" if d.condition else ")") for d in auth_deps]
                                     + [f"middleware {m.name.rsplit(':', 1)[-1]} ({', '.join(m.prefixes) or '*'}"
                                        + (f"; only if {m.condition})" if m.condition else ")")
                                        for m in auth_mw])
+
+
+CALLER_ATTRS = {"cookies", "headers", "user", "session", "auth"}
+REQUEST_TYPES = {"Request", "HTTPConnection", "WebSocket"}
+
+
+def _handler_guard(proj: Project, mod: Module, func) -> str:
+    """How a handler turns away an unidentified caller itself, first thing ("" when it
+    does not): ``user = get_cookie_user(request)`` (a call on the request only, to a helper
+    reading its cookies, headers or ``user``; or ``request.cookies.get(...)``) then ``if
+    user is None:`` (or ``if get_cookie_user(request) is None:``) raising 401/403 or
+    returning a redirect (to the login page), within its first statements."""
+    a = func.args
+    req = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]
+           if x.arg == "request" or dotted(x.annotation).rsplit(".", 1)[-1] in REQUEST_TYPES}
+    if not req:
+        return ""
+    body = list(func.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    who: dict[str, ast.Call] = {}
+
+    def caller_call(e):
+        e = e.value if isinstance(e, ast.Await) else e
+        if isinstance(e, ast.Name):
+            return who.get(e.id)
+        return e if isinstance(e, ast.Call) and _reads_caller(proj, mod, e, req) else None
+
+    for st in body[:4]:
+        if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
+            call = st.value.value if isinstance(st.value, ast.Await) else st.value
+            if isinstance(call, ast.Call) and _reads_caller(proj, mod, call, req):
+                who[st.targets[0].id] = call
+        elif isinstance(st, ast.If):
+            test = st.test
+            subject = test.operand if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) else \
+                test.left if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Is) \
+                and literal(test.comparators[0]) is None else None
+            call = caller_call(subject) if subject is not None else None
+            if call is None:
+                continue
+            if any(_denial(n) for b in st.body for n in walk(b)):
+                return f"handler: 401/403 when {ast.unparse(call)} finds no caller (line {st.lineno})"
+            last = st.body[-1]
+            if isinstance(last, ast.Return) and isinstance(last.value, ast.Call) \
+                    and re.search(r"redirect|login", dotted(last.value.func), re.IGNORECASE):
+                return f"handler: redirects to log in when {ast.unparse(call)} finds no caller (line {st.lineno})"
+    return ""
+
+
+def _reads_caller(proj: Project, mod: Module, call: ast.Call, req: set) -> bool:
+    """``call`` takes only the request and reads who is calling: ``request.cookies.get(...)``,
+    or a project function reading its parameter's cookies, headers, ``user`` or session."""
+    args = [*call.args, *(k.value for k in call.keywords)]
+    if isinstance(call.func, ast.Attribute):
+        chain = dotted(call.func).split(".")
+        if chain[0] in req and len(chain) > 1 and chain[1] in CALLER_ATTRS:
+            return True
+    if not args or not all(isinstance(x, ast.Name) and x.id in req for x in args):
+        return False
+    sym = proj.resolve(mod, call.func)
+    if sym is None or sym.kind != "func":
+        return False
+    fa = sym.node.args
+    params = {x.arg for x in [*fa.posonlyargs, *fa.args, *fa.kwonlyargs]}
+    return any(isinstance(n, ast.Attribute) and n.attr in CALLER_ATTRS and isinstance(n.value, ast.Name)
+               and n.value.id in params for n in own_nodes(sym.node))
 
 
 def handler_params(func, proj: Project, mod: Module):
@@ -623,6 +723,87 @@ def _denial(node) -> bool:
             if k.arg == "status_code" and _status_of(k.value) in DENIED_STATUS:
                 return True
     return False
+
+
+def _state_only(func, test: ast.AST) -> bool:
+    """``test`` reads application state or configuration only, nothing of the caller:
+    ``request.app.state.read_only``, ``settings.feature_enabled``, ``get_env_flag()``, a
+    module constant (a parameter only through its ``.app``; no local variable)."""
+    a = func.args
+    params = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
+    local = {n.id for n in own_nodes(func) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    parents = parent_map(test)
+    names = [n for n in walk(test) if isinstance(n, ast.Name)]
+    if not names:
+        return False
+    for n in names:
+        if n.id in local:
+            return False
+        if n.id in params:
+            up = parents.get(id(n))
+            if not (isinstance(up, ast.Attribute) and up.value is n and up.attr == "app"):
+                return False
+    return True
+
+
+def _guard_of(mod: Module, func, node) -> ast.If | None:
+    """The innermost ``if`` of ``func`` whose body (or ``else``) holds ``node``."""
+    parents = parent_map(mod.tree)
+    child, cur = node, parents.get(id(node))
+    while cur is not None and cur is not func:
+        if isinstance(cur, ast.If) and child is not cur.test:
+            return cur
+        child, cur = cur, parents.get(id(cur))
+    return None
+
+
+def _not_the_caller(mod: Module, func, denial) -> bool:
+    """A 401/403 that does not depend on who calls: a feature gate (``if
+    request.app.state.read_only: raise HTTPException(403)``, a test of application state or
+    configuration only), or a restriction of one kind of identified caller that lets a
+    caller without identity through (``if isinstance(user, AppUser) and user.is_viewer:
+    raise HTTPException(403)``)."""
+    guard = _guard_of(mod, func, denial)
+    if guard is None:
+        return False
+    if _state_only(func, guard.test):
+        return True
+    test = guard.test
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        for v in test.values:
+            if isinstance(v, ast.Call) and dotted(v.func) == "isinstance" and v.args \
+                    and isinstance(v.args[0], ast.Name):
+                subject = v.args[0].id
+                if any(isinstance(o, ast.Attribute) and dotted(o.value) == subject
+                       for o in test.values if o is not v for o in walk(o)):
+                    return True
+    return False
+
+
+def _skipped_unless(mod: Module, func) -> tuple[str, int | None]:
+    """The condition under which a dependency checks anything: ``not (<test>)`` when its body
+    starts with ``if <test>: return`` on application state or configuration only
+    (``if not request.app.state.authentication_enabled: return`` -> auth only if
+    ``request.app.state.authentication_enabled``), with the line of that ``if``; ("", None)
+    when it always checks."""
+    body = list(func.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    for st in body[:3]:
+        if isinstance(st, ast.If) and not st.orelse and len(st.body) == 1 and isinstance(st.body[0], ast.Return) \
+                and (st.body[0].value is None or literal(st.body[0].value) is None):
+            parts = st.test.values if isinstance(st.test, ast.BoolOp) and isinstance(st.test.op, ast.Or) else [st.test]
+            gates = [p for p in parts if _state_only(func, p)]
+            if gates:
+                return " and ".join(_negated(g) for g in gates), st.lineno
+    return "", None
+
+
+def _negated(test: ast.AST) -> str:
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return ast.unparse(test.operand)
+    text = ast.unparse(test)
+    return f"not {text}" if isinstance(test, (ast.Name, ast.Attribute, ast.Call)) else f"not ({text})"
 
 
 def _delegated_denial(proj: Project, mod: Module, func, depth: int = 0) -> str:
