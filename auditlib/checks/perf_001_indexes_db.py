@@ -4,10 +4,14 @@ from __future__ import annotations
 import re
 
 from ..facts.dbschema import supporting_index
-from ..tenancy.database import org_column, tenant_tables
-from ..findings import Severity
+from ..facts.migration_schema import schema_for
+from ..facts.org_reads import OrgIndexRule, org_column_at
 from ..facts.schema_sources import schema_sources
+from ..findings import Severity
+from ..tenancy.database import org_column, tenant_tables
 from . import check, static_fallback
+
+_BASIS = "in the migrated database: its catalogue after `alembic upgrade head`"
 
 DEFAULT_REQUIRED_INDEXES = ["bookings(starts_at)", "email_events(booking_id, email_type)"]
 _SPEC = re.compile(r"^\s*([\w.]+)\s*\(([^)]*)\)\s*$")
@@ -17,18 +21,37 @@ _SPEC = re.compile(r"^\s*([\w.]+)\s*\(([^)]*)\)\s*$")
 def indexes_db(ctx):
     """Reads the indexes the migrations build (pg_index, key columns in order). An index
     *supports* columns when they are its leading key columns (any order), it is valid and
-    not partial. WARNING: the org column (``org_column``) of a tenant table has no
-    supporting index (every tenant-scoped query scans the table); a required index
-    (``required_indexes``, default ``bookings(starts_at)``, ``email_events(booking_id,
-    email_type)``) is missing on a table that exists — an index led by the org column
-    followed by the required columns counts, since tenant queries filter by org first.
-    RECOMMENDATION: a foreign key without a supporting index (joins and ``ON DELETE`` on
-    the parent scan the child table); an index identical to another one; a plain btree
-    index whose columns are a leading prefix of another btree index (redundant: costs
-    writes, buys nothing). Not flagged: unique / primary-key indexes as redundant (they
-    enforce constraints), partial or expression indexes, required indexes of tables that
-    do not exist. When the stage cannot run: a WARNING (static fallback: the static
-    PERF-001 check reads the migrations).
+    not partial.
+
+    - The org column (``org_column``) of a tenant table with no supporting index: the
+      same query evidence and severity rule as the static half
+      (``auditlib.facts.org_reads``), with the live catalogue as the index truth (an
+      index the migrations' replay cannot read counts; an index only the ORM model
+      declares does not, since the migrated database lacks it). WARNING when some read
+      filters the table by the org column with no other indexed or key predicate on a
+      table not bounded per org, naming the query (its second location);
+      RECOMMENDATION with the reason when the org column is only an extra predicate,
+      the reads are bulk writes / join conditions / the org's relationship collection /
+      a generic base-class filter, a unique key (org, enum or boolean columns) bounds
+      the table per org, or no code names the table; not flagged when the app reads the
+      table but never by the org column. Title, key and location (the line that defines
+      the column for PostgreSQL in the migrations, else the schema's source) are the
+      static half's: the two halves report one defect under one fingerprint.
+    - WARNING: a required index (``required_indexes``, default ``bookings(starts_at)``,
+      ``email_events(booking_id, email_type)``) is missing on a table that exists — an
+      index led by the org column followed by the required columns counts, since
+      tenant queries filter by org first.
+    - RECOMMENDATION: a foreign key without a supporting index (joins and ``ON DELETE``
+      on the parent scan the child table; a foreign key on the org column is part of
+      the org-column finding when there is one; key and location are the static
+      half's); an index identical to another one; a
+      plain btree index whose columns are a leading prefix of another btree index
+      (redundant: costs writes, buys nothing).
+
+    Not flagged: unique / primary-key indexes as redundant (they enforce constraints),
+    partial or expression indexes, required indexes of tables that do not exist. When
+    the stage cannot run: a WARNING (static fallback: the static PERF-001 check reads
+    the migrations).
     """
     from ..stages.database import migrated_database
 
@@ -41,27 +64,40 @@ def indexes_db(ctx):
         return
     s, col, src = st.schema, org_column(ctx), schema_sources(ctx)
     tenants = tenant_tables(s, ctx)
+
+    def usable(table: str):  # what PostgreSQL can look rows up with: valid, not partial
+        return [ix for ix in s.indexes_of(table) if ix.valid and ix.predicate is None and ix.columns]
+
+    def small(table: str) -> set[str]:  # enum and boolean columns: a handful of values
+        t = s.tables.get(table)
+        return {c.name for c in t.columns if c.enum_type or c.type == "boolean"} if t is not None else set()
+
+    rule = OrgIndexRule(ctx, col, lambda t: {ix.columns[0] for ix in usable(t) if ix.columns[0]},
+                        lambda t: [tuple(ix.columns) for ix in usable(t) if ix.unique and None not in ix.columns],
+                        small)
+    reported = set()
     for name in tenants:
         if s.tables[name].column(col) and not supporting_index(s, name, [col]):
-            yield chk.finding(ctx, Severity.WARNING, f"{name}.{col} is not indexed",
-                              f"Every tenant-scoped query on {name} filters by {col}; without an index it scans "
-                              "the whole table (all tenants' rows) and slows down as any tenant grows.",
-                              f"`op.create_index('ix_{name}_{col}', '{name}', ['{col}'])` "
-                              "(postgresql_concurrently=True on a live table).",
-                              *src.where(table=name, column=col), source="db", tables=[name],
-                              key=f"org-index:{name}")
+            f = rule.finding(chk, name, org_column_at(ctx, name, col) or src.where(table=name, column=col),
+                             _BASIS, source="db")
+            if f is not None:
+                reported.add(name)
+                yield f
     for fk in s.foreign_keys:
-        if fk.columns == [col] and fk.table in tenants:
-            continue  # reported above as the org column
+        if fk.columns == [col] and fk.table in reported:
+            continue  # the org column's finding: an index led by it serves the foreign key too
         if not supporting_index(s, fk.table, fk.columns):
             cols = ", ".join(fk.columns)
-            yield chk.finding(ctx, Severity.RECOMMENDATION, f"Foreign key {fk.table}({cols}) has no index",
-                              f"Joins from {fk.ref_table} to {fk.table}, and every delete/update of a "
-                              f"{fk.ref_table} row (the FK check), scan {fk.table}.",
+            mig = schema_for(ctx).table(fk.table)  # where the migrations declare it, as the static half says
+            at = next(((m.file, m.line) for m in (mig.foreign_keys if mig is not None else [])
+                       if list(m.columns) == fk.columns), None) or src.where(table=fk.table, column=fk.columns[0])
+            yield chk.finding(ctx, Severity.RECOMMENDATION, f"Foreign key {fk.table}({cols}) is not indexed",
+                              f"No index on {fk.table} starts with ({cols}) ({_BASIS}): joins from "
+                              f"{fk.ref_table} to {fk.table}, and every delete/update of a {fk.ref_table} row (the "
+                              f"FK check), scan {fk.table}.",
                               f"`op.create_index('ix_{fk.table}_{'_'.join(fk.columns)}', '{fk.table}', "
-                              f"{fk.columns!r})`.",
-                              *src.where(table=fk.table, column=fk.columns[0]), source="db", tables=[fk.table],
-                              key=f"fk-index:{fk.table}:{cols}")
+                              f"{fk.columns!r})`.", *at, source="db", tables=[fk.table],
+                              key=f"fk:{fk.table}:{cols}")  # the static half's key: one defect
     yield from _required(ctx, chk, s, col, src)
     yield from _redundant(ctx, chk, s, src)
 
