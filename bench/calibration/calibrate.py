@@ -7,7 +7,8 @@ the findings against labels written by reading their code.
 
 Projects are pinned in ``projects.toml``; their sdists are downloaded once into the cache
 (``$AUDITLIB_CALIBRATION_CACHE``, default ``~/.cache/auditlib/calibration``) with
-``pip download --no-deps --no-binary :all:`` and never committed. The audit is the
+``pip download --no-deps --no-binary NAME`` (the project as an sdist; its build tools may come as
+wheels: with ``:all:`` they are compiled too, which fails where a build tool needs Rust crates) and never committed. The audit is the
 static one (``--db none``), in process. Labels are JSON lines in ``labels/<name>.jsonl``:
 
     {"fingerprint": "...", "check": "SEC-030", "severity": "BLOCKER", "file": "a/b.py",
@@ -57,7 +58,7 @@ def fetch(name: str, version: str) -> Path:
         return root
     sdist = next(cache.glob(f"{stem}.tar.gz"), None) or next(cache.glob(f"{name}-{version}.tar.gz"), None)
     if sdist is None:
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", name,
                         "--ignore-requires-python", f"{name}=={version}", "-d", str(cache)], check=True)
         sdist = next(cache.glob(f"{stem}.tar.gz"), None) or next(cache.glob(f"{name}-{version}.tar.gz"))
     with tarfile.open(sdist) as tar:
