@@ -26,6 +26,11 @@ from ..facts.routes import Route, _denial, _orgish, builder, handler_params
 
 CALLER, UNTRUSTED, CONST, OTHER, REQUEST = "caller", "untrusted", "const", "other", "request"
 SIGNED, TOKEN, BYPASS = "signed-webhook", "capability", "bypass:"  # verified payload, signed token, debug-only
+PLATFORM_POLICY = "<platform-policy>"  # a check: the caller passed a policy admitting only a platform-wide role
+# role flags of a platform operator (whatever the organisation)
+GLOBAL_ROLE_ATTR = re.compile(r"^(is_superuser|is_superadmin|is_super_admin|is_platform_admin|superuser|is_staff_admin)$")
+MEMBERSHIP_CALL = re.compile(r"(?i)member|belongs")
+COLUMN = "column:"  # compared to another table's column (a join condition): ``column:<table>.<column>``
 UNSET = " unset"  # env entry: parameters left at a falsy default (not a valid identifier: no clash)
 PASSTHROUGH = {"int", "str", "UUID", "uuid", "cast", "Decimal", "float", "list", "tuple", "set", "sorted",
                "reversed", "next", "iter", "frozenset"}
@@ -225,6 +230,50 @@ class Analyzer:
         self.memo[key] = found
         return found
 
+    def platform_roles(self) -> set:
+        """Role flags that bypass organisation membership: ``actor.is_owner or (actor.is_admin and
+        await actor.is_member(dataset.workspace_id))`` makes ``is_owner`` a platform-wide role
+        (it admits without any membership), as do the superuser flags."""
+        if "platform-roles" not in self.memo:
+            roles = set()
+            for mod in self.p.by_path.values():
+                for n in walk(mod.tree):
+                    if not isinstance(n, ast.BoolOp) or not isinstance(n.op, ast.Or):
+                        continue
+                    if not any(isinstance(x, ast.Call) and MEMBERSHIP_CALL.search(dotted(x.func).rsplit(".", 1)[-1])
+                               for v in n.values for x in walk(v)):
+                        continue
+                    roles |= {v.attr for v in n.values if isinstance(v, ast.Attribute) and v.attr.startswith("is_")}
+            self.memo["platform-roles"] = roles
+        return self.memo["platform-roles"]
+
+    def platform_policy(self, mod, expr) -> bool:
+        """``UserPolicy.list`` / ``WebhookPolicy.create`` (or a call returning such a function): a
+        policy whose every ``return`` admits a platform-wide role only (``return actor.is_owner``)."""
+        func = None
+        sym = self.p.resolve(mod, expr.func if isinstance(expr, ast.Call) else expr)
+        if sym is not None and sym.kind == "func":
+            func = sym.node
+            inner = {n.name: n for n in func.body if isinstance(n, FuncNode)}
+            ret = next((n.value.id for n in own_nodes(func) if isinstance(n, ast.Return) and isinstance(n.value, ast.Name)
+                        and n.value.id in inner), None)
+            if ret:
+                func = inner[ret]
+            elif isinstance(expr, ast.Call):
+                return False
+        if func is None:
+            return False
+        roles = self.platform_roles()
+        rets = [n.value for n in own_nodes(func) if isinstance(n, ast.Return)]
+
+        def role(e) -> bool:
+            if isinstance(e, ast.Await):
+                e = e.value
+            if isinstance(e, ast.BoolOp) and isinstance(e.op, ast.Or):
+                return all(role(v) for v in e.values)
+            return isinstance(e, ast.Attribute) and (e.attr in roles or bool(GLOBAL_ROLE_ATTR.match(e.attr)))
+        return bool(rets) and all(r is not None and role(r) for r in rets)
+
     def annotated_instance(self, mod, ann) -> frozenset | None:
         """A parameter annotated with a project class (``repo: OrderRepository``)."""
         if ann is None:
@@ -423,6 +472,8 @@ class _Frame:
         args = [*c.args, *(k.value for k in c.keywords)]
         if not any(isinstance(a, (ast.Name, ast.Attribute)) and self.taint(a) <= {CALLER} and self.taint(a) for a in args):
             return
+        if any(self.an.platform_policy(self.mod, a) for a in args):
+            self.checks.add(("", PLATFORM_POLICY))  # authorize(user, UserPolicy.list): platform operators only
         for a in args:
             for n in walk(a):
                 if not isinstance(n, ast.Name) or n.id not in self.vars:
@@ -527,6 +578,10 @@ class _Frame:
                     return frozenset({f"instance:{t}"})
                 if e.attr.isupper() and base == {inst}:  # self.DEFAULT_USER_ID: a class constant
                     return frozenset({CONST})
+                # an attribute of unknown type (``self.db``): not the instance itself, whose methods
+                # would then be called on it (``self.db.execute`` is not ``UseCase.execute``)
+                rest = frozenset(a for a in base if not a.startswith("instance:"))
+                return rest or frozenset({OTHER})
             if any(a.startswith("model:") for a in base):
                 return frozenset({OTHER})
             return base
@@ -667,11 +722,17 @@ class _Frame:
         if name in ("select", "update", "delete", "insert") and ("sqlalchemy" in ext or "sqlmodel" in ext
                                                                   or ext == name or ext.startswith("sa.")):
             tables = an.tables_in(mod, c.args, self.vars)
-            for a in c.args:
-                self.eval(a)
+            inner = [v for v in (self.eval(a) for a in c.args) if isinstance(v, Query) and v.kind == "exists"]
             if name == "insert":
                 return frozenset({OTHER})
+            if name == "select" and inner:  # select(exists().where(Record.dataset_id == ...))
+                q = inner[0]
+                self.pending.pop(q.key, None)
+                models = tuple(dict.fromkeys(c2.table for c2 in q.conds if c2.table)) or tuple(tables)
+                return Query("select", models, q.joined, q.conds, file=mod.path, line=c.lineno, col=c.col_offset)
             return Query(name, tuple(tables), file=mod.path, line=c.lineno, col=c.col_offset)
+        if name == "exists" and not c.args and ("sqlalchemy" in ext or ext == name):
+            return Query("exists", (), file=mod.path, line=c.lineno, col=c.col_offset)
         if name == "text" and c.args and isinstance(literal(c.args[0]), str):
             return self.text_query(literal(c.args[0]), c)
         if name == "aliased" and c.args:
@@ -747,6 +808,21 @@ class _Frame:
             return out or frozenset({OTHER})
         return (out - {CONST}) | frozenset({OTHER}) if out - {CONST} else frozenset({OTHER})
 
+    def model_method(self, table: str, meth: str, c: ast.Call) -> Query | None:
+        """A class method of a model whose body the analysis could not follow to a statement
+        (``WorkspaceUser.create(db, workspace_id=w.id, user_id=u.id)`` building ``cls()`` then
+        filling it): its keywords naming columns are the row's values (a write) or the filter (a
+        read), recorded at the call."""
+        cols = self.an.s.tables[table].columns if table in self.an.s.tables else {}
+        kws = [k for k in c.keywords if k.arg and k.arg in cols]
+        if not kws:
+            return None
+        kind = "insert" if re.match(r"(?i)(create|insert|add|new|build|upsert|save)", meth) else "select"
+        q = Query(kind, (table,), conds=tuple(Cond(table, k.arg, self.taint(k.value), c.lineno, _last_name(k.value))
+                                              for k in kws), file=self.mod.path, line=c.lineno, col=c.col_offset)
+        self.record(q)
+        return q
+
     def class_value(self, qual: str) -> frozenset:
         t = self.an.model_tables.get(qual)
         return frozenset({f"model:{t}"}) if t else frozenset({f"instance:{qual}"})
@@ -794,9 +870,20 @@ class _Frame:
         for p, a in zip(params, c.args):
             env[p] = self.eval(a)
         kwonly = [a.arg for a in args.kwonlyargs]
+        extra = []
         for k in c.keywords:
             if k.arg in params or k.arg in kwonly:
                 env[k.arg] = self.eval(k.value)
+            elif k.arg and args.kwarg is not None:  # get_by(db, name=..., dataset_id=...) into **conditions
+                extra.append(Cond("", k.arg, self.taint(k.value), c.lineno, _last_name(k.value)))
+            elif k.arg is None and isinstance(v := self.eval(k.value), CondSet):  # cls.get_by(db, **conditions)
+                for x in v.conds:
+                    if x.column in params or x.column in kwonly:
+                        env.setdefault(x.column, x.taint)
+                    elif args.kwarg is not None:
+                        extra.append(x)
+        if args.kwarg is not None and extra:
+            env[args.kwarg.arg] = CondSet.of(extra)
         defaults = dict(zip(params[len(params) - len(args.defaults):] if args.defaults else [], args.defaults))
         defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
         mine = self.vars.get(UNSET, ())
@@ -827,6 +914,12 @@ class _Frame:
             self.accesses.append(Access(acc.query, acc.func, (qual, *acc.chain)))
             self.recorded.add(acc.query.key)
         self.checks |= res.checks
+        model = next((a[6:] for a in self_value if a.startswith("model:")), None) if isinstance(
+            self_value, frozenset) else None
+        if model and c.keywords and not any(model in a.query.models for a in res.accesses):
+            made = self.model_method(model, func.name, c)
+            if made is not None:
+                return frozenset({f"access:{made.key}"})
         if isinstance(res.ret, TupleVal):
             if c is self.tuple_call:
                 return res.ret
@@ -899,6 +992,10 @@ class _Frame:
                 ref = an.column_ref(mod, a, self.vars)
                 if ref and not an.column_ref(mod, b, self.vars):
                     return [Cond(ref[0], ref[1], self.taint(b), e.lineno, _last_name(b))]
+            ra, rb = an.column_ref(mod, left, self.vars), an.column_ref(mod, right, self.vars)
+            if ra and rb and ra[0] != rb[0]:  # a join condition: A.org_id == B.org_id (both directions)
+                return [Cond(ra[0], ra[1], frozenset({f"{COLUMN}{rb[0]}.{rb[1]}"}), e.lineno),
+                        Cond(rb[0], rb[1], frozenset({f"{COLUMN}{ra[0]}.{ra[1]}"}), e.lineno)]
             return []
         if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr in ("in_", "is_", "__eq__", "any_"):
             ref = an.column_ref(mod, e.func.value, self.vars)
@@ -921,6 +1018,10 @@ class _Frame:
             for c in q.conds:
                 if c.table == t and c.column in (org, "<org-via-subquery>"):
                     return c.taint
+        for t in q.models:  # select(Member.org_id).where(Member.user_id == user.id): the caller's memberships
+            if self.an.s.org_col(t) and any(c.table == t and c.taint and c.taint <= {CALLER} and IDENTITY_ATTR.search(
+                    c.column) and c.column not in self.an.s.tables[t].pk for c in q.conds):
+                return frozenset({CALLER})
         return frozenset()
 
     def text_query(self, sql: str, c: ast.Call) -> Query:
@@ -947,6 +1048,9 @@ class _Frame:
 
     def record(self, q: Query) -> None:
         self.pending.pop(q.key, None)
+        if q.kind == "exists":  # exists().where(Model.col == v) executed: a read of the tables it names
+            q = Query("select", tuple(dict.fromkeys(c.table for c in q.conds if c.table)), q.joined, q.conds,
+                      file=q.file, line=q.line, col=q.col)
         if q.key in self.recorded and q.kind != "text":
             # the same root executed again with more conditions: keep the richer one
             for i, a in enumerate(self.accesses):
@@ -990,6 +1094,8 @@ def _looks_cond(e) -> bool:
 
 
 def _last_name(e) -> str:
+    if isinstance(e, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):  # [r.id for r in rows]
+        e = e.elt
     d = dotted(e) if isinstance(e, (ast.Name, ast.Attribute)) else ""
     return d.rsplit(".", 1)[-1]
 
