@@ -44,6 +44,8 @@ SECURITY_SCHEMES = {"HTTPBearer", "HTTPBasic", "HTTPDigest", "HTTPBase", "OAuth2
                     "OAuth2AuthorizationCodeBearer", "OAuth2", "APIKeyHeader", "APIKeyCookie",
                     "APIKeyQuery", "OpenIdConnect"}
 DENIED_STATUS = {401, 403}
+REDIRECT_STATUS = {301, 302, 303, 307, 308}
+LOGIN_LOCATION = re.compile(r"(?i)['\"]Location['\"]\s*:[^}]*\blogin\b")
 ROLE_ATTRS = {"role", "roles", "scopes", "scope", "permissions", "permission", "groups", "group", "kind", "type"}
 ROLE_FLAGS = {"is_admin": "admin", "is_superuser": "superuser", "is_staff": "staff", "is_owner": "owner"}
 
@@ -377,7 +379,8 @@ class _Builder(ObjectResolver):
         self.dep_memo[key] = info = {"name": dotted(target), "kind": "depends", "auth": False, "roles": (), "chain": (),
                                          "evidence": "", "node": None, "module": None, "scheme": ""}
         call_args: list = []
-        if isinstance(target, ast.Call):  # a factory call or a class instance: require_role("admin")
+        called = isinstance(target, ast.Call)
+        if called:  # a factory call or a class instance: require_role("admin")
             call_args = [literal(a) for a in target.args] + [literal(k.value) for k in target.keywords]
             target = target.func
         sym = self.p.resolve(mod, target) or self.strings.method(mod, target)
@@ -388,7 +391,11 @@ class _Builder(ObjectResolver):
         if sym.kind == "assign" and isinstance(node, ast.Call):  # bearer = HTTPBearer()
             cname = dotted(node.func).rsplit(".", 1)[-1]
             if cname in SECURITY_SCHEMES:
-                info.update(kind="scheme", auth=True, evidence=f"fastapi.security.{cname}", scheme=cname)
+                # HTTPBearer(auto_error=False) reads a credential but lets a request without one through
+                # (None): the dependency using it authenticates only if it rejects itself (tenancy, issue 14)
+                optional = any(k.arg == "auto_error" and literal(k.value) is False for k in node.keywords)
+                info.update(kind="scheme", auth=not optional, scheme=cname,
+                            evidence=f"fastapi.security.{cname}" + (" (auto_error=False: optional)" if optional else ""))
                 return info
             target_sym = self.p.resolve(fmod, node.func)
             if target_sym is not None and target_sym.kind in ("func", "class"):
@@ -410,7 +417,7 @@ class _Builder(ObjectResolver):
             if call is None:
                 return info
             info["kind"], node = "class", call
-        elif sym.kind == "func" and call_args:  # factory: analyse the function it returns
+        elif sym.kind == "func" and (call_args or called):  # factory (``current_user()`` too): the function it returns
             inner = _returned_function(node)
             if inner is not None:
                 node = inner
@@ -617,7 +624,11 @@ def _denial(node) -> bool:
         if any(_status_of(a) in DENIED_STATUS for a in args):
             return True
         name = dotted(call.func).lower()
-        return any(w in name for w in ("unauthori", "forbidden", "permissiondenied", "notauthenticated"))
+        if any(w in name for w in ("unauthori", "forbidden", "permissiondenied", "notauthenticated")):
+            return True
+        # a session app's refusal: a redirect to the login page (``HTTPException(307, headers={"Location":
+        # url_for("auth:login")})``) when the session is missing or invalid (tenancy, issue 14)
+        return any(_status_of(a) in REDIRECT_STATUS for a in args) and bool(LOGIN_LOCATION.search(ast.unparse(call)))
     if isinstance(node, ast.Call):
         for k in node.keywords:
             if k.arg == "status_code" and _status_of(k.value) in DENIED_STATUS:

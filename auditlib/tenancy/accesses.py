@@ -213,6 +213,10 @@ class Analyzer:
                 target.attr if isinstance(target, ast.Attribute) and dotted(target.value) in ("self", "cls") else None)
             if name != attr:
                 continue
+            if ann is None and isinstance(value, ast.Name):  # self.repo = repo, with ``repo: UserRepository``
+                ann = next((a.annotation for f in walk(cls) if isinstance(f, FuncNode) and f.name == "__init__"
+                            for a in [*f.args.posonlyargs, *f.args.args, *f.args.kwonlyargs]
+                            if a.arg == value.id and a.annotation is not None), None)
             for expr in (ann, value.func if isinstance(value, ast.Call) else None):
                 sym = self.p.resolve(mod, _unquote(expr)) if expr is not None else None
                 if sym is not None and sym.kind == "class" and sym.qualname not in self.model_tables:
@@ -288,13 +292,17 @@ class Analyzer:
         return None
 
     def handler_env(self, route: Route) -> dict:
+        """The origins of the handler's parameters. The data accesses of the (non-authenticating)
+        dependencies that compute them (``job = Depends(get_job_or_404)``) are the route's too: they
+        are left in :attr:`dep_results` as (dependency, Result)."""
         env = {}
+        self.dep_results = []
         deps = {d.param: d for d in route.dependencies if d.level == "param"}
         for pname, dexpr, ann, dmod in handler_params(route.node, self.p, route.module):
             env[pname] = self.param_value(dmod, pname, dexpr, ann, deps.get(pname), route.path_params)
         return env
 
-    def param_value(self, mod, pname, dexpr, ann, dep, path_params):
+    def param_value(self, mod, pname, dexpr, ann, dep, path_params, depth: int = 0):
         if dep is not None:
             if dep.authenticates:
                 return frozenset({CALLER})
@@ -305,11 +313,13 @@ class Analyzer:
                     return frozenset({f"instance:{sym.qualname}"})
                 denv = {}
                 for p2, d2, a2, m2 in handler_params(info["node"], self.p, info["module"]):
-                    sub = self.b.dependency(m2, d2, "param", param=p2) if d2 is not None else None
-                    denv[p2] = self.param_value(m2, p2, d2, a2, sub, ())
-                r = self.analyze(info["module"], info["node"], denv, depth=MAX_DEPTH - 3)
+                    sub = self.b.dependency(m2, d2, "param", param=p2) if d2 is not None and depth < 4 else None
+                    denv[p2] = self.param_value(m2, p2, d2, a2, sub, path_params, depth + 1)
+                r = self.analyze(info["module"], info["node"], denv, depth=2)
+                if r.accesses or r.checks:
+                    self.__dict__.setdefault("dep_results", []).append((f"{info['module'].name}:{info['node'].name}", r))
                 if isinstance(r.ret, frozenset) and r.ret:
-                    v = frozenset(a for a in r.ret if not a.startswith("access:"))
+                    v = frozenset(r.ret) if r.accesses else frozenset(a for a in r.ret if not a.startswith("access:"))
                     if v and v != {OTHER}:
                         return v
             return self.annotated_instance(mod, ann) or frozenset({OTHER})
@@ -788,6 +798,17 @@ class _Frame:
             init = self.method_of(sym.qualname, "__init__")
             if init is not None:
                 self.invoke(init[0], init[1], c, self_value=frozenset({f"instance:{sym.qualname}"}), cls=init[2])
+            elif c.args or c.keywords:  # an external base's constructor (a pydantic model with methods,
+                # ``CustomJSONResponse(await svc.list(...))``): its arguments run, its fields keep their origins
+                vals = []
+                for a in c.args:
+                    v = self.eval(a)
+                    if isinstance(v, Query):
+                        self.record(v)
+                        v = frozenset({f"access:{v.key}"})
+                    vals.append(v)
+                fields = [Cond("", k.arg, self.taint(k.value), c.lineno) for k in c.keywords if k.arg]
+                return CondSet.of(fields, frozenset().union(*vals) | {f"instance:{sym.qualname}"})
             return frozenset({f"instance:{sym.qualname}"})
         if isinstance(f, ast.Attribute) and not c.args and not c.keywords:
             base = self.eval(f.value)  # user.to_pydantic(), row.model_dump(): a view of the same object

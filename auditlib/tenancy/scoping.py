@@ -20,7 +20,7 @@ from ..code.pyast import dotted, literal, source
 from ..code.pymodules import own_nodes, project
 from ..facts.routes import Route, _orgish, builder, route_inventory
 from .accesses import (BYPASS, CALLER, CONST, OTHER, PLATFORM_POLICY, SIGNED, TOKEN, UNTRUSTED, Access,  # noqa: F401
-                       Analyzer, Query)
+                       Analyzer, Query, Result)
 from .rules import (BAD, ORDER, SERVER_KEY, SEVERE, VERDICTS, _QUIET, _fold_derived, _judge, _judge_orgless, _tenant_parents,  # noqa: F401
                     _tokens_generated, global_mechanisms)
 
@@ -67,6 +67,9 @@ def endpoint_verdicts(ctx) -> list[EndpointVerdict]:
     out = []
     for r in route_inventory(ctx):
         res = an.analyze(r.module, r.node, an.handler_env(r))
+        dep_accesses = [Access(a.query, a.func, (dep, *a.chain)) for dep, dr in an.dep_results for a in dr.accesses]
+        checks = set(res.checks).union(*(dr.checks for _, dr in an.dep_results))
+        res = Result(dep_accesses + list(res.accesses), res.ret, checks)
         avs = []
         for acc in res.accesses:
             chain = (r.handler, *acc.chain)

@@ -69,6 +69,9 @@ GENERIC = {"get", "list", "create", "update", "delete", "add", "all", "first", "
 MAX_BY_NAME = 4
 AUTH_EXC = re.compile(r"(?i)unauthori[sz]|forbidden|notauthenticated|unauthenticated|permissiondenied|"
                       r"authenticationerror|authorizationerror|invalidtoken|invalidcredentials|accessdenied")
+# a refusal that sends the browser to the login page (a session-based app's 401)
+LOGIN_REDIRECT = re.compile(r"(?is)(HTTP_30[1237]|\b30[1237]\b).*Location['\"]?\s*:[^}]*\blogin\b|"
+                            r"Location['\"]?\s*:[^}]*\blogin\b.*(HTTP_30[1237]|\b30[1237]\b)")
 QUERY_CALLS = {"select", "update", "delete", "insert", "get", "get_one", "query", "join", "outerjoin", "select_from",
                "execute", "scalars", "scalar", "exists"}
 
@@ -260,6 +263,9 @@ class Oracle:
             if _denial(n):
                 found = f"{mod.path}:{n.lineno}"
                 break
+            if isinstance(n, ast.Raise) and n.exc is not None and LOGIN_REDIRECT.search(ast.unparse(n.exc)):
+                found = f"{mod.path}:{n.lineno} redirect to login"
+                break
             if isinstance(n, ast.Raise) and n.exc is not None:
                 exc = n.exc.func if isinstance(n.exc, ast.Call) else n.exc
                 name = dotted(exc).rsplit(".", 1)[-1]
@@ -295,7 +301,7 @@ class Oracle:
                 info = _dep_info(b, name)
                 if info is None:
                     continue
-                if info.get("kind") == "scheme":
+                if info.get("kind") == "scheme" and info.get("auth"):
                     return f"{name}: {info.get('evidence')}"
                 if info.get("node") is not None:
                     ev = self.rejects(info["module"], info["node"])
