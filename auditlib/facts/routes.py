@@ -35,7 +35,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..code.pyast import by_scope, dotted, literal, of_type, parent_map, walk
-from ..code.pymodules import FuncNode, Module, Project, own_nodes, project
+from ..code.pymodules import FuncNode, Module, Project, Symbol, own_nodes, project
 from .route_objects import APP_CLASSES, HTTP_METHODS, ROUTER_CLASSES, ObjectResolver, _KINDS, _OPERATIONS  # noqa: F401
 from .route_values import Strings, iter_rows
 
@@ -379,7 +379,7 @@ class _Builder(ObjectResolver):
         self.dep_memo[key] = info = {"name": dotted(target), "kind": "depends", "auth": False, "roles": (), "chain": (),
                                          "evidence": "", "node": None, "module": None, "scheme": ""}
         call_args: list = []
-        called = isinstance(target, ast.Call)
+        called, orig = isinstance(target, ast.Call), target
         if called:  # a factory call or a class instance: require_role("admin")
             call_args = [literal(a) for a in target.args] + [literal(k.value) for k in target.keywords]
             target = target.func
@@ -406,8 +406,11 @@ class _Builder(ObjectResolver):
                 return info
         if sym.kind == "external":
             short = sym.short
-            if short in SECURITY_SCHEMES:
-                info.update(kind="scheme", auth=True, evidence=f"fastapi.security.{short}", scheme=short)
+            if short in SECURITY_SCHEMES:  # Security(HTTPBearer(auto_error=False)): optional, see above
+                optional = False in call_args[len(call_args) - len(getattr(orig, "keywords", [])):] and any(
+                    k.arg == "auto_error" and literal(k.value) is False for k in getattr(orig, "keywords", []))
+                info.update(kind="scheme", auth=not optional, scheme=short,
+                            evidence=f"fastapi.security.{short}" + (" (auto_error=False: optional)" if optional else ""))
             return info
         if sym.kind == "class":
             if sym.short in SECURITY_SCHEMES or {b.rsplit(".", 1)[-1] for b in self.p.class_bases(fmod, node)} & SECURITY_SCHEMES:
@@ -439,7 +442,8 @@ class _Builder(ObjectResolver):
         body = list(own_nodes(node))
         if any(_denial(n) for n in body):
             auth, evidence = True, evidence or "rejects with 401/403"
-        elif not auth and (helper := _delegated_denial(self.p, fmod, node)):  # tenancy (issue 14): delegating deps
+        elif not auth and (helper := _delegated_denial(self.p, fmod, node, off=frozenset(
+                k.arg.lstrip("_") for k in getattr(orig, "keywords", []) if k.arg and literal(k.value) is False))):
             auth, evidence = True, f"calls {helper}, which rejects with 401/403"
         roles += _role_literals(body)
         if auth and not roles:
@@ -620,7 +624,10 @@ def _denial(node) -> bool:
     """``raise HTTPException(401/403)`` or a response built with status 401/403."""
     if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
         call = node.exc
-        args = list(call.args[:1]) + [k.value for k in call.keywords if k.arg == "status_code"]
+        # the status as the first argument, ``status_code=``, or any argument given as a status constant
+        # (``ProxyError("...", status.HTTP_403_FORBIDDEN)``)
+        args = list(call.args[:1]) + [k.value for k in call.keywords if k.arg == "status_code"] + [
+            a for a in [*call.args[1:], *(k.value for k in call.keywords)] if re.search(r"HTTP_40[13]", dotted(a))]
         if any(_status_of(a) in DENIED_STATUS for a in args):
             return True
         name = dotted(call.func).lower()
@@ -636,12 +643,25 @@ def _denial(node) -> bool:
     return False
 
 
-def _delegated_denial(proj: Project, mod: Module, func, depth: int = 0) -> str:
+def _delegated_denial(proj: Project, mod: Module, func, depth: int = 0, off: frozenset = frozenset()) -> str:
     """A project function called by ``func`` (two levels) that rejects with 401/403: a
-    dependency delegating authentication to a helper (``return await _check_api_key(...)``)."""
+    dependency delegating authentication to a helper (``return await _check_api_key(...)``), or
+    to a method of an object it builds (``ctx = AuthContext(...); await ctx.enforce()``). Calls
+    under ``if self.<flag>:`` are skipped when the dependency instance was built with that flag
+    False (``ProxyAuth(auto_enforce=False)``: ``off``)."""
+    skipped = {id(x) for n in own_nodes(func) if isinstance(n, ast.If) and dotted(n.test).startswith("self.")
+               and dotted(n.test)[5:].lstrip("_") in off for st in n.body for x in walk(st)}
+    built = {t.id: n.value for n in own_nodes(func) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
+             for t in n.targets if isinstance(t, ast.Name)}
     for n in own_nodes(func):
-        if isinstance(n, ast.Call):
+        if isinstance(n, ast.Call) and id(n) not in skipped:
             sym = proj.resolve(mod, n.func)
+            if sym is None and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) and \
+                    n.func.value.id in built:  # a method of an object built here
+                cls = proj.resolve(mod, built[n.func.value.id].func)
+                meth = next((m for m in cls.node.body if isinstance(m, FuncNode) and m.name == n.func.attr),
+                            None) if cls is not None and cls.kind == "class" else None
+                sym = Symbol("func", cls.module, meth, f"{cls.qualname}.{n.func.attr}") if meth is not None else None
             if sym is not None and sym.kind == "func" and sym.node is not func:
                 if any(_denial(x) for x in own_nodes(sym.node)):
                     return sym.qualname

@@ -30,6 +30,8 @@ PLATFORM_POLICY = "<platform-policy>"  # a check: the caller passed a policy adm
 # role flags of a platform operator (whatever the organisation)
 GLOBAL_ROLE_ATTR = re.compile(r"^(is_superuser|is_superadmin|is_super_admin|is_platform_admin|superuser|is_staff_admin)$")
 MEMBERSHIP_CALL = re.compile(r"(?i)member|belongs")
+MEMBERSHIP_CHECK = re.compile(r"(?i)member|belongs|permission|authori[sz]|can_access|has_access|has_role")
+VALIDATED = "<validated>"  # a check (VALIDATED, "path:<name>"): that path parameter passed a membership check
 COLUMN = "column:"  # compared to another table's column (a join condition): ``column:<table>.<column>``
 UNSET = " unset"  # env entry: parameters left at a falsy default (not a valid identifier: no clash)
 PASSTHROUGH = {"int", "str", "UUID", "uuid", "cast", "Decimal", "float", "list", "tuple", "set", "sorted",
@@ -62,17 +64,19 @@ class CondSet(frozenset):
     """Filters built as data (``conds = [A.x == v]``, ``{"org_id": v}``): the union of the
     values' origins, and the conditions themselves for ``where(*conds)`` / ``filter_by(**kw)``."""
     conds: tuple = ()
+    own: str = ""  # "instance:<class>" of an object built with these fields (its fields may hold others)
 
     @classmethod
-    def of(cls, conds, extra=frozenset()) -> CondSet:
+    def of(cls, conds, extra=frozenset(), own: str = "") -> CondSet:
         out = cls(frozenset().union(extra, *(c.taint for c in conds)))
         out.conds = tuple(conds)
+        out.own = own
         return out
 
     def field(self, name: str) -> frozenset | None:
         """The origin of one field of a row / record built with keywords (``run.project_id``)."""
         for c in self.conds:
-            if c.column in (name, f"{name}_id"):
+            if c.column in (name, f"{name}_id", name.lstrip("_")):  # self._project_name = project_name
                 return c.taint or frozenset({CONST})
         return None
 
@@ -234,6 +238,44 @@ class Analyzer:
         self.memo[key] = found
         return found
 
+    def class_bases(self, cls_qual: str) -> list:
+        modname, _, cname = cls_qual.partition(":")
+        mod = self.p.modules.get(modname)
+        node = mod.defs.get(cname) if mod else None
+        return self.p.class_bases(mod, node) if isinstance(node, ast.ClassDef) else []
+
+    def implementations(self, cls_qual: str, meth: str) -> list:
+        """(module, method, class) of the concrete ``meth`` of every project subclass of ``cls_qual``."""
+        key = ("impl", cls_qual, meth)
+        if key not in self.memo:
+            out = []
+            for mod in self.p.by_path.values():
+                for node in mod.tree.body:
+                    if isinstance(node, ast.ClassDef) and node.bases and cls_qual in self.p.class_bases(mod, node):
+                        fn = next((n for n in node.body if isinstance(n, FuncNode) and n.name == meth), None)
+                        if fn is not None and not _abstract(fn):
+                            out.append((mod, fn, f"{mod.name}:{node.name}"))
+            self.memo[key] = out[:6]
+        return self.memo[key]
+
+    def auth_checks(self, mod, dexpr, path_params) -> None:
+        """An authenticating dependency that also checks the caller's membership of the org named
+        in the path (``ProxyAuth``: ``is_project_member(project_name, token)`` or 403): its
+        VALIDATED checks are the route's (its own queries are identity plumbing, not counted)."""
+        info = self.b.dep_target(mod, dexpr.args[0]) if dexpr is not None and dexpr.args else None
+        self.auth_checks_info(info, path_params)
+
+    def auth_checks_info(self, info, path_params) -> None:
+        if not info or info.get("node") is None or not path_params:
+            return
+        denv = {p2: frozenset({UNTRUSTED, f"path:{p2}"}) if p2 in path_params else frozenset({OTHER})
+                for p2, _d, _a, _m in handler_params(info["node"], self.p, info["module"])}
+        r = self.analyze(info["module"], info["node"], denv, depth=2)
+        validated = {(k, a) for k, a in r.checks if k == VALIDATED}
+        if validated:
+            self.__dict__.setdefault("dep_results", []).append(
+                (f"{info['module'].name}:{info['node'].name}", Result([], frozenset(), validated)))
+
     def platform_roles(self) -> set:
         """Role flags that bypass organisation membership: ``actor.is_owner or (actor.is_admin and
         await actor.is_member(dataset.workspace_id))`` makes ``is_owner`` a platform-wide role
@@ -305,6 +347,7 @@ class Analyzer:
     def param_value(self, mod, pname, dexpr, ann, dep, path_params, depth: int = 0):
         if dep is not None:
             if dep.authenticates:
+                self.auth_checks(mod, dexpr, path_params)
                 return frozenset({CALLER})
             info = self.b.dep_target(mod, dexpr.args[0]) if dexpr is not None and dexpr.args else None
             if info and info.get("node") is not None:
@@ -319,7 +362,13 @@ class Analyzer:
                 if r.accesses or r.checks:
                     self.__dict__.setdefault("dep_results", []).append((f"{info['module'].name}:{info['node'].name}", r))
                 if isinstance(r.ret, frozenset) and r.ret:
-                    v = frozenset(r.ret) if r.accesses else frozenset(a for a in r.ret if not a.startswith("access:"))
+                    v = r.ret if r.accesses or isinstance(r.ret, CondSet) else frozenset(
+                        a for a in r.ret if not a.startswith("access:"))
+                    # ``-> GatewayProxyRepo`` narrowing a ``BaseProxyRepo`` (isinstance check): the declared class
+                    declared = self.annotated_instance(info["module"], info["node"].returns)
+                    inst = next((a for a in v if a.startswith("instance:")), None)
+                    if declared and inst and inst not in declared and inst[9:] in self.class_bases(next(iter(declared))[9:]):
+                        v = (v - {inst}) | declared
                     if v and v != {OTHER}:
                         return v
             return self.annotated_instance(mod, ann) or frozenset({OTHER})
@@ -412,6 +461,8 @@ class _Frame:
                 self.visit(s)
         elif isinstance(st, (ast.If, ast.While)):
             self.test(st.test)
+            if isinstance(st, ast.If):
+                self.membership_checked(st)
             outer = self.debug
             if isinstance(st, ast.If) and not outer and DEBUG_FLAG.search(source(st.test)):
                 self.debug = f"{self.mod.path}:{st.lineno}"
@@ -497,6 +548,17 @@ class _Frame:
                 elif UNTRUSTED in t:
                     self.vars[n.id] = frozenset({CALLER})
 
+    def membership_checked(self, st: ast.If) -> None:
+        """``if not await provider.is_project_member(self._project_name, token): raise ProxyError(..., 403)``:
+        a membership / permission lookup on a request value, refused with 401/403/404, validates the
+        path parameters it was given: a query on the org they name is the caller's (VALIDATED check)."""
+        if not any(_refusal(n) for s in st.body for n in walk(s)):
+            return
+        for n in walk(st.test):
+            if isinstance(n, ast.Call) and MEMBERSHIP_CHECK.search(dotted(n.func).rsplit(".", 1)[-1]):
+                for a in [*n.args, *(k.value for k in n.keywords)]:
+                    self.checks |= {(VALIDATED, x) for x in self.taint(a) if x.startswith("path:")}
+
     def signature_verified(self) -> None:
         """``if not hmac.compare_digest(expected, sig): raise``: what the request sent is now verified."""
         for k, v in list(self.vars.items()):
@@ -581,7 +643,7 @@ class _Frame:
                 return f
             if isinstance(e.value, ast.Name) and e.value.id not in self.vars and base == {OTHER}:
                 return self.instance(e) or base  # module.singleton
-            inst = next((a for a in base if a.startswith("instance:")), None)
+            inst = _own_instance(base)
             if inst is not None:  # server.agent_manager
                 t = self.an.attr_instance(inst[9:], e.attr)
                 if t:
@@ -715,9 +777,19 @@ class _Frame:
                 if sym is not None and sym.kind == "assign" and "ContextVar" in dotted(sym.node) and _orgish(
                         sym.qualname.rsplit(":", 1)[-1] + " " + source(sym.node)):
                     return frozenset({CALLER})
-            inst = next((a for a in base if a.startswith("instance:")), None) if isinstance(base, frozenset) else None
+            inst = _own_instance(base) if isinstance(base, frozenset) else None
             if inst is not None:
                 sym = self.method_of(inst[9:], f.attr)
+                if sym is not None and _abstract(sym[1]):
+                    # an interface (``repo: BaseProxyRepo``) whose implementation is chosen at run time:
+                    # every project implementation may run
+                    impls = self.an.implementations(inst[9:], f.attr)
+                    if impls:
+                        out = frozenset()
+                        for m2, fn2, cq in impls:
+                            r = self.invoke(m2, fn2, c, self_value=frozenset({f"instance:{cq}"}), cls=cq)
+                            out |= r if isinstance(r, frozenset) else frozenset({OTHER})
+                        return out
                 if sym is not None:
                     return self.invoke(sym[0], sym[1], c, self_value=base, cls=sym[2])
             if isinstance(base, frozenset) and REQUEST in base and f.attr in ("json", "form", "body"):
@@ -798,6 +870,14 @@ class _Frame:
             init = self.method_of(sym.qualname, "__init__")
             if init is not None:
                 self.invoke(init[0], init[1], c, self_value=frozenset({f"instance:{sym.qualname}"}), cls=init[2])
+                # the object keeps what it was built with (``ProxyAuthContext(project_name=...)``: its
+                # ``self._project_name`` has the path's origin); positional arguments by parameter name
+                names = [a.arg for a in [*init[1].args.posonlyargs, *init[1].args.args]][1:]
+                fields = [Cond("", n, self.taint(a), c.lineno) for n, a in zip(names, c.args)
+                          if not isinstance(a, ast.Starred)]
+                fields += [Cond("", k.arg, self.taint(k.value), c.lineno) for k in c.keywords if k.arg]
+                if fields:
+                    return CondSet.of(fields, frozenset({f"instance:{sym.qualname}"}), own=f"instance:{sym.qualname}")
             elif c.args or c.keywords:  # an external base's constructor (a pydantic model with methods,
                 # ``CustomJSONResponse(await svc.list(...))``): its arguments run, its fields keep their origins
                 vals = []
@@ -808,7 +888,8 @@ class _Frame:
                         v = frozenset({f"access:{v.key}"})
                     vals.append(v)
                 fields = [Cond("", k.arg, self.taint(k.value), c.lineno) for k in c.keywords if k.arg]
-                return CondSet.of(fields, frozenset().union(*vals) | {f"instance:{sym.qualname}"})
+                return CondSet.of(fields, frozenset().union(*vals) | {f"instance:{sym.qualname}"},
+                                  own=f"instance:{sym.qualname}")
             return frozenset({f"instance:{sym.qualname}"})
         if isinstance(f, ast.Attribute) and not c.args and not c.keywords:
             base = self.eval(f.value)  # user.to_pydantic(), row.model_dump(): a view of the same object
@@ -1098,6 +1179,24 @@ def _falsy_test(test, unset) -> bool | None:
     return None
 
 
+def _own_instance(v) -> str | None:
+    """The class of the object a value is (``instance:<class>``): a built object's own, else the first."""
+    if isinstance(v, CondSet) and v.own:
+        return v.own
+    return next((a for a in sorted(v) if a.startswith("instance:")), None)
+
+
+def _abstract(func) -> bool:
+    """``@abstractmethod``, or a body that only documents or refuses (``...``, ``pass``,
+    ``raise NotImplementedError``)."""
+    if any(dotted(d).rsplit(".", 1)[-1] == "abstractmethod" for d in func.decorator_list):
+        return True
+    body = [s for s in func.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    return not body or all(isinstance(s, ast.Pass) or isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)
+                           or isinstance(s, ast.Raise) and "NotImplemented" in dotted(
+        s.exc.func if isinstance(s.exc, ast.Call) else s.exc) for s in body)
+
+
 def _unquote(expr):
     """``"Cls"`` (a string annotation) as a Name."""
     if isinstance(expr, ast.Constant) and isinstance(expr.value, str) and expr.value.isidentifier():
@@ -1119,6 +1218,18 @@ def _last_name(e) -> str:
         e = e.elt
     d = dotted(e) if isinstance(e, (ast.Name, ast.Attribute)) else ""
     return d.rsplit(".", 1)[-1]
+
+
+def _refusal(node) -> bool:
+    """A raise refusing the request: 401/403 (``_denial``), or any exception given such a status
+    or 404 among its arguments (``raise ProxyError("...", status.HTTP_403_FORBIDDEN)``)."""
+    if _denial(node) or _not_found(node):
+        return True
+    if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+        vals = [*node.exc.args, *(k.value for k in node.exc.keywords)]
+        return any(literal(a) in (401, 403, 404) or re.search(r"HTTP_40[134]", dotted(a)) for a in vals
+                   if isinstance(a, (ast.Constant, ast.Attribute, ast.Name)))
+    return False
 
 
 def _not_found(node) -> bool:

@@ -16,7 +16,7 @@ from ..facts.orm_schema import Schema, schema
 from ..code.pyast import dotted, walk
 from ..code.pymodules import Project, project
 from ..facts.routes import _orgish
-from .accesses import (BYPASS, CALLER, COLUMN, CONST, IDENTITY_ATTR, OTHER, SIGNED, TOKEN, TOKEN_COLUMN, UNTRUSTED, Access,
+from .accesses import (BYPASS, CALLER, COLUMN, CONST, IDENTITY_ATTR, VALIDATED, OTHER, SIGNED, TOKEN, TOKEN_COLUMN, UNTRUSTED, Access,
                        Query)
 
 _MEMO: dict = {}
@@ -101,7 +101,15 @@ def _judge_one(s: Schema, acc: Access, table: str, checks: set, mech: dict, toke
         return "identity", f"{where}: the logging-in user's own row, checked against the password"
     org_conds = [c for c in q.conds if c.table == table and c.column in (org, "<org-via-subquery>")]
     org_conds += [c for c in q.conds if c.table in q.joined and c.table != table and c.column == s.org_col(c.table)]
+    # the org table joined and filtered (``.join(Job.project).where(Project.name == project_name)``)
+    org_conds += [c for c in q.conds if c.table == s.org_table and c.table in q.joined and s.org_table and (
+        c.column in s.tables[s.org_table].pk or c.column in ORG_KEYS)]
     org_conds = [c for c in org_conds if not _is_column(c)]  # join conditions: see _membership_join
+    validated = {a for k, a in checks if k == VALIDATED}
+    checked = [c for c in org_conds if UNTRUSTED in c.taint and any(a in validated for a in c.taint)]
+    if checked and not any(_trusted(c.taint) for c in org_conds):
+        return "scoped (org)", (f"{where}: the org named by the request ({checked[0].via or checked[0].column}) passes "
+                                f"a membership check that refuses other callers")
     trusted = [c for c in org_conds if _trusted(c.taint)]
     pk = s.tables[table].pk
     if q.kind in ("select", "get", "query") and not org_conds and (
@@ -171,6 +179,9 @@ def _judge_one(s: Schema, acc: Access, table: str, checks: set, mech: dict, toke
     if _server_keyed(s, q, table):
         return SERVER_KEY, f"{where}: keyed by an id the code holds, not one the request sent (its origin was not traced)"
     return "unscoped", f"{where}: no {org} condition"
+
+
+ORG_KEYS = ("id", "name", "slug", "uuid")  # columns naming one organisation row
 
 
 def _is_column(c) -> bool:

@@ -67,6 +67,10 @@ def endpoint_verdicts(ctx) -> list[EndpointVerdict]:
     out = []
     for r in route_inventory(ctx):
         res = an.analyze(r.module, r.node, an.handler_env(r))
+        b = builder(ctx)
+        for d in r.dependencies:  # router / app level: ``APIRouter(dependencies=[Depends(ProxyAuth(...))])``
+            if d.level != "param" and d.authenticates:
+                an.auth_checks_info(_dep_info(b, d.name), r.path_params)
         dep_accesses = [Access(a.query, a.func, (dep, *a.chain)) for dep, dr in an.dep_results for a in dr.accesses]
         checks = set(res.checks).union(*(dr.checks for _, dr in an.dep_results))
         res = Result(dep_accesses + list(res.accesses), res.ret, checks)

@@ -278,9 +278,11 @@ class Oracle:
                         x.value, ast.Call) and AUTH_EXC.search(dotted(x.value.func)) for x in own_nodes(sym.node)):
                     found = f"{mod.path}:{n.lineno} raise {name}()"
                     break
-            if isinstance(n, (ast.Name, ast.Attribute)) and dotted(n).rsplit(".", 1)[-1] in (
-                    "HTTPBearer", "OAuth2PasswordBearer", "APIKeyHeader", "APIKeyCookie", "HTTPBasic"):
-                found = f"{mod.path}:{n.lineno} {dotted(n)}"
+            if isinstance(n, ast.Call) and dotted(n.func).rsplit(".", 1)[-1] in (
+                    "HTTPBearer", "OAuth2PasswordBearer", "APIKeyHeader", "APIKeyCookie", "HTTPBasic") and not any(
+                    k.arg == "auto_error" and isinstance(k.value, ast.Constant) and k.value.value is False
+                    for k in n.keywords):  # a scheme that rejects a request without the credential
+                found = f"{mod.path}:{n.lineno} {dotted(n.func)}()"
                 break
         if not found and depth < 3:
             for label, m, f in self.callees(mod, func):
