@@ -258,6 +258,24 @@ class Analyzer:
             self.memo[key] = out[:6]
         return self.memo[key]
 
+    def wraps_auth(self, info) -> bool:
+        """A dependency authenticating only through another project dependency it depends on
+        (``get_dataset_checked(dataset_id, user=Depends(get_current_user))``, a role gate): it is
+        analysed like any dependency, its data accesses are the route's, and it returns what it
+        returns (the caller for a role gate)."""
+        if not info or info.get("node") is None or not info.get("chain"):
+            return False
+        nodes = own_nodes(info["node"])
+        if any(_denial(n) for n in nodes) and not any(isinstance(n, ast.Call) and dotted(n.func).rsplit(
+                ".", 1)[-1] in ("execute", "scalar", "scalars", "get", "get_or_raise", "query") for n in nodes):
+            return False  # it checks credentials itself
+        b = self.b
+        for name in info["chain"]:
+            sub = next((x for x in b.dep_memo.values() if x.get("name") == name), None)
+            if sub and sub.get("auth") and sub.get("kind") != "scheme":
+                return True
+        return False
+
     def auth_checks(self, mod, dexpr, path_params) -> None:
         """An authenticating dependency that also checks the caller's membership of the org named
         in the path (``ProxyAuth``: ``is_project_member(project_name, token)`` or 403): its
@@ -346,10 +364,10 @@ class Analyzer:
 
     def param_value(self, mod, pname, dexpr, ann, dep, path_params, depth: int = 0):
         if dep is not None:
-            if dep.authenticates:
+            info = self.b.dep_target(mod, dexpr.args[0]) if dexpr is not None and dexpr.args else None
+            if dep.authenticates and not self.wraps_auth(info):
                 self.auth_checks(mod, dexpr, path_params)
                 return frozenset({CALLER})
-            info = self.b.dep_target(mod, dexpr.args[0]) if dexpr is not None and dexpr.args else None
             if info and info.get("node") is not None:
                 sym = self.p.resolve(mod, dexpr.args[0]) if not isinstance(dexpr.args[0], ast.Call) else None
                 if sym is not None and sym.kind == "class":
@@ -359,6 +377,8 @@ class Analyzer:
                     sub = self.b.dependency(m2, d2, "param", param=p2) if d2 is not None and depth < 4 else None
                     denv[p2] = self.param_value(m2, p2, d2, a2, sub, path_params, depth + 1)
                 r = self.analyze(info["module"], info["node"], denv, depth=2)
+                if dep.authenticates and (not r.ret or r.ret == {OTHER} or not isinstance(r.ret, frozenset)):
+                    r = Result(r.accesses, frozenset({CALLER}), r.checks)
                 if r.accesses or r.checks:
                     self.__dict__.setdefault("dep_results", []).append((f"{info['module'].name}:{info['node'].name}", r))
                 if isinstance(r.ret, frozenset) and r.ret:
@@ -905,6 +925,11 @@ class _Frame:
             out |= v
         if isinstance(f, ast.Attribute):
             b = self.eval(f.value)
+            if isinstance(b, frozenset) and b and b <= {OTHER, CONST} and f.attr not in STR_METHODS and not (
+                    isinstance(f.value, ast.Name) and f.value.id not in self.vars):
+                # a method of an external object (``self.client.search(body=query)``, an HTTP / search / cache
+                # client): what it returns is that service's data, not a value the request chose
+                return frozenset({OTHER})
             out |= b if isinstance(b, frozenset) else frozenset()
         if name in PASSTHROUGH and isinstance(f, ast.Name):
             return out or frozenset({OTHER})
