@@ -420,6 +420,11 @@ class _Frame:
         self.signs = any(dotted(n.func).endswith(("hmac.new", "hmac.digest", "HMAC")) for n in own_nodes(func)
                          if isinstance(n, ast.Call))
 
+    def nested(self) -> dict:
+        if not hasattr(self, "_nested"):
+            self._nested = {n.name: n for n in own_nodes(self.func) if isinstance(n, FuncNode) and n is not self.func}
+        return self._nested
+
     def containers(self) -> set:
         """Local names bound to a set / list / dict built in this function (``hosts = set()``):
         their ``.add(row.x)`` collects values, it does not write a row."""
@@ -769,6 +774,10 @@ class _Frame:
             sym = self.local_syms[f.id]
             if sym.kind == "func":
                 return self.invoke(sym.module, sym.node, c)
+        if isinstance(f, ast.Name) and f.id not in self.vars and f.id in self.nested():
+            # a function defined in this one (``async def stream(): ...; StreamingResponse(stream())``):
+            # it runs with this frame's variables (its closure) and its own parameters
+            return self.invoke(self.mod, self.nested()[f.id], c, closure=True)
         # methods on a query value: where / filter / join ...
         if isinstance(f, ast.Attribute):
             base = self.eval(f.value)
@@ -986,10 +995,10 @@ class _Frame:
                     return found
         return None
 
-    def invoke(self, mod, func, c: ast.Call, self_value=None, cls=None):
+    def invoke(self, mod, func, c: ast.Call, self_value=None, cls=None, closure: bool = False):
         args = func.args
         params = [a.arg for a in [*args.posonlyargs, *args.args]]
-        env: dict = {}
+        env: dict = {k: v for k, v in self.vars.items() if k != UNSET} if closure else {}
         is_method = cls is not None and params and params[0] in ("self", "cls")
         if is_method:
             env[params[0]] = self_value if self_value is not None else frozenset({f"instance:{cls}"})
