@@ -248,13 +248,19 @@ class Analyzer:
         """(module, method, class) of the concrete ``meth`` of every project subclass of ``cls_qual``."""
         key = ("impl", cls_qual, meth)
         if key not in self.memo:
+            if "subclasses" not in self.memo:  # one pass: base class -> its project subclasses
+                subs: dict = {}
+                for mod in self.p.by_path.values():
+                    for node in mod.tree.body:
+                        if isinstance(node, ast.ClassDef) and node.bases:
+                            for b in self.p.class_bases(mod, node):
+                                subs.setdefault(b, []).append((mod, node))
+                self.memo["subclasses"] = subs
             out = []
-            for mod in self.p.by_path.values():
-                for node in mod.tree.body:
-                    if isinstance(node, ast.ClassDef) and node.bases and cls_qual in self.p.class_bases(mod, node):
-                        fn = next((n for n in node.body if isinstance(n, FuncNode) and n.name == meth), None)
-                        if fn is not None and not _abstract(fn):
-                            out.append((mod, fn, f"{mod.name}:{node.name}"))
+            for mod, node in self.memo["subclasses"].get(cls_qual, []):
+                fn = next((n for n in node.body if isinstance(n, FuncNode) and n.name == meth), None)
+                if fn is not None and not _abstract(fn):
+                    out.append((mod, fn, f"{mod.name}:{node.name}"))
             self.memo[key] = out[:6]
         return self.memo[key]
 
@@ -577,12 +583,13 @@ class _Frame:
         """``if not await provider.is_project_member(self._project_name, token): raise ProxyError(..., 403)``:
         a membership / permission lookup on a request value, refused with 401/403/404, validates the
         path parameters it was given: a query on the org they name is the caller's (VALIDATED check)."""
-        if not any(_refusal(n) for s in st.body for n in walk(s)):
+        calls = [n for n in walk(st.test) if isinstance(n, ast.Call) and MEMBERSHIP_CHECK.search(
+            dotted(n.func).rsplit(".", 1)[-1])]
+        if not calls or not any(_refusal(n) for s in st.body for n in walk(s)):
             return
-        for n in walk(st.test):
-            if isinstance(n, ast.Call) and MEMBERSHIP_CHECK.search(dotted(n.func).rsplit(".", 1)[-1]):
-                for a in [*n.args, *(k.value for k in n.keywords)]:
-                    self.checks |= {(VALIDATED, x) for x in self.taint(a) if x.startswith("path:")}
+        for n in calls:
+            for a in [*n.args, *(k.value for k in n.keywords)]:
+                self.checks |= {(VALIDATED, x) for x in self.taint(a) if x.startswith("path:")}
 
     def signature_verified(self) -> None:
         """``if not hmac.compare_digest(expected, sig): raise``: what the request sent is now verified."""
