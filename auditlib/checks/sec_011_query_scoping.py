@@ -12,15 +12,24 @@ MAX_CHAINS = 4
 @check("SEC-011", "security", "Queries without tenant scoping")
 def query_scoping(ctx):
     """Every data access on a tenant table (``select`` / ``update`` / ``delete`` /
-    ``session.get`` / ``session.query`` / ``text()`` SQL / a model built with an org from
-    the request) reached from a route, in the handler or any function, method or
-    repository object it calls across modules, whose conditions never constrain the org
-    column to the caller's org (directly, through a joined table, a subquery, filters
-    built as lists or mappings), with no org comparison after the fetch, no owner scoping
-    (a condition or check against the caller's own id), no capability (a signed token,
-    a signature-verified webhook, an unguessable token column) and no session-level
-    mechanism (row-level security set per request, a ``with_loader_criteria`` global
-    filter). Analysis and verdict classes in :mod:`auditlib.tenancy.scoping`.
+    ``session.get`` / ``session.query`` / ``text()`` SQL / ``exists()`` / a model built with
+    an org from the request, or a model class method given column keywords) reached from a
+    route, in the handler, its dependencies (``Depends(get_x_or_404)``) or any function,
+    method, repository object (typed by annotations, ``__init__`` parameters, a
+    dependency's declared return class; an abstract method runs every project
+    implementation) or nested function it calls across modules, whose conditions never
+    constrain the org column to the caller's org (directly, through a joined table, a
+    subquery, filters built as lists, mappings or ``**conditions``, a join to a membership
+    table restricted to the caller), with no org comparison after the fetch, no
+    authorization call given the caller and the row (``authorize(user, Policy.get(row))``,
+    also for child tables without an org column), no membership check refusing the caller
+    for the org named in the path, no owner scoping (a condition or check against the
+    caller's own id), no capability (a signed token, a signature-verified webhook, an
+    unguessable token column) and no session-level mechanism (row-level security set per
+    request, a ``with_loader_criteria`` global filter). A query keyed only by an id the code
+    holds (a row it processes, a search service's result), never by one the request sent,
+    is judged with the endpoint's other accesses. Analysis and verdict classes in
+    :mod:`auditlib.tenancy.scoping`.
 
     One finding per defect: the query site, with every route reaching it in ``routes``
     and the call chains in the message; a query that only reuses the id of a row an
@@ -33,8 +42,10 @@ def query_scoping(ctx):
     token), when the org value's origin could not be decided, or when it is a read whose
     rows reach no response (a global existence / uniqueness check, ids used internally). Not flagged: queries
     on non-tenant tables, code no route reaches (jobs, scripts), routes of a
-    platform-operator credential (cross-tenant by design, see SEC-012), a login's
-    lookup of its own user (identity plumbing). When tenancy is only inferred from a
+    platform-operator credential or of an authorization policy admitting only a
+    platform-wide role (``return actor.is_owner``, a role that elsewhere bypasses the
+    membership check) (cross-tenant by design, see SEC-012), a login's lookup of its own
+    user (identity plumbing). When tenancy is only inferred from a
     table's name (no table has the org column), the queries are one WARNING to verify,
     listing every site: whether they leak depends on a tenancy model the audit could not
     confirm.

@@ -18,7 +18,8 @@ def endpoint_scoping(ctx):
     (login / session plumbing included), **unscoped**, **id-substitution** (a
     request-supplied id loads another org's row: IDOR), **test-only bypass** (the org
     comes from the request only under a debug flag, see SEC-012), **unknown** (the org
-    value's origin could not be decided).
+    value's origin could not be decided, or the endpoint's only tenant queries are keyed by
+    ids the code holds whose origin was not traced).
 
     Why: an auditor needs the answer per endpoint: can a caller of org A read or change
     org B's data by substituting an id? The full table is in the security notebook and

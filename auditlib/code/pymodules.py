@@ -27,6 +27,7 @@ class Module:
     imports: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # local -> (module, attr)
     defs: dict[str, ast.AST] = field(default_factory=dict)  # top-level def / class
     assigns: dict[str, ast.AST] = field(default_factory=dict)  # top-level NAME = value (last one)
+    stars: list[str] = field(default_factory=list)  # modules re-exported by ``from x import *``
 
     @property
     def package(self) -> str:
@@ -109,6 +110,12 @@ class Project:
             if sub is not None:
                 return Symbol("module", sub, None, sub.name)
             return Symbol("external", None, None, f"{target}.{attr}")
+        for target in mod.stars:  # ``from .database import *`` (a package re-exporting its models)
+            tmod = self.module(target)
+            if tmod is not None and tmod is not mod and _exported(tmod, name):
+                sym = self.resolve_name(tmod, name, depth + 1)
+                if sym is not None:
+                    return sym
         return None
 
     def resolve(self, mod: Module, expr: ast.AST, local: dict | None = None) -> Symbol | None:
@@ -200,6 +207,8 @@ def _collect(mod: Module, node: ast.AST) -> None:
         for a in node.names:
             if a.name != "*":
                 mod.imports[a.asname or a.name] = (base, a.name)
+            elif base not in mod.stars:
+                mod.stars.append(base)
     elif isinstance(node, (*FuncNode, ast.ClassDef)):
         mod.defs[node.name] = node
     elif isinstance(node, ast.Assign):
@@ -212,6 +221,15 @@ def _collect(mod: Module, node: ast.AST) -> None:
         for child in [*node.body, *getattr(node, "orelse", []), *getattr(node, "finalbody", []),
                       *[s for h in getattr(node, "handlers", []) for s in h.body]]:
             _collect(mod, child)
+
+
+def _exported(mod: Module, name: str) -> bool:
+    """Whether ``from mod import *`` binds ``name``: listed in its ``__all__`` when it has a
+    literal one, else any public name."""
+    names = mod.assigns.get("__all__")
+    if isinstance(names, (ast.List, ast.Tuple)):
+        return any(isinstance(e, ast.Constant) and e.value == name for e in names.elts)
+    return not name.startswith("_")
 
 
 _MEMO: dict[tuple, Project] = {}

@@ -44,7 +44,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..code.pyast import by_scope, dotted, literal, of_type, parent_map, walk
-from ..code.pymodules import FuncNode, Module, Project, own_nodes, project
+from ..code.pymodules import FuncNode, Module, Project, Symbol, own_nodes, project
 from .route_deps import dep_rows
 from .route_objects import APP_CLASSES, HTTP_METHODS, ROUTER_CLASSES, ObjectResolver, _KINDS, _OPERATIONS  # noqa: F401
 from .route_values import Strings
@@ -54,6 +54,8 @@ SECURITY_SCHEMES = {"HTTPBearer", "HTTPBasic", "HTTPDigest", "HTTPBase", "OAuth2
                     "OAuth2AuthorizationCodeBearer", "OAuth2", "APIKeyHeader", "APIKeyCookie",
                     "APIKeyQuery", "OpenIdConnect"}
 DENIED_STATUS = {401, 403}
+REDIRECT_STATUS = {301, 302, 303, 307, 308}
+LOGIN_LOCATION = re.compile(r"(?i)['\"]Location['\"]\s*:[^}]*\blogin\b")
 ROLE_ATTRS = {"role", "roles", "scopes", "scope", "permissions", "permission", "groups", "group", "kind", "type"}
 ROLE_FLAGS = {"is_admin": "admin", "is_superuser": "superuser", "is_staff": "staff", "is_owner": "owner"}
 
@@ -400,7 +402,8 @@ class _Builder(ObjectResolver):
         self.dep_memo[key] = info = {"name": dotted(target), "kind": "depends", "auth": False, "roles": (), "chain": (),
                                          "evidence": "", "node": None, "module": None, "scheme": "", "condition": ""}
         call_args: list = []
-        if isinstance(target, ast.Call):  # a factory call or a class instance: require_role("admin")
+        called, orig = isinstance(target, ast.Call), target
+        if called:  # a factory call or a class instance: require_role("admin")
             call_args = [literal(a) for a in target.args] + [literal(k.value) for k in target.keywords]
             target = target.func
         sym = self.p.resolve(mod, target) or self.strings.method(mod, target)
@@ -411,7 +414,11 @@ class _Builder(ObjectResolver):
         if sym.kind == "assign" and isinstance(node, ast.Call):  # bearer = HTTPBearer()
             cname = dotted(node.func).rsplit(".", 1)[-1]
             if cname in SECURITY_SCHEMES:
-                info.update(kind="scheme", auth=True, evidence=f"fastapi.security.{cname}", scheme=cname)
+                # HTTPBearer(auto_error=False) reads a credential but lets a request without one through
+                # (None): the dependency using it authenticates only if it rejects itself (tenancy, issue 14)
+                optional = any(k.arg == "auto_error" and literal(k.value) is False for k in node.keywords)
+                info.update(kind="scheme", auth=not optional, scheme=cname,
+                            evidence=f"fastapi.security.{cname}" + (" (auto_error=False: optional)" if optional else ""))
                 return info
             target_sym = self.p.resolve(fmod, node.func)
             if target_sym is not None and target_sym.kind in ("func", "class"):
@@ -422,8 +429,11 @@ class _Builder(ObjectResolver):
                 return info
         if sym.kind == "external":
             short = sym.short
-            if short in SECURITY_SCHEMES:
-                info.update(kind="scheme", auth=True, evidence=f"fastapi.security.{short}", scheme=short)
+            if short in SECURITY_SCHEMES:  # Security(HTTPBearer(auto_error=False)): optional, see above
+                optional = False in call_args[len(call_args) - len(getattr(orig, "keywords", [])):] and any(
+                    k.arg == "auto_error" and literal(k.value) is False for k in getattr(orig, "keywords", []))
+                info.update(kind="scheme", auth=not optional, scheme=short,
+                            evidence=f"fastapi.security.{short}" + (" (auto_error=False: optional)" if optional else ""))
             return info
         if sym.kind == "class":
             if sym.short in SECURITY_SCHEMES or {b.rsplit(".", 1)[-1] for b in self.p.class_bases(fmod, node)} & SECURITY_SCHEMES:
@@ -433,7 +443,7 @@ class _Builder(ObjectResolver):
             if call is None:
                 return info
             info["kind"], node = "class", call
-        elif sym.kind == "func" and call_args:  # factory: analyse the function it returns
+        elif sym.kind == "func" and (call_args or called):  # factory (``current_user()`` too): the function it returns
             inner = _returned_function(node)
             if inner is not None:
                 node = inner
@@ -457,7 +467,8 @@ class _Builder(ObjectResolver):
             auth, evidence = True, evidence or "rejects with 401/403"
             info["condition"], line = _skipped_unless(fmod, node)
             info["condition_at"] = (fmod.path, line) if line else ()
-        elif not auth and (helper := _delegated_denial(self.p, fmod, node)):  # tenancy (issue 14): delegating deps
+        elif not auth and (helper := _delegated_denial(self.p, fmod, node, off=frozenset(
+                k.arg.lstrip("_") for k in getattr(orig, "keywords", []) if k.arg and literal(k.value) is False))):
             auth, evidence = True, f"calls {helper}, which rejects with 401/403"
         roles += _role_literals(body)
         if auth and not roles:
@@ -713,11 +724,18 @@ def _denial(node) -> bool:
     """``raise HTTPException(401/403)`` or a response built with status 401/403."""
     if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
         call = node.exc
-        args = list(call.args[:1]) + [k.value for k in call.keywords if k.arg == "status_code"]
+        # the status as the first argument, ``status_code=``, or any argument given as a status constant
+        # (``ProxyError("...", status.HTTP_403_FORBIDDEN)``)
+        args = list(call.args[:1]) + [k.value for k in call.keywords if k.arg == "status_code"] + [
+            a for a in [*call.args[1:], *(k.value for k in call.keywords)] if re.search(r"HTTP_40[13]", dotted(a))]
         if any(_status_of(a) in DENIED_STATUS for a in args):
             return True
         name = dotted(call.func).lower()
-        return any(w in name for w in ("unauthori", "forbidden", "permissiondenied", "notauthenticated"))
+        if any(w in name for w in ("unauthori", "forbidden", "permissiondenied", "notauthenticated")):
+            return True
+        # a session app's refusal: a redirect to the login page (``HTTPException(307, headers={"Location":
+        # url_for("auth:login")})``) when the session is missing or invalid (tenancy, issue 14)
+        return any(_status_of(a) in REDIRECT_STATUS for a in args) and bool(LOGIN_LOCATION.search(ast.unparse(call)))
     if isinstance(node, ast.Call):
         for k in node.keywords:
             if k.arg == "status_code" and _status_of(k.value) in DENIED_STATUS:
@@ -806,12 +824,25 @@ def _negated(test: ast.AST) -> str:
     return f"not {text}" if isinstance(test, (ast.Name, ast.Attribute, ast.Call)) else f"not ({text})"
 
 
-def _delegated_denial(proj: Project, mod: Module, func, depth: int = 0) -> str:
+def _delegated_denial(proj: Project, mod: Module, func, depth: int = 0, off: frozenset = frozenset()) -> str:
     """A project function called by ``func`` (two levels) that rejects with 401/403: a
-    dependency delegating authentication to a helper (``return await _check_api_key(...)``)."""
+    dependency delegating authentication to a helper (``return await _check_api_key(...)``), or
+    to a method of an object it builds (``ctx = AuthContext(...); await ctx.enforce()``). Calls
+    under ``if self.<flag>:`` are skipped when the dependency instance was built with that flag
+    False (``ProxyAuth(auto_enforce=False)``: ``off``)."""
+    skipped = {id(x) for n in own_nodes(func) if isinstance(n, ast.If) and dotted(n.test).startswith("self.")
+               and dotted(n.test)[5:].lstrip("_") in off for st in n.body for x in walk(st)}
+    built = {t.id: n.value for n in own_nodes(func) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
+             for t in n.targets if isinstance(t, ast.Name)}
     for n in own_nodes(func):
-        if isinstance(n, ast.Call):
+        if isinstance(n, ast.Call) and id(n) not in skipped:
             sym = proj.resolve(mod, n.func)
+            if sym is None and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) and \
+                    n.func.value.id in built:  # a method of an object built here
+                cls = proj.resolve(mod, built[n.func.value.id].func)
+                meth = next((m for m in cls.node.body if isinstance(m, FuncNode) and m.name == n.func.attr),
+                            None) if cls is not None and cls.kind == "class" else None
+                sym = Symbol("func", cls.module, meth, f"{cls.qualname}.{n.func.attr}") if meth is not None else None
             if sym is not None and sym.kind == "func" and sym.node is not func:
                 if any(_denial(x) for x in own_nodes(sym.node)):
                     return sym.qualname

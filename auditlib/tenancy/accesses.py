@@ -26,6 +26,13 @@ from ..facts.routes import Route, _denial, _orgish, builder, handler_params
 
 CALLER, UNTRUSTED, CONST, OTHER, REQUEST = "caller", "untrusted", "const", "other", "request"
 SIGNED, TOKEN, BYPASS = "signed-webhook", "capability", "bypass:"  # verified payload, signed token, debug-only
+PLATFORM_POLICY = "<platform-policy>"  # a check: the caller passed a policy admitting only a platform-wide role
+# role flags of a platform operator (whatever the organisation)
+GLOBAL_ROLE_ATTR = re.compile(r"^(is_superuser|is_superadmin|is_super_admin|is_platform_admin|superuser|is_staff_admin)$")
+MEMBERSHIP_CALL = re.compile(r"(?i)member|belongs")
+MEMBERSHIP_CHECK = re.compile(r"(?i)member|belongs|permission|authori[sz]|can_access|has_access|has_role")
+VALIDATED = "<validated>"  # a check (VALIDATED, "path:<name>"): that path parameter passed a membership check
+COLUMN = "column:"  # compared to another table's column (a join condition): ``column:<table>.<column>``
 UNSET = " unset"  # env entry: parameters left at a falsy default (not a valid identifier: no clash)
 PASSTHROUGH = {"int", "str", "UUID", "uuid", "cast", "Decimal", "float", "list", "tuple", "set", "sorted",
                "reversed", "next", "iter", "frozenset"}
@@ -57,17 +64,19 @@ class CondSet(frozenset):
     """Filters built as data (``conds = [A.x == v]``, ``{"org_id": v}``): the union of the
     values' origins, and the conditions themselves for ``where(*conds)`` / ``filter_by(**kw)``."""
     conds: tuple = ()
+    own: str = ""  # "instance:<class>" of an object built with these fields (its fields may hold others)
 
     @classmethod
-    def of(cls, conds, extra=frozenset()) -> CondSet:
+    def of(cls, conds, extra=frozenset(), own: str = "") -> CondSet:
         out = cls(frozenset().union(extra, *(c.taint for c in conds)))
         out.conds = tuple(conds)
+        out.own = own
         return out
 
     def field(self, name: str) -> frozenset | None:
         """The origin of one field of a row / record built with keywords (``run.project_id``)."""
         for c in self.conds:
-            if c.column in (name, f"{name}_id"):
+            if c.column in (name, f"{name}_id", name.lstrip("_")):  # self._project_name = project_name
                 return c.taint or frozenset({CONST})
         return None
 
@@ -208,6 +217,10 @@ class Analyzer:
                 target.attr if isinstance(target, ast.Attribute) and dotted(target.value) in ("self", "cls") else None)
             if name != attr:
                 continue
+            if ann is None and isinstance(value, ast.Name):  # self.repo = repo, with ``repo: UserRepository``
+                ann = next((a.annotation for f in walk(cls) if isinstance(f, FuncNode) and f.name == "__init__"
+                            for a in [*f.args.posonlyargs, *f.args.args, *f.args.kwonlyargs]
+                            if a.arg == value.id and a.annotation is not None), None)
             for expr in (ann, value.func if isinstance(value, ast.Call) else None):
                 sym = self.p.resolve(mod, _unquote(expr)) if expr is not None else None
                 if sym is not None and sym.kind == "class" and sym.qualname not in self.model_tables:
@@ -225,6 +238,112 @@ class Analyzer:
         self.memo[key] = found
         return found
 
+    def class_bases(self, cls_qual: str) -> list:
+        modname, _, cname = cls_qual.partition(":")
+        mod = self.p.modules.get(modname)
+        node = mod.defs.get(cname) if mod else None
+        return self.p.class_bases(mod, node) if isinstance(node, ast.ClassDef) else []
+
+    def implementations(self, cls_qual: str, meth: str) -> list:
+        """(module, method, class) of the concrete ``meth`` of every project subclass of ``cls_qual``."""
+        key = ("impl", cls_qual, meth)
+        if key not in self.memo:
+            if "subclasses" not in self.memo:  # one pass: base class -> its project subclasses
+                subs: dict = {}
+                for mod in self.p.by_path.values():
+                    for node in mod.tree.body:
+                        if isinstance(node, ast.ClassDef) and node.bases:
+                            for b in self.p.class_bases(mod, node):
+                                subs.setdefault(b, []).append((mod, node))
+                self.memo["subclasses"] = subs
+            out = []
+            for mod, node in self.memo["subclasses"].get(cls_qual, []):
+                fn = next((n for n in node.body if isinstance(n, FuncNode) and n.name == meth), None)
+                if fn is not None and not _abstract(fn):
+                    out.append((mod, fn, f"{mod.name}:{node.name}"))
+            self.memo[key] = out[:6]
+        return self.memo[key]
+
+    def wraps_auth(self, info) -> bool:
+        """A dependency authenticating only through another project dependency it depends on
+        (``get_dataset_checked(dataset_id, user=Depends(get_current_user))``, a role gate): it is
+        analysed like any dependency, its data accesses are the route's, and it returns what it
+        returns (the caller for a role gate)."""
+        if not info or info.get("node") is None or not info.get("chain"):
+            return False
+        nodes = own_nodes(info["node"])
+        if any(_denial(n) for n in nodes) and not any(isinstance(n, ast.Call) and dotted(n.func).rsplit(
+                ".", 1)[-1] in ("execute", "scalar", "scalars", "get", "get_or_raise", "query") for n in nodes):
+            return False  # it checks credentials itself
+        b = self.b
+        for name in info["chain"]:
+            sub = next((x for x in b.dep_memo.values() if x.get("name") == name), None)
+            if sub and sub.get("auth") and sub.get("kind") != "scheme":
+                return True
+        return False
+
+    def auth_checks(self, mod, dexpr, path_params) -> None:
+        """An authenticating dependency that also checks the caller's membership of the org named
+        in the path (``ProxyAuth``: ``is_project_member(project_name, token)`` or 403): its
+        VALIDATED checks are the route's (its own queries are identity plumbing, not counted)."""
+        info = self.b.dep_target(mod, dexpr.args[0]) if dexpr is not None and dexpr.args else None
+        self.auth_checks_info(info, path_params)
+
+    def auth_checks_info(self, info, path_params) -> None:
+        if not info or info.get("node") is None or not path_params:
+            return
+        denv = {p2: frozenset({UNTRUSTED, f"path:{p2}"}) if p2 in path_params else frozenset({OTHER})
+                for p2, _d, _a, _m in handler_params(info["node"], self.p, info["module"])}
+        r = self.analyze(info["module"], info["node"], denv, depth=2)
+        validated = {(k, a) for k, a in r.checks if k == VALIDATED}
+        if validated:
+            self.__dict__.setdefault("dep_results", []).append(
+                (f"{info['module'].name}:{info['node'].name}", Result([], frozenset(), validated)))
+
+    def platform_roles(self) -> set:
+        """Role flags that bypass organisation membership: ``actor.is_owner or (actor.is_admin and
+        await actor.is_member(dataset.workspace_id))`` makes ``is_owner`` a platform-wide role
+        (it admits without any membership), as do the superuser flags."""
+        if "platform-roles" not in self.memo:
+            roles = set()
+            for mod in self.p.by_path.values():
+                for n in walk(mod.tree):
+                    if not isinstance(n, ast.BoolOp) or not isinstance(n.op, ast.Or):
+                        continue
+                    if not any(isinstance(x, ast.Call) and MEMBERSHIP_CALL.search(dotted(x.func).rsplit(".", 1)[-1])
+                               for v in n.values for x in walk(v)):
+                        continue
+                    roles |= {v.attr for v in n.values if isinstance(v, ast.Attribute) and v.attr.startswith("is_")}
+            self.memo["platform-roles"] = roles
+        return self.memo["platform-roles"]
+
+    def platform_policy(self, mod, expr) -> bool:
+        """``UserPolicy.list`` / ``WebhookPolicy.create`` (or a call returning such a function): a
+        policy whose every ``return`` admits a platform-wide role only (``return actor.is_owner``)."""
+        func = None
+        sym = self.p.resolve(mod, expr.func if isinstance(expr, ast.Call) else expr)
+        if sym is not None and sym.kind == "func":
+            func = sym.node
+            inner = {n.name: n for n in func.body if isinstance(n, FuncNode)}
+            ret = next((n.value.id for n in own_nodes(func) if isinstance(n, ast.Return) and isinstance(n.value, ast.Name)
+                        and n.value.id in inner), None)
+            if ret:
+                func = inner[ret]
+            elif isinstance(expr, ast.Call):
+                return False
+        if func is None:
+            return False
+        roles = self.platform_roles()
+        rets = [n.value for n in own_nodes(func) if isinstance(n, ast.Return)]
+
+        def role(e) -> bool:
+            if isinstance(e, ast.Await):
+                e = e.value
+            if isinstance(e, ast.BoolOp) and isinstance(e.op, ast.Or):
+                return all(role(v) for v in e.values)
+            return isinstance(e, ast.Attribute) and (e.attr in roles or bool(GLOBAL_ROLE_ATTR.match(e.attr)))
+        return bool(rets) and all(r is not None and role(r) for r in rets)
+
     def annotated_instance(self, mod, ann) -> frozenset | None:
         """A parameter annotated with a project class (``repo: OrderRepository``)."""
         if ann is None:
@@ -239,28 +358,43 @@ class Analyzer:
         return None
 
     def handler_env(self, route: Route) -> dict:
+        """The origins of the handler's parameters. The data accesses of the (non-authenticating)
+        dependencies that compute them (``job = Depends(get_job_or_404)``) are the route's too: they
+        are left in :attr:`dep_results` as (dependency, Result)."""
         env = {}
+        self.dep_results = []
         deps = {d.param: d for d in route.dependencies if d.level == "param"}
         for pname, dexpr, ann, dmod in handler_params(route.node, self.p, route.module):
             env[pname] = self.param_value(dmod, pname, dexpr, ann, deps.get(pname), route.path_params)
         return env
 
-    def param_value(self, mod, pname, dexpr, ann, dep, path_params):
+    def param_value(self, mod, pname, dexpr, ann, dep, path_params, depth: int = 0):
         if dep is not None:
-            if dep.authenticates:
-                return frozenset({CALLER})
             info = self.b.dep_target(mod, dexpr.args[0]) if dexpr is not None and dexpr.args else None
+            if dep.authenticates and not self.wraps_auth(info):
+                self.auth_checks(mod, dexpr, path_params)
+                return frozenset({CALLER})
             if info and info.get("node") is not None:
                 sym = self.p.resolve(mod, dexpr.args[0]) if not isinstance(dexpr.args[0], ast.Call) else None
                 if sym is not None and sym.kind == "class":
                     return frozenset({f"instance:{sym.qualname}"})
                 denv = {}
                 for p2, d2, a2, m2 in handler_params(info["node"], self.p, info["module"]):
-                    sub = self.b.dependency(m2, d2, "param", param=p2) if d2 is not None else None
-                    denv[p2] = self.param_value(m2, p2, d2, a2, sub, ())
-                r = self.analyze(info["module"], info["node"], denv, depth=MAX_DEPTH - 3)
+                    sub = self.b.dependency(m2, d2, "param", param=p2) if d2 is not None and depth < 4 else None
+                    denv[p2] = self.param_value(m2, p2, d2, a2, sub, path_params, depth + 1)
+                r = self.analyze(info["module"], info["node"], denv, depth=2)
+                if dep.authenticates and (not r.ret or r.ret == {OTHER} or not isinstance(r.ret, frozenset)):
+                    r = Result(r.accesses, frozenset({CALLER}), r.checks)
+                if r.accesses or r.checks:
+                    self.__dict__.setdefault("dep_results", []).append((f"{info['module'].name}:{info['node'].name}", r))
                 if isinstance(r.ret, frozenset) and r.ret:
-                    v = frozenset(a for a in r.ret if not a.startswith("access:"))
+                    v = r.ret if r.accesses or isinstance(r.ret, CondSet) else frozenset(
+                        a for a in r.ret if not a.startswith("access:"))
+                    # ``-> GatewayProxyRepo`` narrowing a ``BaseProxyRepo`` (isinstance check): the declared class
+                    declared = self.annotated_instance(info["module"], info["node"].returns)
+                    inst = next((a for a in v if a.startswith("instance:")), None)
+                    if declared and inst and inst not in declared and inst[9:] in self.class_bases(next(iter(declared))[9:]):
+                        v = (v - {inst}) | declared
                     if v and v != {OTHER}:
                         return v
             return self.annotated_instance(mod, ann) or frozenset({OTHER})
@@ -291,6 +425,11 @@ class _Frame:
         self.local_syms: dict = {}  # names imported inside the function
         self.signs = any(dotted(n.func).endswith(("hmac.new", "hmac.digest", "HMAC")) for n in own_nodes(func)
                          if isinstance(n, ast.Call))
+
+    def nested(self) -> dict:
+        if not hasattr(self, "_nested"):
+            self._nested = {n.name: n for n in own_nodes(self.func) if isinstance(n, FuncNode) and n is not self.func}
+        return self._nested
 
     def containers(self) -> set:
         """Local names bound to a set / list / dict built in this function (``hosts = set()``):
@@ -353,6 +492,8 @@ class _Frame:
                 self.visit(s)
         elif isinstance(st, (ast.If, ast.While)):
             self.test(st.test)
+            if isinstance(st, ast.If):
+                self.membership_checked(st)
             outer = self.debug
             if isinstance(st, ast.If) and not outer and DEBUG_FLAG.search(source(st.test)):
                 self.debug = f"{self.mod.path}:{st.lineno}"
@@ -423,6 +564,8 @@ class _Frame:
         args = [*c.args, *(k.value for k in c.keywords)]
         if not any(isinstance(a, (ast.Name, ast.Attribute)) and self.taint(a) <= {CALLER} and self.taint(a) for a in args):
             return
+        if any(self.an.platform_policy(self.mod, a) for a in args):
+            self.checks.add(("", PLATFORM_POLICY))  # authorize(user, UserPolicy.list): platform operators only
         for a in args:
             for n in walk(a):
                 if not isinstance(n, ast.Name) or n.id not in self.vars:
@@ -435,6 +578,18 @@ class _Frame:
                     self.checks |= {(k, "<authorized>") for k in fetched}
                 elif UNTRUSTED in t:
                     self.vars[n.id] = frozenset({CALLER})
+
+    def membership_checked(self, st: ast.If) -> None:
+        """``if not await provider.is_project_member(self._project_name, token): raise ProxyError(..., 403)``:
+        a membership / permission lookup on a request value, refused with 401/403/404, validates the
+        path parameters it was given: a query on the org they name is the caller's (VALIDATED check)."""
+        calls = [n for n in walk(st.test) if isinstance(n, ast.Call) and MEMBERSHIP_CHECK.search(
+            dotted(n.func).rsplit(".", 1)[-1])]
+        if not calls or not any(_refusal(n) for s in st.body for n in walk(s)):
+            return
+        for n in calls:
+            for a in [*n.args, *(k.value for k in n.keywords)]:
+                self.checks |= {(VALIDATED, x) for x in self.taint(a) if x.startswith("path:")}
 
     def signature_verified(self) -> None:
         """``if not hmac.compare_digest(expected, sig): raise``: what the request sent is now verified."""
@@ -520,13 +675,17 @@ class _Frame:
                 return f
             if isinstance(e.value, ast.Name) and e.value.id not in self.vars and base == {OTHER}:
                 return self.instance(e) or base  # module.singleton
-            inst = next((a for a in base if a.startswith("instance:")), None)
+            inst = _own_instance(base)
             if inst is not None:  # server.agent_manager
                 t = self.an.attr_instance(inst[9:], e.attr)
                 if t:
                     return frozenset({f"instance:{t}"})
                 if e.attr.isupper() and base == {inst}:  # self.DEFAULT_USER_ID: a class constant
                     return frozenset({CONST})
+                # an attribute of unknown type (``self.db``): not the instance itself, whose methods
+                # would then be called on it (``self.db.execute`` is not ``UseCase.execute``)
+                rest = frozenset(a for a in base if not a.startswith("instance:"))
+                return rest or frozenset({OTHER})
             if any(a.startswith("model:") for a in base):
                 return frozenset({OTHER})
             return base
@@ -622,6 +781,10 @@ class _Frame:
             sym = self.local_syms[f.id]
             if sym.kind == "func":
                 return self.invoke(sym.module, sym.node, c)
+        if isinstance(f, ast.Name) and f.id not in self.vars and f.id in self.nested():
+            # a function defined in this one (``async def stream(): ...; StreamingResponse(stream())``):
+            # it runs with this frame's variables (its closure) and its own parameters
+            return self.invoke(self.mod, self.nested()[f.id], c, closure=True)
         # methods on a query value: where / filter / join ...
         if isinstance(f, ast.Attribute):
             base = self.eval(f.value)
@@ -650,9 +813,19 @@ class _Frame:
                 if sym is not None and sym.kind == "assign" and "ContextVar" in dotted(sym.node) and _orgish(
                         sym.qualname.rsplit(":", 1)[-1] + " " + source(sym.node)):
                     return frozenset({CALLER})
-            inst = next((a for a in base if a.startswith("instance:")), None) if isinstance(base, frozenset) else None
+            inst = _own_instance(base) if isinstance(base, frozenset) else None
             if inst is not None:
                 sym = self.method_of(inst[9:], f.attr)
+                if sym is not None and _abstract(sym[1]):
+                    # an interface (``repo: BaseProxyRepo``) whose implementation is chosen at run time:
+                    # every project implementation may run
+                    impls = self.an.implementations(inst[9:], f.attr)
+                    if impls:
+                        out = frozenset()
+                        for m2, fn2, cq in impls:
+                            r = self.invoke(m2, fn2, c, self_value=frozenset({f"instance:{cq}"}), cls=cq)
+                            out |= r if isinstance(r, frozenset) else frozenset({OTHER})
+                        return out
                 if sym is not None:
                     return self.invoke(sym[0], sym[1], c, self_value=base, cls=sym[2])
             if isinstance(base, frozenset) and REQUEST in base and f.attr in ("json", "form", "body"):
@@ -667,11 +840,17 @@ class _Frame:
         if name in ("select", "update", "delete", "insert") and ("sqlalchemy" in ext or "sqlmodel" in ext
                                                                   or ext == name or ext.startswith("sa.")):
             tables = an.tables_in(mod, c.args, self.vars)
-            for a in c.args:
-                self.eval(a)
+            inner = [v for v in (self.eval(a) for a in c.args) if isinstance(v, Query) and v.kind == "exists"]
             if name == "insert":
                 return frozenset({OTHER})
+            if name == "select" and inner:  # select(exists().where(Record.dataset_id == ...))
+                q = inner[0]
+                self.pending.pop(q.key, None)
+                models = tuple(dict.fromkeys(c2.table for c2 in q.conds if c2.table)) or tuple(tables)
+                return Query("select", models, q.joined, q.conds, file=mod.path, line=c.lineno, col=c.col_offset)
             return Query(name, tuple(tables), file=mod.path, line=c.lineno, col=c.col_offset)
+        if name == "exists" and not c.args and ("sqlalchemy" in ext or ext == name):
+            return Query("exists", (), file=mod.path, line=c.lineno, col=c.col_offset)
         if name == "text" and c.args and isinstance(literal(c.args[0]), str):
             return self.text_query(literal(c.args[0]), c)
         if name == "aliased" and c.args:
@@ -727,6 +906,26 @@ class _Frame:
             init = self.method_of(sym.qualname, "__init__")
             if init is not None:
                 self.invoke(init[0], init[1], c, self_value=frozenset({f"instance:{sym.qualname}"}), cls=init[2])
+                # the object keeps what it was built with (``ProxyAuthContext(project_name=...)``: its
+                # ``self._project_name`` has the path's origin); positional arguments by parameter name
+                names = [a.arg for a in [*init[1].args.posonlyargs, *init[1].args.args]][1:]
+                fields = [Cond("", n, self.taint(a), c.lineno) for n, a in zip(names, c.args)
+                          if not isinstance(a, ast.Starred)]
+                fields += [Cond("", k.arg, self.taint(k.value), c.lineno) for k in c.keywords if k.arg]
+                if fields:
+                    return CondSet.of(fields, frozenset({f"instance:{sym.qualname}"}), own=f"instance:{sym.qualname}")
+            elif c.args or c.keywords:  # an external base's constructor (a pydantic model with methods,
+                # ``CustomJSONResponse(await svc.list(...))``): its arguments run, its fields keep their origins
+                vals = []
+                for a in c.args:
+                    v = self.eval(a)
+                    if isinstance(v, Query):
+                        self.record(v)
+                        v = frozenset({f"access:{v.key}"})
+                    vals.append(v)
+                fields = [Cond("", k.arg, self.taint(k.value), c.lineno) for k in c.keywords if k.arg]
+                return CondSet.of(fields, frozenset().union(*vals) | {f"instance:{sym.qualname}"},
+                                  own=f"instance:{sym.qualname}")
             return frozenset({f"instance:{sym.qualname}"})
         if isinstance(f, ast.Attribute) and not c.args and not c.keywords:
             base = self.eval(f.value)  # user.to_pydantic(), row.model_dump(): a view of the same object
@@ -742,10 +941,30 @@ class _Frame:
             out |= v
         if isinstance(f, ast.Attribute):
             b = self.eval(f.value)
+            if isinstance(b, frozenset) and b and b <= {OTHER, CONST} and f.attr not in STR_METHODS and not (
+                    isinstance(f.value, ast.Name) and f.value.id not in self.vars):
+                # a method of an external object (``self.client.search(body=query)``, an HTTP / search / cache
+                # client): what it returns is that service's data, not a value the request chose
+                return frozenset({OTHER})
             out |= b if isinstance(b, frozenset) else frozenset()
         if name in PASSTHROUGH and isinstance(f, ast.Name):
             return out or frozenset({OTHER})
         return (out - {CONST}) | frozenset({OTHER}) if out - {CONST} else frozenset({OTHER})
+
+    def model_method(self, table: str, meth: str, c: ast.Call) -> Query | None:
+        """A class method of a model whose body the analysis could not follow to a statement
+        (``WorkspaceUser.create(db, workspace_id=w.id, user_id=u.id)`` building ``cls()`` then
+        filling it): its keywords naming columns are the row's values (a write) or the filter (a
+        read), recorded at the call."""
+        cols = self.an.s.tables[table].columns if table in self.an.s.tables else {}
+        kws = [k for k in c.keywords if k.arg and k.arg in cols]
+        if not kws:
+            return None
+        kind = "insert" if re.match(r"(?i)(create|insert|add|new|build|upsert|save)", meth) else "select"
+        q = Query(kind, (table,), conds=tuple(Cond(table, k.arg, self.taint(k.value), c.lineno, _last_name(k.value))
+                                              for k in kws), file=self.mod.path, line=c.lineno, col=c.col_offset)
+        self.record(q)
+        return q
 
     def class_value(self, qual: str) -> frozenset:
         t = self.an.model_tables.get(qual)
@@ -783,10 +1002,10 @@ class _Frame:
                     return found
         return None
 
-    def invoke(self, mod, func, c: ast.Call, self_value=None, cls=None):
+    def invoke(self, mod, func, c: ast.Call, self_value=None, cls=None, closure: bool = False):
         args = func.args
         params = [a.arg for a in [*args.posonlyargs, *args.args]]
-        env: dict = {}
+        env: dict = {k: v for k, v in self.vars.items() if k != UNSET} if closure else {}
         is_method = cls is not None and params and params[0] in ("self", "cls")
         if is_method:
             env[params[0]] = self_value if self_value is not None else frozenset({f"instance:{cls}"})
@@ -794,9 +1013,20 @@ class _Frame:
         for p, a in zip(params, c.args):
             env[p] = self.eval(a)
         kwonly = [a.arg for a in args.kwonlyargs]
+        extra = []
         for k in c.keywords:
             if k.arg in params or k.arg in kwonly:
                 env[k.arg] = self.eval(k.value)
+            elif k.arg and args.kwarg is not None:  # get_by(db, name=..., dataset_id=...) into **conditions
+                extra.append(Cond("", k.arg, self.taint(k.value), c.lineno, _last_name(k.value)))
+            elif k.arg is None and isinstance(v := self.eval(k.value), CondSet):  # cls.get_by(db, **conditions)
+                for x in v.conds:
+                    if x.column in params or x.column in kwonly:
+                        env.setdefault(x.column, x.taint)
+                    elif args.kwarg is not None:
+                        extra.append(x)
+        if args.kwarg is not None and extra:
+            env[args.kwarg.arg] = CondSet.of(extra)
         defaults = dict(zip(params[len(params) - len(args.defaults):] if args.defaults else [], args.defaults))
         defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
         mine = self.vars.get(UNSET, ())
@@ -827,6 +1057,12 @@ class _Frame:
             self.accesses.append(Access(acc.query, acc.func, (qual, *acc.chain)))
             self.recorded.add(acc.query.key)
         self.checks |= res.checks
+        model = next((a[6:] for a in self_value if a.startswith("model:")), None) if isinstance(
+            self_value, frozenset) else None
+        if model and c.keywords and not any(model in a.query.models for a in res.accesses):
+            made = self.model_method(model, func.name, c)
+            if made is not None:
+                return frozenset({f"access:{made.key}"})
         if isinstance(res.ret, TupleVal):
             if c is self.tuple_call:
                 return res.ret
@@ -899,6 +1135,10 @@ class _Frame:
                 ref = an.column_ref(mod, a, self.vars)
                 if ref and not an.column_ref(mod, b, self.vars):
                     return [Cond(ref[0], ref[1], self.taint(b), e.lineno, _last_name(b))]
+            ra, rb = an.column_ref(mod, left, self.vars), an.column_ref(mod, right, self.vars)
+            if ra and rb and ra[0] != rb[0]:  # a join condition: A.org_id == B.org_id (both directions)
+                return [Cond(ra[0], ra[1], frozenset({f"{COLUMN}{rb[0]}.{rb[1]}"}), e.lineno),
+                        Cond(rb[0], rb[1], frozenset({f"{COLUMN}{ra[0]}.{ra[1]}"}), e.lineno)]
             return []
         if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr in ("in_", "is_", "__eq__", "any_"):
             ref = an.column_ref(mod, e.func.value, self.vars)
@@ -921,6 +1161,10 @@ class _Frame:
             for c in q.conds:
                 if c.table == t and c.column in (org, "<org-via-subquery>"):
                     return c.taint
+        for t in q.models:  # select(Member.org_id).where(Member.user_id == user.id): the caller's memberships
+            if self.an.s.org_col(t) and any(c.table == t and c.taint and c.taint <= {CALLER} and IDENTITY_ATTR.search(
+                    c.column) and c.column not in self.an.s.tables[t].pk for c in q.conds):
+                return frozenset({CALLER})
         return frozenset()
 
     def text_query(self, sql: str, c: ast.Call) -> Query:
@@ -947,6 +1191,9 @@ class _Frame:
 
     def record(self, q: Query) -> None:
         self.pending.pop(q.key, None)
+        if q.kind == "exists":  # exists().where(Model.col == v) executed: a read of the tables it names
+            q = Query("select", tuple(dict.fromkeys(c.table for c in q.conds if c.table)), q.joined, q.conds,
+                      file=q.file, line=q.line, col=q.col)
         if q.key in self.recorded and q.kind != "text":
             # the same root executed again with more conditions: keep the richer one
             for i, a in enumerate(self.accesses):
@@ -973,6 +1220,24 @@ def _falsy_test(test, unset) -> bool | None:
     return None
 
 
+def _own_instance(v) -> str | None:
+    """The class of the object a value is (``instance:<class>``): a built object's own, else the first."""
+    if isinstance(v, CondSet) and v.own:
+        return v.own
+    return next((a for a in sorted(v) if a.startswith("instance:")), None)
+
+
+def _abstract(func) -> bool:
+    """``@abstractmethod``, or a body that only documents or refuses (``...``, ``pass``,
+    ``raise NotImplementedError``)."""
+    if any(dotted(d).rsplit(".", 1)[-1] == "abstractmethod" for d in func.decorator_list):
+        return True
+    body = [s for s in func.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    return not body or all(isinstance(s, ast.Pass) or isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)
+                           or isinstance(s, ast.Raise) and "NotImplemented" in dotted(
+        s.exc.func if isinstance(s.exc, ast.Call) else s.exc) for s in body)
+
+
 def _unquote(expr):
     """``"Cls"`` (a string annotation) as a Name."""
     if isinstance(expr, ast.Constant) and isinstance(expr.value, str) and expr.value.isidentifier():
@@ -990,8 +1255,22 @@ def _looks_cond(e) -> bool:
 
 
 def _last_name(e) -> str:
+    if isinstance(e, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):  # [r.id for r in rows]
+        e = e.elt
     d = dotted(e) if isinstance(e, (ast.Name, ast.Attribute)) else ""
     return d.rsplit(".", 1)[-1]
+
+
+def _refusal(node) -> bool:
+    """A raise refusing the request: 401/403 (``_denial``), or any exception given such a status
+    or 404 among its arguments (``raise ProxyError("...", status.HTTP_403_FORBIDDEN)``)."""
+    if _denial(node) or _not_found(node):
+        return True
+    if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+        vals = [*node.exc.args, *(k.value for k in node.exc.keywords)]
+        return any(literal(a) in (401, 403, 404) or re.search(r"HTTP_40[134]", dotted(a)) for a in vals
+                   if isinstance(a, (ast.Constant, ast.Attribute, ast.Name)))
+    return False
 
 
 def _not_found(node) -> bool:

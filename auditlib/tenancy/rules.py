@@ -16,7 +16,7 @@ from ..facts.orm_schema import Schema, schema
 from ..code.pyast import dotted, walk
 from ..code.pymodules import Project, project
 from ..facts.routes import _orgish
-from .accesses import (BYPASS, CALLER, CONST, IDENTITY_ATTR, OTHER, SIGNED, TOKEN, TOKEN_COLUMN, UNTRUSTED, Access,
+from .accesses import (BYPASS, CALLER, COLUMN, CONST, IDENTITY_ATTR, VALIDATED, OTHER, SIGNED, TOKEN, TOKEN_COLUMN, UNTRUSTED, Access,
                        Query)
 
 _MEMO: dict = {}
@@ -82,7 +82,7 @@ def _judge(s: Schema, acc: Access, table: str, checks: set, mech: dict, tokens: 
             # a branch filtering on a column this table lacks is not the one taken for it
             if not cols or all(c.column in cols or c.column.startswith("<") for c in q.conds if c.table == table)]
     out = [_judge_one(s, Access(q, acc.func, acc.chain), table, checks, mech, tokens) for q in alts or [acc.query]]
-    rank = ORDER + ["org-from-request", "identity", "fixed row"]
+    rank = ORDER + ["org-from-request", SERVER_KEY, "identity", "fixed row"]
     worst = min(out, key=lambda x: rank.index(x[0]) if x[0] in rank else 0)
     reasons = list(dict.fromkeys(r for _, r in out))
     if worst[0] not in BAD and len(reasons) > 1:  # every branch is safe: say what each one does
@@ -101,6 +101,15 @@ def _judge_one(s: Schema, acc: Access, table: str, checks: set, mech: dict, toke
         return "identity", f"{where}: the logging-in user's own row, checked against the password"
     org_conds = [c for c in q.conds if c.table == table and c.column in (org, "<org-via-subquery>")]
     org_conds += [c for c in q.conds if c.table in q.joined and c.table != table and c.column == s.org_col(c.table)]
+    # the org table joined and filtered (``.join(Job.project).where(Project.name == project_name)``)
+    org_conds += [c for c in q.conds if c.table == s.org_table and c.table in q.joined and s.org_table and (
+        c.column in s.tables[s.org_table].pk or c.column in ORG_KEYS)]
+    org_conds = [c for c in org_conds if not _is_column(c)]  # join conditions: see _membership_join
+    validated = {a for k, a in checks if k == VALIDATED}
+    checked = [c for c in org_conds if UNTRUSTED in c.taint and any(a in validated for a in c.taint)]
+    if checked and not any(_trusted(c.taint) for c in org_conds):
+        return "scoped (org)", (f"{where}: the org named by the request ({checked[0].via or checked[0].column}) passes "
+                                f"a membership check that refuses other callers")
     trusted = [c for c in org_conds if _trusted(c.taint)]
     pk = s.tables[table].pk
     if q.kind in ("select", "get", "query") and not org_conds and (
@@ -114,6 +123,9 @@ def _judge_one(s: Schema, acc: Access, table: str, checks: set, mech: dict, toke
                                         f"{bypass}, where a request header chooses it")
         how = "via a join" if all(c.table != table for c in trusted) else "directly"
         return "scoped (org)", f"{where}: org constrained to the caller's org {how}"
+    member = _membership_join(s, q, table)
+    if member:
+        return "scoped (org)", f"{where}: {member}"
     if any(k == q.key and a == "<authorized>" for k, a in checks):
         return "scoped (org)", f"{where}: fetched, then passed with the caller to an authorization call that raises on refusal"
     if any(k == q.key and (a == org or _orgish(a)) for k, a in checks):
@@ -164,7 +176,53 @@ def _judge_one(s: Schema, acc: Access, table: str, checks: set, mech: dict, toke
         return "unscoped", f"{where}: raw SQL without an {org} condition"
     if q.kind == "insert":
         return "scoped (org)", where
+    if _server_keyed(s, q, table):
+        return SERVER_KEY, f"{where}: keyed by an id the code holds, not one the request sent (its origin was not traced)"
     return "unscoped", f"{where}: no {org} condition"
+
+
+ORG_KEYS = ("id", "name", "slug", "uuid")  # columns naming one organisation row
+
+
+def _is_column(c) -> bool:
+    return any(a.startswith(COLUMN) for a in c.taint)
+
+
+def _membership_join(s: Schema, q: Query, table: str) -> str:
+    """``select(Dataset).join(WorkspaceUser, and_(WorkspaceUser.workspace_id == Dataset.workspace_id,
+    WorkspaceUser.user_id == user.id))``: joined on the org column to a table whose rows are
+    restricted to the caller's own (a membership): only orgs the caller belongs to. Evidence, or ""."""
+    org = s.org_col(table)
+    for c in q.conds:
+        if c.table != table or c.column != org or not _is_column(c):
+            continue
+        for a in c.taint:
+            other, _, col = a[len(COLUMN):].partition(".")
+            if other == table or other not in (*q.joined, *q.models) or col != s.org_col(other):
+                continue
+            ot = s.tables.get(other)
+            own = [x for x in q.conds if x.table == other and _trusted(x.taint) and not _bypass(x.taint) and x.taint
+                   <= {CALLER, CONST} and IDENTITY_ATTR.search(x.via or x.column) and ot and x.column not in ot.pk]
+            if own:
+                return (f"joined to {other} on {org}, whose rows are restricted to the caller's own "
+                        f"({other}.{own[0].column}): only organisations the caller belongs to")
+    return ""
+
+
+def _server_keyed(s: Schema, q: Query, table: str) -> bool:
+    """Bound by its primary key or a foreign key to a value whose every origin is server-side
+    (a row or object the code already holds, ``dataset.id`` of a record being processed) and
+    nothing the request sent: the request cannot choose the row through this query. Where
+    that value came from was not traced (a helper's result, an attribute of an unresolved
+    object), so the query is judged with the endpoint's other accesses."""
+    t = s.tables.get(table)
+    if t is None:
+        return False
+    keys = [c.taint or frozenset({OTHER}) for c in q.conds if c.table == table and not _is_column(c) and (
+        c.column in t.pk or c.column in t.fks())]
+    if q.kind in ("get", "query") and q.id_taint:
+        keys.append(q.id_taint)
+    return bool(keys) and all(OTHER in k and k <= {OTHER, CONST} for k in keys)
 
 
 PASSWORD_COLUMN = re.compile(r"(?i)password|passwd|pwd_hash")
@@ -214,17 +272,28 @@ def _judge_orgless(s: Schema, acc: Access, table: str, checks: set, mech: dict, 
         return None
     if mech.get(table) or mech.get("*"):
         return "scoped (org)", f"{where}: {mech.get(table) or mech.get('*')}"
+    # a relationship keyword (``Record(dataset=dataset)``) names the parent row as its foreign key does
+    parents.update({c.column: s.relationship_table(table, c.column) for c in q.conds if c.table == table and c.column
+                    not in parents and s.relationship_table(table, c.column) in parents.values()})
     fk = [c for c in q.conds if c.table == table and c.column in parents]
     if any(c.taint and c.taint <= {CALLER} for c in fk):
         return "scoped (org)", f"{where}: its parent id comes from the caller's identity"
     joined = [c for c in q.conds if c.table in q.joined and c.table in parents.values() and c.column == s.org_col(c.table)]
     if any(_trusted(c.taint) for c in joined):
         return "scoped (org)", f"{where}: joined to its parent {joined[0].table}, whose org is the caller's"
+    # fetched, then checked: ``authorize(user, FieldPolicy.update(field))`` (the policy reads
+    # ``field.dataset.workspace_id``), or ``if field.dataset.org_id != user.org_id: raise``
+    if any(k == q.key and a == "<authorized>" for k, a in checks):
+        return "scoped (org)", f"{where}: fetched, then passed with the caller to an authorization call that raises on refusal"
+    if any(k == q.key and _orgish(a) for k, a in checks):
+        return "scoped (org)", f"{where}: fetched, then its parent's org compared to the caller's"
     parent = "/".join(sorted(set(parents.values())))
     pk = s.tables[table].pk
     if (q.kind == "get" and any(a.startswith("path:") for a in q.id_taint)) or any(
             c.table == table and c.column in pk and any(a.startswith("path:") for a in c.taint) for c in q.conds):
         return "id-substitution", f"{where}: loaded by a path id; `{table}` has no org column and its {parent} row is never checked"
+    if _server_keyed(s, q, table):
+        return SERVER_KEY, f"{where}: keyed by an id the code holds, not one the request sent (its origin was not traced)"
     return "unscoped", f"{where}: `{table}` has no org column and is not constrained through its {parent} row"
 
 
@@ -238,7 +307,7 @@ def _derived_from(s: Schema, q: Query, table: str) -> set:
     keyed = [q.id_taint] if q.kind in ("get", "query") and q.id_taint else []
     org = s.org_col(table)
     keyed += [(c.taint, c.via) for c in q.conds if c.table == table and c.column != org and (
-        c.column in t.pk or c.column in t.fks())]
+        c.column in t.pk or c.column in t.fks() or (q.kind == "insert" and s.relationship_table(table, c.column)))]
     for item in keyed:
         taint, via = item if isinstance(item, tuple) else (item, "")
         rest = taint - {OTHER, CONST}
@@ -257,6 +326,9 @@ BAD = ("id-substitution", "unscoped", "unknown")
 VERDICTS = ORDER = ["id-substitution", "unscoped", "unknown", "test-only bypass", "capability token", "signed webhook",
                     "scoped (org)", "scoped (owner)", "platform", "no tenant data"]
 _QUIET = ("identity", "fixed row")  # statuses that are not tenant data at the endpoint
+# a query keyed by a server-held id of untraced origin: judged with the endpoint's other accesses
+# (the endpoint is "unknown" when it has no other)
+SERVER_KEY = "server key"
 
 
 def _tokens_generated(ctx) -> bool:

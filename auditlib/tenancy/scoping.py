@@ -19,8 +19,9 @@ from ..facts.orm_schema import Schema, schema
 from ..code.pyast import dotted, literal, source
 from ..code.pymodules import own_nodes, project
 from ..facts.routes import Route, _orgish, builder, route_inventory
-from .accesses import BYPASS, CALLER, CONST, OTHER, SIGNED, TOKEN, UNTRUSTED, Access, Analyzer, Query  # noqa: F401
-from .rules import (BAD, ORDER, SEVERE, VERDICTS, _QUIET, _fold_derived, _judge, _judge_orgless,  # noqa: F401
+from .accesses import (BYPASS, CALLER, CONST, OTHER, PLATFORM_POLICY, SIGNED, TOKEN, UNTRUSTED, Access,  # noqa: F401
+                       Analyzer, Query, Result)
+from .rules import (BAD, ORDER, SERVER_KEY, SEVERE, VERDICTS, _QUIET, _fold_derived, _judge, _judge_orgless, _tenant_parents,  # noqa: F401
                     _tokens_generated, global_mechanisms)
 
 @dataclass
@@ -66,11 +67,23 @@ def endpoint_verdicts(ctx) -> list[EndpointVerdict]:
     out = []
     for r in route_inventory(ctx):
         res = an.analyze(r.module, r.node, an.handler_env(r))
+        b = builder(ctx)
+        for d in r.dependencies:  # router / app level: ``APIRouter(dependencies=[Depends(ProxyAuth(...))])``
+            if d.level != "param" and d.authenticates:
+                an.auth_checks_info(_dep_info(b, d.name), r.path_params)
+        dep_accesses = [Access(a.query, a.func, (dep, *a.chain)) for dep, dr in an.dep_results for a in dr.accesses]
+        checks = set(res.checks).union(*(dr.checks for _, dr in an.dep_results))
+        res = Result(dep_accesses + list(res.accesses), res.ret, checks)
         avs = []
         for acc in res.accesses:
             chain = (r.handler, *acc.chain)
             acc = Access(acc.query, acc.func, chain)
-            for t in acc.query.models:
+            tables = list(acc.query.models)
+            if not any(s.org_col(t) or _tenant_parents(s, t) for t in tables):
+                # rows of the org table (or a global one) selected through a tenant table joined to them:
+                # ``select(Workspace).join(WorkspaceUser).where(WorkspaceUser.user_id == user.id)``
+                tables += [t for t in acc.query.joined if s.org_col(t) and t not in tables]
+            for t in tables:
                 if not s.org_col(t):
                     judged = _judge_orgless(s, acc, t, res.checks, mech, r)
                     if judged:
@@ -86,8 +99,13 @@ def endpoint_verdicts(ctx) -> list[EndpointVerdict]:
             c for d in r.dependencies if d.authenticates for c in d.chain} | {
             m.name for m in r.middlewares if m.enforces_auth}
         platform = bool(auth_names & platform_deps) and not (auth_names - platform_deps - _non_identifying(ctx, auth_names))
-        counted = [a for a in avs if a.status not in _QUIET]
-        if not counted:
+        platform = platform or ("", PLATFORM_POLICY) in res.checks
+        counted = [a for a in avs if a.status not in _QUIET and a.status != SERVER_KEY]
+        loose = [a for a in avs if a.status == SERVER_KEY]
+        if not counted and loose:
+            verdict, reason = "unknown", "; ".join(dict.fromkeys(a.reason for a in loose))
+            evidence = " -> ".join(loose[0].access.chain) + f" ({loose[0].access.query.file}:{loose[0].access.query.line})"
+        elif not counted:
             verdict, reason, evidence = "no tenant data", "no query on a tenant table is reached", ""
             if avs:
                 reason = "identity plumbing only: " + "; ".join(dict.fromkeys(a.reason for a in avs))
@@ -97,7 +115,7 @@ def endpoint_verdicts(ctx) -> list[EndpointVerdict]:
             bad = [a for a in counted if a.status == verdict]
             reason = "; ".join(dict.fromkeys(a.reason for a in bad))
             evidence = " -> ".join(bad[0].access.chain) + f" ({bad[0].access.query.file}:{bad[0].access.query.line})"
-            if platform and verdict in BAD:
+            if platform and (verdict in BAD or ("", PLATFORM_POLICY) in res.checks):
                 verdict, reason = "platform", "platform-operator credential (no org by design): " + reason
         out.append(EndpointVerdict(r, verdict, reason, evidence, avs, platform, set(res.checks), _returned(res.ret)))
     _MEMO[key] = out
