@@ -215,6 +215,7 @@ def test_failed_migration_replay_is_reported_and_the_suite_still_runs(pg, tmp_pa
     ("echo SECRET=x > .env", "other"), ("uv run python scripts/seed.py", "other"),
     ("python -m alembic upgrade head", "migrate"), ("pdm run alembic upgrade heads", "migrate"),
     ("alembic downgrade base", "other"), ("./scripts/migrate.sh", "other"),
+    ("docker compose down -v --remove-orphans", None), ("docker compose up -d redis", "other"),
 ])
 def test_ci_commands_before_the_tests(command, kind):
     from auditlib.stages.test_command import _classify
@@ -261,3 +262,34 @@ def test_nested_settings_names_and_partial_address_completion(tmp_path):
     assert {k: v for k, v in env.items() if k.startswith("WAREHOUSE_DB__")} == {"WAREHOUSE_DB__HOST": "wh.example.com"}
     # no throwaway database: nothing is rewritten or added
     assert _CIEnvironment({}, "", {}, names).build(ci) == ci
+
+
+# -- CI commands kept in the project's scripts; the database as a compose service ---------
+
+SCRIPTS_APP = APPS / "ci_scripts"
+
+
+def test_test_command_and_migration_found_in_the_projects_scripts(tmp_path):
+    ctx = AuditContext.open(SCRIPTS_APP, tmp_path / "out")
+    cmd = discover_test_command(ctx)
+    assert cmd.source == ".github/workflows/test-backend.yml (job test-backend) via backend/scripts/test.sh"
+    assert cmd.line == "coverage run --source=app -m pytest ${TEST_PATH}" and cmd.args == []
+    assert cmd.cwd == "backend" and cmd.expects_postgres
+    assert (cmd.pg_service["name"], cmd.pg_service["image"]) == ("db", "postgres:17")
+    assert [(s.kind, s.line) for s in cmd.before] == [
+        ("service", "docker compose up -d db mailcatcher"), ("other", "docker compose up -d db mailcatcher"),
+        ("other", "python app/backend_pre_start.py"), ("migrate", "alembic upgrade head"),
+        ("other", "python app/backend_pre_start.py")]
+    assert cmd.before[3].cwd == "backend"
+
+
+def test_suite_whose_ci_commands_are_scripts_runs_green(pg, tmp_path):
+    ctx, findings = stage(SCRIPTS_APP, tmp_path, pg)
+    run = tests_stage.suite_run(ctx)
+    assert run.stage_status().startswith("ran: 2 passed, 0 failed, 0 skipped"), run.output_tail
+    assert [r.split(": ok in ")[0] for r in run.replayed] == ["step 'Migrate DB': `alembic upgrade head`"]
+    assert run.database.endswith("it stands in for the CI's `postgres:17` service)")
+    assert run.not_replayed == ["`docker compose up -d db mailcatcher`",
+                                "step 'Migrate DB': `python app/backend_pre_start.py`",
+                                "step 'Run tests': `python app/backend_pre_start.py`"]
+    assert [f.title for f in findings if f.severity.value in ("BLOCKER", "WARNING")] == []
