@@ -222,7 +222,8 @@ def _commands(run: str) -> list[str]:
 
 
 def _alembic_args(command: str) -> list[str] | None:
-    """``alembic [-c ini] upgrade REV`` (bare, ``python -m``, or through poetry/uv/pipenv/pdm run)."""
+    """``alembic [-c ini] upgrade REV`` (bare, ``python -m``, or through poetry/uv/pipenv/pdm run;
+    a ``|| fallback`` after it is what the CI does when it fails)."""
     try:
         tokens = shlex.split(command, comments=True)
     except ValueError:
@@ -233,6 +234,8 @@ def _alembic_args(command: str) -> list[str] | None:
         tokens = tokens[2:]
     if not tokens or tokens[0] != "alembic":
         return None
+    if "||" in tokens:  # `alembic upgrade head || echo ...`: the fallback runs only when it fails
+        tokens = tokens[:tokens.index("||")]
     rest = tokens[1:]
     if any(t in _SHELL_OPS for t in rest) or "upgrade" not in rest:
         return None
