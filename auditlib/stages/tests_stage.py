@@ -5,7 +5,8 @@ or ``--provision``), in a subprocess with an overall timeout, on a *copy* of the
 (tests write caches, coverage data and SQLite files: the audited tree is never modified),
 with the project's own arguments and CI environment (:mod:`.test_command`: read as the CI
 reads it, every ``env:`` value a string), database URLs and the CI's PostgreSQL service
-variables pointed at a throwaway PostgreSQL database, the CI's migration steps replayed
+variables pointed at a throwaway PostgreSQL database (with the parts of an address the CI
+leaves to the settings' defaults, nested ``DATABASE__PORT`` included), the CI's migration steps replayed
 first (``alembic ... upgrade``; other steps before the tests are listed as not replayed),
 and:
 
