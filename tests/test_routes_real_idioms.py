@@ -19,7 +19,7 @@ from auditlib.facts.routes import route_inventory, routes_frame, unreached_handl
 from auditlib.target.context import AuditContext
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "route_apps"
-CASES = ["router_class", "settings_prefix", "mounted_subapp", "dependency_lists"]
+CASES = ["router_class", "settings_prefix", "mounted_subapp", "dependency_lists", "settings_factory"]
 ROUTE = re.compile(r"(\S+)\s+(/\S*)\s+auth=(\S+)")
 
 
@@ -67,6 +67,17 @@ def test_settings_and_constant_prefixes_keep_their_source(ctxs):
     assert routes[("GET", "/legacy/stats")].notes == ()  # a plain module constant: nothing overrides it
     frame = routes_frame(ctxs["settings_prefix"])
     assert "env API_V1_STR overrides it" in frame.set_index("path").loc["/api/v1/users/me", "notes"]
+
+
+def test_settings_from_a_factory_resolve_by_their_declared_type(ctxs):
+    """``settings: BaseAppSettings = get_settings()`` where get_settings() returns what a
+    factory object picks per environment: the declared settings class gives the default;
+    an object of a class that is not a settings class stays unresolved."""
+    routes = {("|".join(r.methods), r.path): r for r in route_inventory(ctxs["settings_factory"])}
+    accounts = routes[("GET", "/api/accounts")]
+    assert accounts.written_path == "{settings.API_PREFIX}/accounts"
+    assert accounts.notes == ("settings.API_PREFIX = '/api' by default (app/settings.py:8); env API_PREFIX overrides it",)
+    assert routes[("GET", "/x{paths.ADMIN}/stats")].notes == ()
 
 
 def test_router_class_routes_carry_their_router(ctxs):

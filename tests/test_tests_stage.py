@@ -215,9 +215,83 @@ def test_failed_migration_replay_is_reported_and_the_suite_still_runs(pg, tmp_pa
     ("echo SECRET=x > .env", "other"), ("uv run python scripts/seed.py", "other"),
     ("python -m alembic upgrade head", "migrate"), ("pdm run alembic upgrade heads", "migrate"),
     ("alembic downgrade base", "other"), ("./scripts/migrate.sh", "other"),
+    ("docker compose down -v --remove-orphans", None), ("docker compose up -d redis", "other"),
+    ('alembic upgrade heads || echo "Migrations already applied"', "migrate"),
+    ("alembic upgrade head | tee log.txt", "other"),
 ])
 def test_ci_commands_before_the_tests(command, kind):
     from auditlib.stages.test_command import _classify
 
     steps, _ = _classify("step", [command], {}, "")
     assert [s.kind for s in steps] == ([kind] if kind else [])
+
+
+# -- parts of the database address left to the application's defaults --------------------
+
+NESTED_APP = APPS / "ci_nested_settings"
+
+
+def test_settings_defaults_behind_a_partial_ci_address_point_at_the_throwaway_database(pg, tmp_path):
+    """The CI sets DATABASE__HOST and DATABASE__PASSWORD (nested settings) and REPORTS_DB_HOST;
+    the port, user and database name are the settings' defaults, which only the CI's service
+    matches: the audit sets them too, for the replayed migration and for the suite. A database
+    address elsewhere (WAREHOUSE_DB__HOST) is left as the CI wrote it, defaults included."""
+    ctx, findings = stage(NESTED_APP, tmp_path, pg)
+    run = tests_stage.suite_run(ctx)
+    assert run.stage_status().startswith("ran: 3 passed, 0 failed, 0 skipped"), run.output_tail
+    assert [r.split(": ok in ")[0] for r in run.replayed] == ["step 'Migrate': `alembic upgrade head`"]
+    shown = run.env_shown
+    assert (shown["DATABASE__HOST"], shown["DATABASE__PORT"], shown["DATABASE__USER"]) == \
+        ("127.0.0.1", str(pg.port), "auditlib")
+    assert shown["DATABASE__NAME"].startswith("audit_") and shown["REPORTS_DB_NAME"] == shown["DATABASE__NAME"]
+    assert (shown["REPORTS_DB_HOST"], shown["REPORTS_DB_PORT"]) == ("127.0.0.1", str(pg.port))
+    assert shown["WAREHOUSE_DB__HOST"] == "warehouse.example.com"
+    assert not any(k.startswith("WAREHOUSE_DB__") and k != "WAREHOUSE_DB__HOST" for k in shown)
+    assert located(findings) == set()
+
+
+def test_nested_settings_names_and_partial_address_completion(tmp_path):
+    from auditlib.stages.tests_stage import _CIEnvironment, settings_env_names
+
+    ctx = AuditContext.open(NESTED_APP, tmp_path / "out")
+    names = settings_env_names(ctx)
+    assert {"DATABASE__HOST", "DATABASE__PORT", "DATABASE__NAME", "WAREHOUSE_DB__PORT", "REPORTS_DB_PORT"} <= names
+    ci = {"DATABASE__HOST": "localhost", "DATABASE__PASSWORD": "postgres", "WAREHOUSE_DB__HOST": "wh.example.com"}
+    env = _CIEnvironment({}, "postgresql://audit@127.0.0.1:6543/audit_x", {"name": "postgres"}, names).build(ci)
+    assert {k: v for k, v in env.items() if k.startswith("DATABASE__")} == {
+        "DATABASE__HOST": "127.0.0.1", "DATABASE__PASSWORD": "postgres", "DATABASE__PORT": "6543",
+        "DATABASE__USER": "audit", "DATABASE__NAME": "audit_x"}
+    assert {k: v for k, v in env.items() if k.startswith("WAREHOUSE_DB__")} == {"WAREHOUSE_DB__HOST": "wh.example.com"}
+    # no throwaway database: nothing is rewritten or added
+    assert _CIEnvironment({}, "", {}, names).build(ci) == ci
+
+
+# -- CI commands kept in the project's scripts; the database as a compose service ---------
+
+SCRIPTS_APP = APPS / "ci_scripts"
+
+
+def test_test_command_and_migration_found_in_the_projects_scripts(tmp_path):
+    ctx = AuditContext.open(SCRIPTS_APP, tmp_path / "out")
+    cmd = discover_test_command(ctx)
+    assert cmd.source == ".github/workflows/test-backend.yml (job test-backend) via backend/scripts/test.sh"
+    assert cmd.line == "coverage run --source=app -m pytest ${TEST_PATH}" and cmd.args == []
+    assert cmd.cwd == "backend" and cmd.expects_postgres
+    assert (cmd.pg_service["name"], cmd.pg_service["image"]) == ("db", "postgres:17")
+    assert [(s.kind, s.line) for s in cmd.before] == [
+        ("service", "docker compose up -d db mailcatcher"), ("other", "docker compose up -d db mailcatcher"),
+        ("other", "python app/backend_pre_start.py"), ("migrate", "alembic upgrade head"),
+        ("other", "python app/backend_pre_start.py")]
+    assert cmd.before[3].cwd == "backend"
+
+
+def test_suite_whose_ci_commands_are_scripts_runs_green(pg, tmp_path):
+    ctx, findings = stage(SCRIPTS_APP, tmp_path, pg)
+    run = tests_stage.suite_run(ctx)
+    assert run.stage_status().startswith("ran: 2 passed, 0 failed, 0 skipped"), run.output_tail
+    assert [r.split(": ok in ")[0] for r in run.replayed] == ["step 'Migrate DB': `alembic upgrade head`"]
+    assert run.database.endswith("it stands in for the CI's `postgres:17` service)")
+    assert run.not_replayed == ["`docker compose up -d db mailcatcher`",
+                                "step 'Migrate DB': `python app/backend_pre_start.py`",
+                                "step 'Run tests': `python app/backend_pre_start.py`"]
+    assert [f.title for f in findings if f.severity.value in ("BLOCKER", "WARNING")] == []

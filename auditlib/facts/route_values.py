@@ -115,7 +115,10 @@ class Strings:
     def instance_class(self, mod, expr, scope=None, depth=0):
         """(module, ClassDef) of the project class ``expr`` is an instance of: ``Cls()``,
         ``make()`` / ``Cls.new_instance()`` returning one (``cls(...)`` included), or a
-        variable assigned one."""
+        variable assigned one. When the returned value cannot be followed (a settings
+        factory choosing a class per environment), the declared type stands for it: the
+        function's return annotation (``def get_settings() -> BaseSettingsCls``) or the
+        module variable's (``settings: BaseSettingsCls = get_settings()``)."""
         if depth > 6 or expr is None:
             return None
         if isinstance(expr, ast.Call):
@@ -134,6 +137,7 @@ class Strings:
                         found = self.instance_class(sym.module, ret.value, sym.node, depth + 1)
                         if found:
                             return found
+                return self._declared(sym.module, sym.node.returns)
             return None
         if isinstance(expr, ast.Name) and scope is not None:
             local = self.b.scope_assigns.get(id(scope), {})
@@ -142,7 +146,26 @@ class Strings:
         if isinstance(expr, (ast.Name, ast.Attribute)):
             sym = self.p.resolve(mod, expr)
             if sym is not None and sym.kind == "assign" and sym.module is not None:
-                return self.instance_class(sym.module, sym.node, None, depth + 1)
+                return self.instance_class(sym.module, sym.node, None, depth + 1) or \
+                    self._declared(sym.module, next((st.annotation for st in sym.module.tree.body
+                                                     if isinstance(st, ast.AnnAssign) and st.value is sym.node), None))
+        return None
+
+    def _declared(self, mod, ann):
+        """(module, ClassDef) of the project class an annotation names (``Cls``,
+        ``Cls | None``, ``Optional[Cls]``, ``"Cls"``); None for anything else."""
+        if ann is None:
+            return None
+        if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+            try:
+                ann = ast.parse(ann.value, mode="eval").body
+            except SyntaxError:
+                return None
+        for node in ast.walk(ann):
+            if isinstance(node, (ast.Name, ast.Attribute)):
+                sym = self.p.resolve(mod, node)
+                if sym is not None and sym.kind == "class" and sym.module is not None:
+                    return sym.module, sym.node
         return None
 
 

@@ -15,7 +15,11 @@ classified (:class:`CIStep`): ``alembic ... upgrade`` is replayed against the th
 database, literal ``echo "X=1" >> $GITHUB_ENV`` is applied, installs and checks are not
 needed, and anything else is reported as not replayed. A ``services:`` container whose
 image is PostgreSQL is noted (:attr:`TestCommand.pg_service`): the throwaway database
-stands in for it.
+stands in for it, and so does a compose service with a PostgreSQL image started by a step
+(``docker compose up -d db``). A step that runs one of the project's shell scripts
+(``bash scripts/prestart.sh``, ``./scripts/test.sh``, through ``uv run`` or ``poetry run``)
+is read as the script's commands (scripts it runs included, three levels deep): the test
+command and the migration often live there.
 """
 from __future__ import annotations
 
@@ -40,7 +44,7 @@ _WORKFLOW_SECRET = re.compile(r"\$\{\{\s*secrets\.")
 # what may stand before ``pytest`` on a line that runs it: `poetry run`, `python -m`,
 # `coverage run -m`, `timeout 600`, `FOO=1` ...
 _WRAPPER = re.compile(r"^([A-Za-z_]\w*=.*|poetry|uv|pipenv|pdm|hatch|rye|run|exec|env|sudo|-E|time|timeout|nice|"
-                      r"xvfb-run|-a|\d+[smh]?|coverage|-m|\S*/?python(\d(\.\d+)?)?)$")
+                      r"xvfb-run|-a|\d+[smh]?|coverage|--[\w-]+=\S+|-m|\S*/?python(\d(\.\d+)?)?)$")
 
 
 @dataclass
@@ -49,10 +53,11 @@ class CIStep:
 
     name: str  # the step's name (or its first line)
     line: str  # the command as written
-    kind: str  # "migrate" (replayed) | "env" (applied) | "other" (not replayed)
+    kind: str  # "migrate" (replayed) | "env" (applied) | "service" (stood in for) | "other" (not replayed)
     args: list[str] = field(default_factory=list)  # migrate: alembic's arguments
     env: dict[str, str] = field(default_factory=dict)  # migrate: the environment at that step
     cwd: str = ""  # working directory, relative to the root
+    service: dict = field(default_factory=dict)  # service: the PostgreSQL service it starts
 
     @property
     def shown(self) -> str:
@@ -145,7 +150,14 @@ _GITHUB_ENV = re.compile(r"""^\s*echo\s+(?:-e\s+)?(["']?)([A-Za-z_]\w*)=(.*?)\1\
 _NOT_NEEDED = re.compile(
     r"^(sudo\s+)?(pip3?|python3?\s+-m\s+pip|(uv|poetry|pipenv|pdm|hatch|rye)(?!\s+run\b)|conda|apt(-get)?|brew|npm|yarn|pnpm|"
     r"pre-commit|ruff|black|isort|flake8|mypy|pyright|pylint|bandit|echo|printf|cat|ls|pwd|env|which|"
-    r"python3?\s+(-V|--version)|git|curl\s+-sSL\s+https://install|export\s+PATH|source|\.)(\s|$)")
+    r"python3?\s+(-V|--version)|git|curl\s+-sSL\s+https://install|export\s+PATH|source|\.|"
+    r"docker[\s-]compose(\s+-f\s+\S+)*\s+(down|pull|ps|logs|build|config)|docker\s+(ps|logs|pull|network))(\s|$)")
+# shell syntax of a script: not a command of its own
+_SHELL_SYNTAX = re.compile(r"^(set|shift|exit|return|true|false|:|then|else|elif|fi|do|done|esac|;;|[{}]|"
+                           r"if|while|until|for|case|function|local|declare|readonly|\[\[?)(\s|$)|"
+                           r"^[A-Za-z_]\w*=|^[^\s()]+\)$|^\w+\s*\(\)")
+_SCRIPT_RUNNER = re.compile(r"^(?:(?:uv|poetry|pipenv|pdm|hatch|rye)\s+run\s+|exec\s+)?"
+                            r"(?:(?:bash|sh|zsh)\s+(?:-[a-z]+\s+)*)?(?P<path>(?:\./)?[\w./-]+\.sh|\./[\w./-]+)(?:\s|$)")
 
 
 def _first_matrix(job: dict) -> dict[str, str]:
@@ -210,7 +222,8 @@ def _commands(run: str) -> list[str]:
 
 
 def _alembic_args(command: str) -> list[str] | None:
-    """``alembic [-c ini] upgrade REV`` (bare, ``python -m``, or through poetry/uv/pipenv/pdm run)."""
+    """``alembic [-c ini] upgrade REV`` (bare, ``python -m``, or through poetry/uv/pipenv/pdm run;
+    a ``|| fallback`` after it is what the CI does when it fails)."""
     try:
         tokens = shlex.split(command, comments=True)
     except ValueError:
@@ -221,6 +234,8 @@ def _alembic_args(command: str) -> list[str] | None:
         tokens = tokens[2:]
     if not tokens or tokens[0] != "alembic":
         return None
+    if "||" in tokens:  # `alembic upgrade head || echo ...`: the fallback runs only when it fails
+        tokens = tokens[:tokens.index("||")]
     rest = tokens[1:]
     if any(t in _SHELL_OPS for t in rest) or "upgrade" not in rest:
         return None
@@ -235,10 +250,69 @@ def _subdir(base: str, path: str) -> str:
     return "" if norm == "." or norm.startswith("..") else norm
 
 
-def _classify(name: str, commands: list[str], env: dict[str, str], cwd: str) -> tuple[list[CIStep], dict[str, str]]:
+def _compose_pg(ctx, command: str, cwd: str) -> dict | None:
+    """``docker compose up [-d] [SERVICE...]``: the started PostgreSQL service of the compose
+    file (``{"name", "image", "env", "ports", "others"}``), None when it starts none."""
+    m = re.match(r"^(?:sudo\s+)?docker[\s-]compose\b(?P<opts>(?:\s+-f\s+\S+|\s+-p\s+\S+)*)\s+up\b(?P<rest>.*)$", command)
+    if ctx is None or not m:
+        return None
+    files = re.findall(r"-f\s+(\S+)", m.group("opts")) or \
+        ["compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"]
+    data = None
+    for name in files:
+        src = ctx.index.get(_subdir(cwd, name)) or ctx.index.get(name)
+        if src is not None and isinstance(data := load_ci_yaml(src.text), dict):
+            break
+    services = data.get("services") if isinstance(data, dict) else None
+    if not isinstance(services, dict):
+        return None
+    wanted = [t for t in shlex.split(m.group("rest"), comments=True) if not t.startswith("-") and t in services] \
+        or list(services)
+    for svc in wanted:
+        spec = services.get(svc)
+        image = str(spec.get("image") or "") if isinstance(spec, dict) else ""
+        if re.search(r"(^|/)(postgres|postgresql|postgis|pgvector|timescaledb[\w-]*)(:|$)", image):
+            env = spec.get("environment")
+            if isinstance(env, list):
+                env = dict(str(e).split("=", 1) for e in env if "=" in str(e))
+            return {"name": svc, "image": image, "env": _env_dict(env),
+                    "ports": [str(p) for p in spec.get("ports") or [] if not isinstance(p, (dict, list))],
+                    "others": [o for o in wanted if o != svc]}
+    return None
+
+
+def _script_commands(ctx, command: str, cwd: str, depth: int = 0) -> list[tuple[str, str]] | None:
+    """The commands of the project's shell script that ``command`` runs, each with the
+    script it is written in (scripts it runs expanded in place, three levels deep); None
+    when it runs none."""
+    m = _SCRIPT_RUNNER.match(command)
+    if ctx is None or depth > 2 or not m:
+        return None
+    path = _subdir(cwd, m.group("path"))
+    src = ctx.index.get(path)
+    if src is None or not src.text:
+        return None
+    out = []
+    for line in _commands(src.text):
+        if _SHELL_SYNTAX.match(line) or line.startswith("#!"):
+            continue
+        out += _script_commands(ctx, line, cwd, depth + 1) or [(line, path)]
+    return out
+
+
+def _expand(ctx, commands: list[str], cwd: str) -> list[tuple[str, str]]:
+    """Commands with the project's scripts read in place: ``(command, script path or "")``."""
+    out = []
+    for command in commands:
+        out += _script_commands(ctx, command, cwd) or [(command, "")]
+    return out
+
+
+def _classify(name: str, commands: list[str], env: dict[str, str], cwd: str,
+              ctx=None) -> tuple[list[CIStep], dict[str, str]]:
     """(steps, literal ``$GITHUB_ENV`` assignments) of commands that run before the tests."""
     steps, written, here = [], {}, cwd
-    for command in commands:
+    for command in [c for c, _ in _expand(ctx, commands, cwd)]:
         if m := _GITHUB_ENV.match(command):
             if "$" in m.group(3) or "`" in m.group(3):  # computed: not a literal
                 steps.append(CIStep(name, command, "other"))
@@ -250,8 +324,13 @@ def _classify(name: str, commands: list[str], env: dict[str, str], cwd: str) -> 
             here = _subdir(here, m.group(1))
             continue
         args = _alembic_args(command)
+        service = _compose_pg(ctx, command, here)
         if args is not None:
             steps.append(CIStep(name, command, "migrate", args, {**env, **written}, here))
+        elif service is not None:
+            steps.append(CIStep(name, command, "service", cwd=here, service=service))
+            if service["others"]:  # the other services it starts are not stood in for
+                steps.append(CIStep(name, command, "other"))
         elif not _NOT_NEEDED.match(command) or re.search(r">(?!\s*&?[12]\b|\s*/dev/null|>?\s*[\"']?\$\{?GITHUB_)",
                                                              command):
             steps.append(CIStep(name, command, "other"))  # writes a file, or something else: not replayed
@@ -290,17 +369,22 @@ def _from_workflows(ctx) -> TestCommand | None:
                 cwd = _subdir("", str(step.get("working-directory") or job_cwd or "."))
                 name = str(step.get("name") or run.strip().splitlines()[0])
                 commands = _commands(run)
-                for i, line in enumerate(commands):
+                expanded = _expand(ctx, commands, cwd)
+                for i, (line, script) in enumerate(expanded):
                     args = pytest_args(line)
                     if args is not None:
-                        here = _classify(name, commands[:i], step_env, cwd)[0]
-                        for c in commands[:i]:  # `cd backend && pytest`
+                        earlier = [c for c, _ in expanded[:i]]
+                        here = _classify(name, earlier, step_env, cwd, ctx)[0]
+                        for c in earlier:  # `cd backend && pytest`
                             if m := re.match(r"^cd\s+([\w./-]+)$", c):
                                 cwd = _subdir(cwd, m.group(1))
-                        return TestCommand(args, step_env, f"{f.path} (job {job_name})", line,
+                        steps_before = before + here
+                        service = service or next((s.service for s in steps_before if s.kind == "service"), {})
+                        via = f" via {script}" if script else ""
+                        return TestCommand(args, step_env, f"{f.path} (job {job_name}){via}", line,
                                            bool(service) or any(_postgres_value(v) for v in step_env.values()),
-                                           cwd, before + here, service)
-                found, wrote = _classify(name, commands, step_env, cwd)
+                                           cwd, steps_before, service)
+                found, wrote = _classify(name, commands, step_env, cwd, ctx)
                 before += found
                 written.update(wrote)
     return None

@@ -5,7 +5,8 @@ or ``--provision``), in a subprocess with an overall timeout, on a *copy* of the
 (tests write caches, coverage data and SQLite files: the audited tree is never modified),
 with the project's own arguments and CI environment (:mod:`.test_command`: read as the CI
 reads it, every ``env:`` value a string), database URLs and the CI's PostgreSQL service
-variables pointed at a throwaway PostgreSQL database, the CI's migration steps replayed
+variables pointed at a throwaway PostgreSQL database (with the parts of an address the CI
+leaves to the settings' defaults, nested ``DATABASE__PORT`` included), the CI's migration steps replayed
 first (``alembic ... upgrade``; other steps before the tests are listed as not replayed),
 and:
 
@@ -246,9 +247,12 @@ def _execute(ctx, run: SuiteRun) -> None:
 
 _WORKFLOW_SECRET = re.compile(r"\$\{\{\s*secrets\.[^}]*\}\}")
 # a variable that holds one part of the CI's PostgreSQL address: DB_HOST, POSTGRES_PORT, PGUSER,
-# DATABASE_NAME, APP_DB_PASSWORD ...
-_DB_PART = re.compile(r"^(?:\w*_)?(?:PG|POSTGRES(?:QL)?|DB|DATABASE)_?"
+# DATABASE_NAME, APP_DB_PASSWORD, and nested settings' DATABASE__HOSTNAME (env_nested_delimiter="__") ...
+_DB_PART = re.compile(r"^(?:\w*_)?(?:PG|POSTGRES(?:QL)?|DB|DATABASE)_{0,2}"
                       r"(?P<part>HOST|HOSTNAME|SERVER|PORT|USER|USERNAME|PASSWORD|PASS|DB|NAME|DATABASE)$")
+_PART_KIND = {"HOST": "host", "HOSTNAME": "host", "SERVER": "host", "PORT": "port", "USER": "user",
+              "USERNAME": "user", "PASSWORD": "password", "PASS": "password", "DB": "db", "NAME": "db",
+              "DATABASE": "db"}
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 
@@ -256,13 +260,22 @@ class _CIEnvironment:
     """Turns a CI environment into the audit's: CI secrets get throwaway values (the same
     one for the same expression in every step), and what points at the CI's PostgreSQL
     (URLs, and host/port/user/password/database variables aimed at the service container
-    or localhost) points at the throwaway database instead."""
+    or localhost) points at the throwaway database instead.
 
-    def __init__(self, base: dict[str, str], url: str, service: dict):
+    A CI often sets only some parts of an address and lets the application's defaults
+    supply the rest (``DATABASE__HOSTNAME: localhost`` and ``DATABASE__PASSWORD``, with the
+    port, user and database name left to the settings' defaults, which match the service
+    container's). Those defaults do not reach the throwaway database, so the other parts
+    the application's settings read under the same prefix (``known``: the settings'
+    environment names) are set too (:attr:`completed`)."""
+
+    def __init__(self, base: dict[str, str], url: str, service: dict, known: set[str] | None = None):
         from sqlalchemy.engine import make_url
 
         self.base, self.url, self.service = base, make_url(url) if url else None, service
+        self.known = {k.upper() for k in known or ()}
         self.throwaway: dict[str, str] = {}
+        self.completed: set[str] = set()
 
     @property
     def secrets(self) -> list[str]:
@@ -317,7 +330,35 @@ class _CIEnvironment:
             else:
                 v = self._part(k, v) or v
             env[k] = v
+        env.update(self._complete(ci))
         return env
+
+    def _complete(self, ci: dict[str, str]) -> dict[str, str]:
+        """The parts of a CI database address left to the application's defaults, pointed at
+        the throwaway database: for each prefix under which the CI sets a part (``DATABASE__``
+        of ``DATABASE__HOSTNAME``) and whose host, when set, is the CI's database, the other
+        parts the settings read under that prefix."""
+        if self.url is None:
+            return {}
+        groups: dict[str, dict[str, tuple[str, str]]] = {}
+        for k, v in ci.items():
+            if m := _DB_PART.match(k.upper()):
+                groups.setdefault(k.upper()[:m.start("part")], {})[_PART_KIND[m.group("part")]] = (k, v)
+        given = {k.upper() for k in ci}
+        out: dict[str, str] = {}
+        for prefix, parts in groups.items():
+            if "host" in parts and parts["host"][1] not in self._hosts():
+                continue  # an address elsewhere: not the CI's database
+            for name in sorted(self.known - given):
+                m = _DB_PART.match(name)
+                if not m or name[:m.start("part")] != prefix:
+                    continue
+                value = {"host": self.url.host, "port": str(self.url.port or 5432), "user": self.url.username,
+                         "password": self.url.password, "db": self.url.database}[_PART_KIND[m.group("part")]]
+                if value:  # no password: a trust server accepts the application's default
+                    out[name] = value
+                    self.completed.add(name)
+        return out
 
 
 def _environment(ctx, cmd: TestCommand, tmp: Path, run: SuiteRun, database_env, detect_driver_scheme):
@@ -352,12 +393,71 @@ def _environment(ctx, cmd: TestCommand, tmp: Path, run: SuiteRun, database_env, 
         run.database = "the SQLite database its CI configuration names"
     else:
         run.database = "none (no PostgreSQL available: the suite used its own defaults)"
-    ci_env = _CIEnvironment(base, url, cmd.pg_service)
+    ci_env = _CIEnvironment(base, url, cmd.pg_service, settings_env_names(ctx))
     env = ci_env.build(cmd.env)
     secrets += ci_env.secrets
-    shown = {k: env[k] for k in set(cmd.env) | {"DATABASE_URL"} if k in env}
+    shown = {k: env[k] for k in set(cmd.env) | {"DATABASE_URL"} | ci_env.completed if k in env}
     run.env_shown = masked_env({k: redact_text(v, ci_env.secrets) for k, v in shown.items()})
     return env, secrets, db_name, server, ci_env
+
+
+def settings_env_names(ctx) -> set[str]:
+    """The environment names the application's settings read (upper-case): those of the
+    settings model, and the nested ones of pydantic-settings' ``env_nested_delimiter``
+    (``database: Database`` whose ``port`` field is set by ``DATABASE__PORT``)."""
+    import ast
+
+    from ..facts.settings_model import _class_nodes, settings_model
+
+    try:
+        model = settings_model(ctx)
+        owners = {name: node for (_p, name), (_s, node) in _class_nodes(ctx.index, ctx.layout).items()}
+    except Exception:  # a settings model that cannot be read: no completion
+        return set()
+    names = {e.upper() for s in model.settings for e in s.env_names}
+    classes: dict[str, ast.ClassDef] = {}
+    for src in ctx.index.python_files():
+        for node in ast.walk(src.tree):
+            if isinstance(node, ast.ClassDef):
+                classes.setdefault(node.name, node)
+    for s in model.settings:
+        delim = _nested_delimiter(owners.get(s.owner))
+        if not delim or not s.annotation:
+            continue
+        try:
+            ann = ast.parse(s.annotation, mode="eval")
+        except SyntaxError:
+            continue
+        for ref in ast.walk(ann):
+            sub = classes.get(ref.id if isinstance(ref, ast.Name) else ref.attr
+                              if isinstance(ref, ast.Attribute) else "")
+            if sub is None or sub.name in owners:
+                continue
+            for stmt in sub.body:
+                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) \
+                        and not stmt.target.id.startswith("_"):
+                    names |= {f"{e}{delim}{stmt.target.id}".upper() for e in s.env_names}
+    return names
+
+
+def _nested_delimiter(cls) -> str:
+    """``env_nested_delimiter`` of a settings class (``model_config`` or ``class Config``)."""
+    import ast
+
+    if cls is None:
+        return ""
+    for stmt in ast.walk(cls):
+        pairs = []
+        if isinstance(stmt, ast.Call):
+            pairs = [(kw.arg, kw.value) for kw in stmt.keywords]
+        elif isinstance(stmt, ast.Dict):
+            pairs = [(k.value if isinstance(k, ast.Constant) else None, v) for k, v in zip(stmt.keys, stmt.values)]
+        elif isinstance(stmt, ast.Assign):
+            pairs = [(t.id, stmt.value) for t in stmt.targets if isinstance(t, ast.Name)]
+        for key, value in pairs:
+            if key == "env_nested_delimiter" and isinstance(value, ast.Constant) and isinstance(value.value, str):
+                return value.value
+    return ""
 
 
 def _server_version(url: str) -> str:
