@@ -268,12 +268,15 @@ def _run_stage(ctx) -> DatabaseStage:
 
 
 def _migrate(ctx, st: DatabaseStage, limit: float) -> None:
+    from ..target.targetenv import run_alembic, settings_database_env
+    from .tests_stage import settings_env_names
+
     ini = ctx.root / ctx.layout.alembic_ini
+    # the settings' own address parts (DATABASE__HOSTNAME ...) point at the throwaway database too
+    extra = settings_database_env(settings_env_names(ctx), st._url)
 
     def run(step: str, args: list[str]):
-        from ..target.targetenv import run_alembic
-
-        r = run_alembic(st.python, ini, st._url, args, timeout=limit)
+        r = run_alembic(st.python, ini, st._url, args, timeout=limit, env_extra=extra)
         st.runs[step], st.timings[step] = r, round(r.duration, 2)
         _log(ctx, " ".join(args), r)
         return r

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..redact import redact_text
+from ..target.targetenv import DB_PART_RE, PART_KIND
 from .test_command import TestCommand, discover_test_command
 
 DEFAULT_SUITE_TIMEOUT = 600  # [tool.auditlib.timeouts] tests
@@ -248,11 +249,8 @@ def _execute(ctx, run: SuiteRun) -> None:
 _WORKFLOW_SECRET = re.compile(r"\$\{\{\s*secrets\.[^}]*\}\}")
 # a variable that holds one part of the CI's PostgreSQL address: DB_HOST, POSTGRES_PORT, PGUSER,
 # DATABASE_NAME, APP_DB_PASSWORD, and nested settings' DATABASE__HOSTNAME (env_nested_delimiter="__") ...
-_DB_PART = re.compile(r"^(?:\w*_)?(?:PG|POSTGRES(?:QL)?|DB|DATABASE)_{0,2}"
-                      r"(?P<part>HOST|HOSTNAME|SERVER|PORT|USER|USERNAME|PASSWORD|PASS|DB|NAME|DATABASE)$")
-_PART_KIND = {"HOST": "host", "HOSTNAME": "host", "SERVER": "host", "PORT": "port", "USER": "user",
-              "USERNAME": "user", "PASSWORD": "password", "PASS": "password", "DB": "db", "NAME": "db",
-              "DATABASE": "db"}
+_DB_PART = DB_PART_RE
+_PART_KIND = {**PART_KIND, "DATABASE": "db", "DB": "db", "NAME": "db"}
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 

@@ -76,6 +76,14 @@ _COMPONENT_VARS = {
     "password": ("POSTGRES_PASSWORD", "DB_PASSWORD"),
     "dbname": ("POSTGRES_DB", "DB_NAME"),
 }
+#: A variable holding one part of a PostgreSQL address, as settings classes name them:
+#: DB_HOST, POSTGRES_PORT, DATABASE_NAME, APP_DB_PASSWORD, and nested settings' (pydantic-settings
+#: ``env_nested_delimiter="__"``) DATABASE__HOSTNAME.
+DB_PART_RE = re.compile(r"^(?:\w*_)?(?:PG|POSTGRES(?:QL)?|DB|DATABASE)_{0,2}"
+                        r"(?P<part>HOST|HOSTNAME|SERVER|PORT|USER|USERNAME|PASSWORD|PASS|DB|NAME|DATABASE)$")
+PART_KIND = {"HOST": "host", "HOSTNAME": "host", "SERVER": "host", "PORT": "port", "USER": "user",
+             "USERNAME": "user", "PASSWORD": "password", "PASS": "password", "DB": "dbname", "NAME": "dbname",
+             "DATABASE": "dbname"}
 # Audit-side variables that must not leak into the target's environment:
 # database URLs/DSNs, libpq PG* variables and POSTGRES_*/DB_* components.
 _DBLIKE_RE = re.compile(
@@ -475,6 +483,24 @@ def database_env(url: str, driver_scheme: str) -> dict[str, str]:
             for name in names:
                 env[name] = comp[part]
     return env
+
+
+def settings_database_env(names, url: str) -> dict[str, str]:
+    """The parts of *url* for the database-part variables the application's settings read
+    (*names*, upper-case: ``DATABASE__HOSTNAME``, ``APP_DB_PORT``...) beyond the common ones
+    :func:`database_env` sets: without them a settings class that builds its URL from parts
+    points the target at its own default host."""
+    parts = urlsplit(_with_scheme(url, "postgresql"))
+    comp = {"host": parts.hostname or "", "port": str(parts.port or 5432), "user": unquote(parts.username or ""),
+            "password": unquote(parts.password) if parts.password else "",
+            "dbname": unquote(parts.path.lstrip("/"))}
+    common = {n for ns in _COMPONENT_VARS.values() for n in ns}
+    out = {}
+    for name in sorted(names):
+        m = DB_PART_RE.match(name)
+        if m and name not in common and comp[PART_KIND[m.group("part")]]:
+            out[name] = comp[PART_KIND[m.group("part")]]
+    return out
 
 
 # --------------------------------------------------------------------------
