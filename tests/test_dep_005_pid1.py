@@ -45,10 +45,15 @@ def test_compose_init_forwards_sigterm_and_a_comment_is_no_handler(tmp_path):
     assert "runs as PID 1 of a container without an init" not in runner.message
 
 
-def test_one_engine_variable_created_in_two_branches_is_one_finding(tmp_path):
+def test_engines_left_by_the_shutdown_path_are_one_finding(tmp_path):
+    # one variable created in two branches, and a second engine in another module: the
+    # shutdown path is the one place to fix, so one finding with every creation a location
     ctx = AuditContext.open(CASE / "abrupt", tmp_path)
-    [f] = [f for f in run_checks(ctx, ids=["DEP-005"], source="static") if f.title.startswith("Engine")]
-    assert [(loc.file, loc.line) for loc in f.locations] == [("app/db.py", 6), ("app/db.py", 8)]
+    [f] = [f for f in run_checks(ctx, ids=["DEP-005"], source="static") if "disposed" in f.title]
+    assert f.title == "2 engines are not disposed on shutdown (`engine`, `reporting_engine`)"
+    assert [(loc.file, loc.line) for loc in f.locations] == [("app/db.py", 6), ("app/db.py", 8),
+                                                             ("app/reporting.py", 4)]
+    assert "never calls `engine.dispose()`, `reporting_engine.dispose()`" in f.message
 
 
 def test_wrapper_that_execs_python_makes_python_pid1(tmp_path):

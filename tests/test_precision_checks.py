@@ -48,16 +48,24 @@ def test_rel_006_one_shutdown_finding_for_every_runner(tmp_path):
     assert len(shutdown) == 1
     assert [(loc.file, loc.line) for loc in shutdown[0].locations] == [
         ("app/jobs/runner.py", 17), ("app/jobs/runner.py", 35)]
+    # no dead-letter handling in either loop: one finding too
+    dead = [f for f in found if "dead-letter" in f.title]
+    assert [(f.title, [loc.line for loc in f.locations]) for f in dead] == [
+        ("No dead-letter handling in 2 jobs runner loops", [17, 35])]
 
 
 def test_rel_006_severity_follows_what_stops_the_runner(tmp_path):
     found = _run(FIX / "REL-006" / "in_process_tasks", tmp_path, "REL-006")
-    beats = {f.locations[0].line: f for f in found if "records no heartbeat" in f.title}
+    beats = {f.locations[0].line: f for f in found if "record no heartbeat" in f.title
+             or "records no heartbeat" in f.title}
     assert {ln: f.severity.value for ln, f in beats.items()} == {
-        24: "RECOMMENDATION",  # rounds guarded: only a hang stops it
-        34: "WARNING",  # the first error ends the loop
-        60: "RECOMMENDATION"}  # guarded, though it sends e-mails
-    assert "the e-mails it sends (`_send_warning_emails`) silently stop" in beats[60].message
+        24: "RECOMMENDATION",  # rounds guarded: only a hang stops it (and the loop at 60: one finding)
+        34: "WARNING"}  # the first error ends the loop: its own defect
+    # guarded, though it sends e-mails: the same missing heartbeat, a second location
+    assert [loc.line for loc in beats[24].locations] == [24, 60]
+    assert beats[24].title == "2 jobs runner loops record no heartbeat"
+    assert "`run` at app/daemons.py:60: the e-mails it sends (`_send_warning_emails`) silently stop" \
+        in beats[24].message
     assert "`refresh_cache`" in beats[34].message and "ends the loop" in beats[34].message
     memory = _at(found, "app/daemons.py", 67)
     assert memory.severity.value == "RECOMMENDATION" and "`self._last_sent`" in memory.message
@@ -133,3 +141,46 @@ def test_perf_001_reads_the_postgresql_branch_of_dialect_guards(tmp_path):
     found = _run(FIX / "PERF-001" / "dialect_guards", tmp_path, "PERF-001")
     assert [(f.locations[0].file, f.locations[0].line, f.severity.value) for f in found] == [
         ("alembic/versions/0003_tasks.py", 23, "WARNING")]
+
+
+def test_func_002_same_marker_line_with_other_continuations_is_one_finding(tmp_path):
+    root = tmp_path / "proj"
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "a.py").write_text("# FIXME: potentially long write transaction\n# update the rows\nx = 1\n"
+                                       "# TODO\ny = 2\n")
+    (root / "app" / "b.py").write_text("import os\n\n# FIXME: potentially long write transaction\n"
+                                       "# clear_members() issues DELETE without commit\nz = 3\n# TODO\n")
+    found = _run(root, tmp_path / "out", "FUNC-002")
+    fixme = [f for f in found if f.title.startswith("FIXME")]
+    assert len(fixme) == 1
+    assert [(loc.file, loc.line) for loc in fixme[0].locations] == [("app/a.py", 1), ("app/b.py", 3)]
+    # a bare TODO says nothing by itself: two of them are two notes
+    assert sorted((f.locations[0].file, len(f.locations)) for f in found if f.title.startswith("TODO")) == [
+        ("app/a.py", 1), ("app/b.py", 1)]
+
+
+def test_dep_004_variants_of_one_image_are_one_finding_per_defect(tmp_path):
+    found = _run(FIX / "DEP-004" / "variants", tmp_path, "DEP-004")
+    by_title = {}
+    for f in found:
+        by_title.setdefault(f.title, []).append([(loc.file, loc.line) for loc in f.locations])
+    both = [("docker/release/Dockerfile", 3), ("docker/staging/Dockerfile", 3)]
+    for title in ("Container runs as root", "Single-stage Docker build", "No HEALTHCHECK in the image"):
+        assert sorted(by_title[title]) == [both, [("docker/worker/Dockerfile", 3)]], title
+    root = next(f for f in found if f.title == "Container runs as root" and len(f.locations) == 2)
+    assert "docker/release/Dockerfile, docker/staging/Dockerfile" in root.message
+
+
+def test_obs_002_one_finding_per_function_feeding_raw_paths(tmp_path):
+    found = _run(FIX / "OBS-002" / "raw_path", tmp_path, "OBS-002")
+    fed = _at(found, "app/metrics.py", 3)
+    assert fed.title == "3 metrics are fed raw URL paths (`http_requests_total`, `http_request_seconds`, `http_5xx_total`)"
+    assert [(loc.file, loc.line) for loc in fed.locations] == [
+        ("app/metrics.py", 3), ("app/metrics.py", 4), ("app/metrics.py", 5),
+        ("app/main.py", 18), ("app/main.py", 20), ("app/main.py", 24)]
+    assert "`REQUESTS.labels(...)` gets `path` = the raw URL path" in fed.message
+    assert "`LATENCY.labels(...)` gets `path` = `raw` (from the raw URL path)" in fed.message
+    slow = _at(found, "app/metrics.py", 7)
+    assert slow.title == "Metric `http_slow_total` is fed raw URL paths"
+    assert [(loc.file, loc.line) for loc in slow.locations] == [("app/metrics.py", 7), ("app/main.py", 43)]
+    assert len(found) == 2

@@ -44,7 +44,9 @@ def docker(ctx):
     without a volume (it loses its data on re-creation), follow the compose file's
     severity below. Dockerfile
     findings point at the final stage's ``FROM`` line, compose findings at the
-    service's key. No Dockerfile at all is a WARNING on the project root; in a source
+    service's key. Variants of one image (Dockerfiles whose final stage has the same
+    ``FROM`` line, e.g. a release and a staging build) with the same defect are one
+    finding, every Dockerfile a location. No Dockerfile at all is a WARNING on the project root; in a source
     distribution (a ``PKG-INFO`` at the root) it is a "not verified" WARNING instead (no
     claim that the project has none: such archives usually leave deployment files out).
 
@@ -83,36 +85,53 @@ def docker(ctx):
                           + (f" (database images: {', '.join(dbs[:10])})" if dbs else "")
                           + f". The app's image: {', '.join(images) or 'none found'}.", "", others[0], 1,
                           key="other-images")
+    same: dict[tuple[str, str], object] = {}  # (defect, final FROM line) -> the one finding
     for path in images:
-        src = ctx.index.get(path)
-        stages = dockerfile_stages(src.text or "")
-        if not stages:
-            continue
-        final = stages[-1]
-        line = final["from"]["startline"] + 1
-        user = None
-        for ins in final["instructions"]:
-            if ins["instruction"] == "USER":
-                user = ins["value"].strip()
-        if user is None or user in ROOT_USERS:
-            yield chk.finding(ctx, Severity.WARNING, "Container runs as root",
-                              "The runtime stage never switches to a non-root USER, so the app "
-                              "process runs as root inside the container.",
-                              "Create an unprivileged user (`RUN useradd -r app`) and add `USER app` "
-                              "after installing dependencies.", path, line, key="root")
-        if len(stages) < 2:
-            yield chk.finding(ctx, Severity.RECOMMENDATION, "Single-stage Docker build",
-                              "Build tools and caches end up in the production image: larger image, "
-                              "larger attack surface.",
-                              "Use a builder stage for dependencies and copy only the installed "
-                              "packages and app code into a slim runtime stage.", path, line, key="single-stage")
-        if not any(i["instruction"] == "HEALTHCHECK" for s in stages for i in s["instructions"]):
-            yield chk.finding(ctx, Severity.RECOMMENDATION, "No HEALTHCHECK in the image",
-                              "Docker and compose cannot tell a hung app from a healthy one.",
-                              "Add `HEALTHCHECK CMD curl -fsS http://localhost:8000/healthz || exit 1` "
-                              "(or rely on orchestrator probes and say so).", path, line, key="healthcheck")
+        for f in _image_findings(ctx, chk, path):
+            base = (f.key, " ".join(f.locations[0].excerpt.split()))
+            if base in same:  # a variant of the same image (release / staging): one finding
+                same[base].locations += f.locations
+                continue
+            same[base] = f
+    for f in same.values():
+        if len(f.locations) > 1:
+            f.message += (f" The {len(f.locations)} Dockerfiles whose runtime stage starts from this same "
+                          f"`{f.locations[0].excerpt.strip()}` all have it "
+                          f"({', '.join(loc.file for loc in f.locations)}): one finding.")
+        yield f
     for path in ctx.layout.compose_files:
         yield from _compose(ctx, chk, path)
+
+
+def _image_findings(ctx, chk, path: str):
+    """The findings of one app image (Dockerfile), at its final stage's ``FROM`` line."""
+    src = ctx.index.get(path)
+    stages = dockerfile_stages(src.text or "")
+    if not stages:
+        return
+    final = stages[-1]
+    line = final["from"]["startline"] + 1
+    user = None
+    for ins in final["instructions"]:
+        if ins["instruction"] == "USER":
+            user = ins["value"].strip()
+    if user is None or user in ROOT_USERS:
+        yield chk.finding(ctx, Severity.WARNING, "Container runs as root",
+                          "The runtime stage never switches to a non-root USER, so the app "
+                          "process runs as root inside the container.",
+                          "Create an unprivileged user (`RUN useradd -r app`) and add `USER app` "
+                          "after installing dependencies.", path, line, key="root")
+    if len(stages) < 2:
+        yield chk.finding(ctx, Severity.RECOMMENDATION, "Single-stage Docker build",
+                          "Build tools and caches end up in the production image: larger image, "
+                          "larger attack surface.",
+                          "Use a builder stage for dependencies and copy only the installed "
+                          "packages and app code into a slim runtime stage.", path, line, key="single-stage")
+    if not any(i["instruction"] == "HEALTHCHECK" for s in stages for i in s["instructions"]):
+        yield chk.finding(ctx, Severity.RECOMMENDATION, "No HEALTHCHECK in the image",
+                          "Docker and compose cannot tell a hung app from a healthy one.",
+                          "Add `HEALTHCHECK CMD curl -fsS http://localhost:8000/healthz || exit 1` "
+                          "(or rely on orchestrator probes and say so).", path, line, key="healthcheck")
 
 
 ASGI = r"uvicorn|gunicorn|hypercorn|granian|fastapi\s+run"

@@ -70,8 +70,9 @@ def graceful_shutdown(ctx):
     ``on_shutdown=[...]`` handlers, and every function they call (imports resolved).
 
     - engine not disposed (no ``engine.dispose()`` reachable from the shutdown path):
-      RECOMMENDATION at the ``create_async_engine`` line (one per variable of a file: the
-      branches that create the same engine are locations of one finding): pooled connections are cut
+      RECOMMENDATION at the first ``create_async_engine`` line, one finding for every engine
+      the shutdown path leaves (the branches that create an engine and the other engines
+      are its locations: the shutdown path is the one place to fix): pooled connections are cut
       when the process exits instead of closed cleanly (PostgreSQL logs unexpected
       EOFs; nothing is lost, transactions roll back);
     - background work started at startup (``asyncio.create_task``, ``scheduler.start()``)
@@ -158,22 +159,36 @@ def graceful_shutdown(ctx):
     hook = (f"the shutdown path ({', '.join(f'`{fn.qualname}` {fn.file}:{fn.line}' for *_x, fn in shutdown)})"
             if shutdown else "the app has no lifespan shutdown or shutdown handler, so")
 
-    same: dict[tuple, list[int]] = {}  # one finding per engine variable of a file (if/else branches)
+    same: dict[tuple, list[int]] = {}  # the lines of each engine variable of a file (if/else branches)
     for file, line, var in engines:
         same.setdefault((file, var or line), []).append(line)
+    undisposed = []  # (file, lines, var): one finding for all, the shutdown path is the one place to fix
     for (file, _v), lines in same.items():
-        line, var = lines[0], next(v for f0, ln, v in engines if f0 == file and ln == lines[0])
+        var = next(v for f0, ln, v in engines if f0 == file and ln == lines[0])
         if disposed and (len(engines) == 1 or any(c[2].rsplit(".", 1)[0].endswith(var or "\0") for c in disposed)):
             continue
+        undisposed.append((file, lines, var))
+    if undisposed:
+        undisposed.sort(key=lambda u: (u[0], u[1][0]))
+        (file, lines, key), names = undisposed[0], list(dict.fromkeys(u[2] or "engine" for u in undisposed))
+        var = key or "engine"
+        listed = ", ".join(f"`{n}.dispose()`" for n in names)
         f = chk.finding(
-            ctx, Severity.RECOMMENDATION, f"Engine `{var or 'engine'}` is not disposed on shutdown",
-            f"{hook[0].upper() + hook[1:]} never calls `{var or 'engine'}.dispose()`: at exit the pooled "
+            ctx, Severity.RECOMMENDATION, f"Engine `{var}` is not disposed on shutdown" if len(undisposed) == 1
+            else f"{len(undisposed)} engines are not disposed on shutdown ({', '.join(f'`{n}`' for n in names)})",
+            f"{hook[0].upper() + hook[1:]} never calls {listed}: at exit the pooled "
             "connections are cut instead of closed (PostgreSQL logs 'unexpected EOF on client connection'; "
-            "open transactions roll back, nothing is lost).",
-            f"Call `await {var or 'engine'}.dispose()` after `yield` in the lifespan.",
-            file, line, key=f"dispose:{var}")
-        for n in lines[1:]:
-            f.locations.append(Location(file, n, n, ctx.index.get(file).line(n)[:300]))
+            "open transactions roll back, nothing is lost)."
+            + (f" Engines created at {len(undisposed)} places (one finding): "
+               + ", ".join(f"`{v or 'engine'}` {fl}:{ls[0]}" for fl, ls, v in undisposed) + "."
+               if len(undisposed) > 1 else ""),
+            f"Call `await {var}.dispose()` after `yield` in the lifespan"
+            + (" for each engine the app keeps." if len(undisposed) > 1 else "."),
+            file, lines[0], key=f"dispose:{key}")
+        for fl, ls, _v in undisposed:
+            for n in ls:
+                if (fl, n) != (file, lines[0]):
+                    f.locations.append(Location(fl, n, n, ctx.index.get(fl).line(n)[:300]))
         yield f
 
     for file, calls in startup:

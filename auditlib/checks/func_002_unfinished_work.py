@@ -35,6 +35,17 @@ DEFERRED = re.compile(r"\bif (this|it) (ever )?(becomes|turns into|turns out to 
                       r"\bgood enough\b", re.I)
 
 
+def _note_key(first: str, body: list[str]) -> str:
+    """What makes two notes the same note: the marker line itself when it says something
+    on its own (four words or more after the marker: "FIXME: potentially long write
+    transaction" above three different statements is one remark made three times), else
+    the whole comment with its continuation lines (a bare "TODO" or "TODO: fix" says
+    nothing by itself)."""
+    if len(re.findall(r"\w+", body[0])) >= 4:
+        return re.sub(r"\s+", " ", first).strip().lower()
+    return re.sub(r"\s+", " ", " ".join(body)).strip().lower()
+
+
 @check("FUNC-002", "functional", "Unfinished work in application code")
 def unfinished_work(ctx):
     """``# TODO`` / ``FIXME`` / ``XXX`` / ``HACK`` comments in application code.
@@ -49,9 +60,11 @@ def unfinished_work(ctx):
     or typing note); a defect the authors say is acceptable for now ("if this becomes a
     problem, consider...", "not urgent", "rare operation"). INFO: a note that only names
     a shortcut taken on purpose ("hack", "quick-and-dirty", a workaround, the HACK marker)
-    or a deferral without a defect: there is nothing to fix before release. The same marker text at
+    or a deferral without a defect: there is nothing to fix before release. The same note at
     several places (a comment copied beside each import) is one finding with every
-    location.
+    location: the same marker line when it says something on its own (four words or more
+    after the marker, whatever continuation lines follow it), else the same whole comment;
+    notes of different severities stay apart.
     Not flagged: markers in tests and migrations, in vendored third-party code (a
     ``vendor`` / ``_vendor`` / ``vendored`` / ``third_party`` folder: upstream's notes, e.g.
     the stdlib's "HACK: hand-optimized bytecode"), lower-case words, and words inside
@@ -61,7 +74,7 @@ def unfinished_work(ctx):
     deliberate, not unfinished work.
     """
     chk = unfinished_work.check
-    seen: dict[tuple[str, str], object] = {}
+    seen: dict[tuple, object] = {}
     out = []
     for src in ctx.layout.app_sources(ctx.index):
         if any(part.lower() in VENDORED for part in src.path.split("/")[:-1]):
@@ -97,8 +110,8 @@ def unfinished_work(ctx):
                 sev, what = Severity.INFO, "notes a shortcut the authors took on purpose (a hack, a workaround) and names no defect"
             else:
                 sev, what = Severity.RECOMMENDATION, "flags code the authors meant to revisit (it names no defect)"
-            key = (word, re.sub(r"\s+", " ", said).strip().lower())
-            if key[1] and key in seen:  # the same note copied elsewhere: one finding
+            key = (word, sev, _note_key(text, body))
+            if key[2] and key in seen:  # the same note copied elsewhere: one finding
                 f = seen[key]
                 f.locations.append(Location(src.path, line, line, redact_text(src.line(line))[:300]))
                 continue

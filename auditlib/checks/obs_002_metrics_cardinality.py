@@ -84,7 +84,9 @@ def metrics_cardinality(ctx):
     memory and Prometheus storage without bound (a cardinality bomb). WARNING each.
     starlette-exporter without ``group_paths`` is a RECOMMENDATION: it defaults to the
     template only since 0.18 (raw paths before).
-    The metric's definition is reported too (WARNING), listing where raw values come from.
+    Raw request data is one finding per defect: the function labelling with it and every
+    metric it feeds (one middleware feeding a counter and a histogram), at the first
+    metric's definition, with each labels value as a further location.
     Not flagged: the route template (``request.scope["route"].path``), method, status
     code and other literal/bounded values; metrics in tests. No metrics at all is OBS-004.
     """
@@ -100,21 +102,14 @@ def metrics_cardinality(ctx):
                               "time series that lives for the life of the process and in Prometheus.",
                               "Drop per-entity labels (count per route/status/type instead) and put ids in logs "
                               "or traces.", m.file, m.line, key=f"label:{m.var}")
-    raw_fed: dict[str, list[str]] = {}  # metric var -> "file:line" of raw-path label values
+    raw: list[tuple] = []  # (label call, label, value, why): raw request data fed to a label
     for lc in label_calls(ctx):
         tainted = _tainted_names(lc.func)
         for label, value in lc.values.items():
-            why = _raw_path(value) or next((tainted[n.id] for n in of_type(value, ast.Name)
+            why = _raw_path(value) or next((f"`{n.id}` (from {tainted[n.id]})" for n in of_type(value, ast.Name)
                                             if n.id in tainted), None)
             if why:
-                raw_fed.setdefault(lc.metric.var, []).append(f"{lc.src.path}:{value.lineno}")
-                yield chk.finding(ctx, Severity.WARNING, f"Metric label `{label}` carries {why}",
-                                  f"`{lc.metric.var}.labels(...)` is given {why}: every distinct URL (ids in "
-                                  "paths, 404 scans of random paths) becomes a new time series, an unbounded "
-                                  "memory growth any client can trigger.",
-                                  "Label with the route template: `route = request.scope.get(\"route\"); "
-                                  "path = route.path if route else \"unmatched\"`.",
-                                  lc.src.path, value.lineno, key=f"raw:{lc.metric.var}:{label}")
+                raw.append((lc, label, value, why))
                 continue
             if lc.metric.var in flagged_metrics:
                 continue
@@ -125,14 +120,7 @@ def metrics_cardinality(ctx):
                                   "unbounded cardinality as data grows.",
                                   "Use a bounded value (type, status, route template) instead of an id.",
                                   lc.src.path, value.lineno, key=f"entity:{lc.metric.var}:{label}")
-    for m in metrics(ctx):
-        if m.var in raw_fed and m.var not in flagged_metrics:
-            yield chk.finding(ctx, Severity.WARNING, f"Metric `{m.name or m.var}` is fed raw URL paths",
-                              f"`{m.var}` receives client-controlled label values at {', '.join(raw_fed[m.var])}: "
-                              "its series count grows with every distinct URL requested, in this process and in "
-                              "Prometheus.",
-                              "Label with the route template (see the labels call) and consider a bounded "
-                              "`path` label set.", m.file, m.line, key=f"fed:{m.var}")
+    yield from _raw_fed(ctx, chk, raw, flagged_metrics)
     for ex in exporters(ctx):
         if ex.library == "prometheus-fastapi-instrumentator":
             v = kwarg(ex.call, "should_group_untemplated")
@@ -156,3 +144,52 @@ def metrics_cardinality(ctx):
                                   "older pin every URL is a time series.",
                                   "Pass `group_paths=True, filter_unhandled_paths=True` explicitly.",
                                   ex.src.path, call.lineno, key="starlette-exporter")
+
+
+def _raw_fed(ctx, chk, raw, flagged_metrics):
+    """One finding per defect: the function that computes raw request data into labels
+    and every metric it feeds are one place to fix, so the labels calls of one function
+    (and of any other function feeding the same metrics) are one finding, at the
+    definition of the first metric fed (the labels' lines are further locations)."""
+    parent: dict = {}
+
+    def find(k):
+        while parent.setdefault(k, k) != k:
+            k = parent[k]
+        return k
+    for lc, *_rest in raw:
+        parent[find(("fn", lc.src.path, id(lc.func) if lc.func is not None else 0))] = find(("m", lc.metric.var))
+    groups: dict = {}
+    for item in raw:
+        lc = item[0]
+        groups.setdefault(find(("m", lc.metric.var)), []).append(item)
+    by_var = {m.var: m for m in metrics(ctx)}
+    for items in groups.values():
+        fed = sorted(dict.fromkeys(lc.metric.var for lc, *_r in items),
+                     key=lambda v: (by_var[v].file, by_var[v].line) if v in by_var else ("~", 0))
+        defs = sorted({(by_var[v].file, by_var[v].line) for v in fed if v in by_var and v not in flagged_metrics})
+        uses = sorted({(lc.src.path, value.lineno) for lc, _l, value, _w in items})
+        whys = list(dict.fromkeys(w for *_r, w in items))
+        names = [f"`{by_var[v].name or v}`" if v in by_var else f"`{v}`" for v in fed]
+        what = "raw URL paths" if all("URL" in w for w in whys) else "client-controlled request data"
+        title = (f"Metric {names[0]} is fed {what}" if len(names) == 1
+                 else f"{len(names)} metrics are fed {what} ({', '.join(names)})")
+        per_metric = "; ".join(
+            f"`{v}.labels(...)` gets " + ", ".join(dict.fromkeys(f"`{lb}` = {w}" for lc, lb, _v, w in items
+                                                               if lc.metric.var == v)) for v in fed)
+        message = (f"{per_metric} (at {', '.join(f'{f}:{n}' for f, n in uses)}): every distinct URL (ids in paths, "
+                   "404 scans of random paths) becomes a new time series, an unbounded memory growth any client "
+                   "can trigger, in this process and in Prometheus.")
+        fix = ("Label with the route template: `route = request.scope.get(\"route\"); "
+               "path = route.path if route else \"unmatched\"`, computed once for every metric.")
+        if defs:
+            var0 = next(v for v in fed if v in by_var and (by_var[v].file, by_var[v].line) == defs[0])
+            f = chk.finding(ctx, Severity.WARNING, title, message, fix, *defs[0], key=f"fed:{var0}")
+        else:  # every metric fed is already reported for its label names: the labels' lines
+            lc0, label0 = next((lc, lb) for lc, lb, v, _w in items if (lc.src.path, v.lineno) == uses[0])
+            f = chk.finding(ctx, Severity.WARNING, title, message, fix, *uses[0],
+                            key=f"raw:{lc0.metric.var}:{label0}")
+        for file, line in defs[1:] + uses:
+            if (file, line) != (f.locations[0].file, f.locations[0].line):
+                f.locations.append(chk.finding(ctx, Severity.WARNING, "", "", "", file, line).locations[0])
+        yield f

@@ -245,8 +245,11 @@ def jobs_runner(ctx):
     a ``try`` that catches ``KeyboardInterrupt``), Celery/arq/RQ workers (the library
     handles heartbeat and SIGTERM), loops in example, demo, docs or benchmark folders
     (they show how to use the project; they are not what it runs, unless the project
-    has nothing else). The missing graceful shutdown is one finding for the
-    process (no SIGTERM handler anywhere), with every runner loop as a location.
+    has nothing else). One finding per defect, every runner loop a location: the missing
+    graceful shutdown (no SIGTERM handler anywhere in the process), the missing heartbeat
+    of loops whose rounds are guarded (the RECOMMENDATION: one heartbeat mechanism is
+    missing; a loop a failing round ends stays its own WARNING, its exception handling
+    is the defect) and the missing dead-letter handling.
     """
     chk = jobs_runner.check
     proj = Project.of(ctx)
@@ -273,6 +276,7 @@ def jobs_runner(ctx):
     email_sites = {(c.src.path, id(c.func)) for c in external_calls(ctx) if c.service in ("smtp", "email")}
     schema = schema_for(ctx) if lay.migration_files else None
     shutdown = None
+    guarded, dead = [], []  # (finding, runner name, what stops): one finding each, every loop a location
     for src, fn, loop in loops:
         reach = _reach(proj, src, fn, 2)
         text = _text(reach)
@@ -283,7 +287,11 @@ def jobs_runner(ctx):
         if lease:
             pass  # a lease renewed each round: a dead holder's claims are taken over (its own liveness signal)
         elif not any(_records(n) for _s, f in reach for n in walk(f)):
-            yield _no_heartbeat(ctx, chk, fn, loop, reach, senders, where)
+            beat = _no_heartbeat(ctx, chk, fn, loop, reach, senders, where)
+            if beat.severity == Severity.RECOMMENDATION:  # the same missing heartbeat: one finding below
+                guarded.append((beat, fn.name, _what_stops(reach, senders)))
+            else:
+                yield beat
         elif not any("heartbeat" in _text(_reach(proj, s, f, 2)).lower() for s, f in ready) \
                 and not (ready and heartbeat_records(ctx)):  # a /readyz ignoring a recorded heartbeat: OBS-001's
             loc = (ready[0][0].path, ready[0][1].lineno) if ready else where
@@ -308,13 +316,47 @@ def jobs_runner(ctx):
         if senders:
             yield from _email_idempotency(ctx, chk, reach, senders, schema, fn)
         if not DEAD_LETTER.search(text) and not lease:
-            yield chk.finding(ctx, Severity.RECOMMENDATION, f"No dead-letter handling in `{fn.name}`",
-                              "Failed jobs are only logged (no attempt counter, failed status or dead-letter "
-                              "queue): they are retried forever or lost without trace.",
-                              "Count attempts per job, stop after N and park the job as failed / in a DLQ "
-                              "with its error for an operator.", *where, key=f"dlq:{fn.name}")
+            dead.append((chk.finding(ctx, Severity.RECOMMENDATION, f"No dead-letter handling in `{fn.name}`",
+                                     "Failed jobs are only logged (no attempt counter, failed status or dead-letter "
+                                     "queue): they are retried forever or lost without trace.",
+                                     "Count attempts per job, stop after N and park the job as failed / in a DLQ "
+                                     "with its error for an operator.", *where, key=f"dlq:{fn.name}"), fn.name, ""))
     if shutdown is not None:
         yield shutdown
+    if guarded:
+        yield _one_finding(guarded, "{n} jobs runner loops record no heartbeat",
+                           "Each round's failure is caught in each of these loops, so an error does not stop them; "
+                           "but nothing records that they are alive: if one hangs (an await without a timeout) or "
+                           "its task is lost, its work silently stops and no probe notices ({each}). A heartbeat "
+                           "is defence in depth here.")
+    if dead:
+        yield _one_finding(dead, "No dead-letter handling in {n} jobs runner loops",
+                           "Failed jobs are only logged (no attempt counter, failed status or dead-letter queue) "
+                           "in {each}: they are retried forever or lost without trace.")
+
+
+def _one_finding(items, title: str, message: str):
+    """The same defect in several runner loops: one finding at the first loop (its
+    fingerprint kept), every other loop a location, the message naming each."""
+    items = sorted(items, key=lambda it: (it[0].locations[0].file, it[0].locations[0].line or 0))
+    f = items[0][0]
+    if len(items) == 1:
+        return f
+    for other, *_r in items[1:]:
+        f.locations += other.locations
+    f.title = title.format(n=len(items))
+    f.message = message.format(each="; ".join(
+        f"`{name}` at {it.locations[0].file}:{it.locations[0].line}" + (f": {what}" if what else "")
+        for it, name, what in items))
+    return f
+
+
+def _what_stops(reach, senders) -> str:
+    """What silently stops with the runner: the e-mails it sends, else the functions it runs."""
+    if senders:
+        return "the e-mails it sends (" + ", ".join(f"`{f.name}`" for _s, f in senders[:3]) + ") silently stop"
+    names = [f.name for _s, f in reach[1:] if not f.name.startswith("__")][:3]
+    return ("its work (" + ", ".join(f"`{n}`" for n in names) + ")" if names else "its work") + " silently stops"
 
 
 def _no_heartbeat(ctx, chk, fn, loop, reach, senders, where):
@@ -322,11 +364,7 @@ def _no_heartbeat(ctx, chk, fn, loop, reach, senders, where):
     first exception stops it for good, silently); RECOMMENDATION when every round's
     failure is caught (only a hang stops it: a heartbeat is defence in depth). The message
     names what stops: the e-mails it sends, else the functions it runs."""
-    if senders:
-        what = "the e-mails it sends (" + ", ".join(f"`{f.name}`" for _s, f in senders[:3]) + ") silently stop"
-    else:
-        names = [f.name for _s, f in reach[1:] if not f.name.startswith("__")][:3]
-        what = ("its work (" + ", ".join(f"`{n}`" for n in names) + ")" if names else "its work") + " silently stops"
+    what = _what_stops(reach, senders)
     if _guarded_rounds(loop):
         return chk.finding(
             ctx, Severity.RECOMMENDATION, f"Jobs runner `{fn.name}` records no heartbeat",

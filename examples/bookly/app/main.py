@@ -48,7 +48,7 @@ app.include_router(routes_admin.stats_router)
 @app.middleware("http")
 async def count_requests(request: Request, call_next):
     response = await call_next(request)
-    REQUESTS.labels(request.method, request.url.path, str(response.status_code)).inc()  # expect: OBS-002
+    REQUESTS.labels(request.method, request.url.path, str(response.status_code)).inc()  # ok: OBS-002 (second location of the finding at app/metrics.py:7: one defect)
     return response
 
 
