@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..code.callgraph import app_graph
 from ..findings import Location, Severity
-from ..facts.jobs_scan import find_jobs, loops_forever
+from ..facts.jobs_scan import _is_loop_forever as loops_forever_node, find_jobs
 from ..code.pyast import dotted, literal, of_type
 from . import check
 from .dep_004_docker import dockerfile_stages
@@ -101,7 +101,12 @@ def graceful_shutdown(ctx):
     - a Dockerfile ``CMD``/``ENTRYPOINT`` in shell form: RECOMMENDATION (hadolint
       DL3025): ``/bin/sh -c`` may stay PID 1 and not forward SIGTERM, so the server is
       SIGKILLed after the grace period.
-    The effective shutdown behaviour is summarised as INFO. Not flagged: interactive
+    The effective shutdown behaviour is summarised as INFO. Not flagged: waits and polls
+    (a loop that ``return``s or ``break``s once something is done, or whose condition
+    waits for completion: ``while not op.done()``, ``while not ready``, ``while any(...)``):
+    a library function its caller awaits, cut with its caller, not a runner; a module whose
+    ``__main__`` / ``asyncio.run(`` appears only in a docstring or comment (a usage
+    example: the module runs nothing itself); interactive
     clients (a loop that reads the terminal: ``input()``, ``getpass``, ``click.prompt``...,
     or runs inside ``try: ... except KeyboardInterrupt``: a load generator, a watch mode;
     a person runs and stops them, no job is cut), metrics samplers (a loop that only
@@ -267,6 +272,16 @@ def _ctrl_c_loop(fn_node, loop) -> bool:
         for t in of_type(fn_node, ast.Try))
 
 
+def _ends_when_done(loop: ast.While) -> bool:
+    """The loop waits for something and ends: it ``return``s or ``break``s from inside
+    (``while True: run = read(); if run.is_final(): return run``), or its condition waits
+    for completion (``while not op.done()``, ``while not ready``, ``while any(...)``):
+    a poll inside a function its caller awaits, not a runner that works until stopped."""
+    from .rel_006_jobs_runner import _breaks, _forever_test
+    own = [n for n in of_type(loop, ast.Return)]
+    return bool(own) or _breaks(loop) or not _forever_test(loop.test)
+
+
 def _daemon_thread_targets(graph) -> set[str]:
     """Names of functions run as ``Thread(target=f, daemon=True)``: killed when the process
     exits by design; the process's SIGTERM is its main thread's (a server's) to handle."""
@@ -289,7 +304,9 @@ def _runners(ctx, chk, graph, pid1, reported):
     runner_files = set()
     for src in graph.files:
         text = src.text or ""
-        if "__main__" in text or "asyncio.run(" in text:
+        # in the code, not in a docstring's usage example (``asyncio.run(main())`` shown to the reader)
+        if ("__main__" in text or "asyncio.run(" in text) and (
+                "__main__" in (code := _code(ctx, src.path)) or "asyncio.run(" in code):
             runner_files.add(src.path)
     jobs = [j for j in find_jobs(ctx) if j.kind == "loop" and j.func is not None]
     for job in jobs:
@@ -301,7 +318,10 @@ def _runners(ctx, chk, graph, pid1, reported):
             continue
         if any("SIGTERM" in _code(ctx, f) for f in reach_files):
             continue
-        loop = loops_forever(job.func)
+        # the first loop that runs until stopped; a wait or poll (it returns or breaks once something
+        # is done, or its condition waits for completion) is a library call's loop, not a runner
+        loop = next((n for n in of_type(job.func.node, ast.While)
+                     if loops_forever_node(n) and not _ends_when_done(n)), None)
         if loop is None or any(INTERACTIVE.match(dotted(c.func)) for c in of_type(job.func.node, ast.Call)) \
                 or _ctrl_c_loop(job.func.node, loop):
             continue  # an interactive client (it reads the terminal, or stops on Ctrl-C): its user stops it

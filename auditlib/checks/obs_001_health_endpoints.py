@@ -14,18 +14,28 @@ from . import check
 HEALTH_PATHS = ["/healthz", "/health", "/livez", "/healthcheck"]
 READY_PATHS = ["/readyz", "/ready", "/readiness"]
 DB_CALLS = {"execute", "scalar", "scalars", "exec_driver_sql", "fetch", "fetchval", "fetchrow"}
+# a database connectivity check behind an interface (`db.is_db_connectable()`, `ping_database()`)
+DB_PROBE = re.compile(r"(^|_)(db|database)_?(is_)?(connectable|reachable|ping|alive|healthy|health|check)$|"
+                      r"^(is_|check_|ping_)(db|database)(_connectable|_reachable|_alive|_healthy|_connection)?$", re.I)
 MIGRATION_NAMES = {"ScriptDirectory", "MigrationContext", "get_current_revision", "get_current_heads", "get_heads"}
 HEARTBEAT = re.compile(r"heartbeat", re.I)
 # a probe under another name: the last segment of a GET route (behind an auth middleware
 # too: such middlewares usually let probes through, and the live stage probes it)
+READY_SEGMENT = re.compile(r"^(readyz|ready|readiness)$", re.I)
 PROBE_SEGMENT = re.compile(r"^(health|healthz|healthcheck|health-check|livez|liveness|live|alive|ping|status|up)$", re.I)
 
 
 def _probes(routes) -> list:
     """GET routes whose last path segment names a probe (``/api/v1/status``, ``/v1/health/``)."""
-    found = [r for r in routes if "GET" in r.methods
+    found = [r for r in routes if "GET" in r.methods and "{" not in r.path  # `/queues/{id}/status`: a resource's
              and PROBE_SEGMENT.match(r.path.rstrip("/").rsplit("/", 1)[-1] or "")]
     return sorted(found, key=lambda r: not r.include_in_schema)  # the documented path first
+
+
+def _ready_probes(routes) -> list:
+    """GET routes (no path parameter) whose last segment names a readiness probe (``/api/ready``)."""
+    return [r for r in routes if "GET" in r.methods and "{" not in r.path
+            and READY_SEGMENT.match(r.path.rstrip("/").rsplit("/", 1)[-1] or "")]
 
 
 def _evidence(ctx, handler_src, handler):
@@ -35,7 +45,8 @@ def _evidence(ctx, handler_src, handler):
     for src, fn in callees_upto(Project.of(ctx), handler_src, handler):
         for n in walk(fn):
             where = f"{src.path}:{getattr(n, 'lineno', fn.lineno)}"
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in DB_CALLS:
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and (
+                    n.func.attr in DB_CALLS or DB_PROBE.search(n.func.attr)):
                 found.setdefault("database query", where)
             name = dotted(n) if isinstance(n, (ast.Name, ast.Attribute)) else ""
             text = n.value if isinstance(n, ast.Constant) and isinstance(n.value, str) else ""
@@ -53,6 +64,8 @@ def _evidence(ctx, handler_src, handler):
 
 # a recorded heartbeat: a clock value stored under a heartbeat name, or a store call
 CLOCK = re.compile(r"(^|\.)(now|utcnow|time|time_ns|monotonic|timestamp|current_timestamp|perf_counter)$")
+# a model field declared with a clock default (`last_seen: Mapped[dt] = mapped_column(default=now)`)
+COLUMN_DECL = re.compile(r"(^|\.)(mapped_column|Column|column_property|Field|field)$")
 STORE_CALLS = {"set", "setex", "psetex", "hset", "mset", "zadd", "set_to_current_time", "touch", "put", "upsert"}
 SQL_WRITE = re.compile(r"\bupdate\s+[\w.\"]+\s+set\b.*heartbeat|\binsert\s+into\s+[\w.\"]+.*heartbeat", re.I | re.S)
 
@@ -73,6 +86,8 @@ def _records(n: ast.AST) -> bool:
     t = type(n)
     if t in (ast.Assign, ast.AugAssign, ast.AnnAssign):
         targets = n.targets if t is ast.Assign else [n.target]
+        if isinstance(n.value, ast.Call) and COLUMN_DECL.search(dotted(n.value.func)):
+            return False  # a model's column declaration: the clock is its default, nothing is recorded
         return _clocked(n.value) and any(search(ast.unparse(x)) for x in targets)
     if t is ast.keyword:
         return bool(n.arg) and bool(search(n.arg)) and _clocked(n.value)
@@ -233,6 +248,20 @@ def _built_for_its_routes(o) -> bool:
     return True
 
 
+def _ephemeral_port(o) -> bool:
+    """The app is served by its own module on port 0 (``uvicorn.Config(app, port=0)``): an
+    ephemeral port the OS picks, that no orchestrator's probe can target: a transient local
+    server (an OAuth callback of a CLI login, a test helper), not a deployed service."""
+    if not o.name or "." in o.name:
+        return False
+    for n in ast.walk(o.module.tree):
+        if isinstance(n, ast.Call) and dotted(n.func).rsplit(".", 1)[-1] in SERVE_CALLS and o.name in {
+                a.id for a in [*n.args, *(k.value for k in n.keywords)] if isinstance(a, ast.Name)} and any(
+                k.arg == "port" and isinstance(k.value, ast.Constant) and k.value.value == 0 for k in n.keywords):
+            return True
+    return False
+
+
 def _served_apps(ctx, routes) -> list[tuple[str | None, str, int | None]]:
     """(app qualname, file, line) of each FastAPI app that serves routes (a mounted
     sub-app's routes are served by the app it is mounted on), in discovery order, placed
@@ -249,7 +278,7 @@ def _served_apps(ctx, routes) -> list[tuple[str | None, str, int | None]]:
     out = []
     for root in objs:
         if root.kind != "app" or root.qualname not in served or not ctx.layout.is_app(root.module.path) \
-                or _built_for_its_routes(root):
+                or _built_for_its_routes(root) or _ephemeral_port(root):
             continue
         tree, todo = [root], [root]
         while todo:  # the apps mounted into this one, at any depth
@@ -290,8 +319,12 @@ def health_endpoints(ctx):
     Accepted path aliases: ``health_paths`` / ``ready_paths`` in config; without them,
     a GET route whose last segment names a probe (``/api/v1/status``, ``/ping``,
     ``/v1/health/``), else a ``GET /`` route, else the readiness route, is the liveness
-    route, and a health route whose handler queries the database is read as the
-    readiness route (judged as one).
+    route; a GET route whose last segment is ``ready`` / ``readyz`` / ``readiness``
+    (``/api/ready``) is the readiness route, else a health route whose handler queries the
+    database is read as the readiness route (judged as one). A route with a path parameter
+    (``/queues/{id}/status``) is a resource's endpoint, never a probe. A database check
+    behind an interface counts as a query (``db.is_db_connectable()``, ``ping_database()``).
+    One handler served by several apps (the same router under two base paths) is judged once.
     Not flagged: ``/healthz`` doing no I/O (a liveness probe should not depend on the
     database); readiness and its database check for an app that uses no SQL database
     (the project imports none; with several apps, neither the app's module, its route
@@ -303,7 +336,10 @@ def health_endpoints(ctx):
     SQL write of a heartbeat column (REL-006 judges the runner loops); a lease: a heartbeat
     column the app itself compares against a staleness cutoff (``heartbeat_at < now -
     STALE`` to take over a turn lock, ``claimed_at < cutoff`` to recover orphaned claims),
-    so a dead holder is already handled; the migration comparison when the app runs
+    so a dead holder is already handled; a model's column declared with a clock default
+    (``last_heartbeat: Mapped[dt] = mapped_column(default=now)``: a declaration, nothing
+    recorded); an app served on port 0 (``uvicorn.Config(app, port=0)``: an ephemeral port no
+    probe can target, a CLI's local callback server); the migration comparison when the app runs
     Alembic's upgrade to head in its own code (``command.upgrade(cfg, "head")`` in the
     lifespan, at engine creation or in its serve command: an instance serves only after
     it ran; INFO says where); an app built as a local of a function that neither returns,
@@ -315,6 +351,7 @@ def health_endpoints(ctx):
     every = [*source_routes(ctx), *(m for m in mounted_apps(ctx) if m.file in files)]
     has_alembic = bool(ctx.layout.alembic_dir or ctx.layout.migration_files)
     served = _served_apps(ctx, every)
+    judged: set[tuple] = set()
     for app, anchor_file, anchor_line in served:
         routes = [r for r in every if app is None or r.app == app]
         if len(served) == 1:  # the project's one app: its database is the project's
@@ -323,6 +360,8 @@ def health_endpoints(ctx):
             uses_db = _uses_database(ctx, {anchor_file} | {r.file for r in routes if r.node is not None})
         health = _at(routes, ctx.config.get("health_paths", HEALTH_PATHS))
         ready = _at(routes, ctx.config.get("ready_paths", READY_PATHS))
+        if "ready_paths" not in ctx.config and not ready:
+            ready = _ready_probes(routes)  # under a prefix: `/api/ready`
         if "health_paths" not in ctx.config and not health:
             # a probe under another name still lets the orchestrator restart a hung process
             health = _probes(routes) or [r for r in _at(routes, ["/"]) if "GET" in r.methods and r.node is not None]
@@ -351,6 +390,9 @@ def health_endpoints(ctx):
                 "Add `/readyz` that runs `SELECT 1`, compares `alembic_version` with the Alembic head "
                 "(ScriptDirectory.get_current_head()), answering 503 when either fails; point the readiness "
                 "probe at it.", anchor_file, anchor_line, key="no-readyz")
+        # one handler served by several apps (under each base path) is one readiness probe: judged once
+        ready = [r for r in ready if (r.file, r.line) not in judged]
+        judged.update((r.file, r.line) for r in ready)
         yield from _judge_ready(ctx, chk, ready, uses_db, has_alembic)
 
 

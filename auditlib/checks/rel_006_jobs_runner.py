@@ -17,6 +17,14 @@ from .rel_007_email_dedup import DEFAULT_COLUMNS, DEFAULT_TABLE, dedup_index, em
 READY_PATHS = re.compile(r"^/(readyz|ready|health/ready|readiness)$")
 EMAIL_MODEL = re.compile(r"e?mail\w*(event|log|sent|outbox|delivery)", re.I)
 STOP_FLAG = re.compile(r"is_set|running|alive|stop|shutdown|cancel|closed|exit|should", re.I)
+# a flag that turns true once something is up or finished: `while not <flag>` waits for it
+DONE_FLAG = re.compile(r"(^|_)(ready|started|done|finished|complete|completed|connected|available|"
+                       r"initiali[sz]ed|loaded|found|succeeded|success|healthy)$", re.I)
+# a loop that is itself a liveness signal to a peer: it sends a heartbeat / keep-alive each round
+BEAT_NAME = re.compile(r"heart_?beat|keep_?alive|(^|_)ping(_|$)", re.I)
+SEND_CALLS = re.compile(r"^(send\w*|ping|post|publish|emit|write|put|notify)$")
+LOG_RECV = re.compile(r"(^|\.)(log|logger|_log|_logger|logging|LOG|LOGGER)$")
+LOG_CALLS = {"debug", "info", "warning", "warn", "error", "exception", "critical", "log"}
 DEAD_LETTER = re.compile(r"dead|dlq|max_attempts|attempts|failed_at|status\s*=\s*['\"]failed", re.I)
 
 
@@ -28,6 +36,8 @@ def _forever_test(test: ast.AST) -> bool:
         return bool(test.value)
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         test = test.operand
+        if isinstance(test, (ast.Name, ast.Attribute)) and DONE_FLAG.search(dotted(test).rsplit(".", 1)[-1]):
+            return False  # `while not ready`, `while not server.started`: a wait until something is up or done
     if isinstance(test, ast.Call):
         # `not stop.is_set()` is a shutdown flag; `not op.done()`, `not finished(fleet)`,
         # `any(... for w in work)` wait for something to complete
@@ -50,7 +60,32 @@ def _is_runner_loop(loop: ast.While, fn: ast.AST | None = None) -> bool:
     if any(dotted(n.func).rsplit(".", 1)[-1].startswith(("recv", "receive")) for n in of_type(loop, ast.Call)):
         return False  # a connection's message loop (websocket.recv()), not a jobs runner
     sleeps = any(dotted(n.func).split(".")[-1] in ("sleep", "wait", "wait_for") for n in of_type(loop, ast.Call))
+    if sleeps and _idles(loop):
+        return False  # it only sleeps until stopped: the work runs in callbacks set up before it
+    if fn is not None and _beat_sender(loop, fn):
+        return False  # it sends a heartbeat: it is the liveness signal its peer watches
     return sleeps and not of_type(loop, ast.Return)
+
+
+def _idles(loop: ast.While) -> bool:
+    """The loop's body is only its sleep (``while not stop.is_set(): await asyncio.sleep(0.2)``):
+    it keeps a context open until stopped; it runs no rounds that can fail or hang."""
+    for st in loop.body:
+        v = st.value.value if isinstance(st, ast.Expr) and isinstance(st.value, ast.Await) else (
+            st.value if isinstance(st, ast.Expr) else None)
+        if isinstance(st, ast.Pass) or (isinstance(v, ast.Call) and dotted(v.func).rsplit(".", 1)[-1] in ("sleep", "wait")):
+            continue
+        return False
+    return True
+
+
+def _beat_sender(loop: ast.While, fn) -> bool:
+    """A heartbeat / keep-alive sender: its function is named so (``_heartbeat_loop``,
+    ``keepalive``) and each round sends something (``send``, ``ping``, ``publish``...):
+    the loop is itself the liveness signal the other side watches; when it stops, the peer
+    notices (the connection or the worker is marked dead)."""
+    return bool(BEAT_NAME.search(fn.name)) and any(
+        SEND_CALLS.match(dotted(c.func).rsplit(".", 1)[-1]) for c in of_type(loop, ast.Call))
 
 
 def _breaks(loop: ast.While) -> bool:
@@ -84,7 +119,7 @@ def _metrics_sampler(loop: ast.While) -> bool:
     """Every effect of the loop is a metric update (``GAUGE.set(...)``,
     ``METRIC.labels(...).set(...)``) or its sleep: a sampler of gauges (RAM, CPU). If it
     stops, the gauges go flat; nothing else depends on it and it holds no work."""
-    updates = 0
+    updates = logs = 0
     for n in of_type(loop, ast.Expr):
         v = n.value.value if isinstance(n.value, ast.Await) else n.value
         if not isinstance(v, ast.Call):
@@ -93,6 +128,10 @@ def _metrics_sampler(loop: ast.While) -> bool:
         if last in ("sleep", "wait"):
             continue
         recv = dotted(v.func.value) if isinstance(v.func, ast.Attribute) else ""
+        if last in LOG_CALLS and LOG_RECV.search(recv):
+            updates += 1  # a log line of counters: an observer too, nothing depends on it
+            logs += 1
+            continue
         if last in METRIC_UPDATES and recv and (METRIC_NAME.search(recv) or recv.split(".")[0].isupper()):
             updates += 1
             continue
@@ -100,7 +139,21 @@ def _metrics_sampler(loop: ast.While) -> bool:
     if any(isinstance(t, (ast.Attribute, ast.Subscript)) for a in of_type(loop, (ast.Assign, ast.AugAssign))
            for t in (a.targets if isinstance(a, ast.Assign) else [a.target])):
         return False  # it changes state the app reads
+    if logs and any(not _pure_call(c) for c in of_type(loop, ast.Call)):
+        return False  # it logs, but also does work (`batch = await fetch()`): a runner
     return updates > 0
+
+
+PURE_CALLS = {"sleep", "wait", "items", "values", "keys", "get", "len", "min", "max", "sum", "round", "str", "int",
+              "float", "sorted", "list", "dict", "tuple", "format", "time", "monotonic", "perf_counter", "now"}
+
+
+def _pure_call(c: ast.Call) -> bool:
+    """A call that reads or formats (``METRICS.items()``, ``len(q)``) or logs or updates a metric."""
+    last = dotted(c.func).rsplit(".", 1)[-1]
+    recv = dotted(c.func.value) if isinstance(c.func, ast.Attribute) else ""
+    return last in PURE_CALLS or (last in LOG_CALLS and bool(LOG_RECV.search(recv))) or (
+        last in METRIC_UPDATES and bool(recv) and bool(METRIC_NAME.search(recv) or recv.split(".")[0].isupper()))
 
 
 def _clock_names(fn: ast.AST) -> set[str]:
@@ -236,11 +289,15 @@ def jobs_runner(ctx):
       if failures are only logged (not for a lease renewal: it runs no jobs).
 
     Not flagged: projects with no runner loop (INFO), metrics samplers (a loop whose only
-    effects are metric updates, ``GAUGE.set(...)``, and its sleep: if it stops the gauges go
-    flat and nothing else depends on it), retry loops (they return on
-    success), waits and polls (a loop that ``break``s, or whose condition waits for
-    something to finish: ``while not op.done()``, ``while any(...)``; ``while not
-    stop.is_set()`` stays a runner), a connection's message loop (``websocket.recv()`` /
+    effects are metric updates, ``GAUGE.set(...)``, or log lines of counters
+    (``logger.debug(...)`` with nothing but reads besides), and its sleep: if it stops the
+    gauges go flat or the log goes quiet and nothing else depends on it), retry loops (they
+    return on success), waits and polls (a loop that ``break``s, or whose condition waits for
+    something to finish: ``while not op.done()``, ``while any(...)``, ``while not ready``,
+    ``while not server.started``; ``while not stop.is_set()`` stays a runner), an idle loop
+    (its body is only its sleep: it keeps a context open until stopped, the work runs in
+    callbacks), a heartbeat sender (a function named heartbeat / keepalive / ping whose loop
+    sends each round: it is itself the liveness signal its peer watches), a connection's message loop (``websocket.recv()`` /
     ``receive_text()``), command-line waits ended with Ctrl-C (the loop is in
     a ``try`` that catches ``KeyboardInterrupt``), Celery/arq/RQ workers (the library
     handles heartbeat and SIGTERM), loops in example, demo, docs or benchmark folders
