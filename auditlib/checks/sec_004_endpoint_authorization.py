@@ -70,6 +70,11 @@ def endpoint_authorization(ctx):
     (``if os.getenv("SECURE") == "true": app.add_middleware(CheckPassword...)``) count as
     authenticated, and one WARNING per such middleware says that their authentication
     depends on that condition (with every route): the default deployment may run without it.
+    This holds for ``app.add_middleware(...)`` and for an ``@app.middleware("http")`` function
+    defined inside the ``if``; the message names the local variables the condition tests
+    (``auth_string = settings.AUTH_STRING.value()``). A middleware whose every rejection runs
+    only for state-changing methods (``if request.method in {"POST", "PUT", ...}``: a CSRF
+    token check) is not authentication: every read passes it unidentified.
     Likewise routes whose every authenticating dependency applies only under a condition —
     appended to the router's dependency list in ``if authentication_enabled:``, listed in
     ``[Depends(auth)] if flag else []``, or a dependency that returns early ``if not
@@ -130,7 +135,8 @@ def endpoint_authorization(ctx):
         yield chk.finding(
             ctx, Severity.WARNING, f"Authentication of {len(rs)} route{'s' * (len(rs) > 1)} depends on a condition",
             f"The only authentication of {len(rs)} route{'s' * (len(rs) > 1)} is the middleware "
-            f"`{name.rsplit(':', 1)[-1]}`, added only if `{cond}`: when that is false these routes are "
+            f"`{name.rsplit(':', 1)[-1]}`, added only if `{cond}`{_where_set(ctx, file, line, cond)}: when that "
+            "is false these routes are "
             "reachable without credentials; confirm every production deployment makes it true.",
             "Make authentication unconditional in production (add the middleware or an auth dependency "
             "always, or fail at startup when it is disabled outside development).",
@@ -179,3 +185,26 @@ def _conditional_dependencies(ctx, chk, routes):
         first[1], first[2], key="conditional-dependencies", routes=[d for r in routes for d in r.as_dicts()])
     f.locations += [Location(file, line, line, "") for (_c, file, line) in list(places)[1:20]]
     return f
+
+
+def _where_set(ctx, file, line, cond) -> str:
+    """`` (auth_string = settings.AUTH_STRING.value(), line 520)``: the assignment of each
+    local name the condition tests, nearest before the middleware, so the finding names the
+    setting or variable that switches authentication on."""
+    src = ctx.index.get(file)
+    tree = getattr(src, "tree", None)
+    if tree is None:
+        return ""
+    try:
+        names = {n.id for n in ast.walk(ast.parse(cond, mode="eval")) if isinstance(n, ast.Name)}
+    except SyntaxError:
+        return ""
+    said = []
+    for name in sorted(names):
+        found = [a for a in ast.walk(tree) if isinstance(a, ast.Assign) and a.lineno < line and any(
+            isinstance(t, ast.Name) and t.id == name for t in a.targets)]
+        if found:
+            a = max(found, key=lambda a: a.lineno)
+            said.append(f"{name} = {ast.unparse(a.value)[:120]}, line {a.lineno}")
+    return f" ({'; '.join(said)})" if said else ""
+
