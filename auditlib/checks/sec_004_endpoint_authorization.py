@@ -53,7 +53,8 @@ def endpoint_authorization(ctx):
     (login, callback, token, password reset: public by necessity) and handlers that only
     return a redirect to a literal URL, which are listed as INFO; every other unprotected route is an
     INFO finding so the auditor can confirm it is meant to be public; one INFO summary
-    counts routes by protection. Authentication is recognised structurally (a
+    counts routes by protection (and how many of the protected ones are protected only
+    under a condition). Authentication is recognised structurally (a
     ``fastapi.security`` scheme in the dependency chain, a 401/403 rejection), never by a
     function's name alone. Not flagged: protected routes; websocket routes.
 
@@ -113,10 +114,15 @@ def endpoint_authorization(ctx):
     counts = {"none": 0, "authenticated": 0, "role": 0}
     for r in routes:
         counts[r.auth] += 1
+    only_if = sum(1 for r in routes if r.auth != "none" and (
+        [m for m in r.middlewares if m.enforces_auth] or [d for d in r.dependencies if d.authenticates])
+        and all(m.condition for m in r.middlewares if m.enforces_auth)
+        and all(d.condition for d in r.dependencies if d.authenticates))
+    cond = f" ({only_if} only under a condition)" if only_if else ""
     anchor = next((r for r in routes if r.router in apps(ctx)), routes[0])
     yield chk.finding(
         ctx, Severity.INFO, f"{len(routes)} routes: {counts['none']} unprotected, {counts['authenticated']} "
-        f"authenticated, {counts['role']} role-gated",
+        f"authenticated, {counts['role']} role-gated{cond}",
         "Route inventory by protection; the security notebook lists every route with its dependencies.",
         "", anchor.file, anchor.line, key="summary")
     conditional: dict[tuple, list] = {}
