@@ -24,6 +24,8 @@ I18N = {"_", "t", "gettext", "ngettext", "pgettext", "lazy_gettext", "gettext_la
 # callees whose first argument / url / base_url is the address the code itself talks to
 CLIENT_ARGS = {"url", "base_url", "endpoint", "endpoint_url"}
 CONTAINERS = (ast.List, ast.Tuple, ast.Set)
+# interactive prompts: their ``default=`` is shown to the person typing and editable
+PROMPT_CALLS = {"prompt", "ask"}
 # a list of addresses that are admitted, not used: CORS origins, OAuth redirect URIs, trusted hosts
 ALLOW_LIST = re.compile(r"origin|cors|redirect_?ur[il]s|callback_?ur[il]s|allow|trusted|whitelist", re.I)
 REDIRECT_LIST = re.compile(r"redirect|callback", re.I)
@@ -109,11 +111,31 @@ def _text_context(node: ast.Constant, up: dict) -> bool:
         for k, v in zip(parent.keys, parent.values):
             if v is node and isinstance(k, ast.Constant) and str(k.value).lower() in TEXT_KEYS:
                 return True
-    if isinstance(parent, ast.keyword) and (parent.arg or "").lower() in TEXT_KEYS:
+    holder = parent
+    while isinstance(holder, CONTAINERS):  # examples=["https://hooks.example.com/XXX"]
+        holder = up.get(id(holder))
+    if isinstance(holder, ast.keyword) and (holder.arg or "").lower() in TEXT_KEYS:
         return True
+    if isinstance(parent, ast.keyword) and parent.arg == "default" and isinstance(up.get(id(parent)), ast.Call) \
+            and dotted(up.get(id(parent)).func).split(".")[-1] in PROMPT_CALLS:
+        return True  # prompt("Enter the API URL", default="http://127.0.0.1:4200/api"): shown, editable
     if isinstance(parent, ast.Call) and node in parent.args and dotted(parent.func).split(".")[-1] in I18N:
         return True
     return False
+
+
+def _compared_literals(sources) -> set[str]:
+    """String literals the app compares values against (``if key == "YOUR_KEY_HERE":``):
+    a placeholder the code itself recognises as "not configured" is a sentinel, not a leak."""
+    out: set[str] = set()
+    for src in sources:
+        if src.tree is None:
+            continue
+        for n in ast.walk(src.tree):
+            if isinstance(n, ast.Compare) and any(isinstance(o, (ast.Eq, ast.NotEq, ast.In, ast.NotIn)) for o in n.ops):
+                out.update(c.value for c in [n.left, *n.comparators]
+                           if isinstance(c, ast.Constant) and isinstance(c.value, str))
+    return out
 
 
 def _loopback(node: ast.Constant, value: str, m: re.Match, up: dict) -> bool:
@@ -253,18 +275,23 @@ def placeholders(ctx):
     ``href="..."`` is an attribute, not a quotation); the loopback redirect URI of a
     native or CLI OAuth client (``http://127.0.0.1/callback`` with no port in a redirect
     list, RFC 8252 7.3); text for people: dict keys, ``description=`` /
-    ``help=`` / ``examples=`` / ``placeholder=`` arguments and ``{"placeholder": ...}``
+    ``help=`` / ``examples=`` / ``placeholder=`` arguments (also the items of a list given
+    to them: ``examples=["https://hooks.example.com/XXX"]``) and ``{"placeholder": ...}``
     form attributes, arguments of translation functions (``_``, ``gettext``, ``t``), and the
     word ``placeholder`` used as markup (``placeholder="..."`` in HTML, ``{placeholder}`` /
     ``%(placeholder)s``, ``form.x.placeholder`` message ids); local URLs the code talks to on
     purpose (a computed port, ``f"http://localhost:{port}"``, or the ``url=`` / ``base_url=``
-    of a client or request).
+    of a client or request); the ``default=`` of an interactive prompt (``prompt(...)``,
+    ``Prompt.ask(...)``: shown to the person typing, who edits it); a placeholder value the
+    app compares against (``if key == "YOUR_KEY_HERE": disable``): a sentinel the code
+    recognises as "not configured", both where it is assigned and where it is checked.
     """
     chk = placeholders.check
     by_value: dict[tuple, object] = {}
     by_container: dict[int, object] = {}
     out = []
     settings = {(s.file, s.line): s for s in settings_model(ctx).settings}
+    sentinels = None
     for src in ctx.layout.app_sources(ctx.index):
         if src.tree is None:
             continue
@@ -281,6 +308,11 @@ def placeholders(ctx):
                         or (label == "placeholder value" and _word_is_markup(value, m)) \
                         or (label == "local URL" and _loopback(node, value, m, up)) or _mentioned(node, value, m, up):
                     continue
+                if label == "placeholder value":
+                    if sentinels is None:
+                        sentinels = _compared_literals(ctx.layout.app_sources(ctx.index))
+                    if value in sentinels:
+                        continue  # a sentinel the code checks for ("not configured"), never used as the value
                 line = node.lineno + value[: m.start()].count("\n") if node.end_lineno != node.lineno else node.lineno
                 if line in seen:
                     break

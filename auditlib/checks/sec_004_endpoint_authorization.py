@@ -53,7 +53,8 @@ def endpoint_authorization(ctx):
     (login, callback, token, password reset: public by necessity) and handlers that only
     return a redirect to a literal URL, which are listed as INFO; every other unprotected route is an
     INFO finding so the auditor can confirm it is meant to be public; one INFO summary
-    counts routes by protection. Authentication is recognised structurally (a
+    counts routes by protection (and how many of the protected ones are protected only
+    under a condition). Authentication is recognised structurally (a
     ``fastapi.security`` scheme in the dependency chain, a 401/403 rejection), never by a
     function's name alone. Not flagged: protected routes; websocket routes.
 
@@ -70,6 +71,11 @@ def endpoint_authorization(ctx):
     (``if os.getenv("SECURE") == "true": app.add_middleware(CheckPassword...)``) count as
     authenticated, and one WARNING per such middleware says that their authentication
     depends on that condition (with every route): the default deployment may run without it.
+    This holds for ``app.add_middleware(...)`` and for an ``@app.middleware("http")`` function
+    defined inside the ``if``; the message names the local variables the condition tests
+    (``auth_string = settings.AUTH_STRING.value()``). A middleware whose every rejection runs
+    only for state-changing methods (``if request.method in {"POST", "PUT", ...}``: a CSRF
+    token check) is not authentication: every read passes it unidentified.
     Likewise routes whose every authenticating dependency applies only under a condition —
     appended to the router's dependency list in ``if authentication_enabled:``, listed in
     ``[Depends(auth)] if flag else []``, or a dependency that returns early ``if not
@@ -108,10 +114,15 @@ def endpoint_authorization(ctx):
     counts = {"none": 0, "authenticated": 0, "role": 0}
     for r in routes:
         counts[r.auth] += 1
+    only_if = sum(1 for r in routes if r.auth != "none" and (
+        [m for m in r.middlewares if m.enforces_auth] or [d for d in r.dependencies if d.authenticates])
+        and all(m.condition for m in r.middlewares if m.enforces_auth)
+        and all(d.condition for d in r.dependencies if d.authenticates))
+    cond = f" ({only_if} only under a condition)" if only_if else ""
     anchor = next((r for r in routes if r.router in apps(ctx)), routes[0])
     yield chk.finding(
         ctx, Severity.INFO, f"{len(routes)} routes: {counts['none']} unprotected, {counts['authenticated']} "
-        f"authenticated, {counts['role']} role-gated",
+        f"authenticated, {counts['role']} role-gated{cond}",
         "Route inventory by protection; the security notebook lists every route with its dependencies.",
         "", anchor.file, anchor.line, key="summary")
     conditional: dict[tuple, list] = {}
@@ -130,7 +141,8 @@ def endpoint_authorization(ctx):
         yield chk.finding(
             ctx, Severity.WARNING, f"Authentication of {len(rs)} route{'s' * (len(rs) > 1)} depends on a condition",
             f"The only authentication of {len(rs)} route{'s' * (len(rs) > 1)} is the middleware "
-            f"`{name.rsplit(':', 1)[-1]}`, added only if `{cond}`: when that is false these routes are "
+            f"`{name.rsplit(':', 1)[-1]}`, added only if `{cond}`{_where_set(ctx, file, line, cond)}: when that "
+            "is false these routes are "
             "reachable without credentials; confirm every production deployment makes it true.",
             "Make authentication unconditional in production (add the middleware or an auth dependency "
             "always, or fail at startup when it is disabled outside development).",
@@ -179,3 +191,26 @@ def _conditional_dependencies(ctx, chk, routes):
         first[1], first[2], key="conditional-dependencies", routes=[d for r in routes for d in r.as_dicts()])
     f.locations += [Location(file, line, line, "") for (_c, file, line) in list(places)[1:20]]
     return f
+
+
+def _where_set(ctx, file, line, cond) -> str:
+    """`` (auth_string = settings.AUTH_STRING.value(), line 520)``: the assignment of each
+    local name the condition tests, nearest before the middleware, so the finding names the
+    setting or variable that switches authentication on."""
+    src = ctx.index.get(file)
+    tree = getattr(src, "tree", None)
+    if tree is None:
+        return ""
+    try:
+        names = {n.id for n in ast.walk(ast.parse(cond, mode="eval")) if isinstance(n, ast.Name)}
+    except SyntaxError:
+        return ""
+    said = []
+    for name in sorted(names):
+        found = [a for a in ast.walk(tree) if isinstance(a, ast.Assign) and a.lineno < line and any(
+            isinstance(t, ast.Name) and t.id == name for t in a.targets)]
+        if found:
+            a = max(found, key=lambda a: a.lineno)
+            said.append(f"{name} = {ast.unparse(a.value)[:120]}, line {a.lineno}")
+    return f" ({'; '.join(said)})" if said else ""
+

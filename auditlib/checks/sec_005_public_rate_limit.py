@@ -67,7 +67,10 @@ def public_rate_limit(ctx):
     with ``append`` / ``extend``, :mod:`auditlib.facts.route_deps`); a limiter listed under
     a condition (``[] if rate_limit_disabled() else [Depends(limiter)]``) counts.
 
-    Not flagged: authenticated routes, also those authenticated only under a condition
+    Not flagged: routes of an app that its own module serves only with
+    ``uvicorn.Config(app, port=0)`` / ``uvicorn.run(app, port=0)`` on the loopback
+    interface (a throwaway local server a CLI starts for a browser login callback);
+    authenticated routes, also those authenticated only under a condition
     (``if authentication_enabled: deps.append(Depends(is_authenticated))``: SEC-004 reports
     that condition once, for every such route, rather than one finding per route here) and
     handlers that turn away a caller without a session themselves; health/readiness/metrics probes
@@ -85,9 +88,14 @@ def public_rate_limit(ctx):
     exempt = [re.compile(p + "$") for p in ctx.config.get("rate_limit_exempt_paths", DEFAULT_EXEMPT)]
     proj = Project.of(ctx)
     handlers: dict[tuple, list] = {}
+    local: dict[str, bool] = {}
     for r in routes:
         if r.auth != "none" or any(p.match(r.path) for p in exempt) or rate_limited(r):
             continue
+        if r.app not in local:
+            local[r.app] = _ephemeral_local_app(proj, r.app)
+        if local[r.app]:
+            continue  # a throwaway loopback server on a random port (a CLI login callback): not a public endpoint
         handlers.setdefault((r.file, r.handler_line, r.handler), []).append(r)
     reads = []
     for group in handlers.values():
@@ -148,6 +156,32 @@ def _secret_input(ctx, proj: Project, route) -> str:
                             and SECRET_INPUT.search(st.target.id):
                         return f"{name}.{st.target.id}"
     return ""
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _ephemeral_local_app(proj: Project, app: str) -> bool:
+    """The app (``module:name``) is served only by its own module through
+    ``uvicorn.Config(app, port=0)`` / ``uvicorn.run(app, port=0)`` on the loopback
+    interface (no ``host``: uvicorn's default 127.0.0.1): a server on a random local port
+    that a CLI starts for one exchange (a browser login callback), not a public endpoint."""
+    mod, _, name = app.rpartition(":")
+    src = proj.by_module.get(mod)
+    if src is None or src.tree is None or not name:
+        return False
+    serves = [c for c in of_type(src.tree, ast.Call) if dotted(c.func).rsplit(".", 1)[-1] in ("Config", "run")
+              and "uvicorn" in proj.qualify(src, c.func) and c.args and dotted(c.args[0]) == name]
+    if not serves:
+        return False
+    for c in serves:
+        kw = {k.arg: k.value for k in c.keywords}
+        port, host = kw.get("port"), kw.get("host")
+        if not (isinstance(port, ast.Constant) and port.value == 0):
+            return False
+        if host is not None and not (isinstance(host, ast.Constant) and host.value in LOOPBACK):
+            return False
+    return True
 
 
 def _project_class(proj: Project, src, name: str):

@@ -6,7 +6,7 @@ import re
 
 from ..engines.ruff import RuffUnavailable, ruff_hits
 from ..findings import Location, Severity, not_verified
-from ..code.pyast import dotted, of_type
+from ..code.pyast import NOT_LITERAL, dotted, literal, of_type
 from ..code.pyresolve import Project, import_map, qualify
 from ..code.value_origin import function_of, tracer_for
 from . import check
@@ -71,7 +71,13 @@ def sql_injection(ctx):
     Not flagged: literals, module constants (also f-strings of constants), class
     constants (``Model.__tablename__``), whitelist lookups (``COLUMNS[sort]``),
     ``int()``-cast or int-annotated values and calls of project functions annotated
-    ``-> int``, loops over constants, migrations and tests (their SQL is not fed by
+    ``-> int``, loops over constants, values quoted with ``.replace("'", "''")`` (the SQL
+    literal escape), a ``ContextVar`` the app only ever sets to literals (``BEGIN {mode}``),
+    the output of ``template.render(k=v)`` when the project's SQL templates
+    (``*.sql.jinja``) print none of those keywords with ``{{ }}`` (used only in ``{% if %}``,
+    the values bound as ``:params``), ``self.query`` where ``query`` is a
+    ``@property``/``@cached_property`` returning a statement object (or annotated with a
+    non-string type), migrations and tests (their SQL is not fed by
     requests); Ruff S608 hits on the message of an exception or a log call
     (``raise FilterError(f"Select a key from {name}")``); ``.execute()`` on an instance
     of a project class that defines ``execute`` itself without a database base class
@@ -101,7 +107,7 @@ def sql_injection(ctx):
             if sink.startswith(".") and _project_method(tracer, project, call):
                 continue  # sandbox.execute(code): the project's own method on its own class, not a driver
             _built, parts = tracer.string_parts(expr, call)
-            risky = [p for p in parts if p.kind in SEVERITY]
+            risky = [p for p in parts if p.kind in SEVERITY and not _harmless(ctx, tracer, p, call)]
             if not risky:
                 continue
             if guards and all(p.kind != "param" for p in risky) and _whole_statement(tracer, expr, call):
@@ -165,6 +171,75 @@ MESSAGE_CALL = re.compile(r"(Error|Exception|Warning)$|^(debug|info|warning|warn
                           r"|print|echo|secho|fail|abort)$")
 
 
+QUOTE_DOUBLED = ("'", "''")
+SQL_TEMPLATE = re.compile(r"\.sql\.(jinja2?|j2)$|\.sql$", re.IGNORECASE)
+
+
+def _node_of(tracer, part, at):
+    """The expression a traced part stands for (same line and text), in the function of ``at``."""
+    scope = function_of(at, tracer.up) or tracer.tree
+    return next((n for n in of_type(scope, ast.expr) if getattr(n, "lineno", 0) == part.line
+                 and ast.unparse(n)[:80] == part.text), None)
+
+
+def _harmless(ctx, tracer, part, at) -> bool:
+    """A value that cannot change the statement though it is spliced into SQL text: quoted
+    with ``.replace("'", "''")`` (the SQL literal escape: it stays one string literal), read
+    from a ContextVar that the app only ever sets to literals (``BEGIN {mode}`` with mode
+    "IMMEDIATE"/"DEFERRED"), or the output of a Jinja template whose render values appear in
+    the project's SQL templates only in ``{% if %}`` tests (bound as ``:params``)."""
+    node = _node_of(tracer, part, at)
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+        return False
+    f = node.func
+    if f.attr == "replace" and len(node.args) == 2 and tuple(literal(a) for a in node.args) == QUOTE_DOUBLED:
+        return True
+    if f.attr == "get" and not node.args and isinstance(f.value, ast.Name):
+        return _literal_context_var(ctx, tracer, f.value.id)
+    if f.attr == "render" and not node.args and node.keywords and all(k.arg for k in node.keywords):
+        return _template_values_not_output(ctx, {k.arg for k in node.keywords})
+    return False
+
+
+def _literal_context_var(ctx, tracer, name: str) -> bool:
+    """``name`` is a module-level (or imported) ``ContextVar`` whose default and every
+    ``name.set(...)`` in the app are literals (or a conditional between literals)."""
+    def const(v):
+        if isinstance(v, ast.IfExp):
+            return const(v.body) and const(v.orelse)
+        return literal(v) is not NOT_LITERAL
+    decl = next((st.value for st in tracer.tree.body if isinstance(st, (ast.Assign, ast.AnnAssign))
+                 and st.value is not None and any(isinstance(t, ast.Name) and t.id == name
+                                                  for t in (st.targets if isinstance(st, ast.Assign) else [st.target]))),
+                None)
+    if decl is not None and not (isinstance(decl, ast.Call) and dotted(decl.func).rsplit(".", 1)[-1] == "ContextVar"
+                                 and all(const(k.value) for k in decl.keywords if k.arg == "default")):
+        return False
+    if decl is None and not any(isinstance(st, ast.ImportFrom) and any((a.asname or a.name) == name for a in st.names)
+                                for st in tracer.tree.body):
+        return False
+    sources = [f for f in ctx.index.files.values() if f.is_python and name in (f.text or "") and f.tree is not None]
+    sets = [c for src in sources for c in of_type(src.tree, ast.Call)
+            if isinstance(c.func, ast.Attribute) and c.func.attr == "set" and dotted(c.func.value) == name]
+    return bool(sets) and all(len(c.args) == 1 and const(c.args[0]) for c in sets)
+
+
+def _template_values_not_output(ctx, names: set[str]) -> bool:
+    """The project ships SQL templates (``*.sql.jinja``) and none of ``names`` is printed
+    by ``{{ ... }}`` in any of them (directly or as a ``{% for x in name %}`` loop)."""
+    templates = [f for path, f in ctx.index.files.items() if SQL_TEMPLATE.search(path) and "{%" in (f.text or "")]
+    if not templates:
+        return False
+    for t in templates:
+        printed = set(re.findall(r"\w+", " ".join(re.findall(r"\{\{(.*?)\}\}", t.text, re.DOTALL))))
+        for var, seq in re.findall(r"\{%-?\s*for\s+(\w+)\s+in\s+(\w+)", t.text):
+            if var in printed:
+                printed.add(seq)
+        if printed & names:
+            return False
+    return True
+
+
 def _statement_object(tracer, expr, at) -> bool:
     """Whether a method sink's argument is a statement object, not a string: a call
     result (``select()``/``text()``/``query.where()``, awaited or not), directly, through
@@ -173,6 +248,8 @@ def _statement_object(tracer, expr, at) -> bool:
     def is_stmt(v):
         if isinstance(v, ast.Await):
             v = v.value
+        if isinstance(v, ast.Attribute) and isinstance(v.value, ast.Name) and v.value.id == "self":
+            return _property_statement(tracer, v.attr, at, is_stmt)
         if not isinstance(v, ast.Call):
             return False
         f = v.func  # "...".format() / ", ".join() build strings; query.join(Other, cond) is a statement
@@ -188,6 +265,30 @@ def _statement_object(tracer, expr, at) -> bool:
         p = tracer.param(expr.id, fn)
         return p is not None and p.annotation is not None and not _string_annotation(p.annotation)
     return is_stmt(expr)
+
+
+def _property_statement(tracer, attr: str, at, is_stmt) -> bool:
+    """``self.attr`` is a ``@property``/``@cached_property`` of the enclosing class whose
+    return annotation is not a string type, or whose every return value is a statement
+    object (``return self._build_query()``, directly or through a local)."""
+    cls = tracer.up.get(id(at))
+    while cls is not None and not isinstance(cls, ast.ClassDef):
+        cls = tracer.up.get(id(cls))
+    if cls is None:
+        return False
+    m = next((m for m in cls.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and m.name == attr
+              and any(dotted(d).rsplit(".", 1)[-1] in ("property", "cached_property") for d in m.decorator_list)), None)
+    if m is None:
+        return False
+    if m.returns is not None:
+        return not _string_annotation(m.returns)
+    rets = [r.value for r in of_type(m, ast.Return) if r.value is not None]
+    def stmt(v, r):
+        if isinstance(v, ast.Name):
+            vals = tracer.assignments(v.id, m, r)
+            return bool(vals) and all(not isinstance(x, ast.Attribute) and is_stmt(x) for x in vals)
+        return not isinstance(v, ast.Attribute) and is_stmt(v)
+    return bool(rets) and all(stmt(v, r) for v, r in zip(rets, [r for r in of_type(m, ast.Return) if r.value]))
 
 
 def _string_annotation(ann: ast.AST) -> bool:

@@ -63,8 +63,10 @@ def xss(ctx):
     read from a constant path (a page shipped with the app), ``json.dumps(x)`` with ``<``
     replaced (``.replace("<", "\\u003c")``: cannot close the ``<script>`` it is written
     into), and a Jinja environment or ``Template`` whose templates are all found and none
-    contains an HTML tag: nginx or other config files, LLM prompts, a terminal banner or
-    a CLI help text. Templates are found in the tree from the loader's folder (a path
+    contains an HTML tag: nginx or other config files, LLM prompts, a terminal banner,
+    a CLI help text, generated Python source. An environment assigned to a local name is
+    also judged by the files its ``env.from_string(...)`` / ``env.get_template(...)`` calls
+    name (``files(pkg).joinpath("sdk.py.jinja").read_text()``). Templates are found in the tree from the loader's folder (a path
     literal, or relative to the module: ``Path(__file__).parent / "prompts"``,
     ``os.path.dirname(__file__)``) or written in the code (``Template("...")``,
     ``Environment(...).from_string("...")``). ``<text>`` or ``<A,B>`` in a usage line is
@@ -267,6 +269,9 @@ def _renders_html(ctx, src, call: ast.Call, tracer) -> bool | None:
     inline = _inline_source(call, tracer)
     if inline is not None:  # Template("...") / Environment(...).from_string("..."): the template is right here
         return bool(HTML_TAG.search(inline))
+    named = _named_templates(ctx, call, tracer)
+    if named is not None:  # env = Environment(...); env.from_string(files(...).joinpath("sdk.py.jinja").read_text())
+        return named
     pieces: list[str] = []
     roots: list[str] = []  # folders named relative to the module (Path(__file__).parent / "templates")
 
@@ -302,6 +307,42 @@ def _renders_html(ctx, src, call: ast.Call, tracer) -> bool | None:
     if not files:
         return None
     return any(HTML_TAG.search(f.text) for f in files)
+
+
+TEMPLATE_FILE = re.compile(r"^[\w.-]+\.[A-Za-z0-9]+$")
+
+
+def _named_templates(ctx, call: ast.Call, tracer) -> bool | None:
+    """For an environment assigned to a local name (``env = Environment(...)``), whether
+    the templates its ``env.from_string(x)`` / ``env.get_template(x)`` calls in the same
+    function use are HTML, when ``x`` names template files by a literal file name (directly
+    or through a local assignment, ``files(pkg).joinpath("sdk.py.jinja").read_text()``)
+    that are all found in the tree; None when that cannot be told."""
+    stmt = tracer.up.get(id(call))
+    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+        return None
+    name, fn = stmt.targets[0].id, function_of(call, tracer.up)
+    uses = [c for c in of_type(fn if fn is not None else tracer.tree, ast.Call)
+            if isinstance(c.func, ast.Attribute) and c.func.attr in ("from_string", "get_template")
+            and isinstance(c.func.value, ast.Name) and c.func.value.id == name and c.args]
+    if not uses:
+        return None
+    html = False
+    for use in uses:
+        arg = use.args[0]
+        text = literal(arg)
+        if isinstance(text, str) and use.func.attr == "from_string":
+            html = html or bool(HTML_TAG.search(text))
+            continue
+        values = [arg] + (tracer.assignments(arg.id, fn, use) if isinstance(arg, ast.Name) else [])
+        names = {n.value for v in values for n in walk(v) if isinstance(n, ast.Constant)
+                 and isinstance(n.value, str) and TEMPLATE_FILE.match(n.value)}
+        files = [f for f in ctx.index if f.text is not None and not f.path.endswith(".py")
+                 and any(f.path == n or f.path.endswith("/" + n) for n in names)]
+        if not files:
+            return None
+        html = html or any(HTML_TAG.search(f.text) for f in files)
+    return html
 
 
 def _inline_source(call: ast.Call, tracer) -> str | None:

@@ -10,6 +10,7 @@ from ..code.pyast import literal, of_type
 from ..code.pyresolve import Project, import_map, qualify
 from ..code.value_origin import Origin, function_of, tracer_for
 from . import check
+from .sec_020_sql_injection import _whole_statement
 
 SHELL_SINKS = {"os.system", "os.popen", "subprocess.getoutput", "subprocess.getstatusoutput",
                "asyncio.create_subprocess_shell", "commands.getoutput", "os.popen2", "os.popen3"}
@@ -44,6 +45,14 @@ def command_injection(ctx):
     RECOMMENDATION. Argv lists are read through local variables and ``+`` joins (the
     program of ``cmd = ["sudo", "cp", src, dst]`` is the constant ``sudo``), and the same
     values launched at several places of one function make one finding.
+    A shell run on a *whole* command line taken from a value (a parameter no request fills,
+    a configured script line after ``string.Template(...).safe_substitute``; a parameter
+    counts when every caller passes such a value), not values spliced into a command the app
+    writes, is a command runner by design (a deployment script step, a process helper): one
+    RECOMMENDATION "Shell runs whole command lines taken from a value" instead of a WARNING;
+    request data reaching it keeps the BLOCKER.
+    An argv list with ``shell=sys.platform == "win32"`` (a shell only on one platform, for
+    cmd.exe built-ins) is judged as an argv launch.
     Not flagged: constant argv lists, ``shlex.quote``-d values, int-typed values,
     tests and migrations.
     """
@@ -68,12 +77,22 @@ def command_injection(ctx):
                 continue
             name = q.rsplit(".", 1)[-1] if q.startswith("os.") else q
             fn = function_of(call, tracer.up)
+            if shell and q in ARGV_SINKS and _platform_shell(call) and _argv_variants(cmd, call, fn, tracer) != [[cmd]]:
+                shell = False  # an argv list, through a shell only on Windows (cmd.exe built-ins): judged as argv
+                no_shell = "A shell is used only on one platform (`" + next(
+                    ast.unparse(k.value) for k in call.keywords if k.arg == "shell") + "`); elsewhere no shell is involved"
+            else:
+                no_shell = "No shell is involved"
             if q in SHELL_SINKS or shell:
                 _built, parts = tracer.string_parts(cmd, call) if not isinstance(cmd, (ast.List, ast.Tuple)) \
                     else (True, [o for e in cmd.elts for o in tracer.origins(e, call, fn, 3) if o.kind != "constant"])
                 risky = [p for p in parts if p.kind in SEVERITY]
                 if risky:
                     sev = max((SEVERITY[p.kind] for p in risky), key=lambda s: s.rank)
+                    if sev is Severity.WARNING and not isinstance(cmd, (ast.List, ast.Tuple)) \
+                            and _whole_statement(tracer, cmd, call):
+                        yield _command_runner(ctx, chk, name, risky, src.path, call)
+                        continue
                     yield _finding(ctx, chk, sev, f"Shell command for {name}() includes non-constant values",
                                    risky, src.path, call, "The shell parses the whole command line")
                 elif not parts:
@@ -99,7 +118,7 @@ def command_injection(ctx):
             elif args:
                 f = _finding(ctx, chk, Severity.WARNING if any(o.kind == "param" for o in args)
                              else Severity.RECOMMENDATION, f"Arguments of {name}() are not constant", args,
-                             src.path, call, "No shell is involved, but a value starting with `-` is read "
+                             src.path, call, f"{no_shell}, but a value starting with `-` is read "
                              "as an option (argument injection)")
             else:
                 continue
@@ -121,6 +140,32 @@ def command_injection(ctx):
                               f"Ruff {h.code}: {h.message}. The command may carry untrusted values.",
                               "Pass an argv list without `shell=True` and validate the values.",
                               h.file, h.line, key=f"{h.code}")
+
+
+PLATFORM = re.compile(r"\bsys\.platform\b|\bos\.name\b|platform\.system\(\)")
+
+
+def _platform_shell(call) -> bool:
+    """``shell=sys.platform == "win32"`` (or ``os.name == "nt"``): a shell only on one platform."""
+    return any(k.arg == "shell" and isinstance(k.value, (ast.Compare, ast.BoolOp))
+               and PLATFORM.search(ast.unparse(k.value)) for k in call.keywords)
+
+
+def _command_runner(ctx, chk, name, parts, path, call):
+    """A shell run on a whole command line taken from a value (a parameter no request
+    fills, a configured script line): a command runner by design, not a value spliced into
+    the app's own command."""
+    parts = list({(p.text, p.detail): p for p in parts}.values())
+    return chk.finding(
+        ctx, Severity.RECOMMENDATION, f"Shell runs whole command lines taken from a value ({name})",
+        f"`{name}()` runs through a shell a complete command line taken from "
+        + "; ".join(f"`{p.text}` ({p.detail or p.kind})" for p in parts[:4])
+        + ", not values spliced into a command the app writes: a command runner by design (a configured "
+          "script step, a process helper). Nothing here traces request data to it; whoever can set that "
+          "value runs any command as this process.",
+        "Keep what reaches it to trusted configuration (never request data), document who may set it, and "
+        "prefer an argv list without a shell where shell syntax is not needed.",
+        path, call.lineno, key=f"runner:{ast.unparse(call)[:60]}")
 
 
 def _finding(ctx, chk, severity, title, parts, path, call, why):

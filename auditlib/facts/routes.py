@@ -270,7 +270,9 @@ class _Builder(ObjectResolver):
                                        "written": self.strings.written(pexpr), "notes": tuple(notes)})
             elif meth == "middleware":
                 for obj in objs:
-                    obj.middlewares.append(self._middleware(mod, func, func.name, func.lineno, ()))
+                    mw = self._middleware(mod, func, func.name, func.lineno, ())
+                    mw.condition = _condition(mod, func)  # @app.middleware("http") defined under `if auth_string:`
+                    obj.middlewares.append(mw)
             else:
                 others.append(dotted(target))
 
@@ -363,7 +365,8 @@ class _Builder(ObjectResolver):
                     found += lits
                 elif lits and any(isinstance(x, ast.Return) for x in n.body):
                     exempt += lits
-        denies = any(_denial(n) for n in nodes)
+        gated = _unsafe_method_gated(funcs)
+        denies = any(_denial(n) and id(n) not in gated for n in nodes)
         sets_org = any(isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store) and ".state" in dotted(n)
                        and _orgish(n.attr) for n in nodes)
         rate = bool(re.search(r"rate.?limit|throttl", name, re.IGNORECASE)) or any(
@@ -718,6 +721,42 @@ def _status_of(expr) -> int | None:
         return v
     m = re.search(r"HTTP_(\d{3})", dotted(expr))
     return int(m.group(1)) if m else None
+
+
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _unsafe_method_test(test, names) -> bool:
+    """``request.method in {"POST", "PUT", ...}`` / ``== "POST"`` (only state-changing
+    methods), directly, in an ``and``, or through a local name assigned such a test."""
+    for n in walk(test):
+        if isinstance(n, ast.Name) and n.id in names:
+            return True
+        if isinstance(n, ast.Compare) and len(n.ops) == 1 and dotted(n.left).endswith(".method") \
+                and isinstance(n.ops[0], (ast.In, ast.Eq)):
+            val = literal(n.comparators[0])
+            vals = {val} if isinstance(val, str) else set(val) if isinstance(val, (list, tuple, set, frozenset)) else set()
+            if vals and {str(v).upper() for v in vals} <= UNSAFE_METHODS:
+                return True
+    return False
+
+
+def _unsafe_method_gated(funcs) -> set[int]:
+    """ids of the nodes of a middleware that run only for state-changing methods (inside
+    an ``if request.method in {"POST", ...}``): a CSRF check rejects there, but every read
+    passes unchecked, so such a rejection is not authentication."""
+    names: set[str] = set()
+    for f in funcs:
+        for n in walk(f):
+            if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name) \
+                    and _unsafe_method_test(n.value, set()):
+                names.add(n.targets[0].id)
+    out: set[int] = set()
+    for f in funcs:
+        for n in walk(f):
+            if isinstance(n, ast.If) and _unsafe_method_test(n.test, names):
+                out.update(id(x) for s in n.body for x in walk(s))
+    return out
 
 
 def _denial(node) -> bool:
