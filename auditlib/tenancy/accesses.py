@@ -758,7 +758,9 @@ class _Frame:
             default = self.taint(c.args[2]) - {CONST} if len(c.args) > 2 else frozenset()
             return self.taint(attr) | default
         if isinstance(f, ast.Attribute) and f.attr in ("append", "extend", "update") and isinstance(
-                f.value, ast.Name) and isinstance(self.vars.get(f.value.id), CondSet) and c.args:
+                f.value, ast.Name) and isinstance(self.vars.get(f.value.id), CondSet) and c.args and not (
+                self.vars[f.value.id].own and self.method_of(self.vars[f.value.id].own[9:], f.attr)):
+            # (an object built with keywords whose class defines the method, ``manager.update(...)``, is called)
             old = self.vars[f.value.id]
             arg = c.args[0]
             new = [x for e in (arg.elts if f.attr == "extend" and isinstance(arg, (ast.List, ast.Tuple)) else [arg])
@@ -1015,7 +1017,7 @@ class _Frame:
             if isinstance(n, FuncNode) and n.name == meth:
                 return mod, n, cls_qual
         for b in cls.bases:
-            sym = self.an.p.resolve(mod, b)
+            sym = self.an.p.resolve(mod, b.value if isinstance(b, ast.Subscript) else b)  # Base[Model]: Base
             if sym is not None and sym.kind == "class":
                 found = self.method_of(sym.qualname, meth)
                 if found:

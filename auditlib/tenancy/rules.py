@@ -305,7 +305,7 @@ def _judge_org_row(s: Schema, acc: Access, table: str, checks: set, route) -> tu
     value that passed a membership / authorization check); a request value that did not is
     another organisation's row (``platform`` when only platform operators reach the route).
     Listings, creations, keys the code holds, and reads resolving the tenant a request names by
-    its slug / name (``/{tenant_slug}/login``: routing, the tenant's data are judged by the
+    its slug / name rather than its primary key (``/{tenant_slug}/login``: routing, the tenant's data are judged by the
     queries that follow) are not judged here (None)."""
     q = acc.query
     where = f"{q.kind} on {table} at {q.file}:{q.line}"
@@ -326,10 +326,10 @@ def _judge_org_row(s: Schema, acc: Access, table: str, checks: set, route) -> tu
             return "scoped (org)", f"{where}: the organisation named by the request passes a membership check"
         if q.kind in ("select", "get", "query"):
             # resolving the organisation a request names (``/{tenant_slug}/...``, ``projects_names``) is
-            # routing, its data are judged by the queries that follow; only a read by the row's own id
-            # taken from the path is the org row's IDOR
-            by_pk = (q.kind != "select" and any(a.startswith("path:") for a in q.id_taint)) or any(
-                c.table == table and c.column in pk and any(a.startswith("path:") for a in c.taint) for c in q.conds)
+            # routing, its data are judged by the queries that follow; only a read by the row's own
+            # primary key taken from the request is the org row's IDOR
+            by_pk = (q.kind != "select" and UNTRUSTED in q.id_taint) or any(
+                c.table == table and c.column in pk and UNTRUSTED in c.taint for c in q.conds)
             if not by_pk:
                 return None
         if any(a.startswith("path:") for k in keys for a in k):
