@@ -265,9 +265,6 @@ def _judge_orgless(s: Schema, acc: Access, table: str, checks: set, mech: dict, 
     where = f"{q.kind} on {table} at {q.file}:{q.line}"
     if table == s.org_table:
         return _judge_org_row(s, acc, table, checks, route)
-    if q.kind in ("update", "delete") and table in _identity_tables(s) and any(
-            c.table == table and c.column in s.tables[table].pk and c.taint and c.taint <= {CALLER} for c in q.conds):
-        return "scoped (owner)", f"{where}: the caller's own account row"
     parents = _tenant_parents(s, table)
     if not parents:
         if _global_table(s, table) and q.kind in ("insert", "update", "delete") and route.auth != "none" \
