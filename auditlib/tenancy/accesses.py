@@ -39,6 +39,7 @@ PASSTHROUGH = {"int", "str", "UUID", "uuid", "cast", "Decimal", "float", "list",
 DEBUG_FLAG = re.compile(r"(?i)\b\w*(debug|testing|test_mode|dev_mode)\w*\b|[=!]=\s*['\"](test|testing|dev|development|local)['\"]")
 IDENTITY_ATTR = re.compile(r"(?i)(^|_)(id|ids|uid|sub|email|username|login)$")
 PASSWORD_ATTR = re.compile(r"(?i)pass|pwd")
+PASSWORD_COLUMN = re.compile(r"(?i)password|passwd|pwd_hash")  # a table of logging-in principals
 STR_METHODS = {"get", "getlist", "get_all", "strip", "lower", "upper", "encode", "decode", "casefold"}
 TOKEN_COLUMN = re.compile(r"(?i)token|secret")
 EXEC_METHODS = {"execute", "scalars", "scalar", "stream", "stream_scalars", "exec", "execute_one"}
@@ -757,7 +758,9 @@ class _Frame:
             default = self.taint(c.args[2]) - {CONST} if len(c.args) > 2 else frozenset()
             return self.taint(attr) | default
         if isinstance(f, ast.Attribute) and f.attr in ("append", "extend", "update") and isinstance(
-                f.value, ast.Name) and isinstance(self.vars.get(f.value.id), CondSet) and c.args:
+                f.value, ast.Name) and isinstance(self.vars.get(f.value.id), CondSet) and c.args and not (
+                self.vars[f.value.id].own and self.method_of(self.vars[f.value.id].own[9:], f.attr)):
+            # (an object built with keywords whose class defines the method, ``manager.update(...)``, is called)
             old = self.vars[f.value.id]
             arg = c.args[0]
             new = [x for e in (arg.elts if f.attr == "extend" and isinstance(arg, (ast.List, ast.Tuple)) else [arg])
@@ -768,6 +771,8 @@ class _Frame:
                 and not (isinstance(f.value, ast.Name) and f.value.id in self.containers()):
             for a in c.args:  # session.delete(row): the fetched row is written
                 self.checks |= {(x[7:], "<written>") for x in self.taint(a) if x.startswith("access:")}
+            if f.attr in ("add", "merge", "delete") and len(c.args) == 1:
+                self.own_row_written(c, f.attr)
         signed = self.signed_value(f)
         if signed:
             for a in [*c.args, *[k.value for k in c.keywords]]:
@@ -883,6 +888,18 @@ class _Frame:
                         made = Query("insert", (table,), conds=(Cond(table, org, self.taint(k.value), c.lineno),),
                                      file=mod.path, line=c.lineno, col=c.col_offset)
                         self.record(made)
+                if org and made is None and any(k.arg is None for k in c.keywords):
+                    # ``Model(**payload.model_dump())``: the row's org is whatever the unpacked mapping holds
+                    taint = frozenset()
+                    for k in c.keywords:
+                        if k.arg is None:
+                            v = self.eval(k.value)
+                            fv = v.field(org) if isinstance(v, CondSet) else None
+                            taint |= fv if fv is not None else frozenset(
+                                a for a in self.taint(k.value) if not a.startswith(("instance:", "model:")))
+                    made = Query("insert", (table,), conds=(Cond(table, org, taint or frozenset({OTHER}), c.lineno),),
+                                 file=mod.path, line=c.lineno, col=c.col_offset)
+                    self.record(made)
                 if not org:  # a row of a table without an org column: judged by its parent, or as global
                     made = Query("insert", (table,), conds=tuple(
                         Cond(table, k.arg, self.taint(k.value), c.lineno, _last_name(k.value)) for k in c.keywords
@@ -901,6 +918,11 @@ class _Frame:
                 # a plain record (dataclass, pydantic model): its fields carry its arguments' origins
                 fields = [Cond("", k.arg, self.taint(k.value), c.lineno) for k in c.keywords if k.arg]
                 extra = frozenset().union(*(self.taint(a) for a in c.args))
+                for k in c.keywords:  # ``Record(**payload.model_dump())``: the mapping's fields and origins
+                    if k.arg is None:
+                        v = self.eval(k.value)
+                        fields += list(v.conds) if isinstance(v, CondSet) else []
+                        extra |= self.taint(k.value) if not isinstance(v, CondSet) else frozenset()
                 out = CondSet.of(fields, extra)
                 return out if out - {CONST} else CondSet.of(fields, {CONST})
             init = self.method_of(sym.qualname, "__init__")
@@ -995,7 +1017,7 @@ class _Frame:
             if isinstance(n, FuncNode) and n.name == meth:
                 return mod, n, cls_qual
         for b in cls.bases:
-            sym = self.an.p.resolve(mod, b)
+            sym = self.an.p.resolve(mod, b.value if isinstance(b, ast.Subscript) else b)  # Base[Model]: Base
             if sym is not None and sym.kind == "class":
                 found = self.method_of(sym.qualname, meth)
                 if found:
@@ -1188,6 +1210,34 @@ class _Frame:
             vals = {literal(k): self.taint(v) for k, v in zip(arg.keys, arg.values) if isinstance(literal(k), str)}
             return q.add(conds=tuple(self.text_bound(q, vals)))
         return q
+
+    def own_row_written(self, c: ast.Call, how: str) -> None:
+        """``user.email = ...; session.add(user)`` where ``user`` is the authenticated principal:
+        a write of the caller's own row (its primary key is the caller's identity). The table is
+        that of the variable's annotation, else the app's only table holding a password."""
+        a = c.args[0]
+        t = self.taint(a)
+        if not t or not t <= {CALLER} or not isinstance(a, ast.Name):
+            return
+        an = self.an
+        table = None
+        ann = next((x.annotation for x in [*self.func.args.posonlyargs, *self.func.args.args, *self.func.args.kwonlyargs]
+                    if x.arg == a.id and x.annotation is not None), None)
+        for n in walk(ann) if ann is not None else ():
+            if isinstance(n, (ast.Name, ast.Attribute, ast.Constant)):
+                sym = an.p.resolve(self.mod, _unquote(n))
+                if sym is not None and sym.kind == "class" and sym.qualname in an.model_tables:
+                    table = an.model_tables[sym.qualname]
+                    break
+        if table is None:
+            ident = [n for n, tb in an.s.tables.items() if any(PASSWORD_COLUMN.search(col) for col in tb.columns)]
+            table = ident[0] if len(ident) == 1 else None
+        if table is None or table not in an.s.tables or not an.s.tables[table].pk:
+            return
+        pk = sorted(an.s.tables[table].pk)[0]
+        self.record(Query("delete" if how == "delete" else "update", (table,),
+                          conds=(Cond(table, pk, frozenset({CALLER}), c.lineno, "id"),),
+                          file=self.mod.path, line=c.lineno, col=c.col_offset))
 
     def record(self, q: Query) -> None:
         self.pending.pop(q.key, None)

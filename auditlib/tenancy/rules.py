@@ -263,6 +263,8 @@ def _judge_orgless(s: Schema, acc: Access, table: str, checks: set, mech: dict, 
     written by tenant roles; None when the table holds no tenant data."""
     q = acc.query
     where = f"{q.kind} on {table} at {q.file}:{q.line}"
+    if table == s.org_table:
+        return _judge_org_row(s, acc, table, checks, route)
     parents = _tenant_parents(s, table)
     if not parents:
         if _global_table(s, table) and q.kind in ("insert", "update", "delete") and route.auth != "none" \
@@ -295,6 +297,46 @@ def _judge_orgless(s: Schema, acc: Access, table: str, checks: set, mech: dict, 
     if _server_keyed(s, q, table):
         return SERVER_KEY, f"{where}: keyed by an id the code holds, not one the request sent (its origin was not traced)"
     return "unscoped", f"{where}: `{table}` has no org column and is not constrained through its {parent} row"
+
+
+def _judge_org_row(s: Schema, acc: Access, table: str, checks: set, route) -> tuple[str, str] | None:
+    """A read / update / delete of one organisation row chosen by its key (``GET /workspaces/{id}``,
+    ``DELETE /orgs/?org_id=``): the org must be the caller's (from the identity, or a request
+    value that passed a membership / authorization check); a request value that did not is
+    another organisation's row (``platform`` when only platform operators reach the route).
+    Listings, creations, keys the code holds, and reads resolving the tenant a request names by
+    its slug / name rather than its primary key (``/{tenant_slug}/login``: routing, the tenant's data are judged by the
+    queries that follow) are not judged here (None)."""
+    q = acc.query
+    where = f"{q.kind} on {table} at {q.file}:{q.line}"
+    pk = s.tables[table].pk if table in s.tables else set()
+    keys = [c.taint for c in q.conds if c.table == table and not _is_column(c) and (c.column in pk or c.column in ORG_KEYS)]
+    if q.kind in ("get", "query") and q.id_taint:
+        keys.append(q.id_taint)
+    keys = [k for k in keys if k]
+    if q.kind == "insert" or not keys or (q.kind in ("select", "get", "query") and route.auth == "none"):
+        return None
+    validated = {a for k, a in checks if k == VALIDATED}
+    if any(k == q.key and a == "<authorized>" for k, a in checks):
+        return "scoped (org)", f"{where}: the organisation row, fetched then passed with the caller to an authorization call"
+    if all(k <= {CALLER, CONST} and CALLER in k for k in keys):
+        return "scoped (org)", f"{where}: the caller's own organisation row (or one whose membership was checked)"
+    if any(UNTRUSTED in k for k in keys):
+        if all(any(a in validated for a in k) for k in keys if UNTRUSTED in k):
+            return "scoped (org)", f"{where}: the organisation named by the request passes a membership check"
+        if q.kind in ("select", "get", "query"):
+            # resolving the organisation a request names (``/{tenant_slug}/...``, ``projects_names``) is
+            # routing, its data are judged by the queries that follow; only a read by the row's own
+            # primary key taken from the request is the org row's IDOR
+            by_pk = (q.kind != "select" and UNTRUSTED in q.id_taint) or any(
+                c.table == table and c.column in pk and UNTRUSTED in c.taint for c in q.conds)
+            if not by_pk:
+                return None
+        if any(a.startswith("path:") for k in keys for a in k):
+            return "id-substitution", (f"{where}: the organisation row itself, chosen by a path id with no check "
+                                       f"that the caller belongs to it")
+        return "unscoped", f"{where}: the organisation row itself, chosen by a request value with no membership check"
+    return None
 
 
 def _derived_from(s: Schema, q: Query, table: str) -> set:
