@@ -149,3 +149,68 @@ def test_dialect_guards_read_as_postgresql_or_not():
              "settings.pg_uri": True, "not settings.pg_uri": False, "is_sqlite": False,
              "not has_pg_trgm": None, "use_pgvector": None, "context.is_offline_mode()": None, "x == 1": None}
     assert {c: on_postgres(ast.parse(c).body[0].value) for c in cases} == cases
+
+
+# --- where the revisions are: script_location and version_locations in all their forms ---
+from pathlib import Path  # noqa: E402
+
+ALEMBIC_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "alembic"
+
+
+def test_package_script_location_with_per_dialect_versions_reads_postgresql(tmp_path):
+    ctx = AuditContext.open(ALEMBIC_FIXTURES / "package_per_dialect", tmp_path / "out")
+    lay = ctx.layout
+    mig = "src/shop/db/_migrations"
+    assert lay.alembic_ini == "src/shop/db/alembic.ini" and lay.alembic_dir == mig
+    assert lay.migration_files == [f"{mig}/versions/postgresql/2024_01_01_p1_orders.py",
+                                   f"{mig}/versions/postgresql/2024_02_01_p2_customers.py"]
+    assert "sqlite set is ignored" in lay.migration_note
+    assert lay.is_migration(f"{mig}/versions/sqlite/2024_01_01_s1_orders.py")  # not app code either
+    s = schema_for(ctx)
+    assert s.table("orders") is not None and s.table("customers") is not None and s.table("orders_lite") is None
+    found = {(f.check, f.severity.value, f.title): f for f in run_checks(ctx, ids=["DEP-002", "PERF-001"],
+                                                                         source="static")}
+    head = found[("DEP-002", "INFO", "Alembic head is p2")]
+    assert "PostgreSQL set is read" in head.message
+    assert not [k for k in found if "not verified" in k[2]]
+
+
+def test_version_locations_in_the_ini(tmp_path):
+    ctx = AuditContext.open(ALEMBIC_FIXTURES / "version_locations", tmp_path / "out")
+    lay = ctx.layout
+    assert lay.alembic_dir == "migrations" and lay.version_dirs == ["migrations/versions", "app/db/extra_versions"]
+    assert lay.migration_files == ["app/db/extra_versions/0002_invoices.py", "migrations/versions/0001_accounts.py"]
+    assert lay.migration_note == "" and lay.is_migration("app/db/extra_versions/0002_invoices.py")
+    assert [f for f in schema_for(ctx).files] == ["migrations/versions/0001_accounts.py",
+                                                  "app/db/extra_versions/0002_invoices.py"]
+
+
+def test_script_and_version_locations_set_in_code(tmp_path):
+    ctx = AuditContext.open(ALEMBIC_FIXTURES / "location_in_code", tmp_path / "out")
+    lay = ctx.layout
+    assert lay.alembic_ini == "" and lay.alembic_dir == "app/migrations"
+    assert lay.migration_files == ["app/migrations/revisions/0001_users.py"]
+    assert schema_for(ctx).table("users") is not None
+
+
+def test_location_forms(tmp_path):
+    rev = REV1.replace('"tmp"', '"x"')
+    # pkg.mod:path, comma-separated version_locations, per-dialect folders named by the ini
+    ctx = _target(tmp_path, {
+        "deploy/alembic.ini": "[alembic]\nscript_location = svc.store:alembic\n"
+                              "version_locations = %(here)s/../svc/store/alembic/pg,%(here)s/../svc/store/alembic/mysql\n",
+        "svc/__init__.py": "", "svc/store/__init__.py": "", "svc/store/alembic/env.py": "",
+        "svc/store/alembic/pg/a.py": rev, "svc/store/alembic/mysql/a.py": rev})
+    lay = ctx.layout
+    assert lay.alembic_dir == "svc/store/alembic"
+    assert lay.version_dirs == ["svc/store/alembic/pg", "svc/store/alembic/mysql"]
+    assert lay.migration_files == ["svc/store/alembic/pg/a.py"] and "mysql set is ignored" in lay.migration_note
+
+
+def test_one_history_in_sub_folders_is_read_whole(tmp_path):
+    # sub-folders that are not dialects (recursive_version_locations): one history, all read
+    ctx = _target(tmp_path, {"alembic.ini": "[alembic]\nscript_location = alembic\nrecursive_version_locations = true\n",
+                             "alembic/env.py": "", "alembic/versions/2023/b_first.py": REV1,
+                             "alembic/versions/2024/a_second.py": REV2, "app/main.py": "x = 1\n"})
+    assert ctx.layout.migration_files == ["alembic/versions/2023/b_first.py", "alembic/versions/2024/a_second.py"]
+    assert ctx.layout.migration_note == ""

@@ -45,7 +45,8 @@ def alembic_history(ctx):
     this finding (one finding per table, not one per side). ``target_metadata =
     None`` is a RECOMMENDATION (no drift detection possible). Not flagged when env.py
     imports dynamically (importlib with a computed name, pkgutil) or the metadata cannot
-    be resolved statically. The head revision is reported as INFO. No Alembic directory
+    be resolved statically. The head revision is reported as INFO (it says which set is
+    read when the revisions are split per dialect: the PostgreSQL one). No Alembic directory
     at all is a WARNING (schema changes are not versioned, or could not be found).
     """
     chk = alembic_history.check
@@ -137,7 +138,8 @@ def _graph_findings(ctx, chk, graph):
         h = heads[0]
         yield chk.finding(ctx, Severity.INFO, f"Alembic head is {h.revision}",
                           f"{sum(1 for r in graph.revisions if r.revision)} revision(s); the single head is {h.revision}"
-                          + (f" ({h.message})" if h.message else "") + ".",
+                          + (f" ({h.message})" if h.message else "") + "."
+                          + (f" Note: {ctx.layout.migration_note}." if ctx.layout.migration_note else ""),
                           "", h.file, h.revision_line, key="head")
     bases = graph.bases
     if len(bases) > 1 and not all(b.branch_labels for b in bases):

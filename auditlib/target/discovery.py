@@ -28,6 +28,8 @@ class Layout:
     alembic_ini: str = ""
     alembic_dir: str = ""  # the script_location
     migration_files: list[str] = field(default_factory=list)
+    version_dirs: list[str] = field(default_factory=list)  # where the revision files are read from
+    migration_note: str = ""  # e.g. revisions split per dialect: which set is read
     test_paths: list[str] = field(default_factory=list)
     dockerfiles: list[str] = field(default_factory=list)
     compose_files: list[str] = field(default_factory=list)
@@ -63,7 +65,8 @@ class Layout:
         return any(path == t or path.startswith(t.rstrip("/") + "/") for t in self.test_paths)
 
     def _is_migration(self, path: str) -> bool:
-        return bool(self.alembic_dir) and path.startswith(self.alembic_dir.rstrip("/") + "/")
+        return any(d and d != "." and path.startswith(d.rstrip("/") + "/")
+                   for d in [self.alembic_dir, *self.version_dirs])
 
     def _is_app(self, path: str) -> bool:
         if not path.endswith(".py") or self.is_test(path) or self.is_migration(path):
@@ -90,7 +93,9 @@ class Layout:
             ("routers", self.router_files),
             ("settings", [f"{f}:{line} {cls}" for f, cls, line in self.settings_classes]),
             ("alembic.ini", [self.alembic_ini] if self.alembic_ini else []),
-            ("migrations", [self.alembic_dir] if self.alembic_dir else []),
+            ("migrations", ([self.alembic_dir] if self.alembic_dir else [])
+             + [d for d in self.version_dirs if d != f"{self.alembic_dir}/versions"]
+             + ([f"({self.migration_note})"] if self.migration_note else [])),
             ("tests", self.test_paths), ("Dockerfiles", self.dockerfiles),
             ("compose files", self.compose_files), ("env examples", self.env_examples),
             ("docs", self.docs),
@@ -261,24 +266,41 @@ def _discover_tests(index: CodeIndex, lay: Layout, config: dict) -> None:
 
 
 def _discover_alembic(index: CodeIndex, lay: Layout, config: dict) -> None:
+    """The Alembic ini, script_location and revision files.
+
+    ``script_location`` is read in all the forms Alembic accepts: a path relative to the
+    ini (or with ``%(here)s``), ``package:path`` / ``pkg.mod:path`` (the package's folder
+    in the tree), or a literal given in code (``Config.set_main_option("script_location",
+    "...")``) when the ini has none. ``version_locations`` (ini or literal in code;
+    separated as ``version_path_separator`` / ``path_separator`` says, else by spaces or
+    commas) replaces the default ``<script_location>/versions``. When the revisions sit in
+    per-dialect sub-folders (``versions/postgresql``, ``versions/sqlite``...), the
+    PostgreSQL set is the migration history read; the others are ignored (``migration_note``
+    says so)."""
     ini = config.get("alembic_ini") or ""
     if not ini:
         candidates = [f for f in index.select("alembic.ini")]
         candidates.sort(key=lambda f: (f.path.count("/"), f.path))
         ini = candidates[0].path if candidates else ""
+    options: dict[str, str] = {}
+    base = "."
     if ini and (src := index.get(ini)) and src.text is not None:
         lay.alembic_ini = ini
+        base = str(PurePosixPath(ini).parent)
         parser = configparser.ConfigParser(interpolation=None)
         try:
             parser.read_string(src.text)
-            loc = parser.get("alembic", "script_location", fallback="")
+            if parser.has_section("alembic"):
+                options = {k: v for k, v in parser.items("alembic")}
         except configparser.Error:
-            loc = ""
-        loc = loc.replace("%(here)s", ".").strip()
-        base = str(PurePosixPath(ini).parent)
-        if loc and ":" not in loc:
-            lay.alembic_dir = str(PurePosixPath(base) / loc) if base != "." else loc
-            lay.alembic_dir = lay.alembic_dir.removeprefix("./")
+            options = {}
+    in_code = _alembic_options_in_code(index, lay)
+    dirs = _existing_dirs(index)
+    loc = options.get("script_location", "").strip()
+    if loc:
+        lay.alembic_dir = _resolve_location(loc, base, index, dirs)
+    if not lay.alembic_dir and (code := in_code.get("script_location")):
+        lay.alembic_dir = _resolve_location(code[0], code[1], index, dirs, also=(base, "."))
     if not lay.alembic_dir:
         # no ini: a directory holding env.py and versions/
         for f in index.select("env.py"):
@@ -286,7 +308,152 @@ def _discover_alembic(index: CodeIndex, lay: Layout, config: dict) -> None:
             if any(g.path.startswith(f"{d}/versions/") for g in index.select("*.py")):
                 lay.alembic_dir = d
                 break
-    if lay.alembic_dir:
-        prefix = f"{lay.alembic_dir}/versions/"
-        lay.migration_files = sorted(f.path for f in index.select("*.py")
-                                     if f.path.startswith(prefix) and "/" not in f.path[len(prefix):])
+    if not lay.alembic_dir:
+        return
+    locations: list[str] = []
+    raw = options.get("version_locations", "").strip()
+    raw_base = base
+    if not raw and (code := in_code.get("version_locations")):
+        raw, raw_base = code
+    if raw:
+        sep = (options.get("version_path_separator") or options.get("path_separator") or "").strip()
+        for part in _split_locations(raw, sep):
+            d = _resolve_location(part, raw_base, index, dirs)
+            if d and d not in locations:
+                locations.append(d)
+    if not locations:
+        locations = [f"{lay.alembic_dir}/versions" if lay.alembic_dir != "." else "versions"]
+    recursive = options.get("recursive_version_locations", "").strip().lower() in ("true", "1", "yes", "on")
+    py = [f.path for f in index.select("*.py")]
+    files: list[str] = []
+    for loc_dir in locations:
+        prefix = f"{loc_dir}/"
+        under = [p for p in py if p.startswith(prefix)]
+        direct = [p for p in under if "/" not in p[len(prefix):]]
+        if recursive or not [p for p in direct if not p.endswith("/__init__.py")]:
+            files += under  # sub-folders: recursive_version_locations, or set in code (per dialect)
+        else:
+            files += direct
+    files = sorted(set(files))
+    lay.version_dirs = locations
+    lay.migration_files, lay.migration_note = _pick_dialect(files, locations)
+
+
+# Folder names of per-dialect revision sets (``versions/postgresql``, ``versions/sqlite``)
+DIALECT_DIRS = {"postgresql": "postgresql", "postgres": "postgresql", "pg": "postgresql", "psql": "postgresql",
+                "sqlite": "sqlite", "mysql": "mysql", "mariadb": "mysql", "mssql": "mssql", "oracle": "oracle"}
+
+
+def _pick_dialect(files: list[str], locations: list[str]) -> tuple[list[str], str]:
+    """Keep the PostgreSQL set when the revisions are split into per-dialect folders."""
+    by_dialect: dict[str, list[str]] = {}
+    for p in files:
+        loc = max((d for d in locations if p.startswith(d + "/")), key=len, default="")
+        parts = p[len(loc) + 1 if loc else 0:].split("/")[:-1]  # the folders below the location
+        if not parts and loc:
+            parts = loc.split("/")[-1:]  # a location that is itself a per-dialect folder
+        dialect = next((DIALECT_DIRS[x.lower()] for x in parts if x.lower() in DIALECT_DIRS), "")
+        by_dialect.setdefault(dialect, []).append(p)
+    named = sorted(d for d in by_dialect if d)
+    if "postgresql" not in named or len(named) < 2:
+        return files, ""  # one history (or no PostgreSQL set to prefer): read them all
+    kept = by_dialect["postgresql"] + by_dialect.get("", [])
+    ignored = [d for d in named if d != "postgresql"]
+    note = (f"revisions are split per dialect ({', '.join(named)}): the PostgreSQL set is read, "
+            f"the {', '.join(ignored)} set{'s are' if len(ignored) > 1 else ' is'} ignored")
+    return sorted(kept), note
+
+
+def _split_locations(raw: str, sep: str) -> list[str]:
+    if sep in ("space", ""):
+        parts = re.split(r"[\s,]+" if not sep else r"\s+", raw)
+    elif sep == "newline":
+        parts = raw.splitlines()
+    elif sep == "os":
+        parts = raw.split(":")
+    else:
+        parts = raw.split(sep)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _existing_dirs(index: CodeIndex) -> set[str]:
+    out = set()
+    for f in index:
+        parts = f.path.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            out.add("/".join(parts[:i]))
+    return out
+
+
+def _join(base: str, rel: str) -> str:
+    rel = rel.strip().replace("\\", "/")
+    out = str(PurePosixPath(base) / rel) if base not in ("", ".") else str(PurePosixPath(rel))
+    parts: list[str] = []
+    for part in out.split("/"):  # normalise ./ and ../ (the tree is relative)
+        if part in ("", "."):
+            continue
+        if part == ".." and parts and parts[-1] != "..":
+            parts.pop()
+        else:
+            parts.append(part)
+    return "/".join(parts) or "."
+
+
+def _resolve_location(loc: str, base: str, index: CodeIndex, dirs: set[str], also: tuple = ()) -> str:
+    """A ``script_location`` / version location as a folder of the tree ("" when not found).
+
+    ``package:path`` (Alembic's resource form: ``importlib.resources.files(package)`` then
+    the ``:``-separated parts) resolves to the package's folder in the tree; a relative path
+    is taken from ``base`` (the ini's folder), then from each of ``also``."""
+    loc = loc.strip().strip("\"'")
+    if not loc:
+        return ""
+    if loc.startswith("%(here)s"):
+        loc = "." + loc[len("%(here)s"):]
+        also = ()
+    if ":" in loc and not loc.startswith("/") and not re.match(r"^[A-Za-z]:[\\/]", loc):
+        pkg, *rest = loc.split(":")
+        for root in _package_dirs(pkg.strip(), index, dirs):
+            d = _join(root, "/".join(r.strip() for r in rest))
+            if d in dirs:
+                return d
+        return ""
+    if loc.startswith("/"):
+        return ""  # an absolute path of the deployment host: not in the tree
+    for b in (base, *also):
+        d = _join(b, loc)
+        if d in dirs:
+            return d
+    return _join(base, loc) if not also else ""  # the ini names it: keep it even if empty here
+
+
+def _package_dirs(dotted: str, index: CodeIndex, dirs: set[str]) -> list[str]:
+    """Folders of the tree that ``import dotted`` would load (a module: its folder), shortest first."""
+    rel = dotted.replace(".", "/")
+    found = []
+    for d in dirs:
+        if d == rel or d.endswith("/" + rel):
+            found.append(d)
+    for f in index.select(f"*{rel.rsplit('/', 1)[-1]}.py"):
+        if f.path == rel + ".py" or f.path.endswith("/" + rel + ".py"):
+            found.append(str(PurePosixPath(f.path).parent) if "/" in f.path else ".")
+    pkgs = [d for d in found if index.get(f"{d}/__init__.py")]
+    rest = [d for d in found if d not in pkgs]
+    return sorted(set(pkgs), key=lambda d: (d.count("/"), d)) + sorted(set(rest), key=lambda d: (d.count("/"), d))
+
+
+def _alembic_options_in_code(index: CodeIndex, lay: Layout) -> dict[str, tuple[str, str]]:
+    """``<config>.set_main_option("script_location" | "version_locations", "<literal>")``
+    outside tests: option -> (value, folder of the file)."""
+    out: dict[str, tuple[str, str]] = {}
+    for f in index.python_files():
+        if lay.is_test(f.path) or "set_main_option" not in (f.text or ""):
+            continue
+        for node in of_type(f.tree, ast.Call):
+            if (_call_name(node) == "set_main_option" and len(node.args) == 2
+                    and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args)):
+                key = node.args[0].value
+                if key in ("script_location", "version_locations") and key not in out:
+                    folder = str(PurePosixPath(f.path).parent)
+                    out[key] = (node.args[1].value, folder)
+    return out
