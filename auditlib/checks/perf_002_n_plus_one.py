@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 
 from ..code.callgraph import app_graph
-from ..findings import Severity
+from ..findings import Location, Severity
+from ..redact import redact_text
 from ..facts.orm_scan import db_read_call, eager_loaded, is_session_receiver, models, query_functions, uses_asyncio
 from ..code.pyast import NOT_LITERAL, SCOPES, dotted, flat, inner, literal, of_type, parent_map
 from ..facts.routes import source_routes
@@ -23,6 +24,109 @@ def _bounded(it: ast.AST) -> bool:
     if isinstance(it, ast.Call) and dotted(it.func) in ("range", "enumerate", "zip"):
         return all(_bounded(a) or isinstance(literal(a), int) for a in it.args)
     return False
+
+
+CHUNKERS = {"batched", "chunked", "chunks", "batches", "iter_batches", "iter_chunks", "grouper", "partition_all"}
+
+
+def _chunked(it: ast.AST) -> bool:
+    """``for i in range(0, len(ids), size)`` (a step other than 1) or ``for batch in
+    batched(ids, 500)``: each iteration handles a chunk of items (one ``IN (...)`` query
+    per chunk is the batching itself, not N+1)."""
+    if not isinstance(it, ast.Call):
+        return False
+    name = dotted(it.func).rsplit(".", 1)[-1]
+    if name == "range" and len(it.args) == 3:
+        return literal(it.args[2]) not in (1, -1)
+    return name in CHUNKERS or name.endswith(("_chunks", "_batches"))
+
+
+def _opt_in_flags(handler: ast.AST) -> set[str]:
+    """Parameters of a route handler that default to False (``sync: bool =
+    Query(default=False)``, ``full: bool = False``): behaviour the client opts into."""
+    args = handler.args
+    pos = args.posonlyargs + args.args
+    pairs = list(zip(pos[len(pos) - len(args.defaults):], args.defaults)) + list(zip(args.kwonlyargs, args.kw_defaults))
+    out = set()
+    for a, d in pairs:
+        v = literal(d)
+        if isinstance(d, ast.Call):  # Query(False) / Query(default=False)
+            v = literal(d.args[0]) if d.args else next((literal(k.value) for k in d.keywords if k.arg == "default"),
+                                                         NOT_LITERAL)
+        if v is False:
+            out.add(a.arg)
+    return out
+
+
+def _opt_in_guard(loop: ast.AST, handler: ast.AST, tree: ast.AST, flags: set[str]) -> str | None:
+    """The opt-in flag ``loop`` runs under: inside ``if flag:``, or after an
+    ``if not flag: ... return`` of an enclosing block of the handler."""
+    up = parent_map(tree)
+    child, parent = loop, up.get(id(loop))
+    while parent is not None and child is not handler:
+        if isinstance(parent, ast.If) and child in parent.body and isinstance(parent.test, ast.Name) \
+                and parent.test.id in flags:
+            return parent.test.id
+        for body in ("body", "orelse", "finalbody"):
+            block = getattr(parent, body, None)
+            if isinstance(block, list) and child in block:
+                for st in block[:block.index(child)]:
+                    t = st.test if isinstance(st, ast.If) else None
+                    if isinstance(t, ast.UnaryOp) and isinstance(t.op, ast.Not) and isinstance(t.operand, ast.Name) \
+                            and t.operand.id in flags and st.body and isinstance(st.body[-1], (ast.Return, ast.Raise)):
+                        return t.operand.id
+        child, parent = parent, up.get(id(parent))
+    return None
+
+
+def _optional_list(ann: ast.AST | None) -> bool:
+    """``Optional[list[X]]`` / ``list[X] | None`` / ``Union[List[X], None]``."""
+    if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):
+        parts = [ann.left, ann.right]
+    elif isinstance(ann, ast.Subscript) and dotted(ann.value).rsplit(".", 1)[-1] in ("Optional", "Union"):
+        parts = list(ann.slice.elts) if isinstance(ann.slice, ast.Tuple) else [ann.slice, ast.Constant(None)]
+    else:
+        return False
+    return any(literal(p) is None for p in parts) and any(
+        isinstance(p, ast.Subscript) and dotted(p.value).rsplit(".", 1)[-1] in LIST_TYPES for p in parts)
+
+
+def _request_sublist(it: ast.AST, handler: ast.AST, classes: dict) -> str | None:
+    """``body.tags`` (or ``body.tags or []``) where ``body`` is a handler parameter
+    annotated with a request model, ``tags`` an optional list field of it (default
+    None) and the model has other, non-list fields: the few children the client sends
+    with the one object it submits. Returns ``body.tags``."""
+    expr = it.values[0] if isinstance(it, ast.BoolOp) and isinstance(it.op, ast.Or) else it
+    if not (isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name)):
+        return None
+    ann = next((a.annotation for a in handler.args.posonlyargs + handler.args.args + handler.args.kwonlyargs
+                if a.arg == expr.value.id), None)
+    cls = classes.get(dotted(ann).rsplit(".", 1)[-1]) if ann is not None else None
+    if cls is None:
+        return None
+    fields = {st.target.id: st for st in cls.body if isinstance(st, ast.AnnAssign) and isinstance(st.target, ast.Name)}
+    f = fields.get(expr.attr)
+    if f is None or not _optional_list(f.annotation):
+        return None
+    default = f.value
+    if isinstance(default, ast.Call) and dotted(default.func).rsplit(".", 1)[-1] == "Field":
+        default = default.args[0] if default.args else next((k.value for k in default.keywords if k.arg == "default"),
+                                                             None)
+    others = [st for name, st in fields.items() if name != expr.attr and not _optional_list(st.annotation)
+              and not (isinstance(st.annotation, ast.Subscript)
+                       and dotted(st.annotation.value).rsplit(".", 1)[-1] in LIST_TYPES)]
+    if default is None or literal(default) is not None or not others:
+        return None
+    return dotted(expr)
+
+
+def _request_classes(graph) -> dict[str, ast.ClassDef]:
+    """Class name -> its definition, for names defined once in the application."""
+    seen: dict[str, list] = {}
+    for src in graph.files:
+        for cls in of_type(src.tree, ast.ClassDef):
+            seen.setdefault(cls.name, []).append(cls)
+    return {name: defs[0] for name, defs in seen.items() if len(defs) == 1}
 
 
 def _runs_once(it: ast.AST, target: ast.AST, fn, graph) -> bool:
@@ -144,7 +248,18 @@ def n_plus_one(ctx):
     Why: N+1 turns one query into N+1 round trips, the classic cause of list pages that
     get slower as data grows. With async SQLAlchemy an implicit lazy load does not even
     query: it raises ``MissingGreenlet`` and the request fails (500). Severity: WARNING.
-    Not flagged: loops over literal collections or ``range(<constant>)``, the iterable
+    One finding per function for the queries in its loops (one fix: load or write the
+    items in bulk), located at every query. RECOMMENDATION when the loop is in the
+    route handler and runs only when the client opts in (inside ``if flag:`` or after
+    ``if not flag: return``, ``flag`` a handler parameter defaulting to False such as
+    ``sync: bool = Query(default=False)``), or iterates an optional list field
+    (``Optional[list[X]] = None``) of the request model next to its other fields
+    (``for tag in body.tags or []``): the few children sent with the one object the
+    request submits — N+1 there is bounded by the request, good practice to batch.
+    Not flagged: loops over literal collections or ``range(<constant>)``, chunked loops
+    (``range(0, n, size)`` with a step, ``batched(ids, k)``: one query per chunk is the
+    batching), ``.get()`` on a dict of the function named like a session
+    (``rows_by_session.get(k)``), the iterable
     of a loop or the first ``for`` of a comprehension (evaluated once), writes
     (``execute(update(...))``, ``execute(stmt)`` with ``stmt = insert(...)``, and helpers
     that only queue writes: ``session.add`` in a loop and one ``commit`` is one flush),
@@ -178,33 +293,41 @@ def n_plus_one(ctx):
         for fn in graph.reach(handler) if handler else []:
             reach.setdefault(id(fn.node), (fn, r.methods[0], r))
 
+    handlers = {id(h.node) for r in routes if (h := graph.enclosing(r.file, r.handler_line)) is not None}
+    classes = _request_classes(graph)
     reported: set[tuple[str, int]] = set()
     for fn, method, route in reach.values():
         derived = None
+        in_loops: dict[Severity, list] = {}  # severity -> [(query line, loop line, what it calls, why milder)]
+        is_handler = id(fn.node) in handlers
+        flags = _opt_in_flags(fn.node) if is_handler else set()
+        tree = ctx.index.get(fn.file).tree
         for loop in reversed(of_type(fn.node, LOOPS)):  # innermost first: the message names the loop that repeats
             it, inner_nodes, target = _loop_parts(loop)
-            if _bounded(it) or _runs_once(it, target, fn, graph):
+            if _bounded(it) or _chunked(it) or _runs_once(it, target, fn, graph):
                 continue
+            milder = ""
+            flag = _opt_in_guard(loop, fn.node, tree, flags) if flags else None
+            if flag:
+                milder = (f"it runs only when the client opts in with `{flag}=true` (the parameter defaults to "
+                          "False)")
+            elif is_handler and (sub := _request_sublist(it, fn.node, classes)):
+                milder = (f"N is the number of entries the client sends in `{sub}`, an optional list of the one "
+                          "object the request submits")
             for node in _walk_inner(inner_nodes, ast.Call):
                 why = None
-                if _unreachable(node, fn.node, ctx.index.get(fn.file).tree):
+                if _unreachable(node, fn.node, tree):
                     continue
                 if db_read_call(node, fn.node):
                     why = f"`{dotted(node.func)}`"
                 else:
                     callee = graph.resolve(fn.file, node)
                     if callee is not None and id(callee.node) in qf:
-                        why = f"`{callee.qualname}`, which reads the database ({qf[id(callee.node)]})"
+                        why = f"`{callee.qualname}`, which queries the database ({qf[id(callee.node)]})"
                 if why and (fn.file, node.lineno) not in reported:
                     reported.add((fn.file, node.lineno))
-                    yield chk.finding(
-                        ctx, Severity.WARNING, "Database query inside a loop (N+1)",
-                        f"Each iteration of the loop at line {loop.lineno} of `{fn.qualname}` calls {why}: "
-                        f"one database round trip per item on the request path of {method} {route.path}; "
-                        "latency grows linearly with the number of items.",
-                        "Load the data for all items in one query before the loop (`where(X.id.in_(ids))`, "
-                        "a join, or `selectinload`/`joinedload` on the parent query) and look items up in a dict.",
-                        fn.file, node.lineno, routes=[{"method": method, "path": route.path}])
+                    sev = Severity.RECOMMENDATION if milder else Severity.WARNING
+                    in_loops.setdefault(sev, []).append((node.lineno, loop.lineno, why, milder))
             reads = [n for n in _walk_inner(inner_nodes, ast.Attribute)
                      if isinstance(target, ast.Name) and isinstance(n.value, ast.Name) and n.value.id == target.id
                      and isinstance(n.ctx, ast.Load) and n.attr in lazy_rels]  # `row.rel = x` loads nothing
@@ -228,6 +351,8 @@ def n_plus_one(ctx):
                         "`joinedload` for a many-to-one), or set `lazy=\"raise\"` on the relationship to "
                         "make such accesses fail in tests.", fn.file, node.lineno,
                         routes=[{"method": method, "path": route.path}])
+        for sev, sites in in_loops.items():
+            yield _query_in_loop(ctx, chk, sev, fn, method, route, sorted(sites))
 
     fields = _schema_fields(graph)
     for r in routes:
@@ -261,6 +386,29 @@ def n_plus_one(ctx):
                         "accessing them through an AsyncSession fails.",
                         "Use `WriteOnlyMapped` / `lazy=\"write_only\"` and query the collection "
                         "explicitly with `session.scalars(rel.select())`.", m.file, rel.line, key=f"dynamic:{m.name}.{rel.name}")
+
+
+def _query_in_loop(ctx, chk, sev, fn, method, route, sites):
+    """One finding for the queries in loops of one function (one fix: load or write the
+    items in bulk), located at each query."""
+    line, loop_line, why, milder = sites[0]
+    msg = (f"Each iteration of the loop at line {loop_line} of `{fn.qualname}` calls {why}: one database round "
+           f"trip per item on the request path of {method} {route.path}; latency grows linearly with the number "
+           "of items.")
+    if len(sites) > 1:
+        msg += (" The same function also queries once per item at " + ", ".join(
+            f"line {ln} (loop at line {lp}, {w.split(',')[0]})" for ln, lp, w, _m in sites[1:]) + ".")
+    if milder:
+        msg += f" Not a launch risk: {milder}; batching it is good practice."
+    f = chk.finding(
+        ctx, sev, "Database query inside a loop (N+1)", msg,
+        "Load the data for all items in one query before the loop (`where(X.id.in_(ids))`, a join, or "
+        "`selectinload`/`joinedload` on the parent query) and look items up in a dict; write rows with one "
+        "bulk `insert(...).values([...])` / `session.add_all`.",
+        fn.file, line, routes=[{"method": method, "path": route.path}])
+    src = ctx.index.get(fn.file)
+    f.locations += [Location(fn.file, ln, ln, redact_text(src.line(ln))[:300]) for ln, *_rest in sites[1:]]
+    return f
 
 
 def _query_expr(expr, fn, graph, qf) -> bool:

@@ -5,7 +5,8 @@ import ast
 
 from ..engines.ruff import RuffUnavailable, ruff_hits
 from ..facts.external_calls import external_calls
-from ..findings import Severity, not_verified
+from ..findings import Location, Severity, not_verified
+from ..redact import redact_text
 from ..code.callgraph import app_graph, module_name, shared
 from ..code.pyast import dotted, flat, inner, literal, of_type
 from ..code.pyresolve import Project, callees, calls, functions
@@ -22,6 +23,8 @@ BLOCKING_STDLIB = {"time.sleep": "sleep", "open": "file", "io.open": "file", "os
 # it runs in the worker, on no event loop of the API
 WORKER_TASKS = {"job", "task", "shared_task", "actor"}
 APP_CLASSES = {"FastAPI", "Starlette", "APIRouter"}
+ROUTE_DECORATORS = {"get", "post", "put", "patch", "delete", "head", "options", "api_route", "route", "websocket"}
+LOOP_RUNNERS = {"asyncio.run", "anyio.run", "trio.run", "uvloop.run"}
 # calls that run the work they are handed alongside the requests, not before them
 SPAWNERS = {"create_task", "ensure_future", "start_soon", "add_job", "add_task", "spawn", "Thread", "Process",
             "submit", "run_in_executor", "call_soon", "call_later", "call_soon_threadsafe", "run_coroutine_threadsafe"}
@@ -116,6 +119,7 @@ class OffLoop:
         self._callers: dict[int, list] | None = None
         self.module_funcs = {id(f.node) for f in g.all_funcs if "." not in f.qualname}
         self._memo: dict[int, bool] = {}
+        self._scripts: dict[str, bool] = {}
 
     def _add(self, fn) -> None:
         if fn is not None:
@@ -171,18 +175,79 @@ class OffLoop:
         return hit
 
     def script(self, src) -> bool:
-        """``src`` runs its own event loop as a script and no other app module names it."""
-        runs = False
+        """``src`` runs its own event loop as a script and no other app module imports it:
+        ``asyncio.run(...)`` at module level, or reached from the ``__main__`` block
+        through the module's own functions (``main()`` -> ``run()`` -> ``asyncio.run``);
+        a module that creates the app or declares routes is never a script."""
+        memo = self._scripts.get(src.path)
+        if memo is None:
+            memo = self._scripts[src.path] = self._runs_loop(src) and not self._serves(src) \
+                and not self._imported(src)
+        return memo
+
+    @staticmethod
+    def _runs_loop(src) -> bool:
+        local = {n.name: n for n in src.tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        todo: list[ast.AST] = []
         for st in src.tree.body:
             main = isinstance(st, ast.If) and dotted(getattr(st.test, "left", st.test)) == "__name__"
-            for s in st.body if main else [st]:
-                if isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) \
-                        and dotted(s.value.func) in ("asyncio.run", "anyio.run", "trio.run", "uvloop.run"):
-                    runs = True
-        if not runs:
-            return False
-        stem = module_name(src.path).rsplit(".", 1)[-1]  # an import of it names it
-        return not any(other.path != src.path and stem in (other.text or "") for other in self.graph.files)
+            if main:
+                todo += st.body
+            elif isinstance(st, ast.Expr):
+                todo.append(st)
+        seen: set[str] = set()
+        while todo:
+            node = todo.pop()
+            for call in of_type(node, ast.Call):
+                name = dotted(call.func)
+                if name in LOOP_RUNNERS:
+                    return True
+                if name in local and name not in seen and len(seen) < 8:
+                    seen.add(name)
+                    todo.append(local[name])
+        return False
+
+    @staticmethod
+    def _serves(src) -> bool:
+        """``src`` creates the app or a router, or declares a route."""
+        for node in of_type(src.tree, ast.Call):
+            if dotted(node.func).rsplit(".", 1)[-1] in APP_CLASSES:
+                return True
+        return any(isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr in ROUTE_DECORATORS
+                   for fn in of_type(src.tree, (ast.FunctionDef, ast.AsyncFunctionDef)) for d in fn.decorator_list)
+
+    def _imported(self, src) -> bool:
+        """Another app module imports ``src`` (``import a.b.mod``, ``from a.b import mod``,
+        ``from a.b.mod import f``, relative forms) or names it as an ASGI target
+        (``"a.b.mod:app"``). A mention in a comment or a docstring is no import."""
+        mod = module_name(src.path)
+        stem = mod.rsplit(".", 1)[-1]
+
+        def same(name: str) -> bool:
+            return name.rsplit(".", 1)[-1] == stem and (name == mod or mod.endswith("." + name)
+                                                         or name.endswith("." + mod))
+        for other in self.graph.files:
+            if other.path == src.path:
+                continue
+            if f"{mod}:" in (other.text or ""):
+                return True
+            if not other.may_name(stem):
+                continue
+            omod = module_name(other.path)
+            pkg = omod if other.path.endswith("__init__.py") else omod.rpartition(".")[0]
+            for node in of_type(other.tree, (ast.Import, ast.ImportFrom)):
+                if isinstance(node, ast.Import):
+                    if any(same(a.name) for a in node.names):
+                        return True
+                    continue
+                base = node.module or ""
+                if node.level:
+                    parts = pkg.split(".") if pkg else []
+                    parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
+                    base = ".".join(p for p in parts + ([node.module] if node.module else []) if p)
+                if (base and same(base)) or any(same(f"{base}.{a.name}" if base else a.name) for a in node.names):
+                    return True
+        return False
 
     def why(self, src, fn) -> str:
         """Why a blocking call in the async ``fn`` of ``src`` stalls no request, or ''."""
@@ -230,7 +295,12 @@ def blocking_io(ctx):
     is lifecycle code, not handed to a task spawner such as ``asyncio.create_task`` and
     not named by module-level code: blocking there delays the start or the stop, not a
     request), and script modules that run their own loop (``asyncio.run(...)`` at
-    module level or under ``__main__``) and that no other module names.
+    module level, or reached from the ``__main__`` block through the module's own
+    functions: ``main()`` -> ``run()`` -> ``asyncio.run(...)``), that create no app,
+    router or route, and that no other module imports (``import``/``from`` statements,
+    or an ``"a.b.mod:app"`` ASGI string; a mention in a comment or docstring is no
+    import). A sync helper called from async code at several places is one finding
+    (the helper is the defect), located at every call site.
     """
     chk = blocking_io.check
     proj = Project.of(ctx)
@@ -277,6 +347,7 @@ def blocking_io(ctx):
                 c.src.path, c.line, key=f"direct:{c.library}")
 
     targets = _may_block(proj, by_func)
+    sites: dict[int, list] = {}  # id(helper def) -> [(file, line, async caller, chain, kind, helper)]
     for src in ctx.layout.app_sources(ctx.index):
         if not targets or src.tree is None or not src.may_name(*targets):
             continue
@@ -293,10 +364,19 @@ def blocking_io(ctx):
                 seen.add((src.path, site.lineno))
                 if off.why(src, fn):
                     continue
-                yield chk.finding(
-                    ctx, Severity.RECOMMENDATION if kind == "file" else Severity.WARNING,
-                    f"Sync helper `{r.func.name}` does blocking I/O on the event loop",
-                    f"`async def {fn.name}` calls the sync function {chain}: the event loop is blocked "
-                    "until it returns.",
-                    f"Call it as `await asyncio.to_thread({r.func.name}, ...)` or make it async with an "
-                    "async client.", src.path, site.lineno, key=f"helper:{r.func.name}")
+                sites.setdefault(id(r.func), []).append((src.path, site.lineno, fn.name, chain, kind, r.func.name))
+    for group in sites.values():  # one finding per helper, located at every async call site
+        group.sort()
+        file, line, caller, chain, kind, name = group[0]
+        msg = f"`async def {caller}` calls the sync function {chain}: the event loop is blocked until it returns."
+        if len(group) > 1:
+            msg += " Also called from async code at " + ", ".join(
+                f"{f}:{ln} (`{c}`)" for f, ln, c, *_rest in group[1:]) + "."
+        finding = chk.finding(
+            ctx, Severity.RECOMMENDATION if kind == "file" else Severity.WARNING,
+            f"Sync helper `{name}` does blocking I/O on the event loop", msg,
+            f"Call it as `await asyncio.to_thread({name}, ...)` or make it async with an "
+            "async client.", file, line, key=f"helper:{name}")
+        finding.locations += [Location(f, ln, ln, redact_text(ctx.index.get(f).line(ln))[:300])
+                              for f, ln, *_rest in group[1:]]
+        yield finding

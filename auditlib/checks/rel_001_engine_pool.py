@@ -176,6 +176,29 @@ def _string_prefix(proj: Project, src, expr: ast.AST | None, scope: ast.AST, bef
     return ""
 
 
+SQLITE_MODULES = {"sqlite3", "aiosqlite"}
+
+
+def _sqlite_creator(proj: Project, src, args: EngineArgs) -> str:
+    """The ``creator=`` / ``async_creator=`` argument (as written) when it opens SQLite
+    connections: it is, or calls, ``sqlite3`` / ``aiosqlite`` (a lambda, or a project
+    function whose body, nested functions included, does); '' otherwise."""
+    for key in ("creator", "async_creator"):
+        node = args.get(key)
+        if node is None:
+            continue
+        bodies = [(src, node)]
+        target = node.func if isinstance(node, ast.Call) else node
+        r = proj.resolve_call(src, target) if isinstance(target, (ast.Name, ast.Attribute)) else None
+        if r is not None:
+            bodies.append((r.src, r.func))
+        for where, body in bodies:
+            names = [proj.qualify(where, n) for n in of_type(body, (ast.Name, ast.Attribute))]
+            if any(q.split(".")[0] in SQLITE_MODULES for q in names):
+                return source(node)
+    return ""
+
+
 def _describe(proj: Project, args: EngineArgs, name: str) -> tuple[object, str]:
     """(effective value, how it was found) for a pool parameter."""
     node = args.get(name)
@@ -227,12 +250,18 @@ def engine_pool(ctx):
     psycopg ``options="-c statement_timeout=..."``, or a ``SET statement_timeout`` in
     the engine's module) — RECOMMENDATION (defence in depth: a runaway query holds its
     connection and locks until it ends, which only a timeout bounds); ``max_overflow=-1``
-    or ``pool_timeout=None`` (unbounded) — WARNING; ``NullPool`` — RECOMMENDATION (fine
+    (no limit on connections) — WARNING; ``pool_timeout=None`` on a bounded pool (a
+    checkout waits forever when every connection is held: a stuck holder stalls its
+    waiters; often a deliberate choice to queue bursts) — RECOMMENDATION, also on SQLite
+    engines; ``NullPool`` — RECOMMENDATION (fine
     behind PgBouncer, otherwise one new connection per checkout). No engine found — a
     "not verified" WARNING.
     Not flagged: engines in migrations (Alembic's env.py uses NullPool by design), tests;
     engines on a SQLite URL (a literal, f-string or concatenation starting with
-    ``sqlite``: INFO only, a file has no server to fail over); ``pool_pre_ping`` or the
+    ``sqlite``) or whose ``creator=`` / ``async_creator=`` opens SQLite connections (it
+    is, or calls a project function that uses, ``sqlite3`` / ``aiosqlite``): INFO, a
+    local file has no server to restart or fail over (no pre-ping, no statement
+    timeout; only the ``pool_timeout=None`` RECOMMENDATION applies); ``pool_pre_ping`` or the
     statement timeout when the value is computed, or when it may come from a ``**``
     argument that cannot be read (the INFO says the pool was not read).
     """
@@ -244,10 +273,14 @@ def engine_pool(ctx):
         args = EngineArgs(proj, src, call)
         scope = enclosing_function(call, parents(src.tree)) or src.tree
         url = call.args[0] if call.args else args.get("url")
-        if _string_prefix(proj, src, url, scope, call.lineno).startswith("sqlite"):
+        creator = _sqlite_creator(proj, src, args)
+        if creator or _string_prefix(proj, src, url, scope, call.lineno).startswith("sqlite"):
+            what = (f"The connections come from `{creator}`, which opens SQLite connections" if creator else
+                    f"The URL (`{source(url)}`) is a SQLite database file")
             yield chk.finding(ctx, Severity.INFO, "Engine pool: SQLite database",
-                              f"The URL (`{source(url)}`) is a SQLite database file: server connection pooling, "
-                              "pre-ping and statement timeouts do not apply.", "", src.path, call.lineno, key="pool")
+                              f"{what}: a local file, with no server to restart or fail over; pre-ping and "
+                              "statement timeouts do not apply.", "", src.path, call.lineno, key="pool")
+            yield from _unbounded(ctx, chk, proj, src, call, args)
             continue
         pool_class = dotted(args.get("poolclass") or ast.Name("")).rsplit(".", 1)[-1]
         if pool_class in NO_POOL:
@@ -268,13 +301,7 @@ def engine_pool(ctx):
                               f"{summary}; at most pool_size + max_overflow connections per process "
                               "(checklist reference: pool_size ~20, max_overflow ~10, pool_timeout ~30 s).",
                               "", src.path, call.lineno, key="pool")
-            if values["max_overflow"][0] == -1 or (args.get("pool_timeout") is not None
-                                                   and values["pool_timeout"][0] is None):
-                yield chk.finding(ctx, Severity.WARNING, "Unbounded connection pool",
-                                  f"{summary}: `max_overflow=-1` opens connections without limit (exhausting "
-                                  "max_connections) / `pool_timeout=None` waits forever for a connection.",
-                                  "Bound the pool: max_overflow ~10, pool_timeout ~30 s.",
-                                  src.path, call.lineno, key="unbounded")
+            yield from _unbounded(ctx, chk, proj, src, call, args)
             yield from _pre_ping(ctx, chk, proj, src, call, args)
         if not statement_timeout(call, src.text or "", args) and not (args.opaque and args.get("connect_args") is None):
             yield chk.finding(ctx, Severity.RECOMMENDATION, "No statement timeout on the database engine",
@@ -287,6 +314,27 @@ def engine_pool(ctx):
     if not found:
         yield db_not_verified(ctx, chk.id, chk.area, "database engine pool",
                            "no create_engine / create_async_engine call found in application code")
+
+
+def _unbounded(ctx, chk, proj: Project, src, call: ast.Call, args: EngineArgs):
+    """``max_overflow=-1``: no limit on connections — WARNING. ``pool_timeout=None`` on
+    a bounded pool: a checkout waits forever when every connection is held (a stuck
+    holder stalls its waiters instead of failing them) — RECOMMENDATION."""
+    values = {n: _describe(proj, args, n) for n in DEFAULTS}
+    summary = ", ".join(d for _, d in values.values())
+    if values["max_overflow"][0] == -1:
+        yield chk.finding(ctx, Severity.WARNING, "Unbounded connection pool",
+                          f"{summary}: `max_overflow=-1` opens connections without limit (exhausting the "
+                          "server's max_connections under load).",
+                          "Bound the pool: max_overflow ~10, pool_timeout ~30 s.",
+                          src.path, call.lineno, key="unbounded")
+    elif args.get("pool_timeout") is not None and values["pool_timeout"][0] is None:
+        yield chk.finding(ctx, Severity.RECOMMENDATION, "Pool checkout without a timeout (pool_timeout=None)",
+                          f"{summary}: the pool is bounded, but `pool_timeout=None` makes a caller wait "
+                          "forever for a connection when all are checked out: a connection held by a stuck "
+                          "session stalls every waiter instead of failing them after a timeout.",
+                          "Give the checkout a bound (`pool_timeout=30`), long enough for bursts to queue.",
+                          src.path, call.lineno, key="unbounded")
 
 
 def _pre_ping(ctx, chk, proj: Project, src, call: ast.Call, args: EngineArgs):

@@ -6,7 +6,7 @@ import ast
 from ..engines.ruff import RuffUnavailable, ruff_hits
 from ..facts.external_calls import external_calls, kw
 from ..findings import Severity, not_verified
-from ..code.pyast import dotted, literal, walk
+from ..code.pyast import dotted, literal, of_type, walk
 from ..code.pyresolve import Project
 from . import check
 
@@ -60,10 +60,52 @@ def external_timeouts(ctx):
 
     Why: a dependency that stops answering holds a worker (or the event loop's task)
     forever; under load every worker ends up waiting and the API stops responding.
+    One finding per defect: calls of one kind in one function (connection fallbacks,
+    ``if/elif`` branches of one request helper) are one finding at the first call,
+    with every call as a location.
     Not flagged: explicit finite timeouts, httpx/aiosmtplib defaults (bounded and short),
     code outside the application (tests, migrations).
     """
     chk = external_timeouts.check
+    yield from _one_per_function(ctx, _findings(ctx, chk))
+
+
+def _enclosing_def(src, line: int):
+    """The innermost function of ``src`` whose lines hold ``line``, or None."""
+    best = None
+    for fn in of_type(src.tree, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        if fn.lineno <= line <= (fn.end_lineno or fn.lineno) and (best is None or fn.lineno >= best.lineno):
+            best = fn
+    return best
+
+
+def _one_per_function(ctx, findings):
+    """One finding per defect: the calls of one kind (same title) in one function
+    (``for method in fallbacks: smtplib.SMTP(...) / SMTP_SSL(...)``) are the same
+    missing timeout, fixed in one place; the first call carries the finding and every
+    call is a location."""
+    groups: dict[tuple, list] = {}
+    order: list[tuple] = []
+    for f in findings:
+        loc = f.locations[0] if f.locations else None
+        src = ctx.index.get(loc.file) if loc is not None and loc.line else None
+        fn = _enclosing_def(src, loc.line) if src is not None and src.tree is not None else None
+        key = (loc.file, id(fn), f.title, f.severity) if fn is not None else (id(f),)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(f)
+    for key in order:
+        group = sorted(groups[key], key=lambda f: f.locations[0].line if f.locations else 0)
+        first = group[0]
+        if len(group) > 1:
+            first.locations += [loc for f in group[1:] for loc in f.locations]
+            lines = ", ".join(str(f.locations[0].line) for f in group)
+            first.message += f" The same function makes {len(group)} such calls (lines {lines})."
+        yield first
+
+
+def _findings(ctx, chk):
     proj = Project.of(ctx)
     calls = external_calls(ctx)
     has_socket_default = _project_sets(ctx, lambda t: "setdefaulttimeout(" in t)

@@ -87,11 +87,14 @@ def db_read_call(call: ast.Call, fn: ast.AST | None = None) -> bool:
     """``session.execute(select(...))``, ``session.get(M, id)``, ``db.scalars(...)``...:
     a read round trip on something named like a session or connection (writes such as
     ``execute(update(...))`` are not reads, nor ``execute(stmt)`` when every assignment
-    of ``stmt`` in ``fn``, the enclosing function, is an insert/update/delete)."""
+    of ``stmt`` in ``fn``, the enclosing function, is an insert/update/delete; nor
+    ``x.get(k)`` when ``x`` is a dict of ``fn``, e.g. ``rows_by_session.get(k)``)."""
     if not (isinstance(call.func, ast.Attribute) and call.func.attr in READ_METHODS):
         return False
     if not is_session_receiver(call.func.value):
         return False
+    if fn is not None and isinstance(call.func.value, ast.Name) and _local_mapping(call.func.value.id, fn):
+        return False  # `traces_by_session.get(k)`: a dict lookup, named like a session
     if call.func.attr == "execute" and call.args:
         arg = call.args[0]
         if isinstance(arg, ast.Call):
@@ -101,6 +104,37 @@ def db_read_call(call: ast.Call, fn: ast.AST | None = None) -> bool:
                       and any(isinstance(t, ast.Name) and t.id == arg.id for t in n.targets)]
             return not (values and all(_write_statement(v) for v in values))
     return True
+
+
+MAPPING_TYPES = {"dict", "Dict", "Mapping", "MutableMapping", "defaultdict", "DefaultDict", "OrderedDict",
+                 "Counter"}
+
+
+def _mapping_annotation(ann: ast.AST | None) -> bool:
+    if isinstance(ann, ast.Subscript):
+        ann = ann.value
+    return ann is not None and dotted(ann).rsplit(".", 1)[-1] in MAPPING_TYPES
+
+
+def _local_mapping(name: str, fn: ast.AST) -> bool:
+    """``name`` is a dict in ``fn``: a parameter annotated ``dict[...]`` / ``Mapping``, or
+    a local assigned a dict display, a dict comprehension or ``dict()`` /
+    ``defaultdict()`` (or annotated so)."""
+    args = getattr(fn, "args", None)
+    if args is not None and any(a.arg == name and _mapping_annotation(a.annotation)
+                                for a in args.posonlyargs + args.args + args.kwonlyargs):
+        return True
+    for n in of_type(fn, (ast.Assign, ast.AnnAssign)):
+        targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+        if not any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            continue
+        if isinstance(n, ast.AnnAssign) and _mapping_annotation(n.annotation):
+            return True
+        v = n.value
+        if isinstance(v, (ast.Dict, ast.DictComp)) or (
+                isinstance(v, ast.Call) and dotted(v.func).rsplit(".", 1)[-1] in MAPPING_TYPES):
+            return True
+    return False
 
 
 def _write_statement(expr: ast.AST) -> bool:
