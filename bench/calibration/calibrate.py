@@ -15,6 +15,9 @@ static one (``--db none``), in process. Labels are JSON lines in ``labels/<name>
      "line": 12, "title": "...", "label": "TRUE" | "FALSE" | "OVERRATED",
      "severity_should_be": "WARNING", "reason": "one line, with file:line"}
 
+(``"superseded_by": FINGERPRINT`` marks a label whose defect is now reported elsewhere and
+labelled there: it is no longer listed as gone.)
+
 A label matches a finding by fingerprint, else by (check, file, line, title). A finding is
 *right at its severity* when labelled TRUE at the severity it now has, or
 OVERRATED/UNDERRATED with ``severity_should_be`` equal to it. Printed: per project and in
@@ -116,7 +119,9 @@ def match(findings: list[dict], labels: list[dict]):
         if lb is not None:
             used.add(id(lb))
         pairs.append((f, lb))
-    return pairs, [lb for lb in labels if id(lb) not in used]
+    # a label whose finding moved (same defect, new place and fingerprint, labelled there:
+    # ``superseded_by``) is not a lost finding
+    return pairs, [lb for lb in labels if id(lb) not in used and not lb.get("superseded_by")]
 
 
 def _place(lb: dict) -> tuple:
