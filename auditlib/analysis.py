@@ -5,7 +5,7 @@ graph, tenant verdicts); built in each notebook process, they were built thirtee
 times. :func:`of` runs every static check once and computes the tables the notebooks
 show, and keeps the result in a store keyed by what it was built from: the content hash
 of every indexed file, the effective configuration, whether a database stage owns the
-db checks, the interpreter and auditlib's version. The batch runner builds it before
+db checks, the interpreter, and auditlib's version and code (the hash of its files). The batch runner builds it before
 the notebooks start and hands its path to them (``$AUDITLIB_ANALYSIS``); a notebook
 opened on its own builds the same store on first use, or loads it when it exists.
 Notebooks then present their area's findings and tables and compute nothing twice.
@@ -53,11 +53,29 @@ class Analysis:
         return [Finding.from_dict(d) for d in self.findings if d["area"] == area]
 
 
+_CODE_HASH: list[str] = []
+
+
+def code_hash() -> str:
+    """The content hash of auditlib's own files: the version string does not change with every
+    edit, and a store pickled by other code (a Layout without a field the new code reads) must
+    not be loaded into it."""
+    if not _CODE_HASH:
+        h = hashlib.sha256()
+        pkg = Path(__file__).resolve().parent
+        for f in sorted(pkg.rglob("*")):
+            if f.suffix in (".py", ".toml") and f.is_file() and "__pycache__" not in f.parts:
+                h.update(f"\0{f.relative_to(pkg)}\0".encode())
+                h.update(f.read_bytes())
+        _CODE_HASH.append(h.hexdigest()[:16])
+    return _CODE_HASH[0]
+
+
 def key_of(ctx) -> str:
     """What the analysis was built from, hashed."""
     h = hashlib.sha256()
     config = {k: v for k, v in ctx.config.items() if not k.startswith("_")}
-    h.update(json.dumps([FORMAT, __version__, platform.python_version(), str(ctx.root), config,
+    h.update(json.dumps([FORMAT, __version__, code_hash(), platform.python_version(), str(ctx.root), config,
                          ctx.db_stage_owns(), sorted(ctx.stages.items(), key=str)],
                         sort_keys=True, default=str).encode())
     for path in sorted(ctx.index.files):
