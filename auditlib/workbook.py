@@ -69,10 +69,23 @@ def analysis_stats(ctx: AuditContext) -> dict:
     return dict(analysis.of(ctx).stats)
 
 
+MAX_ROUTERS_CHARTED = 40
+
+
 def plot_verdicts(scoping: pd.DataFrame):
-    """A stacked bar chart of the tenant-scoping verdicts per router (from ``table(ctx, "scoping")``)."""
+    """A stacked bar chart of the tenant-scoping verdicts per router (from ``table(ctx, "scoping")``).
+
+    The chart grows 0.4 inch per router: past :data:`MAX_ROUTERS_CHARTED` routers it shows
+    the routers with the most routes and one bar for the others (the table above it lists
+    every route). Uncapped, a 400-router tree drew a 160-inch chart for minutes, and
+    matplotlib refuses images over 65,536 pixels (some 1,600 routers): the notebook failed."""
     from .tenancy.scoping import plot_verdicts as plot
 
+    if "router" in scoping and scoping["router"].nunique() > MAX_ROUTERS_CHARTED:
+        counts = scoping["router"].value_counts()  # most routes first
+        keep = set(counts.index[:MAX_ROUTERS_CHARTED - 1])
+        rest = f"({len(counts) - len(keep)} more routers)"
+        scoping = scoping.assign(router=[r if r in keep else rest for r in scoping["router"]])
     return plot(scoping)
 
 
