@@ -101,8 +101,8 @@ def inline_judgement(index, f: Finding) -> Judgement | None:
     decorator of the function enclosing it."""
     for loc in f.locations:
         src = index.get(loc.file) if loc.file and loc.line else None
-        if src is None or src.text is None:
-            continue
+        if src is None or src.text is None or "auditlib" not in src.text:
+            continue  # no marker in the file: nothing to parse it for
         for n in _candidate_lines(src, loc.line):
             m = INLINE.search(src.line(n)) if n else None
             if m and f.check in {x.strip() for x in m.group(1).split(",")}:
