@@ -249,8 +249,6 @@ def _execute(ctx, run: SuiteRun) -> None:
 _WORKFLOW_SECRET = re.compile(r"\$\{\{\s*secrets\.[^}]*\}\}")
 # a variable that holds one part of the CI's PostgreSQL address: DB_HOST, POSTGRES_PORT, PGUSER,
 # DATABASE_NAME, APP_DB_PASSWORD, and nested settings' DATABASE__HOSTNAME (env_nested_delimiter="__") ...
-_DB_PART = DB_PART_RE
-_PART_KIND = {**PART_KIND, "DATABASE": "db", "DB": "db", "NAME": "db"}
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 
@@ -294,7 +292,7 @@ class _CIEnvironment:
         return ports
 
     def _part(self, key: str, value: str) -> str | None:
-        m = _DB_PART.match(key.upper())
+        m = DB_PART_RE.match(key.upper())
         if self.url is None or not m:
             return None
         part = m.group("part")
@@ -340,19 +338,19 @@ class _CIEnvironment:
             return {}
         groups: dict[str, dict[str, tuple[str, str]]] = {}
         for k, v in ci.items():
-            if m := _DB_PART.match(k.upper()):
-                groups.setdefault(k.upper()[:m.start("part")], {})[_PART_KIND[m.group("part")]] = (k, v)
+            if m := DB_PART_RE.match(k.upper()):
+                groups.setdefault(k.upper()[:m.start("part")], {})[PART_KIND[m.group("part")]] = (k, v)
         given = {k.upper() for k in ci}
         out: dict[str, str] = {}
         for prefix, parts in groups.items():
             if "host" in parts and parts["host"][1] not in self._hosts():
                 continue  # an address elsewhere: not the CI's database
             for name in sorted(self.known - given):
-                m = _DB_PART.match(name)
+                m = DB_PART_RE.match(name)
                 if not m or name[:m.start("part")] != prefix:
                     continue
                 value = {"host": self.url.host, "port": str(self.url.port or 5432), "user": self.url.username,
-                         "password": self.url.password, "db": self.url.database}[_PART_KIND[m.group("part")]]
+                         "password": self.url.password, "dbname": self.url.database}[PART_KIND[m.group("part")]]
                 if value:  # no password: a trust server accepts the application's default
                     out[name] = value
                     self.completed.add(name)
